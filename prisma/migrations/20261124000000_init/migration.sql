@@ -103,7 +103,7 @@ CREATE TABLE "account_link" (
 
 -- CreateTable
 CREATE TABLE "audit_event" (
-    "seq" BIGSERIAL NOT NULL,
+    "seq" BIGINT NOT NULL,
     "occurred_at" TIMESTAMPTZ(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,
     "actor" TEXT NOT NULL,
     "action" TEXT NOT NULL,
