@@ -1,0 +1,13 @@
+#!/usr/bin/env node
+// The `jml` command (npx jml ...). Prepares the checkout like `npm start` does, then runs the
+// TypeScript CLI through tsx.
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const prepared = spawnSync(process.execPath, [path.join(root, 'scripts', 'bootstrap.js')], { stdio: 'inherit' });
+if (prepared.status !== 0) process.exit(prepared.status ?? 1);
+const { register } = await import('tsx/esm/api');
+register();
+await import(path.join(root, 'src', 'cli', 'main.ts'));

@@ -1,0 +1,26 @@
+// Temporal activities, built by a factory that receives their clients, so tests hand in what they
+// need without module mocking (the Temporal samples' money-transfer pattern).
+import type { Connector, SystemName } from '../connectors/types.js';
+import type { Database } from '../db/client.js';
+import type { Logger } from '../logger.js';
+import { createBookkeepingActivities } from './bookkeeping.js';
+import { createTargetActivities } from './target-action.js';
+
+export interface ActivityDependencies {
+  db: Database;
+  connectors: Partial<Record<SystemName, Connector>>;
+  /** Systems for which nothing is sent: the audit says what would have been done. */
+  dryRun: (system: SystemName) => boolean;
+  logger: Logger;
+  now?: () => Date;
+}
+
+export function createActivities(deps: ActivityDependencies) {
+  const withClock = { ...deps, now: deps.now ?? (() => new Date()) };
+  return {
+    ...createBookkeepingActivities(withClock),
+    ...createTargetActivities(withClock),
+  };
+}
+
+export type Activities = ReturnType<typeof createActivities>;

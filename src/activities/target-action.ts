@@ -1,0 +1,157 @@
+// The activity that acts on one downstream system: find the account, disable or enable it, and
+// record the outcome. Runs on the system's own task queue (docs/decisions/005).
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import { appendAudit } from '../audit/append.js';
+import { isDownstreamError } from '../connectors/errors.js';
+import type { IdentitySnapshot, SystemName } from '../connectors/types.js';
+import type { Identity } from '../generated/prisma/client.js';
+import type { TargetActionKind } from '../../workflows/contract.js';
+import type { ActivityDependencies } from './index.js';
+
+type Deps = ActivityDependencies & { now: () => Date };
+
+/** Statuses after which repeating the activity must not call the system again. */
+const SETTLED = new Set(['succeeded', 'account_not_found', 'manual_action_required', 'dry_run', 'cancelled']);
+
+export interface TargetRequest {
+  eventId: string;
+  system: SystemName;
+  action: TargetActionKind;
+}
+
+function snapshotOf(identity: Identity): IdentitySnapshot {
+  return {
+    id: identity.id,
+    userName: identity.userName,
+    externalId: identity.externalId,
+    email: identity.email,
+    employeeNumber: identity.employeeNumber,
+    resource: identity.resource as Record<string, unknown>,
+  };
+}
+
+/** Stable across retries and replays, so the generic API's idempotency-ref never acts twice. */
+export function idempotencyKeyFor(request: TargetRequest): string {
+  return `jml-${request.eventId}-${request.system}-${request.action}`;
+}
+
+export function createTargetActivities({ db, connectors, dryRun, now }: Deps) {
+  async function settle(
+    request: TargetRequest,
+    identityId: string,
+    outcome: { status: 'succeeded' | 'account_not_found' | 'manual_action_required' | 'dry_run'; accountId?: string | null; data: Record<string, unknown> },
+  ) {
+    await db.$transaction(async (tx) => {
+      const at = now();
+      await tx.targetAction.update({
+        where: { eventId_system_action: request },
+        data: {
+          status: outcome.status,
+          accountId: outcome.accountId ?? null,
+          attempts: { increment: 1 },
+          confirmedAt: outcome.status === 'succeeded' ? at : null,
+        },
+      });
+      await appendAudit(tx, [
+        {
+          actor: 'system',
+          action: `target.${request.action}.${outcome.status}`,
+          identityId,
+          eventId: request.eventId,
+          system: request.system,
+          data: outcome.data,
+        },
+      ], at);
+    });
+  }
+
+  return {
+    async applyTargetAction(request: TargetRequest): Promise<string> {
+      const target = await db.targetAction.findUniqueOrThrow({
+        where: { eventId_system_action: request },
+        include: { event: { include: { identity: { include: { accounts: { where: { system: request.system } } } } } } },
+      });
+      if (SETTLED.has(target.status)) return target.status;
+      const identity = target.event.identity;
+      const attempt = Context.current().info.attempt;
+
+      const connector = connectors[request.system];
+      if (!connector) {
+        throw ApplicationFailure.create({
+          type: 'SystemNotConfigured',
+          message: `${request.system} is not configured on this worker: set its base URL and credentials (see README).`,
+          nonRetryable: true,
+        });
+      }
+      if (dryRun(request.system)) {
+        await settle(request, identity.id, { status: 'dry_run', data: { wouldDo: request.action, attempt } });
+        return 'dry_run';
+      }
+
+      const started = Date.now();
+      let accountId = identity.accounts[0]?.accountId ?? null;
+      try {
+        if (!accountId) {
+          accountId = await connector.resolveAccount(snapshotOf(identity));
+          if (accountId === null) {
+            await settle(request, identity.id, { status: 'account_not_found', data: { attempt, durationMs: Date.now() - started } });
+            return 'account_not_found';
+          }
+          await db.accountLink.upsert({
+            where: { identityId_system: { identityId: identity.id, system: request.system } },
+            create: { identityId: identity.id, system: request.system, accountId },
+            update: { accountId, resolvedAt: now() },
+          });
+        }
+        const context = { idempotencyKey: idempotencyKeyFor(request) };
+        if (request.action === 'deactivate') {
+          await connector.deactivate(accountId, context);
+        } else if ((await connector.reactivate(accountId, context)) === 'unsupported') {
+          await settle(request, identity.id, {
+            status: 'manual_action_required',
+            accountId,
+            data: { attempt, reason: `${request.system} cannot reactivate accounts through its API` },
+          });
+          return 'manual_action_required';
+        }
+        await settle(request, identity.id, { status: 'succeeded', accountId, data: { accountId, attempt, durationMs: Date.now() - started } });
+        return 'succeeded';
+      } catch (error) {
+        const durationMs = Date.now() - started;
+        const downstream = isDownstreamError(error) ? error : undefined;
+        await db.$transaction(async (tx) => {
+          await tx.targetAction.update({
+            where: { eventId_system_action: request },
+            data: { attempts: { increment: 1 }, lastError: downstream?.vendorMessage ?? (error as Error).message },
+          });
+          await appendAudit(tx, [
+            {
+              actor: 'system',
+              action: `target.${request.action}.attempt_failed`,
+              identityId: identity.id,
+              eventId: request.eventId,
+              system: request.system,
+              data: {
+                attempt,
+                durationMs,
+                error: (error as Error).name,
+                message: (error as Error).message,
+                status: downstream?.status ?? null,
+                vendorMessage: downstream?.vendorMessage ?? null,
+              },
+            },
+          ], now());
+        });
+        if (!downstream) throw error;
+        throw ApplicationFailure.create({
+          type: downstream.name,
+          message: downstream.message,
+          nonRetryable: downstream.name === 'PermanentDownstreamError',
+          // The system's own rate-limit hint wins over the exponential backoff.
+          nextRetryDelay: downstream.retryAfterMs,
+          details: [{ status: downstream.status ?? null, vendorMessage: downstream.vendorMessage ?? null }],
+        });
+      }
+    },
+  };
+}

@@ -1,0 +1,33 @@
+// The HTTP surface: health (the one unauthenticated route), SCIM, and whatever else the process
+// serves (the simulators in demo mode).
+import express, { type Router } from 'express';
+import type { Database } from './db/client.js';
+import { createScimRouter, type ScimRouterOptions } from './scim/router.js';
+
+export interface AppOptions {
+  db: Database;
+  scim: ScimRouterOptions;
+  /** Extra routers mounted by path, e.g. the simulators under /sim in demo mode. */
+  mounts?: { path: string; router: Router }[];
+}
+
+export function createApp(options: AppOptions): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+
+  app.get('/health', async (_req, res) => {
+    try {
+      await options.db.$queryRaw`SELECT 1`;
+      res.json({ status: 'ok' });
+    } catch {
+      res.status(503).json({ status: 'unavailable', detail: 'database unreachable' });
+    }
+  });
+
+  app.use('/scim/v2', createScimRouter(options.scim));
+  for (const mount of options.mounts ?? []) app.use(mount.path, mount.router);
+  app.use((_req, res) => {
+    res.status(404).json({ error: 'not found' });
+  });
+  return app;
+}

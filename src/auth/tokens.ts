@@ -1,0 +1,76 @@
+// Bearer tokens for SCIM clients and operators. A token is 256 random bits, printed once; only
+// its SHA-256 is stored (a slow hash adds nothing for secrets that cannot be guessed), and
+// lookups go through the hash's unique index (docs/decisions/006-tokens.md).
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { Database } from '../db/client.js';
+
+export type TokenKind = 'scim' | 'operator';
+
+export interface Principal {
+  /** The token's id, or "env" for the token given by JML_SCIM_TOKEN. */
+  tokenId: string;
+  name: string;
+  kind: TokenKind;
+}
+
+const PREFIX: Record<TokenKind, string> = { scim: 'jml_scim_', operator: 'jml_op_' };
+
+export function hashSecret(secret: string): string {
+  return createHash('sha256').update(secret).digest('hex');
+}
+
+export async function createToken(db: Database, input: { name: string; kind: TokenKind }) {
+  const token = `${PREFIX[input.kind]}${randomBytes(32).toString('base64url')}`;
+  const record = await db.apiToken.create({
+    data: { name: input.name, kind: input.kind, secretHash: hashSecret(token), prefix: token.slice(0, PREFIX[input.kind].length + 6) },
+  });
+  return { token, record };
+}
+
+export function listTokens(db: Database) {
+  return db.apiToken.findMany({ orderBy: { createdAt: 'asc' } });
+}
+
+/** Revokes by id, or every live token with that name; returns how many were revoked. */
+export async function revokeToken(db: Database, idOrName: string): Promise<number> {
+  const isUuid = /^[0-9a-f-]{36}$/i.test(idOrName);
+  const { count } = await db.apiToken.updateMany({
+    where: { revokedAt: null, OR: [...(isUuid ? [{ id: idOrName }] : []), { name: idOrName }] },
+    data: { revokedAt: new Date() },
+  });
+  return count;
+}
+
+export interface TokenVerifierOptions {
+  db: Database;
+  /** Tokens from the environment (JML_SCIM_TOKEN), accepted besides the stored ones. */
+  environmentTokens?: Partial<Record<TokenKind, string>>;
+}
+
+/** Verifies presented bearer tokens; remembers last use at most once a minute per token. */
+export function createTokenVerifier({ db, environmentTokens = {} }: TokenVerifierOptions) {
+  const lastTouched = new Map<string, number>();
+  const environmentHashes = Object.entries(environmentTokens)
+    .filter((entry): entry is [TokenKind, string] => Boolean(entry[1]))
+    .map(([kind, token]) => ({ kind, hash: Buffer.from(hashSecret(token), 'hex') }));
+
+  return async function verify(presented: string, kind: TokenKind): Promise<Principal | null> {
+    const hash = hashSecret(presented);
+    const hashBytes = Buffer.from(hash, 'hex');
+    for (const candidate of environmentHashes) {
+      if (candidate.kind === kind && timingSafeEqual(candidate.hash, hashBytes)) {
+        return { tokenId: 'env', name: kind === 'scim' ? 'JML_SCIM_TOKEN' : 'environment', kind };
+      }
+    }
+    const record = await db.apiToken.findUnique({ where: { secretHash: hash } });
+    if (!record || record.revokedAt || record.kind !== kind) return null;
+    const now = Date.now();
+    if ((lastTouched.get(record.id) ?? 0) < now - 60_000) {
+      lastTouched.set(record.id, now);
+      await db.apiToken.update({ where: { id: record.id }, data: { lastUsedAt: new Date(now) } });
+    }
+    return { tokenId: record.id, name: record.name, kind };
+  };
+}
+
+export type TokenVerifier = ReturnType<typeof createTokenVerifier>;

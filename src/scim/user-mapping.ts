@@ -1,0 +1,76 @@
+// Between the SCIM User representation (RFC 7643 §4.1, EnterpriseUser §4.3) and the identity row.
+import type { Identity } from '../generated/prisma/client.js';
+import type { LifecycleState } from '../lifecycle/detect.js';
+
+export const CORE_USER_URN = 'urn:ietf:params:scim:schemas:core:2.0:User';
+export const ENTERPRISE_USER_URN = 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User';
+
+export type ScimUser = Record<string, unknown>;
+
+interface EmailValue {
+  value?: string;
+  primary?: boolean;
+}
+
+function text(value: unknown): string | null {
+  return typeof value === 'string' && value.length > 0 ? value : null;
+}
+
+function primaryEmail(user: ScimUser): string | null {
+  const emails = Array.isArray(user.emails) ? (user.emails as EmailValue[]) : [];
+  return text((emails.find((email) => email.primary) ?? emails[0])?.value);
+}
+
+/** The searchable columns, copied from the SCIM representation. */
+export function columnsFromScim(user: ScimUser) {
+  const name = (user.name ?? {}) as Record<string, unknown>;
+  const enterprise = (user[ENTERPRISE_USER_URN] ?? {}) as Record<string, unknown>;
+  const manager = enterprise.manager as { value?: unknown } | undefined;
+  return {
+    userName: String(user.userName),
+    externalId: text(user.externalId),
+    // RFC 7643 §4.1.1: active has no default; a user created without it is active.
+    active: user.active !== false,
+    displayName: text(user.displayName),
+    givenName: text(name.givenName),
+    familyName: text(name.familyName),
+    email: primaryEmail(user),
+    title: text(user.title),
+    department: text(enterprise.department),
+    division: text(enterprise.division),
+    organization: text(enterprise.organization),
+    costCenter: text(enterprise.costCenter),
+    employeeNumber: text(enterprise.employeeNumber),
+    managerId: text(manager?.value),
+  };
+}
+
+export function lifecycleStateOf(identity: Identity | null): LifecycleState | null {
+  if (!identity) return null;
+  return {
+    active: identity.active,
+    deleted: identity.deletedAt !== null,
+    department: identity.department,
+    title: identity.title,
+    managerId: identity.managerId,
+    costCenter: identity.costCenter,
+    organization: identity.organization,
+    division: identity.division,
+    terminationDate: identity.terminationDate,
+  };
+}
+
+/** RFC 7644 §3.14: the version is a weak entity tag. */
+export function etagOf(identity: Pick<Identity, 'version'>): string {
+  return `W/"${identity.version}"`;
+}
+
+/** The representation scimmy formats for output (it adds meta.location and resourceType). */
+export function identityToScim(identity: Identity): ScimUser {
+  return {
+    ...(identity.resource as ScimUser),
+    id: identity.id,
+    active: identity.active,
+    meta: { created: identity.createdAt, lastModified: identity.updatedAt, version: etagOf(identity) },
+  };
+}

@@ -1,0 +1,181 @@
+// The SCIM Users resource over PostgreSQL. Each write runs in one transaction: the identity
+// change, the lifecycle event it causes, the outbox row that starts its workflow and the audit
+// rows all commit together, or none of them do.
+import SCIMMY from 'scimmy';
+import { appendAudit, type AuditEntry } from '../audit/append.js';
+import { canonicalJson } from '../audit/canonical.js';
+import type { Database, Prisma } from '../db/client.js';
+import type { Identity } from '../generated/prisma/client.js';
+import { detectLifecycleChange, MOVER_ATTRIBUTES } from '../lifecycle/detect.js';
+import { recordLifecycleEvent, type LifecycleSettings } from '../lifecycle/record.js';
+import type { Principal } from '../auth/tokens.js';
+import { scimError, toScimError } from './errors.js';
+import { columnsFromScim, identityToScim, lifecycleStateOf, type ScimUser } from './user-mapping.js';
+
+export interface ScimDependencies {
+  db: Database;
+  lifecycle: LifecycleSettings;
+  /** Called after a commit that wrote outbox rows, so their workflows start at once. */
+  onOutboxWritten: () => void;
+  /** Lists identity ids for a SCIM query (filter, sort, paging) in SQL. */
+  listIdentityIds?: (db: Database, query: ListQuery) => Promise<{ ids: string[]; totalResults: number }>;
+}
+
+export interface ListQuery {
+  filter?: string;
+  sortBy?: string;
+  sortOrder?: 'ascending' | 'descending';
+  startIndex?: number;
+  count?: number;
+}
+
+export interface ScimRequestContext {
+  principal: Principal;
+  deps: ScimDependencies;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+function notFound(id: string) {
+  return scimError(404, undefined, `Resource ${id} not found`);
+}
+
+/** The lifecycle-relevant attributes, before and after, for the audit trail. */
+function auditView(identity: Identity | null) {
+  if (!identity) return null;
+  const view: Record<string, unknown> = { userName: identity.userName, active: identity.active, deleted: identity.deletedAt !== null };
+  for (const key of MOVER_ATTRIBUTES) view[key] = identity[key];
+  return view;
+}
+
+async function lockIdentity(tx: Prisma.TransactionClient, id: string): Promise<Identity | null> {
+  if (!UUID.test(id)) return null;
+  const locked = await tx.$queryRaw<{ id: string }[]>`
+    SELECT id FROM identity WHERE id = ${id}::uuid AND deleted_at IS NULL FOR UPDATE`;
+  return locked.length === 0 ? null : tx.identity.findUnique({ where: { id } });
+}
+
+async function assertUserNameFree(tx: Prisma.TransactionClient, userName: string, exceptId: string | undefined) {
+  const clash = await tx.$queryRaw<{ id: string }[]>`
+    SELECT id FROM identity WHERE lower(user_name) = lower(${userName}) AND deleted_at IS NULL
+    AND (${exceptId ?? null}::uuid IS NULL OR id <> ${exceptId ?? null}::uuid) LIMIT 1`;
+  // RFC 7644 §3.3: a clash on a unique attribute is 409 with scimType "uniqueness".
+  if (clash.length > 0) throw scimError(409, 'uniqueness', `userName "${userName}" is already taken`);
+}
+
+/** Applies a change and its consequences in one transaction; returns the row after. */
+async function commitChange(
+  context: ScimRequestContext,
+  id: string | undefined,
+  change: (tx: Prisma.TransactionClient, before: Identity | null) => Promise<{ row: Identity; action: string }>,
+): Promise<Identity> {
+  const { deps, principal } = context;
+  let wroteOutbox = false;
+  const after = await deps.db.$transaction(async (tx) => {
+    const before = id === undefined ? null : await lockIdentity(tx, id);
+    if (id !== undefined && !before) throw notFound(id);
+    const now = new Date();
+    const { row: updated, action } = await change(tx, before);
+    const audit: AuditEntry[] = [
+      {
+        actor: principal.name,
+        action,
+        identityId: updated.id,
+        data: { client: principal.name, tokenId: principal.tokenId, before: auditView(before), after: auditView(updated) },
+      },
+    ];
+    const lifecycleChange = detectLifecycleChange(lifecycleStateOf(before), lifecycleStateOf(updated));
+    if (lifecycleChange) {
+      const recorded = await recordLifecycleEvent(tx, { identityId: updated.id, change: lifecycleChange, actor: principal.name, now }, deps.lifecycle);
+      audit.push(...recorded.audit);
+      wroteOutbox = true;
+    }
+    await appendAudit(tx, audit, now);
+    return updated;
+  });
+  if (wroteOutbox) deps.onOutboxWritten();
+  return after;
+}
+
+async function writeUser(context: ScimRequestContext, id: string | undefined, instance: object): Promise<ScimUser> {
+  // scimmy hands a parsed Schemas.User; its JSON form is the representation we store.
+  const { id: _id, meta: _meta, ...resource } = JSON.parse(JSON.stringify(instance)) as ScimUser;
+  const columns = columnsFromScim(resource);
+  const json = resource as Prisma.InputJsonValue;
+  const after = await commitChange(
+    context,
+    id,
+    async (tx, before) => {
+      // Identity providers resend unchanged resources; those keep their version (and ETag).
+      if (before && canonicalJson(before.resource) === canonicalJson(resource)) return { row: before, action: 'scim.user.unchanged' };
+      await assertUserNameFree(tx, columns.userName, before?.id);
+      if (!before) return { row: await tx.identity.create({ data: { ...columns, resource: json } }), action: 'scim.user.created' };
+      const row = await tx.identity.update({ where: { id: before.id }, data: { ...columns, resource: json, version: { increment: 1 } } });
+      return { row, action: 'scim.user.replaced' };
+    },
+  );
+  return identityToScim(after);
+}
+
+async function deleteUser(context: ScimRequestContext, id: string): Promise<void> {
+  // The row stays, marked deleted: the audit trail and evidence must still name the person.
+  await commitChange(context, id, async (tx, before) => ({
+    row: await tx.identity.update({ where: { id: before!.id }, data: { deletedAt: new Date(), version: { increment: 1 } } }),
+    action: 'scim.user.deleted',
+  }));
+}
+
+async function readUsers(context: ScimRequestContext, resource: InstanceType<typeof SCIMMY.Resources.User>): Promise<ScimUser | ScimUser[]> {
+  const { db, listIdentityIds } = context.deps;
+  if (resource.id) {
+    const identity = UUID.test(resource.id) ? await db.identity.findFirst({ where: { id: resource.id, deletedAt: null } }) : null;
+    if (!identity) throw notFound(resource.id);
+    return identityToScim(identity);
+  }
+  if (!listIdentityIds) throw scimError(501, undefined, 'Listing users is not implemented');
+  const constraints = (resource.constraints ?? {}) as ListQuery;
+  const { ids, totalResults } = await listIdentityIds(db, {
+    filter: resource.filter?.expression,
+    sortBy: constraints.sortBy,
+    sortOrder: constraints.sortOrder,
+    startIndex: constraints.startIndex,
+    count: constraints.count,
+  });
+  const rows = await db.identity.findMany({ where: { id: { in: ids } } });
+  const byId = new Map(rows.map((row) => [row.id, row]));
+  // scimmy builds the ListResponse; it must not slice or sort the page again.
+  Object.assign(resource.constraints ?? (resource.constraints = {}), { totalResults });
+  return ids.flatMap((rowId) => {
+    const row = byId.get(rowId);
+    return row ? [identityToScim(row)] : [];
+  });
+}
+
+function guarded<A extends unknown[], R>(handler: (...args: A) => Promise<R>) {
+  return async (...args: A): Promise<R> => {
+    try {
+      return await handler(...args);
+    } catch (error) {
+      throw toScimError(error);
+    }
+  };
+}
+
+let declared = false;
+
+type UserResource = InstanceType<typeof SCIMMY.Resources.User>;
+
+/** Declares Users to scimmy once per process; per-request dependencies arrive in the context. */
+export function declareUsersResource(): void {
+  if (declared) return;
+  declared = true;
+  const ingress = guarded((resource: UserResource, instance: object, context: ScimRequestContext) =>
+    writeUser(context, resource.id, instance));
+  const egress = guarded((resource: UserResource, context: ScimRequestContext) => readUsers(context, resource));
+  const degress = guarded((resource: UserResource, context: ScimRequestContext) => deleteUser(context, resource.id!));
+  // scimmy's handler types want its own schema class back; it only reads the object's attributes.
+  SCIMMY.Resources.declare(SCIMMY.Resources.User.extend(SCIMMY.Schemas.EnterpriseUser, false))
+    .ingress(ingress as unknown as Parameters<typeof SCIMMY.Resources.User.ingress>[0])
+    .egress(egress as unknown as Parameters<typeof SCIMMY.Resources.User.egress>[0])
+    .degress(degress);
+}

@@ -1,0 +1,112 @@
+// The composition root: wires the database, Temporal, the HTTP server, the workers and the
+// outbox relay. `npm start` and the integration tests both start jml through here.
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Client, Connection } from '@temporalio/client';
+import type { WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import type { Router } from 'express';
+import { createActivities } from './activities/index.js';
+import { createApp } from './app.js';
+import { createTokenVerifier } from './auth/tokens.js';
+import type { Environment } from './config.js';
+import type { Connector, SystemName } from './connectors/types.js';
+import { createDatabase, type Database } from './db/client.js';
+import { OutboxRelay } from './lifecycle/outbox-relay.js';
+import { logger } from './logger.js';
+import { startWorkers, type RunningWorkers } from './temporal/workers.js';
+
+export interface SystemOptions {
+  env: Environment;
+  databaseUrl: string;
+  temporalAddress: string;
+  connectors: Partial<Record<SystemName, Connector>>;
+  rateLimits?: Partial<Record<SystemName, number>>;
+  /** How long a target's retryable failures are retried before it needs attention. */
+  retryDeadlineMs?: number;
+  roles?: { api: boolean; worker: boolean };
+  mounts?: { path: string; router: Router }[];
+  workflowBundle?: WorkflowBundleWithSourceMap;
+  listIdentityIds?: Parameters<typeof createApp>[0]['scim']['listIdentityIds'];
+}
+
+export interface RunningSystem {
+  db: Database;
+  client: Client;
+  /** Where the HTTP server listens (when the api role runs). */
+  url?: string;
+  relay?: OutboxRelay;
+  close(): Promise<void>;
+}
+
+const DEFAULT_RETRY_DEADLINE_MS = 24 * 60 * 60 * 1000;
+
+export async function startSystem(options: SystemOptions): Promise<RunningSystem> {
+  const { env } = options;
+  const roles = options.roles ?? { api: true, worker: true };
+  const systems = Object.keys(options.connectors) as SystemName[];
+  const db = createDatabase(options.databaseUrl);
+  const connection = await Connection.connect({ address: options.temporalAddress });
+  const client = new Client({ connection, namespace: env.TEMPORAL_NAMESPACE });
+
+  let workers: RunningWorkers | undefined;
+  if (roles.worker) {
+    const activities = createActivities({ db, connectors: options.connectors, dryRun: () => env.JML_DRY_RUN, logger });
+    workers = await startWorkers({
+      address: options.temporalAddress,
+      namespace: env.TEMPORAL_NAMESPACE,
+      taskQueue: env.TEMPORAL_TASK_QUEUE,
+      activities,
+      systems,
+      rateLimits: options.rateLimits ?? {},
+      workflowBundle: options.workflowBundle,
+    });
+  }
+
+  let server: Server | undefined;
+  let relay: OutboxRelay | undefined;
+  let url: string | undefined;
+  if (roles.api) {
+    relay = new OutboxRelay({ db, client, taskQueue: env.TEMPORAL_TASK_QUEUE, pollMs: env.JML_OUTBOX_POLL_MS, logger });
+    const outbox = relay;
+    const app = createApp({
+      db,
+      mounts: options.mounts,
+      scim: {
+        db,
+        verifyToken: createTokenVerifier({ db, environmentTokens: { scim: env.JML_SCIM_TOKEN } }),
+        maxBodyBytes: env.JML_SCIM_MAX_BODY_BYTES,
+        publicUrl: env.PUBLIC_URL,
+        logger,
+        lifecycle: {
+          systems,
+          queuePrefix: env.TEMPORAL_TASK_QUEUE,
+          retryDeadlineMs: options.retryDeadlineMs ?? DEFAULT_RETRY_DEADLINE_MS,
+        },
+        onOutboxWritten: () => outbox.kick(),
+        listIdentityIds: options.listIdentityIds,
+      },
+    });
+    server = await new Promise<Server>((resolve, reject) => {
+      const listening = app.listen(env.PORT, env.HOST, () => resolve(listening));
+      listening.once('error', reject);
+    });
+    const address = server.address() as AddressInfo;
+    url = `http://${env.HOST === '0.0.0.0' ? '127.0.0.1' : env.HOST}:${address.port}`;
+    relay.start();
+  }
+
+  return {
+    db,
+    client,
+    url,
+    relay,
+    async close() {
+      await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
+      server?.closeAllConnections();
+      await relay?.stop();
+      await workers?.shutdown();
+      await connection.close();
+      await db.$disconnect();
+    },
+  };
+}

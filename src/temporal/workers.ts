@@ -1,0 +1,67 @@
+// The workers: one for workflows and bookkeeping on the main task queue, and one per downstream
+// system on that system's own queue, where the rate limit is enforced by the Temporal server
+// across every worker that polls it (docs/decisions/005-rate-limits.md).
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { NativeConnection, Worker, bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import type { Activities } from '../activities/index.js';
+import type { SystemName } from '../connectors/types.js';
+import { systemTaskQueue } from '../../workflows/contract.js';
+import { installTemporalRuntime } from './runtime.js';
+
+const workflowsPath = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'workflows', 'index.ts');
+
+export interface WorkerOptions {
+  address: string;
+  namespace: string;
+  taskQueue: string;
+  activities: Activities;
+  systems: readonly SystemName[];
+  /** Activities per second allowed on each system's queue, across all workers. */
+  rateLimits: Partial<Record<SystemName, number>>;
+  /** A prebuilt bundle (tests build it once); otherwise the workflows are bundled here. */
+  workflowBundle?: WorkflowBundleWithSourceMap;
+}
+
+export interface RunningWorkers {
+  shutdown(): Promise<void>;
+}
+
+export function bundleWorkflows(): Promise<WorkflowBundleWithSourceMap> {
+  installTemporalRuntime();
+  return bundleWorkflowCode({ workflowsPath, logger: undefined });
+}
+
+export async function startWorkers(options: WorkerOptions): Promise<RunningWorkers> {
+  installTemporalRuntime();
+  const connection = await NativeConnection.connect({ address: options.address });
+  const { markEventRunning, markTargetNeedsAttention, completeEvent, applyTargetAction } = options.activities;
+  const workers = [
+    await Worker.create({
+      connection,
+      namespace: options.namespace,
+      taskQueue: options.taskQueue,
+      workflowBundle: options.workflowBundle ?? (await bundleWorkflows()),
+      activities: { markEventRunning, markTargetNeedsAttention, completeEvent },
+    }),
+  ];
+  for (const system of options.systems) {
+    workers.push(
+      await Worker.create({
+        connection,
+        namespace: options.namespace,
+        taskQueue: systemTaskQueue(options.taskQueue, system),
+        activities: { applyTargetAction },
+        maxTaskQueueActivitiesPerSecond: options.rateLimits[system],
+      }),
+    );
+  }
+  const running = workers.map((worker) => worker.run());
+  return {
+    async shutdown() {
+      for (const worker of workers) if (worker.getState() === 'RUNNING') worker.shutdown();
+      await Promise.allSettled(running);
+      await connection.close();
+    },
+  };
+}
