@@ -1,0 +1,70 @@
+// Fault injection shared by the simulators: what a flaky or failing SaaS does to jml, settable at
+// runtime from code (`setFaults`) or over HTTP (`POST <prefix>/_sim/faults`).
+import type { Request, RequestHandler, Response } from 'express';
+import { z } from 'zod';
+import type { Clock } from './clock.js';
+
+export const faultSettingsSchema = z.strictObject({
+  /** Added to every vendor call before it is handled. */
+  latencyMs: z.number().int().min(0).max(120_000).optional(),
+  /** Share of vendor calls (0..1) answered with a random 500, 502 or 503. */
+  errorRate: z.number().min(0).max(1).optional(),
+  /** Every vendor call is answered 503 until this time (epoch ms on the simulator's clock, or ISO 8601). */
+  outageUntil: z.union([z.number().int(), z.iso.datetime({ offset: true }).transform((iso) => Date.parse(iso))]).optional(),
+  /** Always answer this status for calls about this account (user id, username, email or uuid). */
+  statusByAccount: z.record(z.string().min(1), z.number().int().min(400).max(599)).optional(),
+});
+
+export type FaultSettings = z.input<typeof faultSettingsSchema>;
+type ParsedFaults = z.output<typeof faultSettingsSchema>;
+
+/** Answers with the vendor's own error shape for `status`. */
+export type SendVendorError = (response: Response, status: number, detail?: string) => void;
+
+/** Every identifier of the account a call is about (empty when it is about none). */
+export type AccountKeysOf = (request: Request) => string[];
+
+const RANDOM_SERVER_ERRORS = [500, 502, 503] as const;
+
+export class FaultInjector {
+  private settings: ParsedFaults = {};
+
+  constructor(
+    private readonly now: Clock,
+    private readonly random: () => number,
+  ) {}
+
+  /** Replaces the faults in effect; `{}` clears them. */
+  set(settings: FaultSettings): void {
+    this.settings = faultSettingsSchema.parse(settings);
+  }
+
+  current(): ParsedFaults {
+    return structuredClone(this.settings);
+  }
+
+  clear(): void {
+    this.settings = {};
+  }
+
+  middleware(accountKeysOf: AccountKeysOf, sendError: SendVendorError): RequestHandler {
+    return async (request, response, next) => {
+      const { latencyMs, errorRate, outageUntil, statusByAccount } = this.settings;
+      if (latencyMs) await new Promise((resolve) => setTimeout(resolve, latencyMs));
+      if (outageUntil !== undefined && this.now() < outageUntil) {
+        return sendError(response, 503, 'simulated outage');
+      }
+      if (errorRate && this.random() < errorRate) {
+        const pick = Math.min(RANDOM_SERVER_ERRORS.length - 1, Math.floor(this.random() * RANDOM_SERVER_ERRORS.length));
+        return sendError(response, RANDOM_SERVER_ERRORS[pick]!, 'simulated server error');
+      }
+      if (statusByAccount) {
+        const status = accountKeysOf(request)
+          .map((key) => statusByAccount[key])
+          .find((found) => found !== undefined);
+        if (status !== undefined) return sendError(response, status, 'simulated failure for this account');
+      }
+      next();
+    };
+  }
+}
