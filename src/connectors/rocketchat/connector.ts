@@ -1,0 +1,121 @@
+// Rocket.Chat: find the user with users.info, (de)activate with users.setActiveStatus, and
+// bulk-deactivate idle users with users.deactivateIdle (seeds/rocketchat-*.md).
+import { z } from 'zod';
+import { logger as defaultLogger } from '../../logger.js';
+import { PermanentDownstreamError } from '../errors.js';
+import { createHttpClient, type ConnectionOptions, type HttpResponse } from '../http.js';
+import type { ActionContext, Connector, IdentitySnapshot, ReactivateResult } from '../types.js';
+import { isUnknownUser, rocketChatError, type RocketChatEndpoint } from './classify.js';
+
+/** users.info takes exactly one of userId, username, importId or (8.4.0+) email. */
+export type RocketChatLookupKey = 'username' | 'email' | 'userId';
+
+export interface RocketChatConnectorConfig extends ConnectionOptions {
+  baseUrl: string;
+  /** X-User-Id: the id of the user who owns the personal access token. */
+  userId: string;
+  /** X-Auth-Token: a personal access token (they do not expire). */
+  authToken: string;
+  /** Which users.info parameter to search by, filled from which identity attribute; default username from userName. */
+  lookup?: { key: RocketChatLookupKey; valueOf: (identity: IdentitySnapshot) => string | null };
+  /**
+   * Let deactivation proceed when the user is the last owner of a room; Rocket.Chat then makes the
+   * oldest member owner. Without it such a deactivation fails with `user-last-owner`. Default true.
+   */
+  confirmRelinquish?: boolean;
+}
+
+export interface DeactivateIdleRequest {
+  daysIdle: number;
+  /** Rocket.Chat's default is `user`. */
+  role?: string;
+}
+
+export interface RocketChatConnector extends Connector {
+  readonly system: 'rocketchat';
+  /** users.deactivateIdle: deactivates users with `role` who have not logged in for `daysIdle` days. */
+  deactivateIdle(request: DeactivateIdleRequest): Promise<{ count: number }>;
+}
+
+const userInfoAnswer = z.object({ user: z.object({ _id: z.string().min(1) }) });
+// The documented example sends count as a string ("1"); accept either.
+const deactivateIdleAnswer = z.object({ count: z.coerce.number().int().min(0) });
+
+export function createRocketChatConnector(config: RocketChatConnectorConfig): RocketChatConnector {
+  const now = config.now ?? Date.now;
+  const log = (config.logger ?? defaultLogger).child({ system: 'rocketchat' });
+  const lookup = config.lookup ?? { key: 'username', valueOf: (identity: IdentitySnapshot) => identity.userName };
+  const confirmRelinquish = config.confirmRelinquish ?? true;
+  const { timeoutMs, fetch, logger } = config;
+  const http = createHttpClient({
+    system: 'rocketchat',
+    vendor: 'Rocket.Chat',
+    baseUrl: config.baseUrl,
+    baseUrlSetting: 'ROCKETCHAT_URL',
+    timeoutMs,
+    fetch,
+    logger,
+  });
+  const auth = { 'X-User-Id': config.userId, 'X-Auth-Token': config.authToken };
+
+  async function call(endpoint: RocketChatEndpoint, init: { method: 'GET' | 'POST'; query?: string; json?: unknown }) {
+    return http.request({ method: init.method, path: `/api/v1/${endpoint}${init.query ?? ''}`, headers: auth, json: init.json });
+  }
+
+  function parseAnswer<T>(schema: z.ZodType<T>, response: HttpResponse, endpoint: RocketChatEndpoint): T {
+    const parsed = schema.safeParse(response.body);
+    if (parsed.success) return parsed.data;
+    throw new PermanentDownstreamError(`Rocket.Chat answered ${endpoint} with an unexpected body: check ROCKETCHAT_URL points at Rocket.Chat`, {
+      system: 'rocketchat',
+      status: response.status,
+    });
+  }
+
+  async function setActiveStatus(accountId: string, activeStatus: boolean): Promise<'done' | 'account-gone'> {
+    const response = await call('users.setActiveStatus', {
+      method: 'POST',
+      json: { userId: accountId, activeStatus, ...(activeStatus ? {} : { confirmRelinquish }) },
+    });
+    if (response.status === 200) return 'done';
+    if (isUnknownUser(response)) return 'account-gone';
+    throw rocketChatError(response, 'users.setActiveStatus', now());
+  }
+
+  return {
+    system: 'rocketchat',
+
+    async resolveAccount(identity) {
+      const value = lookup.valueOf(identity)?.trim();
+      if (!value) return null;
+      const response = await call('users.info', { method: 'GET', query: `?${new URLSearchParams({ [lookup.key]: value }).toString()}` });
+      if (isUnknownUser(response)) return null;
+      if (response.status !== 200) throw rocketChatError(response, 'users.info', now());
+      return parseAnswer(userInfoAnswer, response, 'users.info').user._id;
+    },
+
+    // Rocket.Chat answers 200 again for a user who is already inactive, so a repeat is a success.
+    async deactivate(accountId: string, _context: ActionContext) {
+      if ((await setActiveStatus(accountId, false)) === 'account-gone') {
+        // Deleted since it was resolved: nobody can log in with it, which is what deactivation is for.
+        log.info({ accountId }, 'Rocket.Chat user no longer exists; nothing to deactivate');
+      }
+    },
+
+    async reactivate(accountId: string, _context: ActionContext): Promise<ReactivateResult> {
+      if ((await setActiveStatus(accountId, true)) === 'account-gone') {
+        throw new PermanentDownstreamError(`Rocket.Chat has no user ${accountId} to reactivate: it was deleted`, {
+          system: 'rocketchat',
+          status: 400,
+          vendorMessage: 'User not found',
+        });
+      }
+      return 'reactivated';
+    },
+
+    async deactivateIdle({ daysIdle, role }) {
+      const response = await call('users.deactivateIdle', { method: 'POST', json: { daysIdle, ...(role ? { role } : {}) } });
+      if (response.status !== 200) throw rocketChatError(response, 'users.deactivateIdle', now());
+      return { count: parseAnswer(deactivateIdleAnswer, response, 'users.deactivateIdle').count };
+    },
+  };
+}
