@@ -9,5 +9,7 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 120_000,
     pool: 'forks',
+    // Logs at warn and above only; a failing test prints what jml said.
+    env: { LOG_LEVEL: 'warn' },
   },
 });

@@ -30,6 +30,16 @@ export const environmentSchema = z.object({
   /** How often the outbox relay looks for workflow starts a crash left behind. */
   JML_OUTBOX_POLL_MS: z.coerce.number().int().min(50).default(2000),
   JML_DRY_RUN: booleanFlag.default(false),
+  /**
+   * Activities per second on each system's task queue, across all workers (0: no limit). The
+   * defaults follow the vendors' documented limits: Rocket.Chat 10 calls a minute per endpoint,
+   * the user API 100 a minute; Mendix publishes none.
+   */
+  JML_RATE_LIMIT_ROCKETCHAT: z.coerce.number().min(0).default(10 / 60),
+  JML_RATE_LIMIT_MENDIX: z.coerce.number().min(0).default(5),
+  JML_RATE_LIMIT_USERAPI: z.coerce.number().min(0).default(100 / 60),
+  /** How long retryable failures of one target are retried before it needs attention. */
+  JML_RETRY_DEADLINE_MS: z.coerce.number().int().min(1000).default(24 * 60 * 60 * 1000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -48,6 +58,7 @@ export function resolveFileVariables(env: NodeJS.ProcessEnv, read: (file: string
     if (env[name]) throw new ConfigError(`Both ${name} and ${key} are set: keep one.`);
     try {
       resolved[name] = read(file).trim();
+      delete resolved[key];
     } catch (error) {
       throw new ConfigError(`${key}=${file} cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'}).`);
     }

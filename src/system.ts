@@ -14,16 +14,15 @@ import { createDatabase, type Database } from './db/client.js';
 import { OutboxRelay } from './lifecycle/outbox-relay.js';
 import { logger } from './logger.js';
 import { startWorkers, type RunningWorkers } from './temporal/workers.js';
+import type { Identity } from './generated/prisma/client.js';
 
 export interface SystemOptions {
   env: Environment;
   databaseUrl: string;
   temporalAddress: string;
   connectors: Partial<Record<SystemName, Connector>>;
-  rateLimits?: Partial<Record<SystemName, number>>;
-  /** How long a target's retryable failures are retried before it needs attention. */
-  retryDeadlineMs?: number;
   roles?: { api: boolean; worker: boolean };
+  onIdentityWritten?: (identity: Identity) => void;
   mounts?: { path: string; router: Router }[];
   workflowBundle?: WorkflowBundleWithSourceMap;
   listIdentityIds?: Parameters<typeof createApp>[0]['scim']['listIdentityIds'];
@@ -38,7 +37,11 @@ export interface RunningSystem {
   close(): Promise<void>;
 }
 
-const DEFAULT_RETRY_DEADLINE_MS = 24 * 60 * 60 * 1000;
+/** 0 means no limit: the worker option takes undefined for that. */
+function rateLimitsOf(env: Environment): Partial<Record<SystemName, number>> {
+  const limits = { rocketchat: env.JML_RATE_LIMIT_ROCKETCHAT, mendix: env.JML_RATE_LIMIT_MENDIX, userapi: env.JML_RATE_LIMIT_USERAPI };
+  return Object.fromEntries(Object.entries(limits).filter(([, limit]) => limit > 0));
+}
 
 export async function startSystem(options: SystemOptions): Promise<RunningSystem> {
   const { env } = options;
@@ -57,7 +60,7 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
       taskQueue: env.TEMPORAL_TASK_QUEUE,
       activities,
       systems,
-      rateLimits: options.rateLimits ?? {},
+      rateLimits: rateLimitsOf(env),
       workflowBundle: options.workflowBundle,
     });
   }
@@ -80,9 +83,10 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
         lifecycle: {
           systems,
           queuePrefix: env.TEMPORAL_TASK_QUEUE,
-          retryDeadlineMs: options.retryDeadlineMs ?? DEFAULT_RETRY_DEADLINE_MS,
+          retryDeadlineMs: env.JML_RETRY_DEADLINE_MS,
         },
         onOutboxWritten: () => outbox.kick(),
+        onIdentityWritten: options.onIdentityWritten,
         listIdentityIds: options.listIdentityIds,
       },
     });

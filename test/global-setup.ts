@@ -10,12 +10,15 @@ import type { TestProject } from 'vitest/node';
 import { migrateDatabase } from '../src/db/migrate.js';
 import { startEmbeddedPostgres, type RunningPostgres } from '../src/infra/embedded-postgres.js';
 import { freePort, obtainTemporalServer, type TemporalServer } from '../src/infra/temporal-server.js';
+import { bundleWorkflows } from '../src/temporal/workers.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
     postgresAdminUrl: string;
     templateDatabase: string;
     temporalAddress: string;
+    /** The workflow bundle, built once per run instead of once per test file. */
+    workflowBundle: { code: string; sourceMap: string };
   }
 }
 
@@ -55,16 +58,15 @@ export default async function setup(project: TestProject) {
   await admin.query(`CREATE DATABASE "${template}"`);
   await migrateDatabase(withDatabase(adminUrl, template));
 
-  let temporal: TemporalServer;
-  if (process.env.TEMPORAL_ADDRESS) {
-    temporal = await obtainTemporalServer({ port: 0, namespace: 'default' });
-  } else {
-    temporal = await obtainTemporalServer({ port: await freePort(), namespace: 'default' });
-  }
+  const [temporal, bundle]: [TemporalServer, { code: string; sourceMap: string }] = await Promise.all([
+    obtainTemporalServer({ port: await freePort(), namespace: 'default' }),
+    bundleWorkflows(),
+  ]);
 
   project.provide('postgresAdminUrl', adminUrl);
   project.provide('templateDatabase', template);
   project.provide('temporalAddress', temporal.address);
+  project.provide('workflowBundle', { code: bundle.code, sourceMap: bundle.sourceMap });
 
   return async () => {
     await temporal.stop();

@@ -17,6 +17,8 @@ export interface ScimDependencies {
   lifecycle: LifecycleSettings;
   /** Called after a commit that wrote outbox rows, so their workflows start at once. */
   onOutboxWritten: () => void;
+  /** Called after each committed user write (demo mode creates the person's accounts). */
+  onIdentityWritten?: (identity: Identity) => void;
   /** Lists identity ids for a SCIM query (filter, sort, paging) in SQL. */
   listIdentityIds?: (db: Database, query: ListQuery) => Promise<{ ids: string[]; totalResults: number }>;
 }
@@ -94,6 +96,7 @@ async function commitChange(
     return updated;
   });
   if (wroteOutbox) deps.onOutboxWritten();
+  deps.onIdentityWritten?.(after);
   return after;
 }
 

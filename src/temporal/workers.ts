@@ -7,7 +7,7 @@ import { NativeConnection, Worker, bundleWorkflowCode, type WorkflowBundleWithSo
 import type { Activities } from '../activities/index.js';
 import type { SystemName } from '../connectors/types.js';
 import { systemTaskQueue } from '../../workflows/contract.js';
-import { installTemporalRuntime } from './runtime.js';
+import { installTemporalRuntime, temporalLogger } from './runtime.js';
 
 const workflowsPath = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'workflows', 'index.ts');
 
@@ -29,7 +29,7 @@ export interface RunningWorkers {
 
 export function bundleWorkflows(): Promise<WorkflowBundleWithSourceMap> {
   installTemporalRuntime();
-  return bundleWorkflowCode({ workflowsPath, logger: undefined });
+  return bundleWorkflowCode({ workflowsPath, logger: temporalLogger });
 }
 
 export async function startWorkers(options: WorkerOptions): Promise<RunningWorkers> {

@@ -46,7 +46,7 @@ describe('SCIM write path', () => {
   it('creates a user with 201, a Location header and an absolute meta.location', async () => {
     const created = await scim.post('/Users', { schemas: [CORE_USER], userName: 'ada@example.com', active: true, emails: [{ value: 'ada@example.com', primary: true }] });
     expect(created.status).toBe(201);
-    const meta = created.body.meta as { location: string; version: string };
+    const meta = created.body.meta;
     expect(meta.location).toBe(`${baseUrl}/scim/v2/Users/${created.body.id}`);
     expect(created.headers.get('location')).toBe(meta.location);
     expect(meta.version).toBe('W/"1"');
@@ -91,7 +91,7 @@ describe('SCIM write path', () => {
     // RFC 7644 §3.5.2: a PATCH that changes nothing may answer 204; nothing is written.
     expect((await scim.patch(`/Users/${created.body.id}`, body)).status).toBe(204);
     const after = await scim.get(`/Users/${created.body.id}`);
-    expect((after.body.meta as { version: string }).version).toBe('W/"2"');
+    expect(after.body.meta.version).toBe('W/"2"');
     const [{ count }] = (await database.query<{ count: string }>(
       `SELECT count(*) FROM lifecycle_event WHERE identity_id = $1 AND kind = 'leaver'`, [created.body.id])) as [{ count: string }];
     expect(Number(count)).toBe(1);

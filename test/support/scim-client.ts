@@ -1,12 +1,19 @@
 // A small SCIM client for tests: JSON in, status + JSON out, with the bearer token set.
-export interface ScimResponse<T = Record<string, unknown>> {
+/** What tests read of a SCIM resource; the rest is there to assert on. */
+export interface ScimResource {
+  id: string;
+  meta: { location: string; version: string; created: string; lastModified: string };
+  [attribute: string]: unknown;
+}
+
+export interface ScimResponse<T = ScimResource> {
   status: number;
   headers: Headers;
   body: T;
 }
 
 export function scimClient(baseUrl: string, token: string) {
-  async function call<T = Record<string, unknown>>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<ScimResponse<T>> {
+  async function call<T = ScimResource>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<ScimResponse<T>> {
     const response = await fetch(`${baseUrl}${path}`, {
       method,
       headers: {
@@ -21,10 +28,10 @@ export function scimClient(baseUrl: string, token: string) {
   }
   return {
     call,
-    get: <T = Record<string, unknown>>(path: string) => call<T>('GET', path),
-    post: <T = Record<string, unknown>>(path: string, body: unknown) => call<T>('POST', path, body),
-    put: <T = Record<string, unknown>>(path: string, body: unknown) => call<T>('PUT', path, body),
-    patch: <T = Record<string, unknown>>(path: string, body: unknown) => call<T>('PATCH', path, body),
+    get: <T = ScimResource>(path: string) => call<T>('GET', path),
+    post: <T = ScimResource>(path: string, body: unknown) => call<T>('POST', path, body),
+    put: <T = ScimResource>(path: string, body: unknown) => call<T>('PUT', path, body),
+    patch: <T = ScimResource>(path: string, body: unknown) => call<T>('PATCH', path, body),
     delete: (path: string) => call('DELETE', path),
   };
 }

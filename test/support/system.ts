@@ -1,0 +1,68 @@
+// The whole of jml for an integration test: its own database (a clone of the migrated template),
+// its own task queues on the run's real Temporal server, and simulators of the three downstream
+// systems on a free port.
+import { randomBytes } from 'node:crypto';
+import { inject } from 'vitest';
+import { createToken } from '../../src/auth/tokens.js';
+import { parseEnvironment } from '../../src/config.js';
+import { createConnectors, parseConnectorsConfig } from '../../src/connectors/config.js';
+import type { Connector, SystemName } from '../../src/connectors/types.js';
+import { listIdentityIds } from '../../src/scim/query/list.js';
+import { simulatorConnectorEnvironment, startSimulatorServer, type SimulatorServerOptions, type SimulatorServer } from '../../src/simulators/index.js';
+import { startSystem, type RunningSystem } from '../../src/system.js';
+import { createTestDatabase, type TestDatabase } from './database.js';
+import { scimClient } from './scim-client.js';
+
+export interface TestSystem {
+  system: RunningSystem;
+  database: TestDatabase;
+  simulators: SimulatorServer;
+  scim: ReturnType<typeof scimClient>;
+  taskQueue: string;
+  close(): Promise<void>;
+}
+
+export interface TestSystemOptions {
+  /** Extra environment for jml (e.g. JML_RETRY_DEADLINE_MS). */
+  env?: Record<string, string>;
+  simulators?: SimulatorServerOptions;
+}
+
+export async function startTestSystem(options: TestSystemOptions = {}): Promise<TestSystem> {
+  const database = await createTestDatabase();
+  // The vendor's own rate limiter is off unless a test turns it on: tests share one simulator.
+  const simulators = await startSimulatorServer({ rocketchat: { rateLimit: false }, ...options.simulators });
+  const taskQueue = `test-${randomBytes(4).toString('hex')}`;
+  const env = parseEnvironment({
+    PORT: '0',
+    HOST: '127.0.0.1',
+    TEMPORAL_TASK_QUEUE: taskQueue,
+    JML_OUTBOX_POLL_MS: '250',
+    JML_RATE_LIMIT_ROCKETCHAT: '0',
+    JML_RATE_LIMIT_MENDIX: '0',
+    JML_RATE_LIMIT_USERAPI: '0',
+    ...options.env,
+  });
+  const connectors = createConnectors(parseConnectorsConfig(simulatorConnectorEnvironment(simulators.urls))) as Partial<Record<SystemName, Connector>>;
+  const system = await startSystem({
+    env,
+    databaseUrl: database.url,
+    temporalAddress: inject('temporalAddress'),
+    connectors,
+    listIdentityIds,
+    workflowBundle: inject('workflowBundle'),
+  });
+  const { token } = await createToken(system.db, { name: 'okta-test', kind: 'scim' });
+  return {
+    system,
+    database,
+    simulators,
+    scim: scimClient(`${system.url}/scim/v2`, token),
+    taskQueue,
+    async close() {
+      await system.close();
+      await simulators.close();
+      await database.drop();
+    },
+  };
+}
