@@ -21,9 +21,9 @@ export default defineConfig({
   engine: 'js',
   schema: 'prisma/schema.prisma',
   migrations: { path: 'prisma/migrations' },
-  async adapter() {
+  adapter() {
     const url = process.env.DATABASE_URL;
     if (!url) throw new Error('DATABASE_URL must be set for Prisma CLI commands (npm start and npm test set it).');
-    return new PrismaPg(adapterOptions(url));
+    return Promise.resolve(new PrismaPg(adapterOptions(url)));
   },
 });

@@ -6,8 +6,10 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const prepared = spawnSync(process.execPath, [path.join(root, 'scripts', 'bootstrap.js')], { stdio: 'inherit' });
-if (prepared.status !== 0) process.exit(prepared.status ?? 1);
+if (!process.env.JML_SKIP_BOOTSTRAP) {
+  const prepared = spawnSync(process.execPath, [path.join(root, 'scripts', 'bootstrap.js')], { stdio: 'inherit' });
+  if (prepared.status !== 0) process.exit(prepared.status ?? 1);
+}
 const { register } = await import('tsx/esm/api');
 register();
 await import(path.join(root, 'src', 'cli', 'main.ts'));

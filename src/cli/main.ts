@@ -1,0 +1,89 @@
+// The `jml` command: operator tasks (tokens, migrations, simulators) and the server itself.
+import { parseArgs } from 'node:util';
+import { ConfigError } from '../config.js';
+import { createDatabase } from '../db/client.js';
+import { migrateDatabase } from '../db/migrate.js';
+import { loadEnvironment } from '../environment.js';
+import { resolveDatabase } from '../infra/database.js';
+import { logger } from '../logger.js';
+import { tokensCommand } from './tokens.js';
+
+const USAGE = `Usage: jml <command>
+
+  start [--demo] [--role all|api|worker]   run jml (npm start runs 'start')
+  tokens create --name <client> [--operator]
+                                           print a new SCIM (or operator) bearer token, once
+  tokens list                              list tokens (never their secrets)
+  tokens revoke <id or name>               revoke tokens
+  migrate                                  apply database migrations
+  simulate [--port <port>]                 run the Rocket.Chat, Mendix and user API simulators
+`;
+
+async function withDatabase<T>(run: (db: ReturnType<typeof createDatabase>) => Promise<T>): Promise<T> {
+  const { environment } = loadEnvironment();
+  const database = await resolveDatabase(environment);
+  try {
+    await migrateDatabase(database.url);
+    const db = createDatabase(database.url, { poolSize: 2 });
+    try {
+      return await run(db);
+    } finally {
+      await db.$disconnect();
+    }
+  } finally {
+    await database.stop();
+  }
+}
+
+async function main(argv: string[]): Promise<number> {
+  const { positionals, values } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      name: { type: 'string' },
+      operator: { type: 'boolean', default: false },
+      demo: { type: 'boolean', default: false },
+      role: { type: 'string', default: 'all' },
+      port: { type: 'string' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  const [command, ...rest] = positionals;
+  if (values.help || !command) {
+    process.stdout.write(USAGE);
+    return command || values.help ? 0 : 2;
+  }
+  switch (command) {
+    case 'start': {
+      const { startCommand } = await import('./start.js');
+      const role = values.role;
+      if (role !== 'all' && role !== 'api' && role !== 'worker') throw new ConfigError('--role must be all, api or worker');
+      return startCommand({ demo: values.demo, role });
+    }
+    case 'tokens':
+      return withDatabase((db) => tokensCommand(db, { action: rest[0] ?? '', name: values.name, operator: values.operator, target: rest[1] }));
+    case 'migrate':
+      return withDatabase(() => {
+        process.stdout.write('Migrations applied.\n');
+        return Promise.resolve(0);
+      });
+    case 'simulate': {
+      const { simulateCommand } = await import('./simulate.js');
+      return simulateCommand({ port: values.port ? Number(values.port) : 8090 });
+    }
+    default:
+      process.stderr.write(`Unknown command "${command}".\n${USAGE}`);
+      return 2;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    if (code !== undefined && code !== -1) process.exit(code);
+  },
+  (error: unknown) => {
+    if (error instanceof ConfigError) process.stderr.write(`${error.message}\n`);
+    else logger.fatal({ err: error }, 'jml failed');
+    process.exit(1);
+  },
+);
