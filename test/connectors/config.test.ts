@@ -1,7 +1,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterEach, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import {
   ConnectorConfigError,
   createConnectors,
@@ -10,8 +10,8 @@ import {
   type IdentityAttribute,
 } from '../../src/connectors/config.js';
 import type { Connector } from '../../src/connectors/types.js';
-import { simulatorConnectorEnvironment, type SimulatorServer } from '../../src/simulators/index.js';
-import { identity, startSimulators } from '../simulators/harness.js';
+import { simulatorConnectorEnvironment } from '../../src/simulators/index.js';
+import { identity, simulatorServers } from '../simulators/harness.js';
 
 function configError(env: Record<string, string>): ConnectorConfigError {
   try {
@@ -149,13 +149,10 @@ describe('identity attributes', () => {
 });
 
 describe('connectors built from the simulators environment', () => {
-  let server: SimulatorServer | undefined;
-  afterEach(async () => {
-    await server?.close();
-  });
+  const startServer = simulatorServers();
 
   test('resolve and deactivate one person in all three systems', async () => {
-    server = await startSimulators({ rocketchat: { rateLimit: false } });
+    const { server } = await startServer({ rocketchat: { rateLimit: false } });
     const accounts = server.simulators.seedFromIdentity({ userName: 'ada.lovelace', email: 'ada.lovelace@example.com', externalId: '1815' });
     const connectors = createConnectors(
       parseConnectorsConfig({ ...simulatorConnectorEnvironment(server.urls), USERAPI_ID_ATTRIBUTE: 'employeeNumber' }),

@@ -1,21 +1,15 @@
-import { afterEach, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { PermanentDownstreamError, RetryableDownstreamError } from '../../src/connectors/errors.js';
 import { mendixError } from '../../src/connectors/mendix/classify.js';
 import { createMendixConnector, type MendixConnectorConfig } from '../../src/connectors/mendix/connector.js';
-import { MENDIX_SCOPES, SIMULATOR_CREDENTIALS, type SimulatorServer, type SimulatorServerOptions } from '../../src/simulators/index.js';
-import { identity, rejectionOf, startSimulators, TestClock } from '../simulators/harness.js';
+import { MENDIX_SCOPES, SIMULATOR_CREDENTIALS, type SimulatorServerOptions } from '../../src/simulators/index.js';
+import { identity, rejectionOf, simulatorServers } from '../simulators/harness.js';
 
 const context = { idempotencyKey: 'jml-event-1-mendix-deactivate' };
-const servers: SimulatorServer[] = [];
-
-afterEach(async () => {
-  await Promise.all(servers.splice(0).map((server) => server.close()));
-});
+const startServer = simulatorServers();
 
 async function setUp(options: SimulatorServerOptions = {}, connector: Partial<MendixConnectorConfig> = {}) {
-  const clock = new TestClock();
-  const server = await startSimulators({ now: clock.now, ...options });
-  servers.push(server);
+  const { clock, server } = await startServer(options);
   const simulator = server.simulators.mendix;
   const mendix = createMendixConnector({
     deactivationBaseUrl: server.urls.mendix,

@@ -1,26 +1,19 @@
-import { afterEach, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { createConnectors, parseConnectorsConfig } from '../../src/connectors/config.js';
 import { PermanentDownstreamError, RetryableDownstreamError } from '../../src/connectors/errors.js';
 import { createRocketChatConnector, type RocketChatConnectorConfig } from '../../src/connectors/rocketchat/connector.js';
 import {
   SIMULATOR_CREDENTIALS,
   simulatorConnectorEnvironment,
-  type SimulatorServer,
   type SimulatorServerOptions,
 } from '../../src/simulators/index.js';
-import { deadUrl, identity, rejectionOf, startSimulators, TestClock } from '../simulators/harness.js';
+import { deadUrl, identity, rejectionOf, simulatorServers } from '../simulators/harness.js';
 
 const context = { idempotencyKey: 'jml-event-1-rocketchat-deactivate' };
-let server: SimulatorServer | undefined;
-
-afterEach(async () => {
-  await server?.close();
-  server = undefined;
-});
+const startServer = simulatorServers();
 
 async function setUp(options: SimulatorServerOptions = {}, connector: Partial<RocketChatConnectorConfig> = {}) {
-  const clock = new TestClock();
-  server = await startSimulators({ now: clock.now, ...options, rocketchat: { rateLimit: false, ...options.rocketchat } });
+  const { clock, server } = await startServer({ ...options, rocketchat: { rateLimit: false, ...options.rocketchat } });
   const simulator = server.simulators.rocketchat;
   const rocketChat = createRocketChatConnector({
     baseUrl: server.urls.rocketchat,
@@ -28,7 +21,7 @@ async function setUp(options: SimulatorServerOptions = {}, connector: Partial<Ro
     now: clock.now,
     ...connector,
   });
-  return { clock, simulator, rocketChat, urls: server.urls };
+  return { clock, simulator, rocketChat, server };
 }
 
 describe('Rocket.Chat connector', () => {
@@ -54,10 +47,10 @@ describe('Rocket.Chat connector', () => {
   });
 
   test('looks users up by email when ROCKETCHAT_LOOKUP says so', async () => {
-    const { simulator } = await setUp();
+    const { simulator, server } = await setUp();
     const ada = simulator.seedUser({ username: 'not-the-username', email: 'Ada.Lovelace@example.com' });
     const { rocketchat } = createConnectors(
-      parseConnectorsConfig({ ...simulatorConnectorEnvironment(server!.urls), ROCKETCHAT_LOOKUP: 'email:email' }),
+      parseConnectorsConfig({ ...simulatorConnectorEnvironment(server.urls), ROCKETCHAT_LOOKUP: 'email:email' }),
     );
 
     expect(await rocketchat!.resolveAccount(identity())).toBe(ada._id);
@@ -148,8 +141,8 @@ describe('Rocket.Chat connector', () => {
   });
 
   test('a 404 means a wrong ROCKETCHAT_URL, never a missing user, and is permanent', async () => {
-    const { rocketChat } = await setUp({}, {});
-    const wrong = createRocketChatConnector({ baseUrl: `${server!.baseUrl}/not-rocketchat`, ...SIMULATOR_CREDENTIALS.rocketchat });
+    const { rocketChat, server } = await setUp();
+    const wrong = createRocketChatConnector({ baseUrl: `${server.baseUrl}/not-rocketchat`, ...SIMULATOR_CREDENTIALS.rocketchat });
 
     const error = await rejectionOf(wrong.resolveAccount(identity()));
     expect(error).toBeInstanceOf(PermanentDownstreamError);

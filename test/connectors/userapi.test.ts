@@ -1,19 +1,13 @@
-import { afterEach, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { PermanentDownstreamError, RetryableDownstreamError } from '../../src/connectors/errors.js';
 import { createUserApiConnector, type UserApiConnectorConfig } from '../../src/connectors/userapi/connector.js';
-import { SIMULATOR_CREDENTIALS, type SimulatorServer, type SimulatorServerOptions } from '../../src/simulators/index.js';
-import { identity, rejectionOf, startSimulators, TestClock } from '../simulators/harness.js';
+import { SIMULATOR_CREDENTIALS, type SimulatorServerOptions } from '../../src/simulators/index.js';
+import { identity, rejectionOf, simulatorServers } from '../simulators/harness.js';
 
-let server: SimulatorServer | undefined;
-
-afterEach(async () => {
-  await server?.close();
-  server = undefined;
-});
+const startServer = simulatorServers();
 
 async function setUp(options: SimulatorServerOptions = {}, connector: Partial<UserApiConnectorConfig> = {}) {
-  const clock = new TestClock();
-  server = await startSimulators({ now: clock.now, ...options });
+  const { clock, server } = await startServer(options);
   const simulator = server.simulators.userapi;
   const userApi = createUserApiConnector({
     baseUrl: server.urls.userapi,
@@ -21,7 +15,7 @@ async function setUp(options: SimulatorServerOptions = {}, connector: Partial<Us
     now: clock.now,
     ...connector,
   });
-  return { clock, simulator, userApi };
+  return { clock, simulator, userApi, server };
 }
 
 const deactivation = { idempotencyKey: 'jml-event-1-userapi-deactivate' };
@@ -116,8 +110,8 @@ describe('generic user API connector', () => {
   });
 
   test('a 404 without the API error body is a wrong USERAPI_URL, not a missing user', async () => {
-    await setUp();
-    const wrong = createUserApiConnector({ baseUrl: `${server!.urls.userapi}/v2`, ...SIMULATOR_CREDENTIALS.userapi });
+    const { server } = await setUp();
+    const wrong = createUserApiConnector({ baseUrl: `${server.urls.userapi}/v2`, ...SIMULATOR_CREDENTIALS.userapi });
 
     const error = await rejectionOf(wrong.deactivate(ADA, deactivation));
     expect(error).toBeInstanceOf(PermanentDownstreamError);

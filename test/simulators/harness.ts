@@ -1,5 +1,6 @@
 // What the simulator and connector tests share: a clock the test moves, a person to act on, and
 // a simulator server on an ephemeral port of 127.0.0.1.
+import { afterEach } from 'vitest';
 import type { IdentitySnapshot } from '../../src/connectors/types.js';
 import { startSimulatorServer, type SimulatorServer, type SimulatorServerOptions } from '../../src/simulators/index.js';
 
@@ -25,6 +26,23 @@ export function identity(overrides: Partial<IdentitySnapshot> = {}): IdentitySna
 
 export function startSimulators(options: SimulatorServerOptions = {}): Promise<SimulatorServer> {
   return startSimulatorServer({ host: '127.0.0.1', port: 0, ...options });
+}
+
+/**
+ * For one test file: a function starting a simulator server on its own TestClock; every server
+ * started is closed after each test.
+ */
+export function simulatorServers(): (options?: SimulatorServerOptions) => Promise<{ clock: TestClock; server: SimulatorServer }> {
+  const running: SimulatorServer[] = [];
+  afterEach(async () => {
+    await Promise.all(running.splice(0).map((server) => server.close()));
+  });
+  return async (options = {}) => {
+    const clock = new TestClock();
+    const server = await startSimulators({ now: clock.now, ...options });
+    running.push(server);
+    return { clock, server };
+  };
 }
 
 /** The rejection of `promise`, for assertions on the error's class and fields. */

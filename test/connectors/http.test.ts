@@ -1,0 +1,54 @@
+import { describe, expect, test } from 'vitest';
+import { RetryableDownstreamError } from '../../src/connectors/errors.js';
+import { createHttpClient, retryAfterMs, vendorText } from '../../src/connectors/http.js';
+import { deadUrl, rejectionOf, startSimulators } from '../simulators/harness.js';
+
+describe('retryAfterMs (RFC 9110 §10.2.3)', () => {
+  const now = Date.parse('2026-03-02T09:00:00Z');
+  test.each([
+    ['120', 120_000],
+    ['0', 0],
+    ['Mon, 02 Mar 2026 09:01:30 GMT', 90_000],
+    ['Mon, 02 Mar 2026 08:00:00 GMT', 0],
+    ['soon', undefined],
+  ])('Retry-After: %s waits %s ms', (value, expected) => {
+    expect(retryAfterMs(new Headers({ 'retry-after': value }), now)).toBe(expected);
+  });
+
+  test('no header, no hint', () => {
+    expect(retryAfterMs(new Headers(), now)).toBeUndefined();
+  });
+});
+
+describe('the HTTP client', () => {
+  test('keeps a body that is not JSON as text, and an empty one as undefined', async () => {
+    const server = await startSimulators();
+    try {
+      const client = createHttpClient({ system: 'userapi', vendor: 'The user API', baseUrl: `${server.urls.userapi}/`, baseUrlSetting: 'USERAPI_URL' });
+      expect(await client.request({ method: 'GET', path: '/nowhere' })).toMatchObject({ status: 404, body: 'Not Found' });
+      expect(await client.request({ method: 'POST', path: '/_sim/reset' })).toMatchObject({ status: 204, body: undefined });
+    } finally {
+      await server.close();
+    }
+  });
+
+  test('a refused connection is retryable and names the setting, not the query', async () => {
+    const client = createHttpClient({ system: 'mendix', vendor: 'Mendix', baseUrl: await deadUrl(), baseUrlSetting: 'MENDIX_URL' });
+
+    const error = await rejectionOf(client.request({ method: 'GET', path: '/v1/uuids?email=ada@example.com' }));
+    expect(error).toBeInstanceOf(RetryableDownstreamError);
+    expect(error).toMatchObject({ system: 'mendix', status: undefined });
+    expect((error as Error).message).toContain('Mendix could not be reached (ECONNREFUSED)');
+    expect((error as Error).message).toContain('MENDIX_URL');
+    expect((error as Error).message).not.toContain('ada@example.com');
+  });
+});
+
+describe('vendorText', () => {
+  test('prefers the named fields, falls back to the JSON or text', () => {
+    expect(vendorText({ success: false, error: 'User not found' }, ['error', 'message'])).toBe('User not found');
+    expect(vendorText({ errorCode: 'INSUFFICIENT_PERMISSIONS' }, ['message'])).toBe('{"errorCode":"INSUFFICIENT_PERMISSIONS"}');
+    expect(vendorText('<html>Bad gateway</html>', ['message'])).toBe('<html>Bad gateway</html>');
+    expect(vendorText(undefined, ['message'])).toBeUndefined();
+  });
+});
