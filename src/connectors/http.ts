@@ -1,8 +1,9 @@
-// The one HTTP client the connectors use: fetch with a timeout, JSON in and out, and network
-// failures surfaced as RetryableDownstreamError. Classifying HTTP error statuses is each
-// connector's job (its classify.ts), because what a status means differs per vendor.
+// The one HTTP client the connectors use: fetch with a timeout, JSON in and out, network
+// failures surfaced as RetryableDownstreamError and redirects (a wrong base URL) as permanent.
+// Classifying the vendor's error statuses is each connector's job (its classify.ts), because what
+// a status means differs per vendor.
 import { logger as defaultLogger, type Logger } from '../logger.js';
-import { RetryableDownstreamError } from './errors.js';
+import { PermanentDownstreamError, RetryableDownstreamError } from './errors.js';
 import type { SystemName } from './types.js';
 
 export interface HttpResponse {
@@ -93,6 +94,12 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
         throw new RetryableDownstreamError(
           `${options.vendor} could not be reached (${reason}) for ${where}: check that it is up and that ${options.baseUrlSetting} is right`,
           { system: options.system },
+        );
+      }
+      if (response.status >= 300 && response.status < 400) {
+        throw new PermanentDownstreamError(
+          `${options.vendor} redirected ${where} (${response.status}) to ${response.headers.get('location') ?? 'elsewhere'}: set ${options.baseUrlSetting} to the URL it redirects to`,
+          { system: options.system, status: response.status },
         );
       }
       const body = await readBody(response);

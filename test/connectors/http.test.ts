@@ -1,5 +1,8 @@
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import express from 'express';
 import { describe, expect, test } from 'vitest';
-import { RetryableDownstreamError } from '../../src/connectors/errors.js';
+import { PermanentDownstreamError, RetryableDownstreamError } from '../../src/connectors/errors.js';
 import { createHttpClient, retryAfterMs, vendorText } from '../../src/connectors/http.js';
 import { deadUrl, rejectionOf, startSimulators } from '../simulators/harness.js';
 
@@ -50,5 +53,28 @@ describe('vendorText', () => {
     expect(vendorText({ errorCode: 'INSUFFICIENT_PERMISSIONS' }, ['message'])).toBe('{"errorCode":"INSUFFICIENT_PERMISSIONS"}');
     expect(vendorText('<html>Bad gateway</html>', ['message'])).toBe('<html>Bad gateway</html>');
     expect(vendorText(undefined, ['message'])).toBeUndefined();
+  });
+});
+
+describe('redirects', () => {
+  test('are not followed: a redirect means the base URL is wrong, which retrying cannot fix', async () => {
+    const server = await startSimulators();
+    const redirecting = express();
+    redirecting.use((_request, response) => response.redirect(301, `${server.urls.rocketchat}/api/v1/users.info`));
+    const listening = redirecting.listen(0, '127.0.0.1');
+    await once(listening, 'listening');
+    try {
+      const { port } = listening.address() as AddressInfo;
+      const client = createHttpClient({ system: 'rocketchat', vendor: 'Rocket.Chat', baseUrl: `http://127.0.0.1:${port}`, baseUrlSetting: 'ROCKETCHAT_URL' });
+
+      const error = await rejectionOf(client.request({ method: 'GET', path: '/api/v1/users.info?username=ada' }));
+      expect(error).toBeInstanceOf(PermanentDownstreamError);
+      expect(error).toMatchObject({ status: 301 });
+      expect((error as Error).message).toContain('set ROCKETCHAT_URL to the URL it redirects to');
+      expect(server.simulators.rocketchat.calls()).toEqual([]);
+    } finally {
+      listening.close();
+      await server.close();
+    }
   });
 });
