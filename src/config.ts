@@ -49,12 +49,17 @@ export class ConfigError extends Error {
   override readonly name = 'ConfigError';
 }
 
-/** Reads files named by `<NAME>_FILE` variables into `<NAME>` (Docker and Kubernetes secrets). */
+/**
+ * Reads files named by `<NAME>_FILE` into `<NAME>` (Docker and Kubernetes secrets), for the
+ * variables above only: other software's `_FILE` variables are none of jml's business. The
+ * connectors resolve their own (src/connectors/config.ts).
+ */
 export function resolveFileVariables(env: NodeJS.ProcessEnv, read: (file: string) => string): NodeJS.ProcessEnv {
   const resolved: NodeJS.ProcessEnv = { ...env };
-  for (const [key, file] of Object.entries(env)) {
-    if (!key.endsWith('_FILE') || !file) continue;
-    const name = key.slice(0, -'_FILE'.length);
+  for (const name of Object.keys(environmentSchema.shape)) {
+    const key = `${name}_FILE`;
+    const file = env[key];
+    if (!file) continue;
     if (env[name]) throw new ConfigError(`Both ${name} and ${key} are set: keep one.`);
     try {
       resolved[name] = read(file).trim();
