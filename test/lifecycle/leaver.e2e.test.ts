@@ -2,6 +2,7 @@
 // server to the three simulated downstream systems, and every step is recorded.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { workflowIdForEvent } from '../../workflows/contract.js';
+import type { lifecycleWorkflow } from '../../workflows/lifecycle.js';
 import { CORE_USER, PATCH_OP } from '../support/scim-client.js';
 import { startTestSystem, type TestSystem } from '../support/system.js';
 
@@ -40,7 +41,7 @@ describe('a leaver, end to end', () => {
 
     const [event] = await jml.database.query<{ id: string; workflow_id: string }>(`SELECT id, workflow_id FROM lifecycle_event WHERE identity_id = $1 AND kind = 'leaver'`, [id]);
     expect(event?.workflow_id).toBe(workflowIdForEvent(event!.id));
-    const outcomes = await jml.system.client.workflow.getHandle(event!.workflow_id).result();
+    const outcomes = await jml.system.client.workflow.getHandle<typeof lifecycleWorkflow>(event!.workflow_id).result();
     expect(outcomes).toEqual(
       expect.arrayContaining([
         { system: 'rocketchat', action: 'deactivate', status: 'succeeded' },
