@@ -27,6 +27,9 @@ export const environmentSchema = z.object({
   JML_SCIM_TOKEN: secret('JML_SCIM_TOKEN').optional(),
   /** Largest SCIM request body accepted; larger requests get 413 before being parsed. */
   JML_SCIM_MAX_BODY_BYTES: z.coerce.number().int().min(1024).default(256 * 1024),
+  /** Requests per second each SCIM client may make (0: no limit), and the burst allowed above it. */
+  JML_SCIM_RATE_LIMIT: z.coerce.number().min(0).default(100),
+  JML_SCIM_RATE_BURST: z.coerce.number().int().min(1).default(200),
   /** How often the outbox relay looks for workflow starts a crash left behind. */
   JML_OUTBOX_POLL_MS: z.coerce.number().int().min(50).default(2000),
   JML_DRY_RUN: booleanFlag.default(false),

@@ -25,7 +25,6 @@ export interface SystemOptions {
   onIdentityWritten?: (identity: Identity) => void;
   mounts?: { path: string; router: Router }[];
   workflowBundle?: WorkflowBundleWithSourceMap;
-  listIdentityIds?: Parameters<typeof createApp>[0]['scim']['listIdentityIds'];
 }
 
 export interface RunningSystem {
@@ -78,6 +77,7 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
         db,
         verifyToken: createTokenVerifier({ db, environmentTokens: { scim: env.JML_SCIM_TOKEN } }),
         maxBodyBytes: env.JML_SCIM_MAX_BODY_BYTES,
+        rateLimit: { perSecond: env.JML_SCIM_RATE_LIMIT, burst: env.JML_SCIM_RATE_BURST },
         publicUrl: env.PUBLIC_URL,
         logger,
         lifecycle: {
@@ -87,7 +87,6 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
         },
         onOutboxWritten: () => outbox.kick(),
         onIdentityWritten: options.onIdentityWritten,
-        listIdentityIds: options.listIdentityIds,
       },
     });
     server = await new Promise<Server>((resolve, reject) => {

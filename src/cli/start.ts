@@ -10,7 +10,6 @@ import { obtainTemporalServer } from '../infra/temporal-server.js';
 import { logger } from '../logger.js';
 import { createSimulators, SIMULATOR_PREFIXES, simulatorConnectorEnvironment } from '../simulators/index.js';
 import { startSystem } from '../system.js';
-import { listIdentityIds } from '../scim/query/list.js';
 
 export interface StartOptions {
   demo: boolean;
@@ -45,7 +44,6 @@ export async function startCommand(options: StartOptions): Promise<number> {
     databaseUrl: database.url,
     temporalAddress: temporal.address,
     connectors,
-    listIdentityIds,
     roles: { api: options.role !== 'worker', worker: options.role !== 'api' },
     mounts: simulators ? [{ path: '/', router: simulators.router }] : [],
     onIdentityWritten: simulators

@@ -1,19 +1,26 @@
-// The SCIM endpoint: authentication first, then a size-limited body parser, then scimmy-routers.
+// The SCIM endpoint: authentication first, then a per-client rate limit, then a size-limited body
+// parser, then jml's own list/search/PATCH endpoints, then scimmy-routers for the rest.
 // scimmy-routers parses bodies before it authenticates and turns bulk on, so neither of those is
 // left to it (docs/decisions/007-scim-front-door.md).
-import express, { type NextFunction, type Request, type Response } from 'express';
+import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import SCIMMY from 'scimmy';
 import SCIMMYRouters from 'scimmy-routers';
 import type { Principal, TokenVerifier } from '../auth/tokens.js';
 import { appendAudit } from '../audit/append.js';
 import type { Logger } from '../logger.js';
-import { errorBody } from './errors.js';
+import { listIdentityIds } from './query/list.js';
 import { normalisePatchBody, normaliseResourceBody } from './dialects.js';
-import { declareUsersResource, type ScimDependencies, type ScimRequestContext } from './users.js';
+import { etagMatches } from './etag.js';
+import { errorBody, toScimError } from './errors.js';
+import { ClientRateLimiter } from './rate-limit.js';
+import { mountResource } from './resource-routes.js';
+import { declareUsersResource, loadUsers, type ScimDependencies, type ScimRequestContext } from './users.js';
 
 export interface ScimRouterOptions extends ScimDependencies {
   verifyToken: TokenVerifier;
   maxBodyBytes: number;
+  /** Requests per second per SCIM client (0: unlimited), and the burst above it. */
+  rateLimit?: { perSecond: number; burst: number };
   /** The URL identity providers reach jml at; else taken from each request. */
   publicUrl?: string;
   logger: Logger;
@@ -25,15 +32,35 @@ function sendError(res: Response, status: number, detail: string, scimType?: str
   res.status(status).type('application/scim+json').send(JSON.stringify(errorBody(status, detail, scimType)));
 }
 
+function sendScimError(res: Response, error: unknown) {
+  const scim = toScimError(error);
+  sendError(res, scim.status, scim.message, scim.scimType || undefined);
+}
+
 function bearerToken(req: Request): string | undefined {
   const header = req.get('authorization');
   const match = header?.match(/^Bearer\s+(\S+)\s*$/i);
   return match?.[1];
 }
 
+function contextOf(req: Request): ScimRequestContext {
+  const context = contexts.get(req);
+  if (!context) throw new Error('SCIM request context missing: the authentication middleware did not run');
+  return context;
+}
+
+/** Wraps an async handler so that any error leaves as a SCIM error body. */
+function handle(handler: (req: Request, res: Response) => Promise<void>): RequestHandler {
+  return (req, res) => {
+    handler(req, res).catch((error: unknown) => sendScimError(res, error));
+  };
+}
+
 export function createScimRouter(options: ScimRouterOptions): express.Router {
   declareUsersResource();
   const router = express.Router();
+  const limiter = new ClientRateLimiter(options.rateLimit?.perSecond ?? 0, options.rateLimit?.burst ?? 1);
+  const baseOf = (req: Request) => `${options.publicUrl ?? `${req.protocol}://${req.get('host')}`}${req.baseUrl}`;
 
   // RFC 7644 §2: authenticate every request, before reading its body.
   router.use(async (req: Request, res: Response, next: NextFunction) => {
@@ -54,7 +81,12 @@ export function createScimRouter(options: ScimRouterOptions): express.Router {
       res.set('WWW-Authenticate', 'Bearer realm="jml-scim"');
       return sendError(res, 401, 'A valid bearer token is required: create one with `npx jml tokens create --name <client>`');
     }
-    contexts.set(req, { principal, deps: options });
+    const decision = limiter.take(principal.tokenId);
+    if (!decision.allowed) {
+      res.set('Retry-After', String(decision.retryAfterSeconds));
+      return sendError(res, 429, `Too many requests from ${principal.name}: retry after ${decision.retryAfterSeconds} s`);
+    }
+    contexts.set(req, { principal, deps: options, preconditions: {} });
     next();
   });
 
@@ -62,21 +94,36 @@ export function createScimRouter(options: ScimRouterOptions): express.Router {
   router.use((req: Request, _res: Response, next: NextFunction) => {
     if (req.method === 'PATCH') req.body = normalisePatchBody(req.body);
     else if (req.method === 'POST' || req.method === 'PUT') req.body = normaliseResourceBody(req.body);
+    const ifMatch = req.get('if-match');
+    if (ifMatch) contextOf(req).preconditions.ifMatch = ifMatch;
     next();
   });
 
-  // RFC 7644 §3.3: a created resource's URI goes in the Location header too.
+  // RFC 7644 §3.3 and §3.14: a created resource's URI goes in Location, every returned
+  // resource's version in ETag, and a GET whose If-None-Match matches is answered 304.
   router.use((req: Request, res: Response, next: NextFunction) => {
-    if (req.method === 'POST') {
-      const send = res.send.bind(res);
-      res.send = (body?: unknown) => {
-        const location = (body as { meta?: { location?: unknown } } | undefined)?.meta?.location;
-        if (res.statusCode === 201 && typeof location === 'string') res.location(location);
-        return send(body);
-      };
-    }
+    const send = res.send.bind(res);
+    res.send = (body?: unknown) => {
+      const meta = (body as { meta?: { location?: unknown; version?: unknown } } | undefined)?.meta;
+      if (res.statusCode === 201 && typeof meta?.location === 'string') res.location(meta.location);
+      if (res.statusCode < 300 && typeof meta?.version === 'string') {
+        res.set('ETag', meta.version);
+        const ifNoneMatch = req.get('if-none-match');
+        if (req.method === 'GET' && ifNoneMatch && etagMatches(ifNoneMatch, meta.version)) {
+          res.status(304);
+          return send();
+        }
+      }
+      return send(body);
+    };
     next();
   });
+
+  const routes = { db: options.db, contextOf, baseOf, handle };
+  mountResource(router, { path: '/Users', Resource: SCIMMY.Resources.User, Schema: SCIMMY.Schemas.User, list: listIdentityIds, load: loadUsers }, routes);
+  router.post('/.search', (_req, res) =>
+    sendError(res, 501, 'Searching across resource types is not implemented: use /Users/.search'),
+  );
 
   const scimmy = new SCIMMYRouters({
     type: 'bearer',
@@ -89,7 +136,7 @@ export function createScimRouter(options: ScimRouterOptions): express.Router {
   SCIMMY.Config.set({
     bulk: { supported: false, maxOperations: 0, maxPayloadSize: 0 },
     changePassword: false,
-    etag: false,
+    etag: true,
     filter: { supported: true, maxResults: 200 },
     patch: true,
     sort: true,
@@ -98,9 +145,10 @@ export function createScimRouter(options: ScimRouterOptions): express.Router {
 
   // Errors raised before scimmy (body too large, malformed JSON) still leave as SCIM errors.
   router.use((error: { status?: number; type?: string; message?: string }, _req: Request, res: Response, _next: NextFunction) => {
-    // scimmy-routers answers its own errors, then passes 5xx on for logging only.
+    // scimmy-routers answers its own errors, then passes 5xx on for logging only; 501 (bulk,
+    // /Me) is an answer, not a failure.
     if (res.headersSent) {
-      options.logger.error({ err: error }, 'SCIM request failed');
+      if (error.status !== 501) options.logger.error({ err: error }, 'SCIM request failed');
       return;
     }
     if (error.type === 'entity.too.large') return sendError(res, 413, `Request body exceeds ${options.maxBodyBytes} bytes`);

@@ -9,8 +9,9 @@ import type { Identity } from '../generated/prisma/client.js';
 import { detectLifecycleChange, MOVER_ATTRIBUTES } from '../lifecycle/detect.js';
 import { recordLifecycleEvent, type LifecycleSettings } from '../lifecycle/record.js';
 import type { Principal } from '../auth/tokens.js';
-import { scimError, toScimError } from './errors.js';
-import { columnsFromScim, identityToScim, lifecycleStateOf, type ScimUser } from './user-mapping.js';
+import { etagMatches } from './etag.js';
+import { ScimError, scimError, toScimError } from './errors.js';
+import { columnsFromScim, etagOf, identityToScim, lifecycleStateOf, type ScimUser } from './user-mapping.js';
 
 export interface ScimDependencies {
   db: Database;
@@ -19,21 +20,27 @@ export interface ScimDependencies {
   onOutboxWritten: () => void;
   /** Called after each committed user write (demo mode creates the person's accounts). */
   onIdentityWritten?: (identity: Identity) => void;
-  /** Lists identity ids for a SCIM query (filter, sort, paging) in SQL. */
-  listIdentityIds?: (db: Database, query: ListQuery) => Promise<{ ids: string[]; totalResults: number }>;
 }
 
-export interface ListQuery {
-  filter?: string;
-  sortBy?: string;
-  sortOrder?: 'ascending' | 'descending';
-  startIndex?: number;
-  count?: number;
+/** What the request requires of the resource's current version (RFC 7644 §3.14). */
+export interface Preconditions {
+  /** The If-Match header. */
+  ifMatch?: string;
+  /** The version a PATCH was computed from: a write must find it unchanged. */
+  readVersion?: number;
 }
 
 export interface ScimRequestContext {
   principal: Principal;
   deps: ScimDependencies;
+  preconditions: Preconditions;
+}
+
+/** Another write landed between a PATCH's read and its write; the PATCH is applied again. */
+export class ConcurrentModification extends ScimError {
+  constructor() {
+    super(409, undefined as unknown as string, 'The resource changed while this PATCH was applied; retry the request');
+  }
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -65,6 +72,14 @@ async function assertUserNameFree(tx: Prisma.TransactionClient, userName: string
   if (clash.length > 0) throw scimError(409, 'uniqueness', `userName "${userName}" is already taken`);
 }
 
+/** Checked under the row lock, so no other write can slip in between check and change. */
+function checkPreconditions(preconditions: Preconditions, current: Identity) {
+  if (preconditions.ifMatch && !etagMatches(preconditions.ifMatch, etagOf(current))) {
+    throw scimError(412, undefined, `If-Match does not match the current version ${etagOf(current)}: read the resource again`);
+  }
+  if (preconditions.readVersion !== undefined && preconditions.readVersion !== current.version) throw new ConcurrentModification();
+}
+
 /** Applies a change and its consequences in one transaction; returns the row after. */
 async function commitChange(
   context: ScimRequestContext,
@@ -76,6 +91,7 @@ async function commitChange(
   const after = await deps.db.$transaction(async (tx) => {
     const before = id === undefined ? null : await lockIdentity(tx, id);
     if (id !== undefined && !before) throw notFound(id);
+    if (before) checkPreconditions(context.preconditions, before);
     const now = new Date();
     const { row: updated, action } = await change(tx, before);
     const audit: AuditEntry[] = [
@@ -128,30 +144,18 @@ async function deleteUser(context: ScimRequestContext, id: string): Promise<void
   }));
 }
 
-async function readUsers(context: ScimRequestContext, resource: InstanceType<typeof SCIMMY.Resources.User>): Promise<ScimUser | ScimUser[]> {
-  const { db, listIdentityIds } = context.deps;
-  if (resource.id) {
-    const identity = UUID.test(resource.id) ? await db.identity.findFirst({ where: { id: resource.id, deletedAt: null } }) : null;
-    if (!identity) throw notFound(resource.id);
-    return identityToScim(identity);
-  }
-  if (!listIdentityIds) throw scimError(501, undefined, 'Listing users is not implemented');
-  const constraints = (resource.constraints ?? {}) as ListQuery;
-  const { ids, totalResults } = await listIdentityIds(db, {
-    filter: resource.filter?.expression,
-    sortBy: constraints.sortBy,
-    sortOrder: constraints.sortOrder,
-    startIndex: constraints.startIndex,
-    count: constraints.count,
-  });
-  const rows = await db.identity.findMany({ where: { id: { in: ids } } });
-  const byId = new Map(rows.map((row) => [row.id, row]));
-  // scimmy builds the ListResponse; it must not slice or sort the page again.
-  Object.assign(resource.constraints ?? (resource.constraints = {}), { totalResults });
-  return ids.flatMap((rowId) => {
-    const row = byId.get(rowId);
-    return row ? [identityToScim(row)] : [];
-  });
+async function readUser(context: ScimRequestContext, resource: InstanceType<typeof SCIMMY.Resources.User>): Promise<ScimUser> {
+  // Lists never reach here: the list endpoint answers them from SQL (list-handler.ts).
+  if (!resource.id) throw scimError(500, undefined, 'User lists are answered by the list endpoint');
+  const identity = UUID.test(resource.id) ? await context.deps.db.identity.findFirst({ where: { id: resource.id, deletedAt: null } }) : null;
+  if (!identity) throw notFound(resource.id);
+  return identityToScim(identity);
+}
+
+/** The SCIM representations of live identities, for list responses. */
+export async function loadUsers(db: Database, ids: string[]): Promise<(ScimUser & { id: string })[]> {
+  const rows = await db.identity.findMany({ where: { id: { in: ids }, deletedAt: null } });
+  return rows.map((row) => ({ ...identityToScim(row), id: row.id }));
 }
 
 function guarded<A extends unknown[], R>(handler: (...args: A) => Promise<R>) {
@@ -174,7 +178,7 @@ export function declareUsersResource(): void {
   declared = true;
   const ingress = guarded((resource: UserResource, instance: object, context: ScimRequestContext) =>
     writeUser(context, resource.id, instance));
-  const egress = guarded((resource: UserResource, context: ScimRequestContext) => readUsers(context, resource));
+  const egress = guarded((resource: UserResource, context: ScimRequestContext) => readUser(context, resource));
   const degress = guarded((resource: UserResource, context: ScimRequestContext) => deleteUser(context, resource.id!));
   // scimmy's handler types want its own schema class back; it only reads the object's attributes.
   SCIMMY.Resources.declare(SCIMMY.Resources.User.extend(SCIMMY.Schemas.EnterpriseUser, false))

@@ -7,7 +7,6 @@ import { createToken } from '../../src/auth/tokens.js';
 import { parseEnvironment } from '../../src/config.js';
 import { createConnectors, parseConnectorsConfig } from '../../src/connectors/config.js';
 import type { Connector, SystemName } from '../../src/connectors/types.js';
-import { listIdentityIds } from '../../src/scim/query/list.js';
 import { simulatorConnectorEnvironment, startSimulatorServer, type SimulatorServerOptions, type SimulatorServer } from '../../src/simulators/index.js';
 import { startSystem, type RunningSystem } from '../../src/system.js';
 import { createTestDatabase, type TestDatabase } from './database.js';
@@ -49,7 +48,6 @@ export async function startTestSystem(options: TestSystemOptions = {}): Promise<
     databaseUrl: database.url,
     temporalAddress: inject('temporalAddress'),
     connectors,
-    listIdentityIds,
     workflowBundle: inject('workflowBundle'),
   });
   const { token } = await createToken(system.db, { name: 'okta-test', kind: 'scim' });

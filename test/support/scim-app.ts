@@ -1,0 +1,56 @@
+// jml's HTTP app over a test database, without Temporal: for SCIM protocol tests.
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createApp } from '../../src/app.js';
+import { createToken, createTokenVerifier } from '../../src/auth/tokens.js';
+import type { Database } from '../../src/db/client.js';
+import { logger } from '../../src/logger.js';
+import type { ScimRouterOptions } from '../../src/scim/router.js';
+import { createTestDatabase, type TestDatabase } from './database.js';
+import { scimClient } from './scim-client.js';
+
+export interface ScimApp {
+  baseUrl: string;
+  database: TestDatabase;
+  scim: ReturnType<typeof scimClient>;
+  /** How many times the outbox relay was kicked. */
+  kicks: () => number;
+  close(): Promise<void>;
+}
+
+export async function listen(app: ReturnType<typeof createApp>): Promise<{ server: Server; baseUrl: string }> {
+  const server = await new Promise<Server>((resolve) => {
+    const listening = app.listen(0, '127.0.0.1', () => resolve(listening));
+  });
+  return { server, baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
+}
+
+export function scimOptions(db: Database, overrides: Partial<ScimRouterOptions> = {}): ScimRouterOptions {
+  return {
+    db,
+    verifyToken: createTokenVerifier({ db }),
+    maxBodyBytes: 64 * 1024,
+    logger,
+    lifecycle: { systems: ['rocketchat', 'mendix', 'userapi'], queuePrefix: 'test', retryDeadlineMs: 60_000 },
+    onOutboxWritten: () => {},
+    ...overrides,
+  };
+}
+
+export async function startScimApp(overrides: Partial<ScimRouterOptions> = {}): Promise<ScimApp> {
+  const database = await createTestDatabase();
+  let kicks = 0;
+  const app = createApp({ db: database.db, scim: scimOptions(database.db, { onOutboxWritten: () => kicks++, ...overrides }) });
+  const { server, baseUrl } = await listen(app);
+  const { token } = await createToken(database.db, { name: 'idp-test', kind: 'scim' });
+  return {
+    baseUrl,
+    database,
+    scim: scimClient(`${baseUrl}/scim/v2`, token),
+    kicks: () => kicks,
+    async close() {
+      await new Promise((resolve) => server.close(resolve));
+      await database.drop();
+    },
+  };
+}
