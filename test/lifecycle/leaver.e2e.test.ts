@@ -2,7 +2,6 @@
 // server to the three simulated downstream systems, and every step is recorded.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { workflowIdForEvent } from '../../workflows/contract.js';
-import type { lifecycleWorkflow } from '../../workflows/lifecycle.js';
 import { CORE_USER, PATCH_OP } from '../support/scim-client.js';
 import { startTestSystem, type TestSystem } from '../support/system.js';
 
@@ -41,7 +40,7 @@ describe('a leaver, end to end', () => {
 
     const [event] = await jml.database.query<{ id: string; workflow_id: string }>(`SELECT id, workflow_id FROM lifecycle_event WHERE identity_id = $1 AND kind = 'leaver'`, [id]);
     expect(event?.workflow_id).toBe(workflowIdForEvent(event!.id));
-    const outcomes = await jml.system.client.workflow.getHandle<typeof lifecycleWorkflow>(event!.workflow_id).result();
+    const outcomes = await jml.resultOf(event!.workflow_id);
     expect(outcomes).toEqual(
       expect.arrayContaining([
         { system: 'rocketchat', action: 'deactivate', status: 'succeeded' },
@@ -87,5 +86,32 @@ describe('a leaver, end to end', () => {
     expect(audit.at(-1)).toEqual({ action: 'lifecycle.leaver.completed', system: null });
     const [outbox] = await jml.database.query<{ dispatched_at: Date | null }>('SELECT dispatched_at FROM outbox WHERE workflow_id = $1', [event!.workflow_id]);
     expect(outbox?.dispatched_at).toBeInstanceOf(Date);
+  });
+
+  it('rehires without looking the accounts up again: reactivated where possible, Mendix needs a person', async () => {
+    const { simulators } = jml.simulators;
+    const [hopper] = (await jml.database.query<{ id: string }>(`SELECT id FROM identity WHERE user_name = 'hopper'`));
+    const lookupsBefore = simulators.rocketchat.calls().filter((call) => call.path === '/api/v1/users.info').length
+      + simulators.mendix.calls().filter((call) => call.path === '/v1/uuids').length;
+
+    const rehired = await jml.scim.patch(`/Users/${hopper!.id}`, { schemas: [PATCH_OP], Operations: [{ op: 'replace', value: { active: true } }] });
+    expect(rehired.status).toBe(200);
+    const [event] = await jml.database.query<{ workflow_id: string; id: string }>(`SELECT id, workflow_id FROM lifecycle_event WHERE identity_id = $1 AND kind = 'rehire'`, [hopper!.id]);
+    const outcomes = await jml.resultOf(event!.workflow_id);
+    expect(outcomes).toEqual(
+      expect.arrayContaining([
+        { system: 'rocketchat', action: 'reactivate', status: 'succeeded' },
+        { system: 'userapi', action: 'reactivate', status: 'succeeded' },
+        { system: 'mendix', action: 'reactivate', status: 'manual_action_required' },
+      ]),
+    );
+    expect(simulators.rocketchat.users().find((user) => user.username === 'hopper')?.active).toBe(true);
+    expect(simulators.userapi.users().find((user) => user.id === 'emp-1906')?.active).toBe(true);
+    expect(simulators.mendix.users().find((user) => user.email === 'grace.hopper@example.com')?.active).toBe(false);
+    const lookupsAfter = simulators.rocketchat.calls().filter((call) => call.path === '/api/v1/users.info').length
+      + simulators.mendix.calls().filter((call) => call.path === '/v1/uuids').length;
+    expect(lookupsAfter).toBe(lookupsBefore);
+    const [stored] = await jml.database.query<{ status: string }>('SELECT status FROM lifecycle_event WHERE id = $1', [event!.id]);
+    expect(stored?.status).toBe('completed');
   });
 });

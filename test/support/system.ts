@@ -2,6 +2,9 @@
 // its own task queues on the run's real Temporal server, and simulators of the three downstream
 // systems on a free port.
 import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { WorkflowNotFoundError } from '@temporalio/client';
+import type { lifecycleWorkflow, TargetOutcome } from '../../workflows/lifecycle.js';
 import { inject } from 'vitest';
 import { createToken } from '../../src/auth/tokens.js';
 import { parseEnvironment } from '../../src/config.js';
@@ -13,6 +16,8 @@ import { createTestDatabase, type TestDatabase } from './database.js';
 import { scimClient } from './scim-client.js';
 
 export interface TestSystem {
+  /** The workflow's result, once the outbox relay has started it (it starts just after the 2xx). */
+  resultOf(workflowId: string): Promise<TargetOutcome[]>;
   system: RunningSystem;
   database: TestDatabase;
   simulators: SimulatorServer;
@@ -51,7 +56,18 @@ export async function startTestSystem(options: TestSystemOptions = {}): Promise<
     workflowBundle: inject('workflowBundle'),
   });
   const { token } = await createToken(system.db, { name: 'okta-test', kind: 'scim' });
+  async function resultOf(workflowId: string): Promise<TargetOutcome[]> {
+    for (let waited = 0; ; waited += 50) {
+      try {
+        return await system.client.workflow.getHandle<typeof lifecycleWorkflow>(workflowId).result();
+      } catch (error) {
+        if (!(error instanceof WorkflowNotFoundError) || waited > 10_000) throw error;
+        await sleep(50);
+      }
+    }
+  }
   return {
+    resultOf,
     system,
     database,
     simulators,
