@@ -1,9 +1,9 @@
-// GET /Users with filter, sort and paging (RFC 7644 §3.4.2), answered by PostgreSQL: the filter
+// GET /Users and /Groups with filter, sort and paging (RFC 7644 §3.4.2), answered by PostgreSQL: the filter
 // becomes a WHERE clause, the sort an ORDER BY, the page a LIMIT and OFFSET. Only ids come back;
 // the caller loads those rows.
 import { Prisma } from '../../generated/prisma/client.js';
 import type { Database } from '../../db/client.js';
-import { USER_ATTRIBUTES } from './attributes.js';
+import { USER_ATTRIBUTES, type AttributeMap } from './attributes.js';
 import { parseFilter, type FilterExpression } from './filter-parser.js';
 import { filterToSql } from './filter-sql.js';
 import { sortToSql } from './sort.js';
@@ -40,28 +40,43 @@ export function pageWindow(startIndex: number | undefined, count: number | undef
   return { offset: start - 1, limit: size };
 }
 
+/** A table SCIM resources are listed from: its attribute map, and `deleted_at` marks the rows SCIM no longer sees. */
+export interface ListSource {
+  table: string;
+  attributes: AttributeMap;
+}
+
+const IDENTITIES: ListSource = { table: 'identity', attributes: USER_ATTRIBUTES };
+
 /**
- * The ids of one page of live identities matching the query, in order, and how many match in all.
+ * The ids of one page of live resources matching the query, in order, and how many match in all.
  * One statement reads the page and, with count(*) OVER (), the total: measured on 10,000 rows it
  * is 1.3 to 2 times faster than a second count whenever the filter costs anything (the filter runs
  * once), and at most 2 ms slower with no filter. Only an empty page (count 0, or startIndex past
  * the end) carries no total, and then a count alone is run.
  */
-export async function listIdentityIds(db: Database, query: IdentityListQuery = {}): Promise<IdentityListPage> {
+export async function listLiveIds(db: Database, source: ListSource, query: IdentityListQuery = {}): Promise<IdentityListPage> {
+  if (!/^\w+$/.test(source.table)) throw new Error(`Unsafe table name in a list source: ${source.table}`);
+  const table = Prisma.raw(`"${source.table}"`);
   const filter = typeof query.filter === 'string' ? (query.filter.trim() === '' ? undefined : parseFilter(query.filter)) : query.filter;
-  // Deleted identities stay for the audit trail but are never visible to SCIM.
+  // Deleted resources stay for the audit trail but are never visible to SCIM.
   const where = filter
-    ? Prisma.sql`"identity"."deleted_at" IS NULL AND ${filterToSql(filter, USER_ATTRIBUTES)}`
-    : Prisma.sql`"identity"."deleted_at" IS NULL`;
-  const orderBy = sortToSql(query.sortBy, query.sortOrder, USER_ATTRIBUTES);
+    ? Prisma.sql`${table}."deleted_at" IS NULL AND ${filterToSql(filter, source.attributes)}`
+    : Prisma.sql`${table}."deleted_at" IS NULL`;
+  const orderBy = sortToSql(query.sortBy, query.sortOrder, source.attributes);
   const { offset, limit } = pageWindow(query.startIndex, query.count);
   if (limit > 0) {
     const rows = await db.$queryRaw<{ id: string; total: number }[]>`
-      SELECT "identity"."id"::text AS id, count(*) OVER ()::int AS total
-      FROM "identity" WHERE ${where} ${orderBy} LIMIT ${limit}::int OFFSET ${offset}::int`;
+      SELECT ${table}."id"::text AS id, count(*) OVER ()::int AS total
+      FROM ${table} WHERE ${where} ${orderBy} LIMIT ${limit}::int OFFSET ${offset}::int`;
     if (rows.length > 0) return { ids: rows.map((row) => row.id), totalResults: rows[0]!.total };
     if (offset === 0) return { ids: [], totalResults: 0 };
   }
-  const [counted] = await db.$queryRaw<{ total: number }[]>`SELECT count(*)::int AS total FROM "identity" WHERE ${where}`;
+  const [counted] = await db.$queryRaw<{ total: number }[]>`SELECT count(*)::int AS total FROM ${table} WHERE ${where}`;
   return { ids: [], totalResults: counted?.total ?? 0 };
+}
+
+/** The ids of one page of live identities matching the query (listLiveIds over the identity table). */
+export async function listIdentityIds(db: Database, query: IdentityListQuery = {}): Promise<IdentityListPage> {
+  return listLiveIds(db, IDENTITIES, query);
 }
