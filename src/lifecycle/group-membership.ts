@@ -2,7 +2,8 @@
 // with the person's group ids before and after, written in the group write's transaction.
 // Which downstream systems a group change concerns is the policy's to decide (targetsFor).
 import type { AuditEntry, Transaction } from '../audit/append.js';
-import { recordLifecycleEvent, type LifecycleSettings } from './record.js';
+import type { DetectedChange } from './detect.js';
+import { recordLifecycleEvent, targetsFor, type LifecycleSettings } from './record.js';
 
 export interface MembershipChange {
   groupId: string;
@@ -47,11 +48,10 @@ export async function recordMembershipMovers(
     const others = groups.filter((groupId) => groupId !== change.groupId);
     const to = added.has(id) ? [...others, change.groupId].sort() : others;
     if (to.length === groups.length && to.every((groupId, index) => groupId === groups[index])) continue;
-    const recorded = await recordLifecycleEvent(
-      tx,
-      { identityId: id, change: { kind: 'mover', changes: { groups: { from: groups, to } } }, actor: input.actor, now: input.now },
-      settings,
-    );
+    const mover: DetectedChange = { kind: 'mover', changes: { groups: { from: groups, to } } };
+    // Which systems a mover concerns is the lifecycle policy's decision (none for movers today).
+    const event = { identityId: id, change: mover, targets: targetsFor(mover, settings.systems), actor: input.actor, now: input.now };
+    const recorded = await recordLifecycleEvent(tx, event, settings);
     audit.push(...recorded.audit);
     events++;
   }
