@@ -8,7 +8,9 @@ import type { Database, Prisma } from '../db/client.js';
 import type { ScimGroup } from '../generated/prisma/client.js';
 import { recordMembershipMovers } from '../lifecycle/group-membership.js';
 import { scimError, toScimError } from './errors.js';
+import { etagMatches } from './etag.js';
 import {
+  groupEtag,
   groupResourceJson,
   groupStateFromScim,
   groupToScim,
@@ -124,6 +126,11 @@ async function commitGroup(
   const result = await deps.db.$transaction(async (tx) => {
     const before = id === undefined ? null : await lockGroup(tx, id);
     if (id !== undefined && !before) throw notFound(id);
+    // RFC 7644 §3.14: checked under the row lock, so no write slips in between check and change.
+    const ifMatch = context.preconditions.ifMatch;
+    if (before && ifMatch && !etagMatches(ifMatch, groupEtag(before))) {
+      throw scimError(412, undefined, `If-Match does not match the current version ${groupEtag(before)}: read the group again`);
+    }
     const current: GroupState | null = before && {
       displayName: before.displayName,
       externalId: before.externalId,

@@ -290,6 +290,20 @@ describe('replacing a group with PUT', () => {
   });
 });
 
+describe('If-Match (RFC 7644 §3.14)', () => {
+  it('refuses a write against an old version with 412 and accepts the current one', async () => {
+    const group = await createGroup('Versioned');
+    const renamed = await scim.put<Group>(`/Groups/${group.id}`, { schemas: [CORE_GROUP], displayName: 'Versioned 2' });
+    expect(renamed.body.meta.version).toBe('W/"2"');
+    const stale = await scim.call('PUT', `/Groups/${group.id}`, { schemas: [CORE_GROUP], displayName: 'Lost update' }, { 'if-match': 'W/"1"' });
+    expect(stale.status).toBe(412);
+    expect((await scim.call('DELETE', `/Groups/${group.id}`, undefined, { 'if-match': 'W/"1"' })).status).toBe(412);
+    const current = await scim.call<Group>('PUT', `/Groups/${group.id}`, { schemas: [CORE_GROUP], displayName: 'Versioned 3' }, { 'if-match': 'W/"2"' });
+    expect(current.status).toBe(200);
+    expect(current.body).toMatchObject({ displayName: 'Versioned 3', meta: { version: 'W/"3"' } });
+  });
+});
+
 describe('PATCH', () => {
   it('adds members by a value array (Okta) and removes one by members[value eq "..."] (Okta)', async () => {
     const first = await createUser();
@@ -474,8 +488,9 @@ describe('a database outage', () => {
     const unreachable = createDatabase('postgresql://postgres@127.0.0.1:1/none');
     const context = {
       principal: { tokenId: 'test', name: 'outage-test', kind: 'scim' },
+      preconditions: {},
       deps: { db: unreachable, lifecycle: { ...lifecycle, systems: [...lifecycle.systems] }, onOutboxWritten: () => {} },
-    } as unknown as ScimRequestContext;
+    } as ScimRequestContext;
     const id = '00000000-0000-4000-8000-000000000000';
     try {
       // The handlers as scimmy calls them; scimmy-routers cannot itself send a 503 (see the report).
