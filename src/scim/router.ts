@@ -15,6 +15,8 @@ import { errorBody, toScimError } from './errors.js';
 import { ClientRateLimiter } from './rate-limit.js';
 import { mountResource } from './resource-routes.js';
 import { declareUsersResource, loadUsers, type ScimDependencies, type ScimRequestContext } from './users.js';
+import { declareGroupsResource, loadGroups, normaliseGroupPatchBody } from './groups.js';
+import { listGroupIds } from './query/list-groups.js';
 
 export interface ScimRouterOptions extends ScimDependencies {
   verifyToken: TokenVerifier;
@@ -58,6 +60,7 @@ function handle(handler: (req: Request, res: Response) => Promise<void>): Reques
 
 export function createScimRouter(options: ScimRouterOptions): express.Router {
   declareUsersResource();
+  declareGroupsResource();
   const router = express.Router();
   const limiter = new ClientRateLimiter(options.rateLimit?.perSecond ?? 0, options.rateLimit?.burst ?? 1);
   const baseOf = (req: Request) => `${options.publicUrl ?? `${req.protocol}://${req.get('host')}`}${req.baseUrl}`;
@@ -92,7 +95,10 @@ export function createScimRouter(options: ScimRouterOptions): express.Router {
 
   router.use(express.json({ type: ['application/scim+json', 'application/json'], limit: options.maxBodyBytes }));
   router.use((req: Request, _res: Response, next: NextFunction) => {
-    if (req.method === 'PATCH') req.body = normalisePatchBody(req.body);
+    if (req.method === 'PATCH') {
+      req.body = normalisePatchBody(req.body);
+      if (req.path.startsWith('/Groups/')) req.body = normaliseGroupPatchBody(req.body);
+    }
     else if (req.method === 'POST' || req.method === 'PUT') req.body = normaliseResourceBody(req.body);
     const ifMatch = req.get('if-match');
     if (ifMatch) contextOf(req).preconditions.ifMatch = ifMatch;
@@ -121,8 +127,9 @@ export function createScimRouter(options: ScimRouterOptions): express.Router {
 
   const routes = { db: options.db, contextOf, baseOf, handle };
   mountResource(router, { path: '/Users', Resource: SCIMMY.Resources.User, Schema: SCIMMY.Schemas.User, list: listIdentityIds, load: loadUsers }, routes);
+  mountResource(router, { path: '/Groups', Resource: SCIMMY.Resources.Group, Schema: SCIMMY.Schemas.Group, list: listGroupIds, load: loadGroups }, routes);
   router.post('/.search', (_req, res) =>
-    sendError(res, 501, 'Searching across resource types is not implemented: use /Users/.search'),
+    sendError(res, 501, 'Searching across resource types is not implemented: use /Users/.search or /Groups/.search'),
   );
 
   const scimmy = new SCIMMYRouters({
