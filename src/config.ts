@@ -7,6 +7,14 @@ const booleanFlag = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'])
   .transform((value) => value === 'true' || value === '1' || value === 'yes');
 
+const SYSTEM_NAMES = ['rocketchat', 'mendix', 'userapi'] as const;
+
+/** A comma-separated list of downstream system names. */
+const systemList = z
+  .string()
+  .transform((value) => value.split(',').map((item) => item.trim()).filter(Boolean))
+  .pipe(z.array(z.enum(SYSTEM_NAMES, { error: `expected a comma-separated list of ${SYSTEM_NAMES.join(', ')}` })));
+
 const secret = (name: string) =>
   z.string().min(32, `${name} must be at least 32 characters: generate one with \`npx jml tokens create\` or \`openssl rand -hex 32\``);
 
@@ -33,6 +41,25 @@ export const environmentSchema = z.object({
   /** How often the outbox relay looks for workflow starts a crash left behind. */
   JML_OUTBOX_POLL_MS: z.coerce.number().int().min(50).default(2000),
   JML_DRY_RUN: booleanFlag.default(false),
+  /** Dry run for these systems only (comma-separated), the others act for real. */
+  JML_DRY_RUN_SYSTEMS: systemList.default([]),
+  /** For a future-dated leaver, these systems are disabled at once; the rest on the date. */
+  JML_DISABLE_NOW_SYSTEMS: systemList.default([]),
+  /**
+   * The mass-deprovision guard: new leavers hold for an operator when more than
+   * JML_GUARD_MAX_LEAVERS left within JML_GUARD_WINDOW_MS, or when at least
+   * JML_GUARD_MIN_LEAVERS did and they are more than JML_GUARD_MAX_SHARE of the active identities.
+   */
+  JML_GUARD_ENABLED: booleanFlag.default(true),
+  JML_GUARD_WINDOW_MS: z.coerce.number().int().min(1000).default(60 * 60 * 1000),
+  JML_GUARD_MAX_LEAVERS: z.coerce.number().int().min(0).default(20),
+  JML_GUARD_MAX_SHARE: z.coerce.number().min(0).max(1).default(0.1),
+  JML_GUARD_MIN_LEAVERS: z.coerce.number().int().min(1).default(5),
+  /** The entitlement policy (docs/policy.md); without it everyone is entitled to every system. */
+  JML_POLICY_FILE: z.string().optional(),
+  /** First retry delay and cap of the backoff for downstream calls. */
+  JML_RETRY_INITIAL_MS: z.coerce.number().int().min(10).default(2000),
+  JML_RETRY_MAX_INTERVAL_MS: z.coerce.number().int().min(10).default(10 * 60 * 1000),
   /**
    * Activities per second on each system's task queue, across all workers (0: no limit). The
    * defaults follow the vendors' documented limits: Rocket.Chat 10 calls a minute per endpoint,

@@ -12,6 +12,7 @@ import type { Environment } from './config.js';
 import type { Connector, SystemName } from './connectors/types.js';
 import { createDatabase, type Database } from './db/client.js';
 import { OutboxRelay } from './lifecycle/outbox-relay.js';
+import { loadPolicy } from './lifecycle/policy.js';
 import { logger } from './logger.js';
 import { startWorkers, type RunningWorkers } from './temporal/workers.js';
 import type { Identity } from './generated/prisma/client.js';
@@ -44,6 +45,8 @@ function rateLimitsOf(env: Environment): Partial<Record<SystemName, number>> {
 
 export async function startSystem(options: SystemOptions): Promise<RunningSystem> {
   const { env } = options;
+  // Read and validated at start-up: a broken policy file stops jml before it acts on anyone.
+  const policy = loadPolicy(env.JML_POLICY_FILE);
   const roles = options.roles ?? { api: true, worker: true };
   const systems = Object.keys(options.connectors) as SystemName[];
   const db = createDatabase(options.databaseUrl);
@@ -52,7 +55,19 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
 
   let workers: RunningWorkers | undefined;
   if (roles.worker) {
-    const activities = createActivities({ db, connectors: options.connectors, dryRun: () => env.JML_DRY_RUN, logger });
+    const activities = createActivities({
+      db,
+      connectors: options.connectors,
+      dryRun: (system) => env.JML_DRY_RUN || env.JML_DRY_RUN_SYSTEMS.includes(system),
+      logger,
+      guard: {
+        enabled: env.JML_GUARD_ENABLED,
+        windowMs: env.JML_GUARD_WINDOW_MS,
+        maxLeavers: env.JML_GUARD_MAX_LEAVERS,
+        maxShare: env.JML_GUARD_MAX_SHARE,
+        minLeaversForShare: env.JML_GUARD_MIN_LEAVERS,
+      },
+    });
     workers = await startWorkers({
       address: options.temporalAddress,
       namespace: env.TEMPORAL_NAMESPACE,
@@ -84,6 +99,11 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
           systems,
           queuePrefix: env.TEMPORAL_TASK_QUEUE,
           retryDeadlineMs: env.JML_RETRY_DEADLINE_MS,
+          retryInitialIntervalMs: env.JML_RETRY_INITIAL_MS,
+          retryMaximumIntervalMs: env.JML_RETRY_MAX_INTERVAL_MS,
+          guard: env.JML_GUARD_ENABLED,
+          disableNowSystems: env.JML_DISABLE_NOW_SYSTEMS,
+          policy,
         },
         onOutboxWritten: () => outbox.kick(),
         onIdentityWritten: options.onIdentityWritten,

@@ -1,5 +1,6 @@
-// What the workflows receive and which names they run under. Shared by the workflow bundle and
-// the application, so it imports nothing but types.
+// What the workflows receive, the signals they accept and the names they run under. Shared by the
+// workflow bundle and the application, so it imports nothing but types and the SDK's definers.
+import { defineQuery, defineSignal } from '@temporalio/workflow';
 import type { LifecycleKind } from '../src/lifecycle/detect.js';
 import type { SystemName } from '../src/connectors/types.js';
 
@@ -18,13 +19,36 @@ export interface LifecycleWorkflowInput {
   queuePrefix: string;
   /** How long retryable failures are retried before a target is marked "needs attention". */
   retryDeadlineMs: number;
+  /** First retry delay and cap of the exponential backoff (defaults: 2 s and 10 min). */
+  retryInitialIntervalMs?: number;
+  retryMaximumIntervalMs?: number;
+  /** When the change takes effect (ISO 8601); the workflow waits durably until then. */
+  effectiveAt?: string;
+  /** Systems acted on at once even when the change takes effect later ("disable now"). */
+  immediateSystems?: SystemName[];
+  /** Whether the mass-deprovision guard is consulted before any system is touched. */
+  guard?: boolean;
+  /** 0 for the event's first run; an operator's retry runs the failed targets again as 1, 2, ... */
+  generation?: number;
 }
 
 export const LIFECYCLE_WORKFLOW = 'lifecycleWorkflow';
 
+/** An operator released a leaver the mass-deprovision guard held. */
+export const approveSignal = defineSignal<[{ by: string }]>('approve');
+/** An operator refused a held leaver: nothing is sent downstream. */
+export const rejectSignal = defineSignal<[{ by: string; reason?: string }]>('reject');
+/** The change now takes effect at another time (a changed termination date, or now). */
+export const rescheduleSignal = defineSignal<[{ effectiveAt: string; by: string }]>('reschedule');
+/** The change no longer applies (a rehire, or a termination date withdrawn) before it took effect. */
+export const cancelSignal = defineSignal<[{ by: string; reason: string }]>('cancel');
+
+export type LifecyclePhase = 'starting' | 'held' | 'waiting' | 'acting' | 'done' | 'cancelled';
+export const phaseQuery = defineQuery<{ phase: LifecyclePhase; effectiveAt?: string }>('phase');
+
 /** Deterministic and free of personal data: the event id is a random UUID. */
-export function workflowIdForEvent(eventId: string): string {
-  return `lifecycle-${eventId}`;
+export function workflowIdForEvent(eventId: string, generation = 0): string {
+  return generation === 0 ? `lifecycle-${eventId}` : `lifecycle-${eventId}-retry-${generation}`;
 }
 
 export function systemTaskQueue(queuePrefix: string, system: SystemName): string {

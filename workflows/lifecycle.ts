@@ -1,8 +1,31 @@
 // The lifecycle workflow: one event, fanned out to every target system in parallel. Each target
 // succeeds or fails on its own; one failing system never blocks the others.
-import { ActivityFailure, ApplicationFailure, TimeoutFailure, proxyActivities } from '@temporalio/workflow';
+//
+// Since 'guard-and-effective-dates' a leaver first asks the mass-deprovision guard and may be
+// held until an operator approves or rejects it, and any event may wait durably for the date it
+// takes effect, during which it can be rescheduled or cancelled. Histories recorded before that
+// change replay through the old path (test/workflows/replay.test.ts).
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  TimeoutFailure,
+  condition,
+  patched,
+  proxyActivities,
+  setHandler,
+} from '@temporalio/workflow';
 import type { createActivities } from '../src/activities/index.js';
-import { systemTaskQueue, type LifecycleTarget, type LifecycleWorkflowInput } from './contract.js';
+import {
+  approveSignal,
+  cancelSignal,
+  phaseQuery,
+  rejectSignal,
+  rescheduleSignal,
+  systemTaskQueue,
+  type LifecyclePhase,
+  type LifecycleTarget,
+  type LifecycleWorkflowInput,
+} from './contract.js';
 
 type Activities = ReturnType<typeof createActivities>;
 
@@ -10,6 +33,13 @@ type Activities = ReturnType<typeof createActivities>;
 const bookkeeping = proxyActivities<Activities>({
   startToCloseTimeout: '30 seconds',
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
+});
+
+// Waiting for an earlier event of the same person can take as long as that event acts.
+const ordering = proxyActivities<Activities>({
+  startToCloseTimeout: '1 hour',
+  heartbeatTimeout: '30 seconds',
+  retry: { initialInterval: '1 second', maximumInterval: '1 minute' },
 });
 
 export interface TargetOutcome extends LifecycleTarget {
@@ -32,13 +62,13 @@ async function runTarget(input: LifecycleWorkflowInput, target: LifecycleTarget)
     // The whole retry budget: past it the target needs a person's attention.
     scheduleToCloseTimeout: input.retryDeadlineMs,
     retry: {
-      initialInterval: '2 seconds',
+      initialInterval: input.retryInitialIntervalMs ?? 2000,
       backoffCoefficient: 2,
-      maximumInterval: '10 minutes',
+      maximumInterval: input.retryMaximumIntervalMs ?? 10 * 60 * 1000,
       nonRetryableErrorTypes: ['PermanentDownstreamError', 'SystemNotConfigured'],
     },
   });
-  const request = { eventId: input.eventId, system: target.system, action: target.action };
+  const request = { eventId: input.eventId, system: target.system, action: target.action, generation: input.generation ?? 0 };
   try {
     const status = await downstream.applyTargetAction(request);
     return { ...target, status };
@@ -48,9 +78,86 @@ async function runTarget(input: LifecycleWorkflowInput, target: LifecycleTarget)
   }
 }
 
-export async function lifecycleWorkflow(input: LifecycleWorkflowInput): Promise<TargetOutcome[]> {
+/** The first lifecycle workflow's path, kept for executions that started before the patch. */
+async function runWithoutGuardOrDates(input: LifecycleWorkflowInput): Promise<TargetOutcome[]> {
   await bookkeeping.markEventRunning({ eventId: input.eventId });
   const outcomes = await Promise.all(input.targets.map((target) => runTarget(input, target)));
   await bookkeeping.completeEvent({ eventId: input.eventId });
+  return outcomes;
+}
+
+export async function lifecycleWorkflow(input: LifecycleWorkflowInput): Promise<TargetOutcome[]> {
+  if (!patched('guard-and-effective-dates')) return runWithoutGuardOrDates(input);
+
+  let phase: LifecyclePhase = 'starting';
+  let effectiveAt = input.effectiveAt;
+  let rescheduled = false;
+  let verdict: { approved: boolean; by: string; reason?: string } | undefined;
+  let cancellation: { by: string; reason: string } | undefined;
+  setHandler(phaseQuery, () => ({ phase, effectiveAt }));
+  setHandler(approveSignal, ({ by }) => {
+    verdict ??= { approved: true, by };
+  });
+  setHandler(rejectSignal, ({ by, reason }) => {
+    verdict ??= { approved: false, by, reason };
+  });
+  setHandler(rescheduleSignal, (signal) => {
+    effectiveAt = signal.effectiveAt;
+    rescheduled = true;
+  });
+  setHandler(cancelSignal, (signal) => {
+    cancellation ??= signal;
+  });
+
+  /** Settles the targets not yet acted on as cancelled, and the event with them. */
+  const cancel = async (notRun: LifecycleTarget[], by: string, reason: string): Promise<TargetOutcome[]> => {
+    phase = 'cancelled';
+    await bookkeeping.cancelEvent({ eventId: input.eventId, by, reason });
+    return notRun.map((target) => ({ ...target, status: 'cancelled' }));
+  };
+
+  await ordering.awaitEarlierEvents({ eventId: input.eventId });
+
+  // Mass-deprovision guard: a leaver in a burst holds before touching anything.
+  if (input.guard && (await bookkeeping.checkDeprovisionGuard({ eventId: input.eventId })) === 'hold') {
+    phase = 'held';
+    await condition(() => verdict !== undefined || cancellation !== undefined);
+    if (cancellation) return cancel(input.targets, cancellation.by, cancellation.reason);
+    if (!verdict!.approved) return cancel(input.targets, verdict!.by, `rejected by ${verdict!.by}${verdict!.reason ? `: ${verdict!.reason}` : ''}`);
+    await bookkeeping.recordApproval({ eventId: input.eventId, by: verdict!.by });
+  }
+
+  // Some systems are acted on at once, the rest when the change takes effect.
+  const immediate = input.targets.filter((target) => input.immediateSystems?.includes(target.system));
+  const later = input.targets.filter((target) => !immediate.includes(target));
+  // The database has the last word: an event cancelled there (by a rehire) does not act.
+  if (!(await bookkeeping.markEventRunning({ eventId: input.eventId }))) {
+    phase = 'cancelled';
+    return input.targets.map((target) => ({ ...target, status: 'cancelled' }));
+  }
+  phase = 'acting';
+  const outcomes = await Promise.all(immediate.map((target) => runTarget(input, target)));
+
+  // Wait durably for the effective date; a changed date restarts the wait, a cancellation ends it.
+  for (;;) {
+    const remaining = effectiveAt ? Date.parse(effectiveAt) - Date.now() : 0;
+    if (cancellation || remaining <= 0) break;
+    if (phase !== 'waiting') {
+      phase = 'waiting';
+      await bookkeeping.markEventWaiting({ eventId: input.eventId, until: effectiveAt! });
+    }
+    rescheduled = false;
+    await condition(() => rescheduled || cancellation !== undefined, remaining);
+  }
+  if (cancellation) return [...outcomes, ...(await cancel(later, cancellation.by, cancellation.reason))];
+
+  if (later.length > 0 && !(await bookkeeping.markEventRunning({ eventId: input.eventId }))) {
+    phase = 'cancelled';
+    return [...outcomes, ...later.map((target) => ({ ...target, status: 'cancelled' }))];
+  }
+  phase = 'acting';
+  outcomes.push(...(await Promise.all(later.map((target) => runTarget(input, target)))));
+  await bookkeeping.completeEvent({ eventId: input.eventId });
+  phase = 'done';
   return outcomes;
 }

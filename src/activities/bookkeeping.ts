@@ -1,4 +1,7 @@
-// Activities that only write jml's own records: event status and targets that need attention.
+// Activities that only write jml's own records: event status, the mass-deprovision guard's
+// verdicts, approvals, cancellations and targets that need attention.
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Context } from '@temporalio/activity';
 import { appendAudit } from '../audit/append.js';
 import type { SystemName } from '../connectors/types.js';
 import type { TargetActionKind } from '../../workflows/contract.js';
@@ -7,17 +10,112 @@ import type { ActivityDependencies } from './index.js';
 type Deps = ActivityDependencies & { now: () => Date };
 
 const FINAL_FAILURE = 'needs_attention';
+/** Event statuses from which the workflow may (again) act on systems. */
+const STARTABLE = new Set(['pending', 'waiting', 'held']);
 
-export function createBookkeepingActivities({ db, now }: Deps) {
+export interface GuardSettings {
+  enabled: boolean;
+  /** The window leavers are counted in. */
+  windowMs: number;
+  /** More leavers than this in the window trips the guard. */
+  maxLeavers: number;
+  /** So does a share of active identities above this, once at least `minLeaversForShare` left. */
+  maxShare: number;
+  minLeaversForShare: number;
+}
+
+export function createBookkeepingActivities({ db, now, guard }: Deps) {
+  async function transition(eventId: string, to: 'running' | 'waiting' | 'held', action: string, data: Record<string, unknown> = {}) {
+    await db.$transaction(async (tx) => {
+      const event = await tx.lifecycleEvent.findUniqueOrThrow({ where: { id: eventId } });
+      if (!STARTABLE.has(event.status) || event.status === to) return;
+      await tx.lifecycleEvent.update({ where: { id: eventId }, data: { status: to } });
+      await appendAudit(tx, [{ actor: 'system', action, identityId: event.identityId, eventId, data: { workflowId: event.workflowId, from: event.status, ...data } }], now());
+    });
+  }
+
   return {
-    async markEventRunning({ eventId }: { eventId: string }): Promise<void> {
+    /**
+     * Moves the event to running, unless it was cancelled meanwhile (a rehire's transaction
+     * cancels an open leaver directly): then the workflow must not act, and this returns false.
+     */
+    async markEventRunning({ eventId }: { eventId: string }): Promise<boolean> {
+      return db.$transaction(async (tx) => {
+        await tx.$queryRaw`SELECT id FROM lifecycle_event WHERE id = ${eventId}::uuid FOR UPDATE`;
+        const event = await tx.lifecycleEvent.findUniqueOrThrow({ where: { id: eventId } });
+        if (event.status === 'cancelled') return false;
+        if (!STARTABLE.has(event.status)) return true;
+        await tx.lifecycleEvent.update({ where: { id: eventId }, data: { status: 'running' } });
+        await appendAudit(tx, [{ actor: 'system', action: 'workflow.started', identityId: event.identityId, eventId, data: { workflowId: event.workflowId, from: event.status } }], now());
+        return true;
+      });
+    },
+
+    /**
+     * Waits until no earlier event of the same person is about to act or acting, so that a rehire
+     * never re-enables an account before the leaver in flight has disabled it. Waiting and held
+     * events do not block: they are steered by signals.
+     */
+    async awaitEarlierEvents({ eventId }: { eventId: string }): Promise<void> {
+      const event = await db.lifecycleEvent.findUniqueOrThrow({ where: { id: eventId } });
+      for (;;) {
+        const blocking = await db.lifecycleEvent.count({
+          where: {
+            identityId: event.identityId,
+            status: { in: ['pending', 'running'] },
+            OR: [{ createdAt: { lt: event.createdAt } }, { createdAt: event.createdAt, id: { lt: event.id } }],
+          },
+        });
+        if (blocking === 0) return;
+        Context.current().heartbeat();
+        await sleep(250);
+      }
+    },
+
+    async markEventWaiting({ eventId, until }: { eventId: string; until: string }): Promise<void> {
+      await transition(eventId, 'waiting', 'workflow.waiting', { until });
+    },
+
+    /**
+     * The mass-deprovision guard: counts leavers in the window, this one included. Every leaver
+     * that finds the count over the threshold holds, so a burst holds as a whole whatever the
+     * order its workflows start in.
+     */
+    async checkDeprovisionGuard({ eventId }: { eventId: string }): Promise<'pass' | 'hold'> {
+      if (!guard.enabled) return 'pass';
+      const at = now();
+      const since = new Date(at.getTime() - guard.windowMs);
+      const [leavers, active] = await Promise.all([
+        db.lifecycleEvent.count({ where: { kind: 'leaver', createdAt: { gte: since }, status: { not: 'cancelled' } } }),
+        db.identity.count({ where: { active: true, deletedAt: null } }),
+      ]);
+      const share = leavers / Math.max(1, active + leavers);
+      const tripped = leavers > guard.maxLeavers || (leavers >= guard.minLeaversForShare && share > guard.maxShare);
+      if (!tripped) return 'pass';
+      await transition(eventId, 'held', 'lifecycle.leaver.held', {
+        leaversInWindow: leavers,
+        windowMs: guard.windowMs,
+        shareOfActive: Math.round(share * 1000) / 1000,
+        maxLeavers: guard.maxLeavers,
+        maxShare: guard.maxShare,
+      });
+      return 'hold';
+    },
+
+    async recordApproval({ eventId, by }: { eventId: string; by: string }): Promise<void> {
       await db.$transaction(async (tx) => {
         const event = await tx.lifecycleEvent.findUniqueOrThrow({ where: { id: eventId } });
-        if (event.status !== 'pending') return;
-        await tx.lifecycleEvent.update({ where: { id: eventId }, data: { status: 'running' } });
-        await appendAudit(tx, [
-          { actor: 'system', action: 'workflow.started', identityId: event.identityId, eventId, data: { workflowId: event.workflowId } },
-        ], now());
+        await appendAudit(tx, [{ actor: by, action: 'lifecycle.leaver.approved', identityId: event.identityId, eventId, data: { workflowId: event.workflowId } }], now());
+      });
+    },
+
+    async cancelEvent({ eventId, by, reason }: { eventId: string; by: string; reason: string }): Promise<void> {
+      await db.$transaction(async (tx) => {
+        const event = await tx.lifecycleEvent.findUniqueOrThrow({ where: { id: eventId } });
+        if (event.status === 'cancelled') return;
+        await tx.targetAction.updateMany({ where: { eventId, status: 'pending' }, data: { status: 'cancelled' } });
+        await tx.lifecycleEvent.update({ where: { id: eventId }, data: { status: 'cancelled', completedAt: now() } });
+        await appendAudit(tx, [{ actor: by, action: `lifecycle.${event.kind}.cancelled`, identityId: event.identityId, eventId, data: { reason } }], now());
       });
     },
 
@@ -43,10 +141,10 @@ export function createBookkeepingActivities({ db, now }: Deps) {
     async completeEvent({ eventId }: { eventId: string }): Promise<string> {
       return db.$transaction(async (tx) => {
         const event = await tx.lifecycleEvent.findUniqueOrThrow({ where: { id: eventId }, include: { actions: true } });
-        if (event.status === 'completed' || event.status === 'needs_attention') return event.status;
         const status = event.actions.some((action) => action.status === FINAL_FAILURE || action.status === 'pending')
           ? 'needs_attention'
           : 'completed';
+        if (event.status === status) return status;
         await tx.lifecycleEvent.update({ where: { id: eventId }, data: { status, completedAt: now() } });
         await appendAudit(tx, [
           {

@@ -3,7 +3,7 @@
 import type { Connector, SystemName } from '../connectors/types.js';
 import type { Database } from '../db/client.js';
 import type { Logger } from '../logger.js';
-import { createBookkeepingActivities } from './bookkeeping.js';
+import { createBookkeepingActivities, type GuardSettings } from './bookkeeping.js';
 import { createTargetActivities } from './target-action.js';
 
 export interface ActivityDependencies {
@@ -12,8 +12,11 @@ export interface ActivityDependencies {
   /** Systems for which nothing is sent: the audit says what would have been done. */
   dryRun: (system: SystemName) => boolean;
   logger: Logger;
+  guard: GuardSettings;
   now?: () => Date;
 }
+
+export type { GuardSettings };
 
 export function createActivities(deps: ActivityDependencies) {
   const withClock = { ...deps, now: deps.now ?? (() => new Date()) };

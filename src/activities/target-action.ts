@@ -17,6 +17,8 @@ export interface TargetRequest {
   eventId: string;
   system: SystemName;
   action: TargetActionKind;
+  /** 0 for the event's first run, then one more for each operator retry. */
+  generation?: number;
 }
 
 function snapshotOf(identity: Identity): IdentitySnapshot {
@@ -30,9 +32,18 @@ function snapshotOf(identity: Identity): IdentitySnapshot {
   };
 }
 
-/** Stable across retries and replays, so the generic API's idempotency-ref never acts twice. */
+/**
+ * Stable across retries and replays, so the generic API's idempotency-ref never acts twice. An
+ * operator's retry is a new generation with a new key: the API replays a completed request's
+ * result for its key, including a refusal that the operator has since fixed.
+ */
 export function idempotencyKeyFor(request: TargetRequest): string {
-  return `jml-${request.eventId}-${request.system}-${request.action}`;
+  const base = `jml-${request.eventId}-${request.system}-${request.action}`;
+  return request.generation ? `${base}-r${request.generation}` : base;
+}
+
+function keyOf({ eventId, system, action }: TargetRequest) {
+  return { eventId, system, action };
 }
 
 export function createTargetActivities({ db, connectors, dryRun, now }: Deps) {
@@ -44,7 +55,7 @@ export function createTargetActivities({ db, connectors, dryRun, now }: Deps) {
     await db.$transaction(async (tx) => {
       const at = now();
       await tx.targetAction.update({
-        where: { eventId_system_action: request },
+        where: { eventId_system_action: keyOf(request) },
         data: {
           status: outcome.status,
           accountId: outcome.accountId ?? null,
@@ -68,7 +79,7 @@ export function createTargetActivities({ db, connectors, dryRun, now }: Deps) {
   return {
     async applyTargetAction(request: TargetRequest): Promise<string> {
       const target = await db.targetAction.findUniqueOrThrow({
-        where: { eventId_system_action: request },
+        where: { eventId_system_action: keyOf(request) },
         include: { event: { include: { identity: { include: { accounts: { where: { system: request.system } } } } } } },
       });
       if (SETTLED.has(target.status)) return target.status;
@@ -121,7 +132,7 @@ export function createTargetActivities({ db, connectors, dryRun, now }: Deps) {
         const downstream = isDownstreamError(error) ? error : undefined;
         await db.$transaction(async (tx) => {
           await tx.targetAction.update({
-            where: { eventId_system_action: request },
+            where: { eventId_system_action: keyOf(request) },
             data: { attempts: { increment: 1 }, lastError: downstream?.vendorMessage ?? (error as Error).message },
           });
           await appendAudit(tx, [

@@ -31,6 +31,8 @@ export interface DetectedChange {
   kind: LifecycleKind;
   /** Before and after of every lifecycle-relevant attribute that changed. */
   changes: Record<string, { from: unknown; to: unknown }>;
+  /** When the change takes effect, if later than now (a future termination date). */
+  effectiveAt?: Date;
 }
 
 function isLive(state: LifecycleState | null): state is LifecycleState {
@@ -52,15 +54,30 @@ function changedAttributes(before: LifecycleState | null, after: LifecycleState 
 /**
  * One event per change, the most consequential winning: a leaver who also changed department is
  * a leaver. A new identity that arrives inactive is not a joiner; nothing downstream is asked.
+ * A termination date set on a live identity makes a leaver that takes effect on that date (at
+ * once if the date has passed), while the identity provider still reports the person active.
  */
-export function detectLifecycleChange(before: LifecycleState | null, after: LifecycleState | null): DetectedChange | null {
+export function detectLifecycleChange(before: LifecycleState | null, after: LifecycleState | null, now: Date = new Date()): DetectedChange | null {
   const changes = changedAttributes(before, after);
   if (Object.keys(changes).length === 0) return null;
   const wasLive = isLive(before);
   const isNowLive = isLive(after);
-  if (before === null) return isNowLive ? { kind: 'joiner', changes } : null;
+  if (before === null) {
+    if (!isNowLive) return null;
+    return after.terminationDate ? scheduledLeaver(changes, after.terminationDate, now) : { kind: 'joiner', changes };
+  }
   if (wasLive && !isNowLive) return { kind: 'leaver', changes };
   if (!wasLive && isNowLive) return { kind: 'rehire', changes };
+  if (wasLive && isNowLive && 'terminationDate' in changes && after.terminationDate) return scheduledLeaver(changes, after.terminationDate, now);
   if (wasLive && isNowLive && MOVER_ATTRIBUTES.some((key) => key in changes)) return { kind: 'mover', changes };
   return null;
+}
+
+function scheduledLeaver(changes: DetectedChange['changes'], date: Date, now: Date): DetectedChange {
+  return date.getTime() > now.getTime() ? { kind: 'leaver', changes, effectiveAt: date } : { kind: 'leaver', changes };
+}
+
+/** A termination date taken back while the person is still live: a scheduled leaver is off. */
+export function terminationWithdrawn(before: LifecycleState | null, after: LifecycleState | null): boolean {
+  return isLive(before) && isLive(after) && before.terminationDate !== null && after.terminationDate === null;
 }

@@ -1,8 +1,9 @@
 // A person who joins or leaves a group is a mover: one event per affected person per request,
 // with the person's group ids before and after, written in the group write's transaction.
-// Which downstream systems a group change concerns is the policy's to decide (targetsFor).
+// Which downstream systems a group change concerns is the entitlement policy's to decide.
 import type { AuditEntry, Transaction } from '../audit/append.js';
 import type { DetectedChange } from './detect.js';
+import { lifecycleStateOf } from '../scim/user-mapping.js';
 import { recordLifecycleEvent, targetsFor, type LifecycleSettings } from './record.js';
 
 export interface MembershipChange {
@@ -41,6 +42,9 @@ export async function recordMembershipMovers(
     LEFT JOIN scim_group g ON g.id = gm.group_id AND g.deleted_at IS NULL
     WHERE i.id = ANY(${locked.map((row) => row.id)}::uuid[])
     GROUP BY i.id ORDER BY i.id`;
+  // Their attributes, for the entitlement policy.
+  const identities = await tx.identity.findMany({ where: { id: { in: locked.map((row) => row.id) } } });
+  const lifecycleStates = new Map(identities.map((identity) => [identity.id, lifecycleStateOf(identity)!]));
   const added = new Set(change.added);
   const audit: AuditEntry[] = [];
   let events = 0;
@@ -49,8 +53,9 @@ export async function recordMembershipMovers(
     const to = added.has(id) ? [...others, change.groupId].sort() : others;
     if (to.length === groups.length && to.every((groupId, index) => groupId === groups[index])) continue;
     const mover: DetectedChange = { kind: 'mover', changes: { groups: { from: groups, to } } };
-    // Which systems a mover concerns is the lifecycle policy's decision (none for movers today).
-    const event = { identityId: id, change: mover, targets: targetsFor(mover, settings.systems), actor: input.actor, now: input.now };
+    const state = lifecycleStates.get(id)!;
+    const targets = await targetsFor(tx, settings, { change: mover, before: state, after: state, groupIds: { before: groups, after: to } });
+    const event = { identityId: id, change: mover, targets, actor: input.actor, now: input.now };
     const recorded = await recordLifecycleEvent(tx, event, settings);
     audit.push(...recorded.audit);
     events++;

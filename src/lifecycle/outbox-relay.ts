@@ -1,8 +1,9 @@
-// Starts the workflows recorded in the outbox. Right after a SCIM write commits, the request
-// kicks the relay; a periodic sweep picks up whatever a crash or a Temporal outage left behind.
-// A start that races another (two relays, or a crash between start and mark) collapses into the
-// existing workflow: ids are deterministic and reuse is rejected (docs/decisions/003-outbox.md).
-import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
+// Starts the workflows recorded in the outbox and delivers the signals recorded for them. Right
+// after a SCIM write commits, the request kicks the relay; a periodic sweep picks up whatever a
+// crash or a Temporal outage left behind. A start that races another (two relays, or a crash
+// between start and mark) collapses into the existing workflow: ids are deterministic and reuse
+// is rejected (docs/decisions/003-outbox.md). Rows for one workflow are handled in order.
+import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { Database } from '../db/client.js';
 import type { Logger } from '../logger.js';
 
@@ -10,8 +11,10 @@ const BATCH = 100;
 
 interface OutboxRow {
   id: bigint;
+  kind: 'start' | 'signal';
   workflow_id: string;
-  workflow_type: string;
+  workflow_type: string | null;
+  signal: string | null;
   args: unknown[];
 }
 
@@ -87,23 +90,40 @@ export class OutboxRelay {
       async (tx) => {
         // SKIP LOCKED lets several API replicas relay side by side without double work.
         const rows = await tx.$queryRaw<OutboxRow[]>`
-          SELECT id, workflow_id, workflow_type, args FROM outbox
+          SELECT id, kind, workflow_id, workflow_type, signal, args FROM outbox
           WHERE dispatched_at IS NULL ORDER BY id LIMIT ${BATCH} FOR UPDATE SKIP LOCKED`;
         if (rows.length === 0) return { taken: 0, failed: 0 };
-        const results = await Promise.allSettled(
-          rows.map(async (row) => {
+        const deliver = async (row: OutboxRow) => {
+          if (row.kind === 'start') {
             try {
-              await client.workflow.start(row.workflow_type, {
-                workflowId: row.workflow_id,
-                taskQueue,
-                args: row.args,
-                workflowIdReusePolicy: 'REJECT_DUPLICATE',
-              });
+              await client.workflow.start(row.workflow_type!, { workflowId: row.workflow_id, taskQueue, args: row.args, workflowIdReusePolicy: 'REJECT_DUPLICATE' });
             } catch (error) {
               if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw error;
             }
+            return;
+          }
+          try {
+            await client.workflow.getHandle(row.workflow_id).signal(row.signal!, ...row.args);
+          } catch (error) {
+            // A workflow that has finished has nothing left to steer: the signal is moot.
+            if (!(error instanceof WorkflowNotFoundError)) throw error;
+            logger.info({ workflowId: row.workflow_id, signal: row.signal }, 'signal for a finished workflow dropped');
+          }
+        };
+        // Rows of one workflow in order (a start before its signals); workflows side by side.
+        const byWorkflow = new Map<string, OutboxRow[]>();
+        for (const row of rows) byWorkflow.set(row.workflow_id, [...(byWorkflow.get(row.workflow_id) ?? []), row]);
+        const outcome = new Map<bigint, PromiseSettledResult<void>>();
+        await Promise.all(
+          [...byWorkflow.values()].map(async (group) => {
+            for (const row of group) {
+              const [result] = await Promise.allSettled([deliver(row)]);
+              outcome.set(row.id, result);
+              if (result.status === 'rejected') break;
+            }
           }),
         );
+        const results = rows.map((row) => outcome.get(row.id) ?? { status: 'rejected' as const, reason: 'an earlier row of this workflow failed' });
         const started = rows.filter((_, index) => results[index]?.status === 'fulfilled').map((row) => row.id);
         const failed = rows.filter((_, index) => results[index]?.status === 'rejected');
         if (started.length > 0) {

@@ -6,8 +6,8 @@ import { appendAudit, type AuditEntry } from '../audit/append.js';
 import { canonicalJson } from '../audit/canonical.js';
 import type { Database, Prisma } from '../db/client.js';
 import type { Identity } from '../generated/prisma/client.js';
-import { detectLifecycleChange, MOVER_ATTRIBUTES } from '../lifecycle/detect.js';
-import { recordLifecycleEvent, type LifecycleSettings } from '../lifecycle/record.js';
+import { MOVER_ATTRIBUTES } from '../lifecycle/detect.js';
+import { recordLifecycleChange, type LifecycleSettings } from '../lifecycle/record.js';
 import type { Principal } from '../auth/tokens.js';
 import { etagMatches } from './etag.js';
 import { ScimError, scimError, toScimError } from './errors.js';
@@ -102,12 +102,13 @@ async function commitChange(
         data: { client: principal.name, tokenId: principal.tokenId, before: auditView(before), after: auditView(updated) },
       },
     ];
-    const lifecycleChange = detectLifecycleChange(lifecycleStateOf(before), lifecycleStateOf(updated));
-    if (lifecycleChange) {
-      const recorded = await recordLifecycleEvent(tx, { identityId: updated.id, change: lifecycleChange, actor: principal.name, now }, deps.lifecycle);
-      audit.push(...recorded.audit);
-      wroteOutbox = true;
-    }
+    const lifecycle = await recordLifecycleChange(
+      tx,
+      { identityId: updated.id, before: lifecycleStateOf(before), after: lifecycleStateOf(updated), actor: principal.name, now },
+      deps.lifecycle,
+    );
+    audit.push(...lifecycle.audit);
+    wroteOutbox = lifecycle.wroteOutbox;
     await appendAudit(tx, audit, now);
     return updated;
   });

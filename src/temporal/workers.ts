@@ -35,14 +35,15 @@ export function bundleWorkflows(): Promise<WorkflowBundleWithSourceMap> {
 export async function startWorkers(options: WorkerOptions): Promise<RunningWorkers> {
   installTemporalRuntime();
   const connection = await NativeConnection.connect({ address: options.address });
-  const { markEventRunning, markTargetNeedsAttention, completeEvent, applyTargetAction } = options.activities;
+  // Downstream work runs on the systems' queues; everything else (bookkeeping) on the main one.
+  const { applyTargetAction, ...bookkeeping } = options.activities;
   const workers = [
     await Worker.create({
       connection,
       namespace: options.namespace,
       taskQueue: options.taskQueue,
       workflowBundle: options.workflowBundle ?? (await bundleWorkflows()),
-      activities: { markEventRunning, markTargetNeedsAttention, completeEvent },
+      activities: bookkeeping,
     }),
   ];
   for (const system of options.systems) {
