@@ -131,12 +131,15 @@ export async function lifecycleWorkflow(input: LifecycleWorkflowInput): Promise<
   const immediate = input.targets.filter((target) => input.immediateSystems?.includes(target.system));
   const later = input.targets.filter((target) => !immediate.includes(target));
   // The database has the last word: an event cancelled there (by a rehire) does not act.
-  if (!(await bookkeeping.markEventRunning({ eventId: input.eventId }))) {
-    phase = 'cancelled';
-    return input.targets.map((target) => ({ ...target, status: 'cancelled' }));
+  const outcomes: TargetOutcome[] = [];
+  if (immediate.length > 0) {
+    if (!(await bookkeeping.markEventRunning({ eventId: input.eventId }))) {
+      phase = 'cancelled';
+      return input.targets.map((target) => ({ ...target, status: 'cancelled' }));
+    }
+    phase = 'acting';
+    outcomes.push(...(await Promise.all(immediate.map((target) => runTarget(input, target)))));
   }
-  phase = 'acting';
-  const outcomes = await Promise.all(immediate.map((target) => runTarget(input, target)));
 
   // Wait durably for the effective date; a changed date restarts the wait, a cancellation ends it.
   for (;;) {
@@ -151,7 +154,7 @@ export async function lifecycleWorkflow(input: LifecycleWorkflowInput): Promise<
   }
   if (cancellation) return [...outcomes, ...(await cancel(later, cancellation.by, cancellation.reason))];
 
-  if (later.length > 0 && !(await bookkeeping.markEventRunning({ eventId: input.eventId }))) {
+  if (!(await bookkeeping.markEventRunning({ eventId: input.eventId }))) {
     phase = 'cancelled';
     return [...outcomes, ...later.map((target) => ({ ...target, status: 'cancelled' }))];
   }

@@ -25,10 +25,10 @@ export interface GuardSettings {
 }
 
 export function createBookkeepingActivities({ db, now, guard }: Deps) {
-  async function transition(eventId: string, to: 'running' | 'waiting' | 'held', action: string, data: Record<string, unknown> = {}) {
+  async function transition(eventId: string, to: 'waiting' | 'held', action: string, data: Record<string, unknown> = {}, alsoFrom: string[] = []) {
     await db.$transaction(async (tx) => {
       const event = await tx.lifecycleEvent.findUniqueOrThrow({ where: { id: eventId } });
-      if (!STARTABLE.has(event.status) || event.status === to) return;
+      if ((!STARTABLE.has(event.status) && !alsoFrom.includes(event.status)) || event.status === to) return;
       await tx.lifecycleEvent.update({ where: { id: eventId }, data: { status: to } });
       await appendAudit(tx, [{ actor: 'system', action, identityId: event.identityId, eventId, data: { workflowId: event.workflowId, from: event.status, ...data } }], now());
     });
@@ -73,7 +73,8 @@ export function createBookkeepingActivities({ db, now, guard }: Deps) {
     },
 
     async markEventWaiting({ eventId, until }: { eventId: string; until: string }): Promise<void> {
-      await transition(eventId, 'waiting', 'workflow.waiting', { until });
+      // From running too: the systems disabled at once are done, the rest wait for the date.
+      await transition(eventId, 'waiting', 'workflow.waiting', { until }, ['running']);
     },
 
     /**

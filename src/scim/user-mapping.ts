@@ -1,6 +1,7 @@
 // Between the SCIM User representation (RFC 7643 §4.1, EnterpriseUser §4.3) and the identity row.
 import type { Identity } from '../generated/prisma/client.js';
 import type { LifecycleState } from '../lifecycle/detect.js';
+import { LIFECYCLE_USER_URN } from './lifecycle-extension.js';
 
 export const CORE_USER_URN = 'urn:ietf:params:scim:schemas:core:2.0:User';
 export const ENTERPRISE_USER_URN = 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User';
@@ -26,6 +27,8 @@ export function columnsFromScim(user: ScimUser) {
   const name = (user.name ?? {}) as Record<string, unknown>;
   const enterprise = (user[ENTERPRISE_USER_URN] ?? {}) as Record<string, unknown>;
   const manager = enterprise.manager as { value?: unknown } | undefined;
+  const lifecycle = (user[LIFECYCLE_USER_URN] ?? {}) as Record<string, unknown>;
+  const terminationDate = lifecycle.terminationDate ? new Date(lifecycle.terminationDate as string | Date) : null;
   return {
     userName: String(user.userName),
     externalId: text(user.externalId),
@@ -42,6 +45,7 @@ export function columnsFromScim(user: ScimUser) {
     costCenter: text(enterprise.costCenter),
     employeeNumber: text(enterprise.employeeNumber),
     managerId: text(manager?.value),
+    terminationDate: terminationDate && !Number.isNaN(terminationDate.getTime()) ? terminationDate : null,
   };
 }
 

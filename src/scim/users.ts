@@ -10,6 +10,7 @@ import { MOVER_ATTRIBUTES } from '../lifecycle/detect.js';
 import { recordLifecycleChange, type LifecycleSettings } from '../lifecycle/record.js';
 import type { Principal } from '../auth/tokens.js';
 import { etagMatches } from './etag.js';
+import { LifecycleUserExtension } from './lifecycle-extension.js';
 import { ScimError, scimError, toScimError } from './errors.js';
 import { columnsFromScim, etagOf, identityToScim, lifecycleStateOf, type ScimUser } from './user-mapping.js';
 
@@ -182,7 +183,8 @@ export function declareUsersResource(): void {
   const egress = guarded((resource: UserResource, context: ScimRequestContext) => readUser(context, resource));
   const degress = guarded((resource: UserResource, context: ScimRequestContext) => deleteUser(context, resource.id!));
   // scimmy's handler types want its own schema class back; it only reads the object's attributes.
-  SCIMMY.Resources.declare(SCIMMY.Resources.User.extend(SCIMMY.Schemas.EnterpriseUser, false))
+  // Its types say extend() takes a Schema class; it takes a SchemaDefinition as well (types.js).
+  SCIMMY.Resources.declare(SCIMMY.Resources.User.extend(SCIMMY.Schemas.EnterpriseUser, false).extend(LifecycleUserExtension as never, false))
     .ingress(ingress as unknown as Parameters<typeof SCIMMY.Resources.User.ingress>[0])
     .egress(egress as unknown as Parameters<typeof SCIMMY.Resources.User.egress>[0])
     .degress(degress);

@@ -1,0 +1,114 @@
+// The mass-deprovision guard and "disable now, finish at the date", against the real Temporal
+// server, the real PostgreSQL and the simulators.
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { approveSignal } from '../../workflows/contract.js';
+import { CORE_USER, PATCH_OP } from '../support/scim-client.js';
+import { startTestSystem, type TestSystem } from '../support/system.js';
+
+const LIFECYCLE = 'urn:ietf:params:scim:schemas:extension:jml:2.0:User';
+
+async function provision(jml: TestSystem, userName: string, extra: Record<string, unknown> = {}) {
+  jml.simulators.simulators.seedFromIdentity({ userName, email: `${userName}@example.com`, externalId: `ext-${userName}` });
+  const created = await jml.scim.post('/Users', {
+    schemas: [CORE_USER, LIFECYCLE], userName, externalId: `ext-${userName}`, emails: [{ value: `${userName}@example.com`, primary: true }], ...extra,
+  });
+  expect(created.status).toBe(201);
+  return created.body.id;
+}
+
+const setActive = (jml: TestSystem, id: string, active: boolean) =>
+  jml.scim.patch(`/Users/${id}`, { schemas: [PATCH_OP], Operations: [{ op: 'replace', value: { active } }] });
+
+async function waitUntil<T>(read: () => Promise<T>, done: (value: T) => boolean): Promise<T> {
+  for (let waited = 0; waited < 20_000; waited += 100) {
+    const value = await read();
+    if (done(value)) return value;
+    await sleep(100);
+  }
+  return read();
+}
+
+describe('mass-deprovision guard', () => {
+  let jml: TestSystem;
+
+  beforeAll(async () => {
+    // More than two leavers within the hour trips it; the share rule is out of the way.
+    jml = await startTestSystem({ env: { JML_GUARD_MAX_LEAVERS: '2', JML_GUARD_MIN_LEAVERS: '1000' } });
+  });
+
+  afterAll(async () => {
+    await jml.close();
+  });
+
+  const statuses = () => jml.database.query<{ id: string; identity_id: string; status: string; workflow_id: string }>(
+    `SELECT id, identity_id, status, workflow_id FROM lifecycle_event WHERE kind = 'leaver' ORDER BY created_at`);
+
+  it('holds a burst of leavers before any system is touched, and releases it on approval', async () => {
+    const ids = [];
+    for (let index = 0; index < 5; index++) ids.push(await provision(jml, `burst${index}`));
+    await Promise.all(ids.map((id) => setActive(jml, id, false)));
+
+    const settled = await waitUntil(statuses, (rows) => rows.length === 5 && rows.every((row) => ['held', 'completed'].includes(row.status)));
+    const held = settled.filter((row) => row.status === 'held');
+    // Every leaver that finds more than two in the window holds: at least the three over the limit.
+    expect(held.length).toBeGreaterThanOrEqual(3);
+    const heldExternalIds = held.map((row) => `ext-burst${ids.indexOf(row.identity_id)}`);
+    const deactivations = () => jml.simulators.simulators.userapi.calls().filter((call) => call.path.endsWith('/deactivate'));
+    expect(deactivations().filter((call) => heldExternalIds.some((externalId) => call.path.includes(externalId)))).toHaveLength(0);
+    const audit = await jml.database.query<{ event_id: string; data: { leaversInWindow: number } }>(`SELECT event_id, data FROM audit_event WHERE action = 'lifecycle.leaver.held'`);
+    expect(audit.map((row) => row.event_id).sort()).toEqual(held.map((row) => row.id).sort());
+    expect(audit.every((row) => row.data.leaversInWindow > 2)).toBe(true);
+
+    for (const row of held) await jml.system.client.workflow.getHandle(row.workflow_id).signal(approveSignal, { by: 'alice' });
+    for (const row of held) {
+      const outcomes = await jml.resultOf(row.workflow_id);
+      expect(outcomes.every((outcome) => outcome.status === 'succeeded')).toBe(true);
+    }
+    expect(jml.simulators.simulators.userapi.users().filter((user) => user.id.startsWith('ext-burst')).every((user) => !user.active)).toBe(true);
+    const approvals = await jml.database.query<{ actor: string }>(`SELECT actor FROM audit_event WHERE action = 'lifecycle.leaver.approved'`);
+    expect(approvals).toHaveLength(held.length);
+    expect(approvals.every((row) => row.actor === 'alice')).toBe(true);
+  });
+
+  it('cancels a held leaver when the person is rehired, sending nothing downstream', async () => {
+    const id = await provision(jml, 'changedmind');
+    await setActive(jml, id, false);
+    const [leaver] = await waitUntil(
+      () => jml.database.query<{ id: string; status: string; workflow_id: string }>(`SELECT id, status, workflow_id FROM lifecycle_event WHERE identity_id = $1 AND kind = 'leaver'`, [id]),
+      (rows) => rows[0]?.status === 'held',
+    );
+    expect(leaver!.status).toBe('held');
+    expect((await setActive(jml, id, true)).status).toBe(200);
+    const outcomes = await jml.resultOf(leaver!.workflow_id);
+    expect(outcomes.every((outcome) => outcome.status === 'cancelled')).toBe(true);
+    const [after] = await jml.database.query<{ status: string }>('SELECT status FROM lifecycle_event WHERE id = $1', [leaver!.id]);
+    expect(after!.status).toBe('cancelled');
+    expect(jml.simulators.simulators.userapi.calls().filter((call) => call.path === '/v1/users/ext-changedmind/deactivate')).toHaveLength(0);
+    expect(jml.simulators.simulators.userapi.users().find((user) => user.id === 'ext-changedmind')?.active).toBe(true);
+  });
+});
+
+describe('disable now, finish at the date', () => {
+  let jml: TestSystem;
+
+  beforeAll(async () => {
+    jml = await startTestSystem({ env: { JML_DISABLE_NOW_SYSTEMS: 'rocketchat', JML_GUARD_ENABLED: 'false' } });
+  });
+
+  afterAll(async () => {
+    await jml.close();
+  });
+
+  it('disables Rocket.Chat at once and the others on the termination date', async () => {
+    const id = await provision(jml, 'gradual', { [LIFECYCLE]: { terminationDate: new Date(Date.now() + 2500).toISOString() } });
+    const [leaver] = await jml.database.query<{ id: string; workflow_id: string }>(`SELECT id, workflow_id FROM lifecycle_event WHERE identity_id = $1 AND kind = 'leaver'`, [id]);
+    const rocketchat = () => jml.simulators.simulators.rocketchat.users().find((user) => user.username === 'gradual');
+    await waitUntil(async () => rocketchat()?.active, (active) => active === false);
+    expect(rocketchat()?.active).toBe(false);
+    expect(jml.simulators.simulators.userapi.users().find((user) => user.id === 'ext-gradual')?.active).toBe(true);
+    const outcomes = await jml.resultOf(leaver!.workflow_id);
+    expect(outcomes.every((outcome) => outcome.status === 'succeeded')).toBe(true);
+    expect(jml.simulators.simulators.userapi.users().find((user) => user.id === 'ext-gradual')?.active).toBe(false);
+  });
+});
