@@ -104,7 +104,7 @@ describe('disable now, finish at the date', () => {
     const id = await provision(jml, 'gradual', { [LIFECYCLE]: { terminationDate: new Date(Date.now() + 2500).toISOString() } });
     const [leaver] = await jml.database.query<{ id: string; workflow_id: string }>(`SELECT id, workflow_id FROM lifecycle_event WHERE identity_id = $1 AND kind = 'leaver'`, [id]);
     const rocketchat = () => jml.simulators.simulators.rocketchat.users().find((user) => user.username === 'gradual');
-    await waitUntil(async () => rocketchat()?.active, (active) => active === false);
+    await waitUntil(() => Promise.resolve(rocketchat()?.active), (active) => active === false);
     expect(rocketchat()?.active).toBe(false);
     expect(jml.simulators.simulators.userapi.users().find((user) => user.id === 'ext-gradual')?.active).toBe(true);
     const outcomes = await jml.resultOf(leaver!.workflow_id);
