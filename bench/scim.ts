@@ -1,0 +1,405 @@
+// SCIM benchmark: jml against a bare scimmy-routers server with an in-memory Map, for the three
+// requests an identity provider sends most (lookup by userName, create, leaver PATCH). Prints a
+// table; see docs/benchmarks.md for what is measured and how to read it.
+//
+//   node --import tsx bench/scim.ts [--concurrency 16] [--population 10000] [--lookups 2000]
+//                                   [--creates 1000] [--patches 1000] [--warmup 100]
+//
+// Each server runs in a child process; this process only generates load, on 127.0.0.1 only.
+import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import pg from 'pg';
+import { z } from 'zod';
+import type { TemporalServer } from '../src/infra/temporal-server.js';
+import type { ReferenceProcessApi } from './reference-scimmy-server.js';
+import { startChild, type CpuTime } from './support/child.js';
+import { createBenchDatabase, obtainBenchTemporal, type BenchDatabase } from './support/infra.js';
+import type { JmlProcessApi } from './support/jml-process.js';
+import { runLoad, scimHttpClient, type Outcome, type ScimHttpClient } from './support/load.js';
+import { describeMachine, machineBusyPercent, machineTicks } from './support/machine.js';
+import type { SimulatorsProcessApi } from './support/simulators-process.js';
+import { seededRandom, summariseLatencies, type LatencySummary } from './support/stats.js';
+import { benchUser, benchUserName, LEAVER_PATCH, type SeededUser } from './support/users.js';
+
+// ---- Options -------------------------------------------------------------------------------
+
+const count = (fallback: number, min = 1) => z.coerce.number().int().min(min).default(fallback);
+const optionsSchema = z
+  .object({
+    concurrency: count(16),
+    population: count(10_000),
+    lookups: count(2_000),
+    creates: count(1_000),
+    patches: count(1_000),
+    warmup: count(100, 0),
+    /** How long to wait for the leaver workflows after the PATCH burst before giving up. */
+    'drain-timeout': count(600),
+  })
+  .refine((options) => options.patches + options.warmup <= options.population, {
+    message: '--patches plus --warmup must not exceed --population: each PATCH makes a different seeded person a leaver',
+  });
+
+type Options = z.infer<typeof optionsSchema>;
+
+function parseOptions(argv: string[]): Options {
+  const names = ['concurrency', 'population', 'lookups', 'creates', 'patches', 'warmup', 'drain-timeout'] as const;
+  const { values } = parseArgs({ args: argv, options: Object.fromEntries(names.map((name) => [name, { type: 'string' }])) });
+  const result = optionsSchema.safeParse(values);
+  if (!result.success) {
+    const lines = result.error.issues.map((issue) => `  ${issue.path.length > 0 ? `--${issue.path.join('.')}: ` : ''}${issue.message}`);
+    process.stderr.write(`Invalid options:\n${lines.join('\n')}\n`);
+    process.exit(2);
+  }
+  return result.data;
+}
+
+// ---- Measuring -----------------------------------------------------------------------------
+
+const BENCHMARKS = ['lookup', 'create', 'leaver PATCH'] as const;
+type BenchmarkName = (typeof BENCHMARKS)[number];
+
+interface PhaseResult {
+  benchmark: BenchmarkName;
+  server: 'jml' | 'reference';
+  requests: number;
+  perSecond: number;
+  latency: LatencySummary;
+  errors: number;
+  errorSamples: string[];
+  /** Percent of one core. */
+  serverCpu: number;
+  loadCpu: number;
+  /** Percent of all cores. */
+  machineBusy: number;
+  sockets: number;
+}
+
+interface Phase {
+  benchmark: BenchmarkName;
+  total: number;
+  warmup: number;
+  request: (client: ScimHttpClient, index: number, warmup: boolean) => Promise<Outcome>;
+  /** Runs after the warm-up, before the timed requests (jml: let warm-up workflows finish). */
+  afterWarmup?: () => Promise<void>;
+}
+
+const log = (line: string) => process.stderr.write(`[bench] ${line}\n`);
+
+function expectStatus(status: number, expected: number, body: string): Outcome {
+  return status === expected ? { ok: true } : { ok: false, reason: `HTTP ${status}: ${body.slice(0, 160)}` };
+}
+
+/** The three benchmarks, over the same people and the same random lookups for both servers. */
+function phasesFor(options: Options, seeded: SeededUser[], settleLeavers?: () => Promise<void>): Phase[] {
+  const random = seededRandom(7);
+  const lookupNames = Array.from({ length: options.lookups + options.warmup }, () => benchUserName('pop', Math.floor(random() * options.population)));
+  return [
+    {
+      benchmark: 'lookup',
+      total: options.lookups,
+      warmup: options.warmup,
+      async request(client, index, warmup) {
+        const userName = lookupNames[warmup ? options.lookups + index : index]!;
+        const filter = encodeURIComponent(`userName eq "${userName}"`);
+        const { status, body } = await client.send('GET', `/Users?filter=${filter}`);
+        if (status !== 200) return expectStatus(status, 200, body);
+        const { totalResults } = JSON.parse(body) as { totalResults?: number };
+        return totalResults === 1 ? { ok: true } : { ok: false, reason: `expected 1 result for ${userName}, got ${totalResults}` };
+      },
+    },
+    {
+      benchmark: 'create',
+      total: options.creates,
+      warmup: options.warmup,
+      async request(client, index, warmup) {
+        const { status, body } = await client.send('POST', '/Users', benchUser(warmup ? 'warm' : 'new', index));
+        return expectStatus(status, 201, body);
+      },
+    },
+    {
+      benchmark: 'leaver PATCH',
+      total: options.patches,
+      warmup: options.warmup,
+      // The first `patches` seeded people are the timed leavers; the next `warmup` warm up.
+      async request(client, index, warmup) {
+        const { id } = seeded[warmup ? options.patches + index : index]!;
+        const { status, body } = await client.send('PATCH', `/Users/${id}`, LEAVER_PATCH);
+        if (status !== 200) return expectStatus(status, 200, body);
+        const { active } = JSON.parse(body) as { active?: unknown };
+        return active === false ? { ok: true } : { ok: false, reason: `PATCH answered active=${String(active)}` };
+      },
+      afterWarmup: settleLeavers,
+    },
+  ];
+}
+
+async function runPhases(
+  server: PhaseResult['server'],
+  serverCpu: () => Promise<CpuTime>,
+  client: ScimHttpClient,
+  phases: Phase[],
+  concurrency: number,
+  afterPhase?: (phase: Phase, burstEnded: number) => Promise<void>,
+): Promise<PhaseResult[]> {
+  const results: PhaseResult[] = [];
+  for (const phase of phases) {
+    if (phase.warmup > 0) {
+      log(`${server}: ${phase.benchmark}: warming up with ${phase.warmup} requests`);
+      const warm = await runLoad({ total: phase.warmup, concurrency, request: (index) => phase.request(client, index, true) });
+      if (warm.errors > 0) log(`${server}: ${phase.benchmark}: ${warm.errors} warm-up errors, e.g. ${warm.errorSamples[0]}`);
+    }
+    await phase.afterWarmup?.();
+    log(`${server}: ${phase.benchmark}: ${phase.total} requests at concurrency ${concurrency}`);
+    client.resetSocketCount();
+    const cpuBefore = { load: process.cpuUsage(), server: await serverCpu(), machine: machineTicks() };
+    const load = await runLoad({ total: phase.total, concurrency, request: (index) => phase.request(client, index, false) });
+    const burstEnded = Date.now();
+    const cpuAfter = { load: process.cpuUsage(cpuBefore.load), server: await serverCpu(), machine: machineTicks() };
+    const wallMicros = load.wallMs * 1000;
+    results.push({
+      benchmark: phase.benchmark,
+      server,
+      requests: phase.total,
+      perSecond: phase.total / (load.wallMs / 1000),
+      latency: summariseLatencies(load.latenciesMs),
+      errors: load.errors,
+      errorSamples: load.errorSamples,
+      serverCpu: (100 * (cpuAfter.server.micros - cpuBefore.server.micros)) / wallMicros,
+      loadCpu: (100 * (cpuAfter.load.user + cpuAfter.load.system)) / wallMicros,
+      machineBusy: machineBusyPercent(cpuBefore.machine, cpuAfter.machine),
+      sockets: client.socketsOpened(),
+    });
+    await afterPhase?.(phase, burstEnded);
+  }
+  return results;
+}
+
+// ---- Leaver workflows ----------------------------------------------------------------------
+
+interface LeaverDrain {
+  leavers: number;
+  completed: number;
+  needsAttention: number;
+  /** Still pending or running when the drain timed out. */
+  open: number;
+  /** Held by the guard or waiting for a date. */
+  parked: number;
+  /** From the last PATCH's answer until the last leaver event was settled. */
+  afterBurstMs: number;
+  /** From the first timed PATCH's commit until the last settlement (database clocks). */
+  endToEndMs: number;
+  targets: Record<string, number>;
+}
+
+// 'held' (the mass-deprovision guard, off here) and 'waiting' (a future date) need an operator or
+// a date, not time: they are reported, not waited for.
+const OPEN_STATUSES = `('pending', 'running')`;
+
+async function waitForLeavers(pool: pg.Pool, timeoutMs: number): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const { rows } = await pool.query<{ open: string }>(`SELECT count(*) AS open FROM lifecycle_event WHERE kind = 'leaver' AND status IN ${OPEN_STATUSES}`);
+    const open = Number(rows[0]?.open ?? 0);
+    if (open === 0 || Date.now() > deadline) return open;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+async function drainLeavers(pool: pg.Pool, since: Date, burstEnded: number, timeoutMs: number): Promise<LeaverDrain> {
+  const open = await waitForLeavers(pool, timeoutMs);
+  const settledAt = Date.now();
+  const { rows } = await pool.query<{ leavers: string; completed: string; attention: string; parked: string; first: Date | null; last: Date | null }>(
+    `SELECT count(*) AS leavers,
+            count(*) FILTER (WHERE status = 'completed') AS completed,
+            count(*) FILTER (WHERE status = 'needs_attention') AS attention,
+            count(*) FILTER (WHERE status IN ('held', 'waiting')) AS parked,
+            min(created_at) AS first, max(completed_at) AS last
+       FROM lifecycle_event WHERE kind = 'leaver' AND created_at >= $1`,
+    [since],
+  );
+  const targets = await pool.query<{ status: string; n: string }>(
+    `SELECT t.status, count(*) AS n FROM target_action t JOIN lifecycle_event e ON e.id = t.event_id
+      WHERE e.kind = 'leaver' AND e.created_at >= $1 GROUP BY t.status ORDER BY t.status`,
+    [since],
+  );
+  const row = rows[0]!;
+  return {
+    leavers: Number(row.leavers),
+    completed: Number(row.completed),
+    needsAttention: Number(row.attention),
+    open,
+    parked: Number(row.parked),
+    afterBurstMs: settledAt - burstEnded,
+    endToEndMs: row.first && row.last ? row.last.getTime() - row.first.getTime() : Number.NaN,
+    targets: Object.fromEntries(targets.rows.map((target) => [target.status, Number(target.n)])),
+  };
+}
+
+// ---- Report --------------------------------------------------------------------------------
+
+const ms = (value: number) => (value >= 100 ? value.toFixed(0) : value >= 10 ? value.toFixed(1) : value.toFixed(2));
+const pct = (value: number) => (Number.isNaN(value) ? 'n/a' : `${value.toFixed(0)}%`);
+
+function table(header: string[], rows: string[][]): string {
+  const widths = header.map((cell, column) => Math.max(cell.length, ...rows.map((row) => row[column]!.length)));
+  const line = (cells: string[]) => `| ${cells.map((cell, column) => (column < 2 ? cell.padEnd(widths[column]!) : cell.padStart(widths[column]!))).join(' | ')} |`;
+  const rule = `|${widths.map((width, column) => (column < 2 ? `${'-'.repeat(width + 1)}-` : `${'-'.repeat(width + 1)}:`)).join('|')}|`;
+  return [line(header), rule, ...rows.map(line)].join('\n');
+}
+
+function report(options: Options, context: { database: BenchDatabase; temporal: TemporalServer; seedMs: number }, results: PhaseResult[], drain: LeaverDrain | undefined): string {
+  const figures = table(
+    ['benchmark', 'server', 'requests', 'req/s', 'p50 ms', 'p95 ms', 'p99 ms', 'max ms', 'errors', 'server CPU', 'load-gen CPU', 'machine busy', 'sockets'],
+    BENCHMARKS.flatMap((benchmark) =>
+      results
+        .filter((result) => result.benchmark === benchmark)
+        .map((result) => [
+          result.benchmark,
+          result.server,
+          String(result.requests),
+          result.perSecond.toFixed(0),
+          ms(result.latency.p50),
+          ms(result.latency.p95),
+          ms(result.latency.p99),
+          ms(result.latency.max),
+          String(result.errors),
+          pct(result.serverCpu),
+          pct(result.loadCpu),
+          pct(result.machineBusy),
+          String(result.sockets),
+        ]),
+    ),
+  );
+  const ratios = table(
+    ['benchmark', 'throughput jml/reference', 'p50 jml/reference'],
+    BENCHMARKS.map((benchmark) => {
+      const jml = results.find((result) => result.benchmark === benchmark && result.server === 'jml');
+      const reference = results.find((result) => result.benchmark === benchmark && result.server === 'reference');
+      if (!jml || !reference) return [benchmark, 'n/a', 'n/a'];
+      return [benchmark, `${(jml.perSecond / reference.perSecond).toFixed(2)}×`, `${(jml.latency.p50 / reference.latency.p50).toFixed(2)}×`];
+    }),
+  );
+  const errors = results
+    .filter((result) => result.errors > 0)
+    .map((result) => `errors in ${result.server} ${result.benchmark}: ${result.errorSamples.join(' | ')}`);
+  const drainLine = drain
+    ? `leaver workflows: ${drain.completed} of ${drain.leavers} completed, ${drain.needsAttention} need attention, ${drain.parked} held or waiting, ${drain.open} still running; ` +
+      `all settled ${(drain.afterBurstMs / 1000).toFixed(1)} s after the last PATCH was answered, ` +
+      `${(drain.endToEndMs / 1000).toFixed(1)} s from the first leaver's commit to the last completion ` +
+      `(${(drain.leavers / (drain.endToEndMs / 1000)).toFixed(1)} workflows/s); target actions: ${Object.entries(drain.targets).map(([status, n]) => `${n} ${status}`).join(', ')}`
+    : 'leaver workflows: not measured';
+  return [
+    '',
+    'SCIM benchmark: jml vs a bare scimmy-routers server over an in-memory Map',
+    `machine:     ${describeMachine()}`,
+    `PostgreSQL:  ${context.database.version} (${context.database.description})`,
+    `Temporal:    ${context.temporal.description}`,
+    `load:        concurrency ${options.concurrency}, ${options.warmup} warm-up requests before each benchmark; load generator, jml, simulators and reference in separate processes on this machine`,
+    `population:  ${options.population} users, seeded directly (jml: Prisma createMany; reference: its Map) in ${(context.seedMs / 1000).toFixed(1)} s, not timed`,
+    'CPU:         server and load-gen CPU in % of one core; machine busy in % of all cores (PostgreSQL and Temporal included)',
+    '',
+    figures,
+    '',
+    ratios,
+    '',
+    drainLine,
+    ...errors,
+    '',
+  ].join('\n');
+}
+
+// ---- Main ----------------------------------------------------------------------------------
+
+const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));
+
+async function main(): Promise<void> {
+  const options = parseOptions(process.argv.slice(2));
+  const started = Date.now();
+  const cleanups: (() => Promise<void>)[] = [];
+  const cleanUp = async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) {
+      await cleanup().catch((error: unknown) => log(`clean-up step failed: ${(error as Error).message}`));
+    }
+  };
+  for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
+    process.once(signal, () => void cleanUp().finally(() => process.exit(code)));
+  }
+
+  try {
+    log('starting PostgreSQL (benchmark database) and Temporal');
+    // Both start at once; whichever started is cleaned up even if the other failed.
+    const [databaseStart, temporalStart] = await Promise.allSettled([
+      createBenchDatabase().then((started) => (cleanups.push(() => started.drop()), started)),
+      obtainBenchTemporal().then((started) => (cleanups.push(() => started.stop()), started)),
+    ]);
+    if (databaseStart.status === 'rejected') throw databaseStart.reason;
+    if (temporalStart.status === 'rejected') throw temporalStart.reason;
+    const database = databaseStart.value;
+    const temporal = temporalStart.value;
+    const seededCount = options.patches + options.warmup;
+    const results: PhaseResult[] = [];
+
+    // The reference first, alone on the machine but for idle PostgreSQL and Temporal.
+    const reference = startChild<ReferenceProcessApi>(here('./reference-scimmy-server.ts'));
+    cleanups.push(() => reference.stop());
+    const referenceTarget = await reference.call('start');
+    let seedStarted = Date.now();
+    const referenceSeeded = await reference.call('seed', { set: 'pop', count: options.population, returnFirst: seededCount });
+    log(`reference: seeded ${options.population} users in ${Date.now() - seedStarted} ms`);
+    const referenceClient = scimHttpClient(referenceTarget.url, referenceTarget.token, options.concurrency);
+    results.push(...(await runPhases('reference', () => reference.cpu(), referenceClient, phasesFor(options, referenceSeeded), options.concurrency)));
+    referenceClient.close();
+    await reference.stop();
+
+    // jml, with its workers, and the simulators its connectors call.
+    const simulators = startChild<SimulatorsProcessApi>(here('./support/simulators-process.ts'));
+    cleanups.push(() => simulators.stop());
+    const simulatorUrls = await simulators.call('start');
+    const jml = startChild<JmlProcessApi>(here('./support/jml-process.ts'), { LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' });
+    cleanups.push(() => jml.stop());
+    log('jml: starting (bundling the workflows takes a few seconds)');
+    const jmlTarget = await jml.call('start', {
+      databaseUrl: database.url,
+      temporalAddress: temporal.address,
+      taskQueue: `bench-${randomBytes(4).toString('hex')}`,
+      simulatorUrls,
+    });
+    seedStarted = Date.now();
+    const jmlSeeded = await jml.call('seed', { set: 'pop', count: options.population, returnFirst: seededCount });
+    // Only the people who will leave need accounts downstream; creates ask nothing of them.
+    await simulators.call('seedAccounts', jmlSeeded);
+    const seedMs = Date.now() - seedStarted;
+    log(`jml: seeded ${options.population} users in ${seedMs} ms`);
+
+    const pool = new pg.Pool({ connectionString: database.url, max: 2 });
+    cleanups.push(() => pool.end());
+    const drainTimeoutMs = options['drain-timeout'] * 1000;
+    const settle = async () => {
+      const open = await waitForLeavers(pool, drainTimeoutMs);
+      if (open > 0) log(`jml: ${open} warm-up leaver workflows still open; measuring anyway`);
+    };
+    let drain: LeaverDrain | undefined;
+    let patchStart = new Date();
+    const jmlClient = scimHttpClient(jmlTarget.url, jmlTarget.token, options.concurrency);
+    const jmlPhases = phasesFor(options, jmlSeeded, async () => {
+      await settle();
+      patchStart = new Date();
+    });
+    results.push(
+      ...(await runPhases('jml', () => jml.cpu(), jmlClient, jmlPhases, options.concurrency, async (phase, burstEnded) => {
+        if (phase.benchmark !== 'leaver PATCH') return;
+        log('jml: waiting for the leaver workflows to complete');
+        drain = await drainLeavers(pool, patchStart, burstEnded, drainTimeoutMs);
+      })),
+    );
+    jmlClient.close();
+
+    process.stdout.write(report(options, { database, temporal, seedMs }, results, drain));
+    log(`done in ${((Date.now() - started) / 1000).toFixed(0)} s; cleaning up`);
+  } finally {
+    await cleanUp();
+  }
+}
+
+await main();

@@ -1,0 +1,79 @@
+// jml for the benchmark, in a child process of its own: the whole system as `npm start` assembles
+// it (SCIM API, outbox relay, Temporal workers), pointed at downstream simulators that another
+// child serves, with every rate limit off. Started and driven by bench/scim.ts.
+import SCIMMY from 'scimmy';
+import { createToken } from '../../src/auth/tokens.js';
+import { parseEnvironment } from '../../src/config.js';
+import { createConnectors, parseConnectorsConfig } from '../../src/connectors/config.js';
+import type { Connector, SystemName } from '../../src/connectors/types.js';
+import type { Prisma } from '../../src/db/client.js';
+import { columnsFromScim } from '../../src/scim/user-mapping.js';
+import { simulatorConnectorEnvironment, type SimulatorServer } from '../../src/simulators/index.js';
+import { startSystem, type RunningSystem } from '../../src/system.js';
+import { serveParent } from './child.js';
+import { benchUser, type SeededUser } from './users.js';
+
+export interface JmlStartInput {
+  databaseUrl: string;
+  temporalAddress: string;
+  taskQueue: string;
+  simulatorUrls: SimulatorServer['urls'];
+}
+
+export type JmlProcessApi = {
+  start: (input: JmlStartInput) => Promise<{ url: string; token: string }>;
+  seed: (input: { set: string; count: number; returnFirst: number }) => Promise<SeededUser[]>;
+};
+
+const SEED_BATCH = 1000;
+let system: RunningSystem | undefined;
+
+const api: JmlProcessApi = {
+  async start(input) {
+    const env = parseEnvironment({
+      PORT: '0',
+      HOST: '127.0.0.1',
+      TEMPORAL_TASK_QUEUE: input.taskQueue,
+      JML_RATE_LIMIT_ROCKETCHAT: '0',
+      JML_RATE_LIMIT_MENDIX: '0',
+      JML_RATE_LIMIT_USERAPI: '0',
+      // The per-client SCIM limit would cap the very throughput being measured.
+      JML_SCIM_RATE_LIMIT: '0',
+      // A burst of a thousand leavers is exactly what the mass-deprovision guard holds for an
+      // operator; the benchmark measures how fast they run once let through.
+      JML_GUARD_ENABLED: 'false',
+      LOG_LEVEL: process.env.LOG_LEVEL,
+    });
+    const connectors = createConnectors(parseConnectorsConfig(simulatorConnectorEnvironment(input.simulatorUrls))) as Partial<Record<SystemName, Connector>>;
+    system = await startSystem({ env, databaseUrl: input.databaseUrl, temporalAddress: input.temporalAddress, connectors });
+    const { token } = await createToken(system.db, { name: 'bench', kind: 'scim' });
+    return { url: `${system.url}/scim/v2`, token };
+  },
+
+  /**
+   * Inserts the population straight into the identity table through Prisma, with the resource
+   * scimmy would have stored (startSystem has declared the User schema with its extension). No
+   * lifecycle events or audit rows: seeding is set-up, not provisioning.
+   */
+  async seed({ set, count, returnFirst }) {
+    const db = system!.db;
+    const seeded: SeededUser[] = [];
+    for (let start = 0; start < count; start += SEED_BATCH) {
+      const rows: Prisma.IdentityCreateManyInput[] = [];
+      for (let index = start; index < Math.min(count, start + SEED_BATCH); index++) {
+        const resource = JSON.parse(JSON.stringify(new SCIMMY.Schemas.User(benchUser(set, index), 'in'))) as Record<string, unknown>;
+        rows.push({ ...columnsFromScim(resource), resource: resource as Prisma.InputJsonValue });
+      }
+      const created = await db.identity.createManyAndReturn({ data: rows, select: { id: true, userName: true, email: true, externalId: true } });
+      const byUserName = new Map(created.map((row) => [row.userName, row]));
+      for (const row of rows) {
+        if (seeded.length >= returnFirst) break;
+        seeded.push(byUserName.get(row.userName)!);
+      }
+    }
+    await db.$executeRawUnsafe('ANALYZE identity');
+    return seeded;
+  },
+};
+
+serveParent(api, async () => system?.close());

@@ -1,0 +1,36 @@
+// What the figures were measured on, and how busy the machine was while they were: the load
+// generator shares the cores with the servers, so each phase reports everyone's CPU.
+import { readFileSync } from 'node:fs';
+import os from 'node:os';
+
+export function describeMachine(): string {
+  const cpus = os.cpus();
+  const model = cpus[0]?.model.trim() ?? 'unknown CPU';
+  const memory = (os.totalmem() / 2 ** 30).toFixed(1);
+  return `${cpus.length} × ${model}, ${memory} GiB RAM, ${os.type()} ${os.release()}, Node ${process.version}`;
+}
+
+export interface MachineTicks {
+  busy: number;
+  total: number;
+}
+
+/** Whole-machine CPU ticks from /proc/stat (Linux); undefined elsewhere. */
+export function machineTicks(): MachineTicks | undefined {
+  try {
+    const line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!;
+    const [, ...fields] = line.trim().split(/\s+/);
+    const values = fields.map(Number);
+    const total = values.reduce((sum, value) => sum + value, 0);
+    // idle and iowait are the 4th and 5th fields.
+    return { busy: total - (values[3] ?? 0) - (values[4] ?? 0), total };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Busy share of all cores between two readings, in percent. */
+export function machineBusyPercent(before: MachineTicks | undefined, after: MachineTicks | undefined): number {
+  if (!before || !after || after.total === before.total) return Number.NaN;
+  return (100 * (after.busy - before.busy)) / (after.total - before.total);
+}
