@@ -55,6 +55,10 @@ export const environmentSchema = z.object({
   JML_GUARD_MAX_LEAVERS: z.coerce.number().int().min(0).default(20),
   JML_GUARD_MAX_SHARE: z.coerce.number().min(0).max(1).default(0.1),
   JML_GUARD_MIN_LEAVERS: z.coerce.number().int().min(1).default(5),
+  /** Rocket.Chat's idle-user sweep: off unless JML_IDLE_SWEEP_DAYS is set. Cron in UTC. */
+  JML_IDLE_SWEEP_DAYS: z.coerce.number().int().min(1).optional(),
+  JML_IDLE_SWEEP_ROLE: z.string().min(1).default('user'),
+  JML_IDLE_SWEEP_CRON: z.string().min(9).default('0 3 * * *'),
   /** The entitlement policy (docs/policy.md); without it everyone is entitled to every system. */
   JML_POLICY_FILE: z.string().optional(),
   /** First retry delay and cap of the backoff for downstream calls. */

@@ -15,6 +15,7 @@ import { OutboxRelay } from './lifecycle/outbox-relay.js';
 import { loadPolicy } from './lifecycle/policy.js';
 import { logger } from './logger.js';
 import { startWorkers, type RunningWorkers } from './temporal/workers.js';
+import { syncIdleSweepSchedule } from './temporal/schedules.js';
 import type { Identity } from './generated/prisma/client.js';
 
 export interface SystemOptions {
@@ -77,6 +78,15 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
       rateLimits: rateLimitsOf(env),
       workflowBundle: options.workflowBundle,
     });
+    if (options.connectors.rocketchat) {
+      const sweep = await syncIdleSweepSchedule(client, {
+        daysIdle: env.JML_IDLE_SWEEP_DAYS,
+        role: env.JML_IDLE_SWEEP_ROLE,
+        cron: env.JML_IDLE_SWEEP_CRON,
+        taskQueue: env.TEMPORAL_TASK_QUEUE,
+      });
+      logger.info({ schedule: sweep, cron: env.JML_IDLE_SWEEP_CRON, daysIdle: env.JML_IDLE_SWEEP_DAYS }, 'Rocket.Chat idle sweep schedule');
+    }
   }
 
   let server: Server | undefined;
@@ -85,12 +95,14 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
   if (roles.api) {
     relay = new OutboxRelay({ db, client, taskQueue: env.TEMPORAL_TASK_QUEUE, pollMs: env.JML_OUTBOX_POLL_MS, logger });
     const outbox = relay;
+    const verifyToken = createTokenVerifier({ db, environmentTokens: { scim: env.JML_SCIM_TOKEN } });
     const app = createApp({
       db,
       mounts: options.mounts,
+      operator: { db, verifyToken, logger, rateLimit: { perSecond: 20, burst: 100 }, onOutboxWritten: () => outbox.kick() },
       scim: {
         db,
-        verifyToken: createTokenVerifier({ db, environmentTokens: { scim: env.JML_SCIM_TOKEN } }),
+        verifyToken,
         maxBodyBytes: env.JML_SCIM_MAX_BODY_BYTES,
         rateLimit: { perSecond: env.JML_SCIM_RATE_LIMIT, burst: env.JML_SCIM_RATE_BURST },
         publicUrl: env.PUBLIC_URL,

@@ -33,6 +33,17 @@ export interface LifecycleWorkflowInput {
 }
 
 export const LIFECYCLE_WORKFLOW = 'lifecycleWorkflow';
+export const IDLE_SWEEP_WORKFLOW = 'idleSweepWorkflow';
+/** One schedule per deployment: deployments sharing a namespace use different task queues. */
+export function idleSweepScheduleId(queuePrefix: string): string {
+  return `${queuePrefix}-rocketchat-idle-sweep`;
+}
+
+export interface IdleSweepInput {
+  daysIdle: number;
+  role: string;
+  queuePrefix: string;
+}
 
 /** An operator released a leaver the mass-deprovision guard held. */
 export const approveSignal = defineSignal<[{ by: string }]>('approve');

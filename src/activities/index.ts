@@ -4,6 +4,7 @@ import type { Connector, SystemName } from '../connectors/types.js';
 import type { Database } from '../db/client.js';
 import type { Logger } from '../logger.js';
 import { createBookkeepingActivities, type GuardSettings } from './bookkeeping.js';
+import { createIdleSweepActivities } from './idle-sweep.js';
 import { createTargetActivities } from './target-action.js';
 
 export interface ActivityDependencies {
@@ -23,6 +24,7 @@ export function createActivities(deps: ActivityDependencies) {
   return {
     ...createBookkeepingActivities(withClock),
     ...createTargetActivities(withClock),
+    ...createIdleSweepActivities(withClock),
   };
 }
 

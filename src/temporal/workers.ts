@@ -36,7 +36,7 @@ export async function startWorkers(options: WorkerOptions): Promise<RunningWorke
   installTemporalRuntime();
   const connection = await NativeConnection.connect({ address: options.address });
   // Downstream work runs on the systems' queues; everything else (bookkeeping) on the main one.
-  const { applyTargetAction, ...bookkeeping } = options.activities;
+  const { applyTargetAction, sweepIdleRocketChatUsers, ...bookkeeping } = options.activities;
   const workers = [
     await Worker.create({
       connection,
@@ -52,7 +52,7 @@ export async function startWorkers(options: WorkerOptions): Promise<RunningWorke
         connection,
         namespace: options.namespace,
         taskQueue: systemTaskQueue(options.taskQueue, system),
-        activities: { applyTargetAction },
+        activities: system === 'rocketchat' ? { applyTargetAction, sweepIdleRocketChatUsers } : { applyTargetAction },
         maxTaskQueueActivitiesPerSecond: options.rateLimits[system],
       }),
     );

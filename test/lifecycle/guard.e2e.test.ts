@@ -45,7 +45,7 @@ describe('mass-deprovision guard', () => {
     `SELECT id, identity_id, status, workflow_id FROM lifecycle_event WHERE kind = 'leaver' ORDER BY created_at`);
 
   it('holds a burst of leavers before any system is touched, and releases it on approval', async () => {
-    const ids = [];
+    const ids: string[] = [];
     for (let index = 0; index < 5; index++) ids.push(await provision(jml, `burst${index}`));
     await Promise.all(ids.map((id) => setActive(jml, id, false)));
 
