@@ -1,12 +1,15 @@
-// The HTTP surface: health (the one unauthenticated route), SCIM, and whatever else the process
-// serves (the simulators in demo mode).
+// The HTTP surface: health (the one unauthenticated route), SCIM, the operator API, and whatever
+// else the process serves (the simulators in demo mode).
 import express, { type Router } from 'express';
+import { createOperatorRouter, type OperatorApiOptions } from './api/router.js';
 import type { Database } from './db/client.js';
 import { createScimRouter, type ScimRouterOptions } from './scim/router.js';
 
 export interface AppOptions {
   db: Database;
   scim: ScimRouterOptions;
+  /** The operator API under /api; not served without it. */
+  operator?: OperatorApiOptions;
   /** Extra routers mounted by path, e.g. the simulators under /sim in demo mode. */
   mounts?: { path: string; router: Router }[];
 }
@@ -25,6 +28,7 @@ export function createApp(options: AppOptions): express.Express {
   });
 
   app.use('/scim/v2', createScimRouter(options.scim));
+  if (options.operator) app.use('/api', createOperatorRouter(options.operator));
   for (const mount of options.mounts ?? []) app.use(mount.path, mount.router);
   app.use((_req, res) => {
     res.status(404).json({ error: 'not found' });

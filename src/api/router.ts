@@ -1,0 +1,210 @@
+// The operator API under /api: lifecycle events, held leavers, retries. Authentication first
+// (operator tokens only), then a rate limit, then a size-limited JSON parser, then zod on every
+// input. Errors leave as `{ error, detail }` with a stable `error` name (RFC 9457 in spirit).
+import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
+import { z } from 'zod';
+import { appendAudit } from '../audit/append.js';
+import type { Principal, TokenVerifier } from '../auth/tokens.js';
+import type { Database } from '../db/client.js';
+import {
+  approveAllHeld,
+  approveEvent,
+  eventIdSchema,
+  getEvent,
+  listEvents,
+  listEventsSchema,
+  rejectEvent,
+  rejectSchema,
+  retryEvent,
+  retrySchema,
+} from '../lifecycle/operations.js';
+import type { Logger } from '../logger.js';
+import { toScimError } from '../scim/errors.js';
+import { ClientRateLimiter } from '../scim/rate-limit.js';
+
+export interface OperatorApiOptions {
+  db: Database;
+  verifyToken: TokenVerifier;
+  logger: Logger;
+  /** Larger request bodies get 413 before they are parsed (default 16 KiB). */
+  maxBodyBytes?: number;
+  /** Requests per second per operator token (0: unlimited), and the burst above it. */
+  rateLimit?: { perSecond: number; burst: number };
+  /** Called after a transaction that wrote outbox rows committed: kick the relay. */
+  onOutboxWritten: () => void;
+}
+
+const principals = new WeakMap<Request, Principal>();
+
+function sendError(res: Response, status: number, error: string, detail: string, extra: Record<string, unknown> = {}) {
+  res.status(status).type('application/json').send(JSON.stringify({ error, detail, ...extra }));
+}
+
+function bearerToken(req: Request): string | undefined {
+  return req.get('authorization')?.match(/^Bearer\s+(\S+)\s*$/i)?.[1];
+}
+
+function operatorOf(req: Request): string {
+  const principal = principals.get(req);
+  if (!principal) throw new Error('operator missing: the authentication middleware did not run');
+  return principal.name;
+}
+
+/** A request's input failed validation: 400 with one entry per offending field. */
+class InvalidInput extends Error {
+  override readonly name = 'InvalidInput';
+  constructor(readonly fields: { field: string; message: string }[]) {
+    super(`Invalid ${fields.map((entry) => entry.field).join(', ')}: ${fields.map((entry) => `${entry.field} ${entry.message}`).join('; ')}`);
+  }
+}
+
+function invalidInput(error: z.ZodError, prefix?: string): InvalidInput {
+  return new InvalidInput(
+    error.issues.flatMap((issue) => {
+      const field = (key?: PropertyKey) => [prefix, ...issue.path.map(String), key && String(key)].filter(Boolean).join('.') || 'body';
+      return issue.code === 'unrecognized_keys' ? issue.keys.map((key) => ({ field: field(key), message: 'is not a known field' })) : [{ field: field(), message: issue.message }];
+    }),
+  );
+}
+
+function parse<T extends z.ZodType>(schema: T, value: unknown, prefix?: string): z.output<T> {
+  const result = schema.safeParse(value);
+  if (result.success) return result.data;
+  throw invalidInput(result.error, prefix);
+}
+
+// The query names the person `identity` (their SCIM id); the service calls it identityId.
+const listQuery = listEventsSchema.omit({ identityId: true }).extend({ identity: listEventsSchema.shape.identityId });
+const noBody = z.strictObject({});
+
+/** The body, or `{}` when the request had none (approve needs none; retry's is optional). */
+function bodyOf(req: Request): unknown {
+  return (req.body as unknown) ?? {};
+}
+
+function toHttp(res: Response, error: unknown, logger: Logger): void {
+  if (error instanceof z.ZodError) error = invalidInput(error);
+  if (error instanceof InvalidInput) return sendError(res, 400, 'InvalidRequest', error.message, { errors: error.fields });
+  const named = error as { name?: string; message?: string; type?: string };
+  switch (named.name) {
+    case 'EventNotFound':
+      return sendError(res, 404, named.name, named.message ?? 'not found');
+    case 'EventNotInState':
+    case 'EventSuperseded':
+      return sendError(res, 409, named.name, named.message ?? 'conflict');
+  }
+  if (named.type === 'entity.too.large') return sendError(res, 413, 'PayloadTooLarge', 'The request body is too large');
+  if (named.type === 'entity.parse.failed') return sendError(res, 400, 'InvalidRequest', 'The request body is not valid JSON');
+  // One classification of database outages for every HTTP surface (src/scim/errors.ts).
+  if (toScimError(error).status === 503) {
+    logger.warn({ err: error }, 'operator API: database unavailable');
+    return sendError(res, 503, 'ServiceUnavailable', 'The database is temporarily unavailable; retry later');
+  }
+  logger.error({ err: error }, 'operator API request failed');
+  return sendError(res, 500, 'InternalError', 'Internal error; the server log has the details');
+}
+
+export function createOperatorRouter(options: OperatorApiOptions): express.Router {
+  const { db, logger } = options;
+  const router = express.Router();
+  const limiter = new ClientRateLimiter(options.rateLimit?.perSecond ?? 0, options.rateLimit?.burst ?? 1);
+  const handle =
+    (handler: (req: Request, res: Response) => Promise<void>): RequestHandler =>
+    (req, res) => {
+      handler(req, res).catch((error: unknown) => toHttp(res, error, logger));
+    };
+
+  // Every request is authenticated before its body is read.
+  router.use(async (req: Request, res: Response, next: NextFunction) => {
+    const token = bearerToken(req);
+    let principal: Principal | null = null;
+    try {
+      principal = token ? await options.verifyToken(token, 'operator') : null;
+    } catch (error) {
+      return toHttp(res, error, logger);
+    }
+    if (!principal) {
+      await db
+        .$transaction((tx) =>
+          appendAudit(tx, [{ actor: 'anonymous', action: 'auth.failed', data: { realm: 'operator', reason: token ? 'unknown, revoked or non-operator token' : 'no bearer token', ip: req.ip ?? null, method: req.method, path: req.originalUrl.slice(0, 200) } }]),
+        )
+        .catch((error: unknown) => logger.warn({ err: error }, 'could not audit an authentication failure'));
+      res.set('WWW-Authenticate', 'Bearer realm="jml-operator"');
+      return sendError(res, 401, 'Unauthorized', 'An operator bearer token is required: create one with `npx jml tokens create --name <you> --operator`');
+    }
+    const decision = limiter.take(principal.tokenId);
+    if (!decision.allowed) {
+      res.set('Retry-After', String(decision.retryAfterSeconds));
+      return sendError(res, 429, 'TooManyRequests', `Too many requests from ${principal.name}: retry after ${decision.retryAfterSeconds} s`);
+    }
+    principals.set(req, principal);
+    next();
+  });
+
+  // A body that is not JSON would otherwise be ignored: a retry meant for one system would run all.
+  router.use((req: Request, res: Response, next: NextFunction) => {
+    const empty = req.get('content-length') === '0';
+    if (!empty && req.is('application/json') === false) return sendError(res, 415, 'UnsupportedMediaType', 'Send request bodies as application/json');
+    next();
+  });
+  router.use(express.json({ limit: options.maxBodyBytes ?? 16 * 1024 }));
+
+  const kick = () => options.onOutboxWritten();
+
+  router.get(
+    '/events',
+    handle(async (req, res) => {
+      parse(listQuery, req.query);
+      // Validated above under the API's names; the service parses the same strings again.
+      const { identity, ...rest } = req.query as Record<string, string | undefined>;
+      res.json(await listEvents(db, { ...rest, identityId: identity }));
+    }),
+  );
+
+  router.get(
+    '/events/:id',
+    handle(async (req, res) => {
+      res.json(await getEvent(db, parse(eventIdSchema, req.params.id, 'id')));
+    }),
+  );
+
+  router.post(
+    '/events/:id/approve',
+    handle(async (req, res) => {
+      const eventId = parse(eventIdSchema, req.params.id, 'id');
+      parse(noBody, bodyOf(req));
+      res.json(await approveEvent(db, { eventId, by: operatorOf(req), onOutboxWritten: kick }));
+    }),
+  );
+
+  router.post(
+    '/events/:id/reject',
+    handle(async (req, res) => {
+      const eventId = parse(eventIdSchema, req.params.id, 'id');
+      const { reason } = parse(rejectSchema, bodyOf(req));
+      res.json(await rejectEvent(db, { eventId, reason, by: operatorOf(req), onOutboxWritten: kick }));
+    }),
+  );
+
+  router.post(
+    '/events/:id/retry',
+    handle(async (req, res) => {
+      const eventId = parse(eventIdSchema, req.params.id, 'id');
+      const { system } = parse(retrySchema, bodyOf(req));
+      res.json(await retryEvent(db, { eventId, system, by: operatorOf(req), onOutboxWritten: kick }));
+    }),
+  );
+
+  router.post(
+    '/held/approve',
+    handle(async (req, res) => {
+      parse(noBody, bodyOf(req));
+      res.json(await approveAllHeld(db, { by: operatorOf(req), onOutboxWritten: kick }));
+    }),
+  );
+
+  router.use((req: Request, res: Response) => sendError(res, 404, 'NotFound', `No operator route ${req.method} ${req.baseUrl}${req.path}`));
+  // Body-parser failures (too large, not JSON) arrive here.
+  router.use((error: unknown, _req: Request, res: Response, _next: NextFunction) => toHttp(res, error, logger));
+  return router;
+}
