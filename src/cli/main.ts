@@ -6,6 +6,7 @@ import { migrateDatabase } from '../db/migrate.js';
 import { loadEnvironment } from '../environment.js';
 import { resolveDatabase } from '../infra/database.js';
 import { logger } from '../logger.js';
+import { EVENTS_USAGE, eventsCommand } from './events.js';
 import { tokensCommand } from './tokens.js';
 
 const USAGE = `Usage: jml <command>
@@ -17,7 +18,9 @@ const USAGE = `Usage: jml <command>
   tokens revoke <id or name>               revoke tokens
   migrate                                  apply database migrations
   simulate [--port <port>]                 run the Rocket.Chat, Mendix and user API simulators
-`;
+  events list|show|retry|approve|reject    lifecycle events: inspect, retry, release held leavers
+
+${EVENTS_USAGE}`;
 
 async function withDatabase<T>(run: (db: ReturnType<typeof createDatabase>) => Promise<T>): Promise<T> {
   const { environment } = loadEnvironment();
@@ -45,6 +48,18 @@ async function main(argv: string[]): Promise<number> {
       demo: { type: 'boolean', default: false },
       role: { type: 'string', default: 'all' },
       port: { type: 'string' },
+      identity: { type: 'string' },
+      kind: { type: 'string' },
+      status: { type: 'string' },
+      since: { type: 'string' },
+      until: { type: 'string' },
+      limit: { type: 'string' },
+      cursor: { type: 'string' },
+      system: { type: 'string' },
+      reason: { type: 'string' },
+      as: { type: 'string' },
+      'all-held': { type: 'boolean', default: false },
+      json: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -62,6 +77,8 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'tokens':
       return withDatabase((db) => tokensCommand(db, { action: rest[0] ?? '', name: values.name, operator: values.operator, target: rest[1] }));
+    case 'events':
+      return withDatabase((db) => eventsCommand(db, { ...values, action: rest[0] ?? '', target: rest[1], allHeld: values['all-held'] }));
     case 'migrate':
       return withDatabase(() => {
         process.stdout.write('Migrations applied.\n');
