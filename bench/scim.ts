@@ -248,7 +248,7 @@ function table(header: string[], rows: string[][]): string {
   return [line(header), rule, ...rows.map(line)].join('\n');
 }
 
-function report(options: Options, context: { database: BenchDatabase; temporal: TemporalServer; seedMs: number }, results: PhaseResult[], drain: LeaverDrain | undefined): string {
+function report(options: Options, context: { database: BenchDatabase; temporal: TemporalServer; seedMs: { jml: number; reference: number } }, results: PhaseResult[], drain: LeaverDrain | undefined): string {
   const figures = table(
     ['benchmark', 'server', 'requests', 'req/s', 'p50 ms', 'p95 ms', 'p99 ms', 'max ms', 'errors', 'server CPU', 'load-gen CPU', 'machine busy', 'sockets'],
     BENCHMARKS.flatMap((benchmark) =>
@@ -296,7 +296,7 @@ function report(options: Options, context: { database: BenchDatabase; temporal: 
     `PostgreSQL:  ${context.database.version} (${context.database.description})`,
     `Temporal:    ${context.temporal.description}`,
     `load:        concurrency ${options.concurrency}, ${options.warmup} warm-up requests before each benchmark; load generator, jml, simulators and reference in separate processes on this machine`,
-    `population:  ${options.population} users, seeded directly (jml: Prisma createMany; reference: its Map) in ${(context.seedMs / 1000).toFixed(1)} s, not timed`,
+    `population:  ${options.population} users, seeded directly, not timed: jml through Prisma createMany (${(context.seedMs.jml / 1000).toFixed(1)} s), the reference into its Map (${(context.seedMs.reference / 1000).toFixed(1)} s)`,
     'CPU:         server and load-gen CPU in % of one core; machine busy in % of all cores (PostgreSQL and Temporal included)',
     '',
     figures,
@@ -346,7 +346,7 @@ async function main(): Promise<void> {
     const referenceTarget = await reference.call('start');
     let seedStarted = Date.now();
     const referenceSeeded = await reference.call('seed', { set: 'pop', count: options.population, returnFirst: seededCount });
-    log(`reference: seeded ${options.population} users in ${Date.now() - seedStarted} ms`);
+    const seedMs = { reference: Date.now() - seedStarted, jml: 0 };
     const referenceClient = scimHttpClient(referenceTarget.url, referenceTarget.token, options.concurrency);
     results.push(...(await runPhases('reference', () => reference.cpu(), referenceClient, phasesFor(options, referenceSeeded), options.concurrency)));
     referenceClient.close();
@@ -369,8 +369,7 @@ async function main(): Promise<void> {
     const jmlSeeded = await jml.call('seed', { set: 'pop', count: options.population, returnFirst: seededCount });
     // Only the people who will leave need accounts downstream; creates ask nothing of them.
     await simulators.call('seedAccounts', jmlSeeded);
-    const seedMs = Date.now() - seedStarted;
-    log(`jml: seeded ${options.population} users in ${seedMs} ms`);
+    seedMs.jml = Date.now() - seedStarted;
 
     const pool = new pg.Pool({ connectionString: database.url, max: 2 });
     cleanups.push(() => pool.end());
