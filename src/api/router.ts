@@ -85,7 +85,7 @@ function bodyOf(req: Request): unknown {
 function toHttp(res: Response, error: unknown, logger: Logger): void {
   if (error instanceof z.ZodError) error = invalidInput(error);
   if (error instanceof InvalidInput) return sendError(res, 400, 'InvalidRequest', error.message, { errors: error.fields });
-  const named = error as { name?: string; message?: string; type?: string };
+  const named = error as { name?: string; message?: string; type?: string; status?: number };
   switch (named.name) {
     case 'EventNotFound':
       return sendError(res, 404, named.name, named.message ?? 'not found');
@@ -95,6 +95,8 @@ function toHttp(res: Response, error: unknown, logger: Logger): void {
   }
   if (named.type === 'entity.too.large') return sendError(res, 413, 'PayloadTooLarge', 'The request body is too large');
   if (named.type === 'entity.parse.failed') return sendError(res, 400, 'InvalidRequest', 'The request body is not valid JSON');
+  // The body parser's other refusals (an unsupported charset, an aborted upload) say what is wrong.
+  if (named.type && named.status && named.status >= 400 && named.status < 500) return sendError(res, named.status, 'InvalidRequest', named.message ?? 'Bad request');
   // One classification of database outages for every HTTP surface (src/scim/errors.ts).
   if (toScimError(error).status === 503) {
     logger.warn({ err: error }, 'operator API: database unavailable');
