@@ -15,7 +15,7 @@ import {
   type EventView,
 } from '../lifecycle/operations.js';
 
-export const EVENTS_USAGE = `Usage:
+export const EVENTS_USAGE = `Usage: jml events <action>
   jml events list [--identity <scim id>] [--kind <kind>] [--status <status>] [--since <iso>] [--until <iso>] [--limit <n>] [--cursor <c>] [--json]
   jml events show <event id> [--json]
   jml events retry <event id> [--system rocketchat|mendix|userapi]

@@ -6,7 +6,7 @@ import { migrateDatabase } from '../db/migrate.js';
 import { loadEnvironment } from '../environment.js';
 import { resolveDatabase } from '../infra/database.js';
 import { logger } from '../logger.js';
-import { EVENTS_USAGE, eventsCommand } from './events.js';
+import { eventsCommand } from './events.js';
 import { tokensCommand } from './tokens.js';
 
 const USAGE = `Usage: jml <command>
@@ -18,9 +18,10 @@ const USAGE = `Usage: jml <command>
   tokens revoke <id or name>               revoke tokens
   migrate                                  apply database migrations
   simulate [--port <port>]                 run the Rocket.Chat, Mendix and user API simulators
-  events list|show|retry|approve|reject    lifecycle events: inspect, retry, release held leavers
-
-${EVENTS_USAGE}`;
+  events list|show|retry|approve|reject [--as <operator>]
+                                           lifecycle events: inspect them, retry failed targets,
+                                           approve or reject held leavers ('jml events' for more)
+`;
 
 async function withDatabase<T>(run: (db: ReturnType<typeof createDatabase>) => Promise<T>): Promise<T> {
   const { environment } = loadEnvironment();
