@@ -1,5 +1,6 @@
 // Turns one SCIM change into at most one lifecycle event (joiner, mover, leaver, rehire).
 // Pure: the SCIM layer calls it inside the transaction that makes the change.
+import type { Identity } from '../generated/prisma/client.js';
 
 export type LifecycleKind = 'joiner' | 'mover' | 'leaver' | 'rehire';
 
@@ -14,6 +15,22 @@ export const MOVER_ATTRIBUTES = [
 ] as const;
 
 export type MoverAttribute = (typeof MOVER_ATTRIBUTES)[number];
+
+/** The lifecycle-relevant part of an identity row. */
+export function lifecycleStateOf(identity: Identity | null): LifecycleState | null {
+  if (!identity) return null;
+  return {
+    active: identity.active,
+    deleted: identity.deletedAt !== null,
+    department: identity.department,
+    title: identity.title,
+    managerId: identity.managerId,
+    costCenter: identity.costCenter,
+    organization: identity.organization,
+    division: identity.division,
+    terminationDate: identity.terminationDate,
+  };
+}
 
 export interface LifecycleState {
   active: boolean;

@@ -2,8 +2,7 @@
 // with the person's group ids before and after, written in the group write's transaction.
 // Which downstream systems a group change concerns is the entitlement policy's to decide.
 import type { AuditEntry, Transaction } from '../audit/append.js';
-import type { DetectedChange } from './detect.js';
-import { lifecycleStateOf } from '../scim/user-mapping.js';
+import { lifecycleStateOf, type DetectedChange } from './detect.js';
 import { recordLifecycleEvent, targetsFor, type LifecycleSettings } from './record.js';
 
 export interface MembershipChange {

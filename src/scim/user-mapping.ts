@@ -1,6 +1,5 @@
 // Between the SCIM User representation (RFC 7643 §4.1, EnterpriseUser §4.3) and the identity row.
 import type { Identity } from '../generated/prisma/client.js';
-import type { LifecycleState } from '../lifecycle/detect.js';
 import { LIFECYCLE_USER_URN } from './lifecycle-extension.js';
 
 export const CORE_USER_URN = 'urn:ietf:params:scim:schemas:core:2.0:User';
@@ -46,21 +45,6 @@ export function columnsFromScim(user: ScimUser) {
     employeeNumber: text(enterprise.employeeNumber),
     managerId: text(manager?.value),
     terminationDate: terminationDate && !Number.isNaN(terminationDate.getTime()) ? terminationDate : null,
-  };
-}
-
-export function lifecycleStateOf(identity: Identity | null): LifecycleState | null {
-  if (!identity) return null;
-  return {
-    active: identity.active,
-    deleted: identity.deletedAt !== null,
-    department: identity.department,
-    title: identity.title,
-    managerId: identity.managerId,
-    costCenter: identity.costCenter,
-    organization: identity.organization,
-    division: identity.division,
-    terminationDate: identity.terminationDate,
   };
 }
 

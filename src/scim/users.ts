@@ -6,13 +6,13 @@ import { appendAudit, type AuditEntry } from '../audit/append.js';
 import { canonicalJson } from '../audit/canonical.js';
 import type { Database, Prisma } from '../db/client.js';
 import type { Identity } from '../generated/prisma/client.js';
-import { MOVER_ATTRIBUTES } from '../lifecycle/detect.js';
+import { lifecycleStateOf, MOVER_ATTRIBUTES } from '../lifecycle/detect.js';
 import { recordLifecycleChange, type LifecycleSettings } from '../lifecycle/record.js';
 import type { Principal } from '../auth/tokens.js';
 import { etagMatches } from './etag.js';
 import { LifecycleUserExtension } from './lifecycle-extension.js';
 import { ScimError, scimError, toScimError } from './errors.js';
-import { columnsFromScim, etagOf, identityToScim, lifecycleStateOf, type ScimUser } from './user-mapping.js';
+import { columnsFromScim, etagOf, identityToScim, type ScimUser } from './user-mapping.js';
 
 export interface ScimDependencies {
   db: Database;
