@@ -8,6 +8,7 @@ import { CORE_USER, PATCH_OP, scimClient, type ScimResource } from '../support/s
 import { listen, scimOptions, startScimApp, type ScimApp } from '../support/scim-app.js';
 
 const ENTERPRISE = 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User';
+const LIFECYCLE = 'urn:ietf:params:scim:schemas:extension:jml:2.0:User';
 const ERROR = 'urn:ietf:params:scim:api:messages:2.0:Error';
 const LIST = 'urn:ietf:params:scim:api:messages:2.0:ListResponse';
 
@@ -69,13 +70,20 @@ describe('discovery (RFC 7644 §4)', () => {
     });
   });
 
-  it('lists the User resource type with the EnterpriseUser extension, and serves its schemas', async () => {
+  it('lists Users with the EnterpriseUser and jml lifecycle extensions, and Groups, and serves their schemas', async () => {
     const types = await jml.scim.get<ListBody>('/ResourceTypes');
     const user = types.body.Resources.find((type) => type.id === 'User');
-    expect(user).toMatchObject({ endpoint: '/Users', schema: CORE_USER, schemaExtensions: [{ schema: ENTERPRISE, required: false }] });
+    expect(user).toMatchObject({
+      endpoint: '/Users',
+      schema: CORE_USER,
+      schemaExtensions: [{ schema: ENTERPRISE, required: false }, { schema: LIFECYCLE, required: false }],
+    });
+    expect(types.body.Resources.find((type) => type.id === 'Group')).toMatchObject({ endpoint: '/Groups' });
     const schema = await jml.scim.get(`/Schemas/${ENTERPRISE}`);
     expect(schema.status).toBe(200);
     expect((schema.body.attributes as { name: string }[]).map((attribute) => attribute.name)).toContain('employeeNumber');
+    const lifecycle = await jml.scim.get(`/Schemas/${LIFECYCLE}`);
+    expect(lifecycle.body.attributes).toEqual([expect.objectContaining({ name: 'terminationDate', type: 'dateTime', mutability: 'readWrite' })]);
   });
 });
 
