@@ -8,6 +8,7 @@ import { startScimApp, type ScimApp } from '../support/scim-app.js';
 
 const ENTERPRISE = 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User';
 const LIST = 'urn:ietf:params:scim:api:messages:2.0:ListResponse';
+const GROUP = 'urn:ietf:params:scim:schemas:core:2.0:Group';
 
 interface ListBody {
   totalResults: number;
@@ -91,17 +92,38 @@ describe('Okta', () => {
     expect((await eventsOf(id)).length).toBe(2);
   });
 
+  it('pushes a group and changes its membership: each member added or removed is a mover', async () => {
+    const group = await jml.scim.post('/Groups', { schemas: [GROUP], displayName: 'Test SCIMv2', members: [] });
+    expect(group.status).toBe(201);
+    const groupId = group.body.id;
+    const added = await jml.scim.patch(`/Groups/${groupId}`, { schemas: [PATCH_OP], Operations: [{ op: 'add', path: 'members', value: [{ value: id, display: userName }] }] });
+    expect(added.status).toBe(200);
+    expect(added.body.members).toEqual([expect.objectContaining({ value: id, display: 'Test User' })]);
+    const renamed = await jml.scim.patch(`/Groups/${groupId}`, { schemas: [PATCH_OP], Operations: [{ op: 'replace', value: { id: groupId, displayName: 'Test SCIMv2 renamed' } }] });
+    expect(renamed.body.displayName).toBe('Test SCIMv2 renamed');
+    const removed = await jml.scim.patch(`/Groups/${groupId}`, { schemas: [PATCH_OP], Operations: [{ op: 'remove', path: `members[value eq "${id}"]` }] });
+    expect([200, 204]).toContain(removed.status);
+    expect((await jml.scim.get(`/Groups/${groupId}`)).body.members ?? []).toEqual([]);
+    const movers = (await eventsOf(id)).filter((event) => event.kind === 'mover').slice(-2);
+    expect(movers.map((event) => event.changes)).toEqual([
+      { groups: { from: [], to: [groupId] } },
+      { groups: { from: [groupId], to: [] } },
+    ]);
+    expect((await jml.scim.delete(`/Groups/${groupId}`)).status).toBe(204);
+    expect((await jml.scim.get(`/Groups/${groupId}`)).status).toBe(404);
+  });
+
   it('deactivates with {"op":"replace","value":{"active":false}}: a leaver', async () => {
     const response = await jml.scim.patch(`/Users/${id}`, { schemas: [PATCH_OP], Operations: [{ op: 'replace', value: { active: false } }] });
     expect(response.status).toBe(200);
     expect(response.body.active).toBe(false);
-    expect((await eventsOf(id)).map((event) => event.kind)).toEqual(['joiner', 'mover', 'leaver']);
+    expect((await eventsOf(id)).map((event) => event.kind)).toEqual(['joiner', 'mover', 'mover', 'mover', 'leaver']);
   });
 
   it('reactivates with {"op":"replace","value":{"active":true}}: a rehire', async () => {
     const response = await jml.scim.patch(`/Users/${id}`, { schemas: [PATCH_OP], Operations: [{ op: 'replace', value: { active: true } }] });
     expect(response.body.active).toBe(true);
-    expect((await eventsOf(id)).map((event) => event.kind)).toEqual(['joiner', 'mover', 'leaver', 'rehire']);
+    expect((await eventsOf(id)).map((event) => event.kind)).toEqual(['joiner', 'mover', 'mover', 'mover', 'leaver', 'rehire']);
   });
 });
 
@@ -170,18 +192,41 @@ describe('Microsoft Entra ID', () => {
     expect(events[1]!.changes).toEqual({ department: { from: 'Research', to: 'Marketing' }, managerId: { from: null, to: managerId } });
   });
 
+  it('creates a group, finds it by displayName without members, and adds and removes members as Entra does', async () => {
+    const group = await jml.scim.post('/Groups', {
+      schemas: [GROUP], externalId: '8aa1a0c0-c4c3-4bc0-b4a5-2ef676900159', displayName: 'Entra Group', meta: { resourceType: 'Group' },
+    });
+    expect(group.status).toBe(201);
+    const groupId = group.body.id;
+    const found = await jml.scim.get<ListBody>('/Groups?excludedAttributes=members&filter=displayName eq "Entra Group"');
+    expect(found.body.Resources.map((resource) => resource.id)).toEqual([groupId]);
+    expect(found.body.Resources[0]).not.toHaveProperty('members');
+    const add = await jml.scim.patch(`/Groups/${groupId}`, { schemas: [PATCH_OP], Operations: [{ op: 'Add', path: 'members', value: [{ $ref: null, value: id }] }] });
+    expect([200, 204]).toContain(add.status);
+    const rename = await jml.scim.patch(`/Groups/${groupId}`, { schemas: [PATCH_OP], Operations: [{ op: 'Replace', path: 'displayName', value: 'Entra Group 2' }] });
+    expect([200, 204]).toContain(rename.status);
+    const remove = await jml.scim.patch(`/Groups/${groupId}`, { schemas: [PATCH_OP], Operations: [{ op: 'Remove', path: 'members', value: [{ $ref: null, value: id }] }] });
+    expect([200, 204]).toContain(remove.status);
+    const after = await jml.scim.get(`/Groups/${groupId}`);
+    expect(after.body).toMatchObject({ displayName: 'Entra Group 2' });
+    expect(after.body.members ?? []).toEqual([]);
+    const movers = (await eventsOf(id)).filter((event) => event.kind === 'mover').slice(-2);
+    expect(movers.map((event) => event.changes)).toEqual([{ groups: { from: [], to: [groupId] } }, { groups: { from: [groupId], to: [] } }]);
+    expect((await jml.scim.delete(`/Groups/${groupId}`)).status).toBe(204);
+  });
+
   it('disables with {"op":"Replace","path":"active","value":"False"}: a leaver, visible in a filtered GET', async () => {
     const response = await jml.scim.patch(`/Users/${id}`, { schemas: [PATCH_OP], Operations: [{ op: 'Replace', path: 'active', value: 'False' }] });
     expect(response.status).toBe(200);
     const found = await jml.scim.get<ListBody>(`/Users?filter=userName eq "${userName}"`);
     expect(found.body.Resources[0]!.active).toBe(false);
-    expect((await eventsOf(id)).map((event) => event.kind)).toEqual(['joiner', 'mover', 'leaver']);
+    expect((await eventsOf(id)).map((event) => event.kind)).toEqual(['joiner', 'mover', 'mover', 'mover', 'leaver']);
   });
 
   it('enables again with "True", then deletes: rehire, then leaver', async () => {
     await jml.scim.patch(`/Users/${id}`, { schemas: [PATCH_OP], Operations: [{ op: 'Replace', path: 'active', value: 'True' }] });
     expect((await jml.scim.delete(`/Users/${id}`)).status).toBe(204);
     expect((await jml.scim.get(`/Users/${id}`)).status).toBe(404);
-    expect((await eventsOf(id)).map((event) => event.kind)).toEqual(['joiner', 'mover', 'leaver', 'rehire', 'leaver']);
+    expect((await eventsOf(id)).map((event) => event.kind)).toEqual(['joiner', 'mover', 'mover', 'mover', 'leaver', 'rehire', 'leaver']);
   });
 });

@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../../src/app.js';
 import { createDatabase } from '../../src/db/client.js';
-import { createTokenVerifier } from '../../src/auth/tokens.js';
+import { createToken, createTokenVerifier } from '../../src/auth/tokens.js';
 import { CORE_USER, PATCH_OP, scimClient, type ScimResource } from '../support/scim-client.js';
 import { listen, scimOptions, startScimApp, type ScimApp } from '../support/scim-app.js';
 
@@ -303,6 +303,21 @@ describe('errors (RFC 7644 §3.12)', () => {
     const response = await jml.scim.post('/Bulk', { schemas: ['urn:ietf:params:scim:api:messages:2.0:BulkRequest'], Operations: [] });
     expect(response.status).toBe(501);
     expect(response.body).toMatchObject({ schemas: [ERROR], status: '501' });
+  });
+
+  it('limits each client\'s request rate with 429 and Retry-After, without slowing other clients', async () => {
+    const limited = await startScimApp({ rateLimit: { perSecond: 1, burst: 2 } });
+    try {
+      const statuses = [];
+      for (let index = 0; index < 3; index++) statuses.push(await limited.scim.get('/ServiceProviderConfig'));
+      expect(statuses.map((response) => response.status)).toEqual([200, 200, 429]);
+      expect(statuses[2]!.headers.get('retry-after')).toBe('1');
+      expect(statuses[2]!.body).toMatchObject({ schemas: [ERROR], status: '429' });
+      const { token } = await createToken(limited.database.db, { name: 'another-idp', kind: 'scim' });
+      expect((await scimClient(`${limited.baseUrl}/scim/v2`, token).get('/ServiceProviderConfig')).status).toBe(200);
+    } finally {
+      await limited.close();
+    }
   });
 
   it('answers 503, never 404 or 400, when the database is down', async () => {
