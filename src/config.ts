@@ -74,6 +74,8 @@ export const environmentSchema = z.object({
   JML_RATE_LIMIT_USERAPI: z.coerce.number().min(0).default(100 / 60),
   /** How long retryable failures of one target are retried before it needs attention. */
   JML_RETRY_DEADLINE_MS: z.coerce.number().int().min(1000).default(24 * 60 * 60 * 1000),
+  /** A leaver is over the time-to-deprovision SLA when any system took, or is still open, longer than this. */
+  JML_DEPROVISION_SLA_MS: z.coerce.number().int().min(1000).default(4 * 60 * 60 * 1000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 

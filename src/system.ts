@@ -99,7 +99,7 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
     const app = createApp({
       db,
       mounts: options.mounts,
-      operator: { db, verifyToken, logger, rateLimit: { perSecond: 20, burst: 100 }, onOutboxWritten: () => outbox.kick() },
+      operator: { db, verifyToken, logger, rateLimit: { perSecond: 20, burst: 100 }, onOutboxWritten: () => outbox.kick(), deprovisionSlaMs: env.JML_DEPROVISION_SLA_MS },
       scim: {
         db,
         verifyToken,

@@ -19,6 +19,7 @@ import {
   retrySchema,
 } from '../lifecycle/operations.js';
 import type { Logger } from '../logger.js';
+import { createReportRouter } from './report-routes.js';
 import { toScimError } from '../scim/errors.js';
 import { ClientRateLimiter } from '../scim/rate-limit.js';
 
@@ -32,6 +33,8 @@ export interface OperatorApiOptions {
   rateLimit?: { perSecond: number; burst: number };
   /** Called after a transaction that wrote outbox rows committed: kick the relay. */
   onOutboxWritten: () => void;
+  /** JML_DEPROVISION_SLA_MS, for the time-to-deprovision report (default 4 hours). */
+  deprovisionSlaMs?: number;
 }
 
 const principals = new WeakMap<Request, Principal>();
@@ -205,6 +208,7 @@ export function createOperatorRouter(options: OperatorApiOptions): express.Route
     }),
   );
 
+  router.use('/reports', createReportRouter({ db, deprovisionSlaMs: options.deprovisionSlaMs }));
   router.use((req: Request, res: Response) => sendError(res, 404, 'NotFound', `No operator route ${req.method} ${req.baseUrl}${req.path}`));
   // Body-parser failures (too large, not JSON) arrive here.
   router.use((error: unknown, _req: Request, res: Response, _next: NextFunction) => toHttp(res, error, logger));

@@ -7,6 +7,7 @@ import { loadEnvironment } from '../environment.js';
 import { resolveDatabase } from '../infra/database.js';
 import { logger } from '../logger.js';
 import { eventsCommand } from './events.js';
+import { reportCommand } from './report.js';
 import { tokensCommand } from './tokens.js';
 
 const USAGE = `Usage: jml <command>
@@ -21,6 +22,8 @@ const USAGE = `Usage: jml <command>
   events list|show|retry|approve|reject [--as <operator>]
                                            lifecycle events: inspect them, retry failed targets,
                                            approve or reject held leavers ('jml events' for more)
+  report deprovisioning [--from <date>] [--to <date>] [--format text|json|csv]
+                                           time to deprovision per leaver and system, SLA breaches
 `;
 
 async function withDatabase<T>(run: (db: ReturnType<typeof createDatabase>) => Promise<T>): Promise<T> {
@@ -61,6 +64,9 @@ async function main(argv: string[]): Promise<number> {
       as: { type: 'string' },
       'all-held': { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
+      from: { type: 'string' },
+      to: { type: 'string' },
+      format: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -80,6 +86,10 @@ async function main(argv: string[]): Promise<number> {
       return withDatabase((db) => tokensCommand(db, { action: rest[0] ?? '', name: values.name, operator: values.operator, target: rest[1] }));
     case 'events':
       return withDatabase((db) => eventsCommand(db, { ...values, action: rest[0] ?? '', target: rest[1], allHeld: values['all-held'] }));
+    case 'report': {
+      const slaMs = loadEnvironment().environment.JML_DEPROVISION_SLA_MS;
+      return withDatabase((db) => reportCommand(db, { report: rest[0] ?? '', from: values.from, to: values.to, format: values.format, slaMs }));
+    }
     case 'migrate':
       return withDatabase(() => {
         process.stdout.write('Migrations applied.\n');
