@@ -1,8 +1,9 @@
-// The HTTP surface: health (the one unauthenticated route), SCIM, the operator API, and whatever
-// else the process serves (the simulators in demo mode).
+// The HTTP surface: health (the one unauthenticated route), metrics, SCIM, the operator API, and
+// whatever else the process serves (the simulators in demo mode).
 import express, { type Router } from 'express';
 import { createOperatorRouter, type OperatorApiOptions } from './api/router.js';
 import type { Database } from './db/client.js';
+import { createMetricsHandler, type MetricsRouteOptions } from './metrics/route.js';
 import { createScimRouter, type ScimRouterOptions } from './scim/router.js';
 
 export interface AppOptions {
@@ -10,6 +11,8 @@ export interface AppOptions {
   scim: ScimRouterOptions;
   /** The operator API under /api; not served without it. */
   operator?: OperatorApiOptions;
+  /** Prometheus metrics at /metrics; not served without it. */
+  metrics?: MetricsRouteOptions;
   /** Extra routers mounted by path, e.g. the simulators under /sim in demo mode. */
   mounts?: { path: string; router: Router }[];
 }
@@ -27,6 +30,7 @@ export function createApp(options: AppOptions): express.Express {
     }
   });
 
+  if (options.metrics) app.get('/metrics', createMetricsHandler(options.metrics));
   app.use('/scim/v2', createScimRouter(options.scim));
   if (options.operator) app.use('/api', createOperatorRouter(options.operator));
   for (const mount of options.mounts ?? []) app.use(mount.path, mount.router);

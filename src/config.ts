@@ -76,6 +76,8 @@ export const environmentSchema = z.object({
   JML_RETRY_DEADLINE_MS: z.coerce.number().int().min(1000).default(24 * 60 * 60 * 1000),
   /** A leaver is over the time-to-deprovision SLA when any system took, or is still open, longer than this. */
   JML_DEPROVISION_SLA_MS: z.coerce.number().int().min(1000).default(4 * 60 * 60 * 1000),
+  /** A bearer token for Prometheus: accepted on /metrics only, besides operator tokens. */
+  JML_METRICS_TOKEN: secret('JML_METRICS_TOKEN').optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 

@@ -14,6 +14,7 @@ import { createDatabase, type Database } from './db/client.js';
 import { OutboxRelay } from './lifecycle/outbox-relay.js';
 import { loadPolicy } from './lifecycle/policy.js';
 import { logger } from './logger.js';
+import { createLifecycleMetrics } from './metrics/lifecycle-metrics.js';
 import { startWorkers, type RunningWorkers } from './temporal/workers.js';
 import { syncIdleSweepSchedule } from './temporal/schedules.js';
 import type { Identity } from './generated/prisma/client.js';
@@ -99,6 +100,13 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
     const app = createApp({
       db,
       mounts: options.mounts,
+      metrics: {
+        db,
+        metrics: createLifecycleMetrics({ db, systems, slaMs: env.JML_DEPROVISION_SLA_MS }),
+        verifyToken,
+        metricsToken: env.JML_METRICS_TOKEN,
+        logger,
+      },
       operator: { db, verifyToken, logger, rateLimit: { perSecond: 20, burst: 100 }, onOutboxWritten: () => outbox.kick(), deprovisionSlaMs: env.JML_DEPROVISION_SLA_MS },
       scim: {
         db,
