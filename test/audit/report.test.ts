@@ -1,10 +1,14 @@
 // The time-to-deprovision report over a scripted history whose every number is known: leavers,
-// target actions and confirmation times written straight into the database.
+// target actions and confirmation times written straight into the database. Then real leavers
+// through a whole jml, read back through the operator API and /metrics.
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deprovisioningReport, reportCsv, reportText, type DeprovisioningReport } from '../../src/audit/report.js';
 import { reportCommand, type ReportArgs } from '../../src/cli/report.js';
+import { createToken } from '../../src/auth/tokens.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { CORE_USER, PATCH_OP } from '../support/scim-client.js';
+import { startTestSystem, type TestSystem } from '../support/system.js';
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
@@ -222,5 +226,86 @@ describe('jml report', () => {
     expect(await jmlReport({ from: '2026-03-02', to: '2026-03-01' })).toMatchObject({ code: 2, err: expect.stringContaining('--from: must be before to') as unknown });
     expect(await jmlReport({ format: 'xml' })).toMatchObject({ code: 2, err: expect.stringContaining('--format: must be one of text, json, csv') as unknown });
     expect(await jmlReport({ report: 'joiners' })).toMatchObject({ code: 2, err: expect.stringContaining('Usage: jml report deprovisioning') as unknown });
+  });
+});
+
+describe('the report and /metrics of a running jml', () => {
+  let jml: TestSystem;
+  let operatorToken: string;
+
+  beforeAll(async () => {
+    jml = await startTestSystem({ env: { JML_GUARD_MAX_LEAVERS: '1000', JML_GUARD_MIN_LEAVERS: '1000' } });
+    operatorToken = (await createToken(jml.system.db, { name: 'auditor', kind: 'operator' })).token;
+  });
+
+  afterAll(async () => {
+    await jml?.close();
+  });
+
+  async function leave(userName: string) {
+    const email = `${userName}@example.com`;
+    jml.simulators.simulators.seedFromIdentity({ userName, email, externalId: userName });
+    const created = await jml.scim.post('/Users', { schemas: [CORE_USER], userName, externalId: userName, emails: [{ value: email, type: 'work', primary: true }] });
+    expect(created.status).toBe(201);
+    const id = created.body.id;
+    expect((await jml.scim.patch(`/Users/${id}`, { schemas: [PATCH_OP], Operations: [{ op: 'replace', value: { active: false } }] })).status).toBe(200);
+    const [event] = await jml.database.query<{ id: string; workflow_id: string }>("SELECT id, workflow_id FROM lifecycle_event WHERE identity_id = $1 AND kind = 'leaver'", [id]);
+    await jml.resultOf(event!.workflow_id);
+    return event!.id;
+  }
+
+  const api = (path: string, token: string | null = operatorToken) => fetch(`${jml.system.url}${path}`, { headers: token ? { authorization: `Bearer ${token}` } : {} });
+
+  it('shows real leavers: confirmed systems with their durations, and a refused one as open', async () => {
+    const from = new Date(Date.now() - 60_000).toISOString();
+    const done = await leave('leaver-done');
+    // Mendix refuses the second leaver for good: that target needs attention, so the leaver is open.
+    jml.simulators.simulators.mendix.setFaults({ statusByAccount: { 'leaver-refused@example.com': 403 } });
+    const refused = await leave('leaver-refused');
+    jml.simulators.simulators.mendix.setFaults({});
+    const to = new Date(Date.now() + 60_000).toISOString();
+
+    const response = await api(`/api/reports/deprovisioning?from=${encodeURIComponent(from)}&to=${encodeURIComponent(to)}`);
+    expect(response.status).toBe(200);
+    const report = (await response.json()) as {
+      leavers: { eventId: string; dueAt: string; open: boolean; systems: { system: string; status: string; outcome: string; confirmedAt: string | null; durationMs: number | null }[] }[];
+      open: string[];
+      systems: { system: string; confirmed: number; open: number }[];
+      slaMs: number;
+    };
+    expect(report.slaMs).toBe(4 * HOUR);
+    expect(report.leavers.map((leaver) => leaver.eventId)).toEqual([done, refused]);
+    expect(report.open).toEqual([refused]);
+    const [first, second] = report.leavers;
+    expect(first!.systems.map((target) => [target.system, target.outcome])).toEqual([['mendix', 'confirmed'], ['rocketchat', 'confirmed'], ['userapi', 'confirmed']]);
+    for (const target of first!.systems) expect(target.durationMs).toBe(Math.max(0, Date.parse(target.confirmedAt!) - Date.parse(first!.dueAt)));
+    expect(second!.systems.map((target) => [target.system, target.status])).toEqual([['mendix', 'needs_attention'], ['rocketchat', 'succeeded'], ['userapi', 'succeeded']]);
+    expect(report.systems.map((summary) => [summary.system, summary.confirmed, summary.open])).toEqual([['mendix', 1, 1], ['rocketchat', 2, 0], ['userapi', 2, 0]]);
+
+    const csv = await api(`/api/reports/deprovisioning?from=${encodeURIComponent(from)}&to=${encodeURIComponent(to)}&format=csv`);
+    expect(csv.headers.get('content-type')).toBe('text/csv; charset=utf-8');
+    expect(csv.headers.get('content-disposition')).toMatch(/^attachment; filename=deprovisioning-\d{4}-\d\d-\d\d-\d{4}-\d\d-\d\d\.csv$/);
+    expect((await csv.text()).split('\r\n').filter(Boolean)).toHaveLength(1 + 6);
+
+    const metrics = await (await api('/metrics')).text();
+    expect(metrics).toMatch(/^jml_time_to_deprovision_seconds_count\{system="rocketchat"\} 2$/m);
+    expect(metrics).toMatch(/^jml_time_to_deprovision_seconds_count\{system="mendix"\} 1$/m);
+    expect(metrics).toMatch(/^jml_lifecycle_events_total\{kind="leaver"\} 2$/m);
+    expect(metrics).toMatch(/^jml_downstream_calls_total\{system="mendix",action="deactivate",outcome="attempt_failed"\} 1$/m);
+    expect(metrics).toMatch(/^jml_target_actions_open\{system="mendix",action="deactivate",status="needs_attention"\} 1$/m);
+  });
+
+  it('needs an operator token, and says which parameter is wrong', async () => {
+    expect((await api('/api/reports/deprovisioning', null)).status).toBe(401);
+    expect((await api('/metrics', null)).status).toBe(401);
+    const invalid = await api('/api/reports/deprovisioning?from=last-week&format=xml');
+    expect(invalid.status).toBe(400);
+    const body = (await invalid.json()) as { error: string; errors: { field: string }[] };
+    expect(body.error).toBe('InvalidRequest');
+    expect(body.errors.map((entry) => entry.field)).toEqual(['format']);
+    const reversed = (await (await api('/api/reports/deprovisioning?from=2026-03-02&to=2026-03-01')).json()) as { errors: { field: string; message: string }[] };
+    expect(reversed.errors).toEqual([{ field: 'from', message: 'must be before to' }]);
+    const unknown = (await (await api('/api/reports/deprovisioning?since=2026-03-01')).json()) as { errors: { field: string }[] };
+    expect(unknown.errors).toEqual([{ field: 'since', message: 'is not a known field' }]);
   });
 });
