@@ -6,7 +6,9 @@ import { migrateDatabase } from '../db/migrate.js';
 import { loadEnvironment } from '../environment.js';
 import { resolveDatabase } from '../infra/database.js';
 import { logger } from '../logger.js';
+import { auditCommand } from './audit.js';
 import { eventsCommand } from './events.js';
+import { evidenceCommand } from './evidence.js';
 import { reportCommand } from './report.js';
 import { tokensCommand } from './tokens.js';
 
@@ -22,6 +24,10 @@ const USAGE = `Usage: jml <command>
   events list|show|retry|approve|reject [--as <operator>]
                                            lifecycle events: inspect them, retry failed targets,
                                            approve or reject held leavers ('jml events' for more)
+  audit verify | export --from <date> --to <date> [--format csv|json] [--out <file>]
+                                           check the audit hash chain; export rows ('jml audit' for more)
+  evidence <userName or id> [--format text|json]
+                                           one person's identity, lifecycle events, outcomes and audit rows
   report deprovisioning [--from <date>] [--to <date>] [--format text|json|csv]
                                            time to deprovision per leaver and system, SLA breaches
 `;
@@ -67,6 +73,9 @@ async function main(argv: string[]): Promise<number> {
       from: { type: 'string' },
       to: { type: 'string' },
       format: { type: 'string' },
+      out: { type: 'string' },
+      actor: { type: 'string' },
+      action: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -90,6 +99,10 @@ async function main(argv: string[]): Promise<number> {
       const slaMs = loadEnvironment().environment.JML_DEPROVISION_SLA_MS;
       return withDatabase((db) => reportCommand(db, { report: rest[0] ?? '', from: values.from, to: values.to, format: values.format, slaMs }));
     }
+    case 'audit':
+      return withDatabase((db) => auditCommand(db, { ...values, action: rest[0] ?? '', actionFilter: values.action }));
+    case 'evidence':
+      return withDatabase((db) => evidenceCommand(db, { subject: rest[0], format: values.format }));
     case 'migrate':
       return withDatabase(() => {
         process.stdout.write('Migrations applied.\n');

@@ -1,0 +1,223 @@
+// The whole story of one person for an auditor: the identity as it stands, every lifecycle event
+// with each system's outcome and when it was confirmed, every audit row about them, and whether
+// those rows still verify against the hash chain.
+import type { Database } from '../db/client.js';
+import type { AuditEvent } from '../generated/prisma/client.js';
+import { auditRowView, identitiesNamed, type AuditRowView } from './query.js';
+import { GENESIS, linkProblem, verifyChain, type VerifyResult } from './verify.js';
+
+export class PersonNotFound extends Error {
+  override readonly name = 'PersonNotFound';
+  constructor(readonly subject: string) {
+    super(`No identity has the id or userName "${subject}" (deleted identities are searched too)`);
+  }
+}
+
+export interface EvidenceTarget {
+  system: string;
+  action: string;
+  status: string;
+  attempts: number;
+  accountId: string | null;
+  lastError: string | null;
+  createdAt: string;
+  confirmedAt: string | null;
+}
+
+export interface EvidenceEvent {
+  id: string;
+  kind: string;
+  status: string;
+  actor: string;
+  workflowId: string;
+  /** When jml recorded the change (the SCIM request), and when it was to take effect. */
+  createdAt: string;
+  effectiveAt: string;
+  completedAt: string | null;
+  targets: EvidenceTarget[];
+}
+
+export interface RowCheck {
+  seq: number;
+  /** Null: the row's hash recomputes and it links to its neighbours. */
+  problem: string | null;
+}
+
+export interface PersonEvidence {
+  identity: {
+    id: string;
+    userName: string;
+    externalId: string | null;
+    displayName: string | null;
+    email: string | null;
+    employeeNumber: string | null;
+    department: string | null;
+    title: string | null;
+    active: boolean;
+    terminationDate: string | null;
+    createdAt: string;
+    updatedAt: string;
+    deletedAt: string | null;
+  };
+  events: EvidenceEvent[];
+  audit: AuditRowView[];
+  /** Each of this person's rows checked on its own: its hash, and its links to the rows beside it. */
+  rows: { checked: number; failed: RowCheck[] };
+}
+
+export interface EvidenceReport {
+  subject: string;
+  generatedAt: string;
+  /** Usually one; more when the same userName was provisioned again after a SCIM DELETE. */
+  people: PersonEvidence[];
+  /** The whole chain, from the genesis: a break anywhere makes every later row doubtful. */
+  chain: VerifyResult;
+}
+
+const iso = (date: Date | null): string | null => date?.toISOString() ?? null;
+
+/** A row checked against its own hash and its neighbours in the chain. */
+async function checkRows(db: Database, rows: AuditEvent[]): Promise<RowCheck[]> {
+  if (rows.length === 0) return [];
+  const around = new Set<bigint>();
+  for (const row of rows) {
+    around.add(row.seq - 1n);
+    around.add(row.seq + 1n);
+  }
+  const neighbours = await db.auditEvent.findMany({ where: { seq: { in: [...around] } } });
+  const bySeq = new Map(neighbours.map((row) => [row.seq, row]));
+  const head = await db.auditChainHead.findUniqueOrThrow({ where: { id: 1 } });
+  return rows.map((row): RowCheck => {
+    const before = bySeq.get(row.seq - 1n);
+    const start = row.seq === 1n ? GENESIS : before ? { seq: before.seq, hash: before.hash } : null;
+    const own = start ? linkProblem(start, row) : { seq: row.seq, reason: `row ${row.seq - 1n} before it is missing (deleted or archived)` };
+    if (own) return { seq: Number(row.seq), problem: own.reason };
+    const after = bySeq.get(row.seq + 1n);
+    if (after && after.prevHash !== row.hash) return { seq: Number(row.seq), problem: `row ${after.seq} after it does not link to it` };
+    if (!after && row.seq < head.seq) return { seq: Number(row.seq), problem: `row ${row.seq + 1n} after it is missing (deleted)` };
+    return { seq: Number(row.seq), problem: null };
+  });
+}
+
+export async function buildEvidence(db: Database, subject: string, now: Date = new Date()): Promise<EvidenceReport> {
+  const ids = await identitiesNamed(db, subject.trim());
+  const identities = await db.identity.findMany({
+    where: { id: { in: ids } },
+    orderBy: [{ createdAt: 'asc' }, { id: 'asc' }],
+    include: {
+      events: {
+        orderBy: [{ createdAt: 'asc' }, { id: 'asc' }],
+        include: { actions: { orderBy: [{ system: 'asc' }, { action: 'asc' }] } },
+      },
+    },
+  });
+  if (identities.length === 0) throw new PersonNotFound(subject);
+
+  const people: PersonEvidence[] = [];
+  for (const identity of identities) {
+    const eventIds = identity.events.map((event) => event.id);
+    const rows = await db.auditEvent.findMany({
+      where: { OR: [{ identityId: identity.id }, { eventId: { in: eventIds } }] },
+      orderBy: { seq: 'asc' },
+    });
+    const checks = await checkRows(db, rows);
+    people.push({
+      identity: {
+        id: identity.id,
+        userName: identity.userName,
+        externalId: identity.externalId,
+        displayName: identity.displayName,
+        email: identity.email,
+        employeeNumber: identity.employeeNumber,
+        department: identity.department,
+        title: identity.title,
+        active: identity.active,
+        terminationDate: iso(identity.terminationDate),
+        createdAt: identity.createdAt.toISOString(),
+        updatedAt: identity.updatedAt.toISOString(),
+        deletedAt: iso(identity.deletedAt),
+      },
+      events: identity.events.map((event) => ({
+        id: event.id,
+        kind: event.kind,
+        status: event.status,
+        actor: event.actor,
+        workflowId: event.workflowId,
+        createdAt: event.createdAt.toISOString(),
+        effectiveAt: event.effectiveAt.toISOString(),
+        completedAt: iso(event.completedAt),
+        targets: event.actions.map((target) => ({
+          system: target.system,
+          action: target.action,
+          status: target.status,
+          attempts: target.attempts,
+          accountId: target.accountId,
+          lastError: target.lastError,
+          createdAt: target.createdAt.toISOString(),
+          confirmedAt: iso(target.confirmedAt),
+        })),
+      })),
+      audit: rows.map(auditRowView),
+      rows: { checked: checks.length, failed: checks.filter((check) => check.problem !== null) },
+    });
+  }
+  return { subject, generatedAt: now.toISOString(), people, chain: await verifyChain(db) };
+}
+
+/** The report as JSON (the chain head's seq, a bigint, as a string). */
+export function evidenceJson(report: EvidenceReport): unknown {
+  return JSON.parse(JSON.stringify(report, (_key, value: unknown) => (typeof value === 'bigint' ? value.toString() : value)));
+}
+
+/** A plain-text report an auditor can read or attach to a ticket. */
+export function evidenceText(report: EvidenceReport): string {
+  const lines: string[] = [`Evidence for "${report.subject}", generated ${report.generatedAt}`, ''];
+  for (const person of report.people) {
+    const { identity } = person;
+    lines.push(
+      `Identity ${identity.id}`,
+      `  userName        ${identity.userName}`,
+      `  externalId      ${identity.externalId ?? '-'}`,
+      `  name            ${identity.displayName ?? '-'}`,
+      `  email           ${identity.email ?? '-'}`,
+      `  employee no.    ${identity.employeeNumber ?? '-'}`,
+      `  active          ${identity.active}${identity.deletedAt ? ` (deleted over SCIM at ${identity.deletedAt})` : ''}`,
+      `  termination     ${identity.terminationDate ?? '-'}`,
+      `  provisioned     ${identity.createdAt}`,
+      `  last changed    ${identity.updatedAt}`,
+      '',
+      `Lifecycle events (${person.events.length})`,
+    );
+    for (const event of person.events) {
+      lines.push(
+        `  ${event.kind} ${event.id}: ${event.status}`,
+        `    recorded ${event.createdAt} from ${event.actor}, effective ${event.effectiveAt}, completed ${event.completedAt ?? '-'}`,
+      );
+      for (const target of event.targets) {
+        lines.push(
+          `    ${target.system.padEnd(10)} ${target.action.padEnd(10)} ${target.status.padEnd(22)} confirmed ${target.confirmedAt ?? '-'}  attempts ${target.attempts}  account ${target.accountId ?? '-'}`,
+        );
+        if (target.lastError) lines.push(`      last error: ${target.lastError}`);
+      }
+    }
+    lines.push('', `Audit rows (${person.audit.length})`);
+    for (const row of person.audit) {
+      lines.push(`  #${row.seq}  ${row.occurredAt}  ${row.actor.padEnd(12)} ${row.action}${row.system ? ` [${row.system}]` : ''}`);
+    }
+    lines.push(
+      '',
+      person.rows.failed.length === 0
+        ? `These ${person.rows.checked} rows verify: each hash recomputes and links to the rows beside it.`
+        : `${person.rows.failed.length} of these ${person.rows.checked} rows FAIL verification:`,
+      ...person.rows.failed.map((check) => `  #${check.seq}: ${check.problem}`),
+      '',
+    );
+  }
+  const { chain } = report;
+  lines.push(
+    chain.ok
+      ? `Whole chain: intact, ${chain.rowsChecked} rows up to seq ${chain.head.seq}, head hash ${chain.head.hash}.`
+      : `Whole chain: BROKEN at seq ${chain.firstBroken!.seq}: ${chain.firstBroken!.reason}.`,
+  );
+  return `${lines.join('\n')}\n`;
+}

@@ -1,0 +1,86 @@
+// `jml evidence` after a scripted leaver through a whole jml: who Ada is now, her joiner and
+// leaver with each system's outcome, every audit row about her, and whether those rows verify.
+import { readFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildEvidence, evidenceText } from '../../src/audit/evidence.js';
+import { evidenceCommand } from '../../src/cli/evidence.js';
+import { startTestSystem, type TestSystem } from '../support/system.js';
+import { actionLines, adaLeaves, type ActionLine, type Scenario } from './scenario.js';
+
+const expected = JSON.parse(readFileSync(new URL('leaver-scenario.expected.json', import.meta.url), 'utf8')) as ActionLine[];
+
+let jml: TestSystem;
+let scenario: Scenario;
+
+beforeAll(async () => {
+  jml = await startTestSystem();
+  scenario = await adaLeaves(jml);
+});
+
+afterAll(async () => {
+  await jml.close();
+});
+
+function captured() {
+  const output = { out: '', err: '' };
+  return { output, io: { out: (text: string) => void (output.out += text), err: (text: string) => void (output.err += text) } };
+}
+
+describe('evidence', () => {
+  it("tells Ada's whole story, by userName or by id, with every row verified", async () => {
+    const report = await buildEvidence(jml.system.db, 'Ada');
+    expect(await buildEvidence(jml.system.db, scenario.identityId)).toMatchObject({ people: [{ identity: { id: scenario.identityId } }] });
+    expect(report.people).toHaveLength(1);
+    const [ada] = report.people;
+    expect(ada!.identity).toMatchObject({ id: scenario.identityId, userName: 'ada', externalId: 'emp-ada', email: 'ada@example.com', active: false, deletedAt: null });
+
+    expect(ada!.events.map((event) => ({ id: event.id, kind: event.kind, status: event.status, actor: event.actor }))).toEqual([
+      { id: scenario.joinerId, kind: 'joiner', status: 'completed', actor: 'okta-test' },
+      { id: scenario.leaverId, kind: 'leaver', status: 'completed', actor: 'okta-test' },
+    ]);
+    const leaver = ada!.events[1]!;
+    expect(leaver.targets.map(({ system, action, status, attempts }) => ({ system, action, status, attempts }))).toEqual([
+      { system: 'mendix', action: 'deactivate', status: 'succeeded', attempts: 1 },
+      { system: 'rocketchat', action: 'deactivate', status: 'succeeded', attempts: 1 },
+      { system: 'userapi', action: 'deactivate', status: 'succeeded', attempts: 1 },
+    ]);
+    // Each confirmation is the moment its audit row was written.
+    for (const target of leaver.targets) {
+      const row = ada!.audit.find((entry) => entry.action === 'target.deactivate.succeeded' && entry.system === target.system);
+      expect(target.confirmedAt).toBe(row!.occurredAt);
+    }
+
+    expect(actionLines(scenario, ada!.audit)).toEqual(expected);
+    expect(ada!.rows).toEqual({ checked: expected.length, failed: [] });
+    expect(report.chain).toMatchObject({ ok: true, rowsChecked: expected.length });
+
+    const text = evidenceText(report);
+    expect(text).toContain(`leaver ${scenario.leaverId}: completed`);
+    expect(text).toMatch(/rocketchat +deactivate +succeeded +confirmed 20\d\d-/);
+    expect(text).toContain(`These ${expected.length} rows verify`);
+    expect(text).toContain('Whole chain: intact');
+  });
+
+  it('answers 1 for nobody by that name, 2 for a bad format, and prints JSON', async () => {
+    const { output, io } = captured();
+    expect(await evidenceCommand(jml.system.db, { subject: 'nobody' }, io)).toBe(1);
+    expect(output.err).toContain('No identity has the id or userName "nobody"');
+    expect(await evidenceCommand(jml.system.db, { subject: 'ada', format: 'pdf' }, io)).toBe(2);
+    expect(await evidenceCommand(jml.system.db, { subject: 'ada', format: 'json' }, io)).toBe(0);
+    const json = JSON.parse(output.out) as { people: { audit: unknown[] }[]; chain: { ok: boolean; head: { seq: string } } };
+    expect(json.people[0]!.audit).toHaveLength(expected.length);
+    expect(json.chain).toMatchObject({ ok: true, head: { seq: String(expected.length) } });
+  });
+
+  it("names the row of Ada's that a superuser edited, and the broken chain", async () => {
+    const [row] = await jml.database.query<{ seq: string }>(`SELECT seq::text AS seq FROM audit_event WHERE action = 'lifecycle.leaver.detected'`);
+    await jml.database.query('ALTER TABLE audit_event DISABLE TRIGGER audit_event_append_only');
+    await jml.database.query(`UPDATE audit_event SET actor = 'mallory' WHERE seq = $1`, [row!.seq]);
+    await jml.database.query('ALTER TABLE audit_event ENABLE TRIGGER audit_event_append_only');
+
+    const report = await buildEvidence(jml.system.db, 'ada');
+    expect(report.people[0]!.rows.failed).toEqual([{ seq: Number(row!.seq), problem: 'hash mismatch (row edited)' }]);
+    expect(report.chain).toMatchObject({ ok: false, firstBroken: { seq: BigInt(row!.seq), reason: 'hash mismatch (row edited)' } });
+    expect(evidenceText(report)).toContain(`#${row!.seq}: hash mismatch (row edited)`);
+  });
+});
