@@ -4,6 +4,7 @@
 import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import { z } from 'zod';
 import { appendAudit } from '../audit/append.js';
+import { createAuditRouter } from './audit-routes.js';
 import type { Principal, TokenVerifier } from '../auth/tokens.js';
 import type { Database } from '../db/client.js';
 import {
@@ -209,6 +210,8 @@ export function createOperatorRouter(options: OperatorApiOptions): express.Route
   );
 
   router.use('/reports', createReportRouter({ db, deprovisionSlaMs: options.deprovisionSlaMs }));
+  router.use(createAuditRouter({ db }));
+
   router.use((req: Request, res: Response) => sendError(res, 404, 'NotFound', `No operator route ${req.method} ${req.baseUrl}${req.path}`));
   // Body-parser failures (too large, not JSON) arrive here.
   router.use((error: unknown, _req: Request, res: Response, _next: NextFunction) => toHttp(res, error, logger));
