@@ -2,11 +2,16 @@
 // native query engine, see docs/decisions/002-offline-prisma-migrations.md).
 import { PrismaPg } from '@prisma/adapter-pg';
 import { PrismaClient } from '../generated/prisma/client.js';
+import { logger } from '../logger.js';
 
 export type Database = PrismaClient;
 export type { Prisma } from '../generated/prisma/client.js';
 
 export function createDatabase(url: string, options: { poolSize?: number } = {}): Database {
-  const adapter = new PrismaPg({ connectionString: url, max: options.poolSize ?? 10 });
+  const adapter = new PrismaPg(
+    { connectionString: url, max: options.poolSize ?? 10 },
+    // An idle connection the server closed (a restart, a failover): the pool replaces it.
+    { onPoolError: (error) => logger.warn({ err: error }, 'a database connection was closed by the server') },
+  );
   return new PrismaClient({ adapter });
 }
