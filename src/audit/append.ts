@@ -18,7 +18,8 @@ export type Transaction = Prisma.TransactionClient;
 
 /**
  * Locks the chain head, chains the entries onto it and moves it forward. The lock is held until
- * the transaction commits: callers append last, just before commit, to keep that window short.
+ * the transaction commits: callers append last, just before commit, and the rows and the new head
+ * are written in one statement, so the lock spans two round trips and the commit, no more.
  */
 export async function appendAudit(tx: Transaction, entries: AuditEntry[], now: Date = new Date()): Promise<void> {
   if (entries.length === 0) return;
@@ -41,8 +42,17 @@ export async function appendAudit(tx: Transaction, entries: AuditEntry[], now: D
       prevHash,
     };
     prevHash = hashAuditRow(row);
-    return { ...row, data: row.data as Prisma.InputJsonValue, hash: prevHash };
+    return { ...row, hash: prevHash };
   });
-  await tx.auditEvent.createMany({ data: rows });
-  await tx.auditChainHead.update({ where: { id: 1 }, data: { seq, hash: prevHash } });
+  await tx.$executeRaw`
+    WITH appended AS (
+      INSERT INTO audit_event (seq, occurred_at, actor, action, identity_id, event_id, system, data, prev_hash, hash)
+      SELECT * FROM unnest(
+        ${rows.map((row) => row.seq)}::bigint[], ${rows.map((row) => row.occurredAt)}::timestamptz[],
+        ${rows.map((row) => row.actor)}::text[], ${rows.map((row) => row.action)}::text[],
+        ${rows.map((row) => row.identityId)}::uuid[], ${rows.map((row) => row.eventId)}::uuid[],
+        ${rows.map((row) => row.system)}::text[], ${rows.map((row) => JSON.stringify(row.data))}::jsonb[],
+        ${rows.map((row) => row.prevHash)}::text[], ${rows.map((row) => row.hash)}::text[])
+      RETURNING 1)
+    UPDATE audit_chain_head SET seq = ${seq}, hash = ${prevHash} WHERE id = 1`;
 }
