@@ -1,38 +1,58 @@
-// The HTTP surface: health (the one unauthenticated route), metrics, SCIM, the operator API, and
+// The HTTP surface: health (the one unauthenticated route), metrics, SCIM, the operator API and pages, and
 // whatever else the process serves (the simulators in demo mode).
-import express, { type Router } from 'express';
+import express, { type RequestHandler, type Router } from 'express';
 import { createOperatorRouter, type OperatorApiOptions } from './api/router.js';
 import type { Database } from './db/client.js';
 import { createMetricsHandler, type MetricsRouteOptions } from './metrics/route.js';
 import { createScimRouter, type ScimRouterOptions } from './scim/router.js';
+import { createUiRouter, type UiOptions } from './ui/router.js';
 
 export interface AppOptions {
   db: Database;
   scim: ScimRouterOptions;
   /** The operator API under /api; not served without it. */
   operator?: OperatorApiOptions;
+  /** The operator web pages under /ui; not served without it. */
+  ui?: UiOptions;
   /** Prometheus metrics at /metrics; not served without it. */
   metrics?: MetricsRouteOptions;
   /** Extra routers mounted by path, e.g. the simulators under /sim in demo mode. */
   mounts?: { path: string; router: Router }[];
 }
 
-export function createApp(options: AppOptions): express.Express {
-  const app = express();
-  app.disable('x-powered-by');
-
-  app.get('/health', async (_req, res) => {
+/** The one unauthenticated route: is this process up and can it reach the database? */
+function healthHandler(db: Database): RequestHandler {
+  return async (_req, res) => {
     try {
-      await options.db.$queryRaw`SELECT 1`;
+      await db.$queryRaw`SELECT 1`;
       res.json({ status: 'ok' });
     } catch {
       res.status(503).json({ status: 'unavailable', detail: 'database unreachable' });
     }
+  };
+}
+
+/** A worker-only process serves its health check and nothing else. */
+export function createHealthApp(db: Database): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.get('/health', healthHandler(db));
+  app.use((_req, res) => {
+    res.status(404).json({ error: 'not found' });
   });
+  return app;
+}
+
+export function createApp(options: AppOptions): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+
+  app.get('/health', healthHandler(options.db));
 
   if (options.metrics) app.get('/metrics', createMetricsHandler(options.metrics));
   app.use('/scim/v2', createScimRouter(options.scim));
   if (options.operator) app.use('/api', createOperatorRouter(options.operator));
+  if (options.ui) app.use('/ui', createUiRouter(options.ui));
   for (const mount of options.mounts ?? []) app.use(mount.path, mount.router);
   app.use((_req, res) => {
     res.status(404).json({ error: 'not found' });

@@ -6,7 +6,7 @@ import { Client, Connection } from '@temporalio/client';
 import type { WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import type { Router } from 'express';
 import { createActivities } from './activities/index.js';
-import { createApp } from './app.js';
+import { createApp, createHealthApp } from './app.js';
 import { createTokenVerifier } from './auth/tokens.js';
 import type { Environment } from './config.js';
 import type { Connector, SystemName } from './connectors/types.js';
@@ -43,6 +43,18 @@ export interface RunningSystem {
 function rateLimitsOf(env: Environment): Partial<Record<SystemName, number>> {
   const limits = { rocketchat: env.JML_RATE_LIMIT_ROCKETCHAT, mendix: env.JML_RATE_LIMIT_MENDIX, userapi: env.JML_RATE_LIMIT_USERAPI };
   return Object.fromEntries(Object.entries(limits).filter(([, limit]) => limit > 0));
+}
+
+function listen(app: ReturnType<typeof createHealthApp>, env: Environment): Promise<Server> {
+  return new Promise<Server>((resolve, reject) => {
+    const listening = app.listen(env.PORT, env.HOST, () => resolve(listening));
+    listening.once('error', reject);
+  });
+}
+
+function urlOf(server: Server, env: Environment): string {
+  const address = server.address() as AddressInfo;
+  return `http://${env.HOST === '0.0.0.0' ? '127.0.0.1' : env.HOST}:${address.port}`;
 }
 
 export async function startSystem(options: SystemOptions): Promise<RunningSystem> {
@@ -108,6 +120,7 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
         logger,
       },
       operator: { db, verifyToken, logger, rateLimit: { perSecond: 20, burst: 100 }, onOutboxWritten: () => outbox.kick(), deprovisionSlaMs: env.JML_DEPROVISION_SLA_MS },
+      ui: { db, verifyToken, logger, onOutboxWritten: () => outbox.kick(), deprovisionSlaMs: env.JML_DEPROVISION_SLA_MS },
       scim: {
         db,
         verifyToken,
@@ -129,13 +142,13 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
         onIdentityWritten: options.onIdentityWritten,
       },
     });
-    server = await new Promise<Server>((resolve, reject) => {
-      const listening = app.listen(env.PORT, env.HOST, () => resolve(listening));
-      listening.once('error', reject);
-    });
-    const address = server.address() as AddressInfo;
-    url = `http://${env.HOST === '0.0.0.0' ? '127.0.0.1' : env.HOST}:${address.port}`;
+    server = await listen(app, env);
+    url = urlOf(server, env);
     relay.start();
+  } else {
+    // A worker-only process still answers its health check (docker-compose, Kubernetes probes).
+    server = await listen(createHealthApp(db), env);
+    url = urlOf(server, env);
   }
 
   return {

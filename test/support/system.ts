@@ -30,6 +30,7 @@ export interface TestSystemOptions {
   /** Extra environment for jml (e.g. JML_RETRY_DEADLINE_MS). */
   env?: Record<string, string>;
   simulators?: SimulatorServerOptions;
+  roles?: { api: boolean; worker: boolean };
 }
 
 export async function startTestSystem(options: TestSystemOptions = {}): Promise<TestSystem> {
@@ -54,6 +55,7 @@ export async function startTestSystem(options: TestSystemOptions = {}): Promise<
     temporalAddress: inject('temporalAddress'),
     connectors,
     workflowBundle: inject('workflowBundle'),
+    roles: options.roles,
   });
   const { token } = await createToken(system.db, { name: 'okta-test', kind: 'scim' });
   async function resultOf(workflowId: string): Promise<TargetOutcome[]> {
