@@ -1,0 +1,122 @@
+// The operator pages, rendered on the server from the same services the operator API calls.
+// Everything dynamic goes through `html`, which escapes it.
+import type { DeprovisioningReport } from '../audit/report.js';
+import { formatDuration } from '../audit/report.js';
+import type { EvidenceReport } from '../audit/evidence.js';
+import type { EventView, TargetView } from '../lifecycle/operations.js';
+import { slaChart } from './chart.js';
+import { html, type SafeHtml } from './html.js';
+import type { Session } from './sessions.js';
+
+export interface LayoutInput {
+  title: string;
+  session?: Session;
+  body: SafeHtml;
+}
+
+export function layout({ title, session, body }: LayoutInput): string {
+  const flash = session?.flash;
+  const nav = session
+    ? html`<nav><a href="/ui/">Leavers</a><a href="/ui/report">SLA report</a><a href="/ui/evidence">Evidence</a><span class="who">${session.principal.name}</span><form method="post" action="/ui/logout"><button type="submit">Log out</button></form></nav>`
+    : '';
+  return `<!doctype html>\n${html`<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>${title} · jml</title><link rel="stylesheet" href="/ui/ui.css"><link rel="icon" href="/ui/favicon.svg"></head><body><header><h1>jml</h1>${nav}</header>${flash ? html`<p class="flash ${flash.kind}" role="status">${flash.text}</p>` : ''}<main>${body}</main></body></html>`.value}`;
+}
+
+export function loginPage(error?: string): string {
+  return layout({
+    title: 'Log in',
+    body: html`<h2>Operator log-in</h2>${error ? html`<p class="flash error" role="alert">${error}</p>` : ''}<form class="login" method="post" action="/ui/login"><label>Operator token <input type="password" name="token" autocomplete="off" required></label><button type="submit">Log in</button></form><p class="hint">Create a token with <code>npx jml tokens create --name &lt;you&gt; --operator</code>.</p>`,
+  });
+}
+
+const time = (value: Date | string | null) => {
+  if (value === null) return '–';
+  const iso = typeof value === 'string' ? value : value.toISOString();
+  return html`<time datetime="${iso}">${iso.replace('T', ' ').replace(/\.\d+Z$/, 'Z')}</time>`;
+};
+
+export type Names = Map<string, string>;
+
+function person(event: EventView, names: Names): SafeHtml {
+  const userName = names.get(event.identityId);
+  return html`<a class="person" href="/ui/evidence?subject=${encodeURIComponent(event.identityId)}">${userName ?? event.identityId}</a>`;
+}
+
+function targetCells(targets: TargetView[]): SafeHtml {
+  return html`<ul class="targets">${targets.map((target) => html`<li class="target ${target.status}" data-system="${target.system}"><span class="system">${target.system}</span> <span class="status">${target.status}</span>${target.lastError ? html` <span class="error">${target.lastError}</span>` : ''}</li>`)}</ul>`;
+}
+
+function eventTable(id: string, events: EventView[], names: Names, actions?: (event: EventView) => SafeHtml): SafeHtml {
+  if (events.length === 0) return html`<p class="empty" id="${id}-empty">None.</p>`;
+  return html`<table id="${id}-table"><thead><tr><th>Person</th><th>Kind</th><th>Status</th><th>Recorded</th><th>Effective</th><th>Systems</th>${actions ? html`<th>Action</th>` : ''}</tr></thead><tbody>${events.map(
+    (event) => html`<tr data-event="${event.id}"><td>${person(event, names)}</td><td>${event.kind}</td><td class="event-status">${event.status}</td><td>${time(event.createdAt)}</td><td>${time(event.effectiveAt)}</td><td>${targetCells(event.targets)}</td>${actions ? html`<td class="actions">${actions(event)}</td>` : ''}</tr>`,
+  )}</tbody></table>`;
+}
+
+const postButton = (action: string, label: string, fields: Record<string, string> = {}, extra?: SafeHtml) =>
+  html`<form method="post" action="${action}">${Object.entries(fields).map(([name, value]) => html`<input type="hidden" name="${name}" value="${value}">`)}${extra ?? ''}<button type="submit">${label}</button></form>`;
+
+export interface OverviewInput {
+  held: EventView[];
+  inFlight: EventView[];
+  attention: EventView[];
+  completed: EventView[];
+  names: Names;
+}
+
+export function overviewBody({ held, inFlight, attention, completed, names }: OverviewInput): SafeHtml {
+  const heldActions = (event: EventView) =>
+    html`${postButton(`/ui/events/${event.id}/approve`, 'Approve')}${postButton(`/ui/events/${event.id}/reject`, 'Reject', {}, html`<input type="text" name="reason" placeholder="reason (optional)" maxlength="1000">`)}`;
+  const retryActions = (event: EventView) =>
+    html`${event.targets
+      .filter((target) => target.status === 'needs_attention')
+      .map((target) => postButton(`/ui/events/${event.id}/retry`, `Retry ${target.system}`, { system: target.system }))}${postButton(`/ui/events/${event.id}/retry`, 'Retry all')}`;
+  return html`<section id="attention"><h2>Needs attention (${attention.length})</h2>${eventTable('attention', attention, names, retryActions)}</section>
+<section id="held"><h2>Held by the mass-deprovision guard (${held.length})</h2>${held.length > 0 ? postButton('/ui/held/approve', `Approve all ${held.length} held`) : ''}${eventTable('held', held, names, heldActions)}</section>
+<section id="in-flight"><h2>In flight (${inFlight.length})</h2>${eventTable('in-flight', inFlight, names)}</section>
+<section id="completed"><h2>Recently completed</h2>${eventTable('completed', completed, names)}</section>`;
+}
+
+const duration = (ms: number | null) => (ms === null ? '–' : formatDuration(ms));
+
+export function reportBody(report: DeprovisioningReport, window: { from?: string; to?: string }, error?: string): SafeHtml {
+  const leavers = report.leavers.filter((leaver) => leaver.overSla || leaver.open);
+  return html`<h2>Time to deprovision</h2>
+<form class="window" method="get" action="/ui/report"><label>From <input type="text" name="from" value="${window.from ?? ''}" placeholder="${report.from.toISOString()}"></label><label>To <input type="text" name="to" value="${window.to ?? ''}" placeholder="${report.to.toISOString()}"></label><button type="submit">Show</button></form>
+${error ? html`<p class="flash error" role="alert">${error}</p>` : ''}
+<p>Leavers due ${time(report.from)} to ${time(report.to)}, as of ${time(report.asOf)}; SLA <strong>${formatDuration(report.slaMs)}</strong>. <a href="/ui/report.csv?from=${encodeURIComponent(report.from.toISOString())}&amp;to=${encodeURIComponent(report.to.toISOString())}">CSV</a></p>
+<figure>${slaChart(report.systems, report.slaMs)}</figure>
+<table id="report-systems"><thead><tr><th>System</th><th>Confirmed</th><th>Not found</th><th>Open</th><th>Over SLA</th><th>p50</th><th>p95</th><th>Max</th></tr></thead><tbody>${report.systems.map(
+    (system) => html`<tr data-system="${system.system}"><td>${system.system}</td><td>${system.confirmed}</td><td>${system.notFound}</td><td>${system.open}</td><td class="${system.overSla > 0 ? 'over' : ''}">${system.overSla}</td><td>${duration(system.p50Ms)}</td><td>${duration(system.p95Ms)}</td><td>${duration(system.maxMs)}</td></tr>`,
+  )}</tbody></table>
+<h3>Over the SLA or still open (${leavers.length})</h3>${leavers.length === 0 ? html`<p class="empty">None.</p>` : html`<table id="report-leavers"><thead><tr><th>Person</th><th>Due</th><th>Status</th><th>Duration</th><th>Systems</th></tr></thead><tbody>${leavers.map(
+    (leaver) => html`<tr><td><a href="/ui/evidence?subject=${encodeURIComponent(leaver.identityId)}">${leaver.userName}</a></td><td>${time(leaver.dueAt)}</td><td>${leaver.eventStatus}${leaver.open ? ' (open)' : ''}</td><td>${duration(leaver.durationMs)}</td><td>${leaver.systems.map((system) => html`<span class="chip ${system.outcome}${system.overSla ? ' over' : ''}">${system.system}: ${system.outcome === 'confirmed' ? duration(system.durationMs) : system.outcome}</span> `)}</td></tr>`,
+  )}</tbody></table>`}`;
+}
+
+export function evidenceBody(subject: string, report?: EvidenceReport, error?: string): SafeHtml {
+  const search = html`<h2>Evidence for one person</h2><form class="search" method="get" action="/ui/evidence"><label>userName or id <input type="search" name="subject" value="${subject}" required maxlength="300"></label><button type="submit">Show</button></form>`;
+  if (error) return html`${search}<p class="flash error" role="alert">${error}</p>`;
+  if (!report) return search;
+  const people = report.people.map((entry) => {
+    const { identity } = entry;
+    return html`<article class="evidence" data-identity="${identity.id}"><h3 class="user-name">${identity.userName}</h3>
+<dl><dt>id</dt><dd>${identity.id}</dd><dt>externalId</dt><dd>${identity.externalId ?? '–'}</dd><dt>name</dt><dd>${identity.displayName ?? '–'}</dd><dt>email</dt><dd>${identity.email ?? '–'}</dd><dt>active</dt><dd>${String(identity.active)}${identity.deletedAt ? html` (deleted over SCIM at ${time(identity.deletedAt)})` : ''}</dd><dt>termination</dt><dd>${identity.terminationDate ?? '–'}</dd></dl>
+<h4>Lifecycle events (${entry.events.length})</h4>${entry.events.map(
+      (event) => html`<section class="event" data-event="${event.id}"><p><strong>${event.kind}</strong> <span class="event-status">${event.status}</span> · recorded ${time(event.createdAt)} from ${event.actor} · effective ${time(event.effectiveAt)} · completed ${time(event.completedAt)}</p>
+<table class="outcomes"><thead><tr><th>System</th><th>Action</th><th>Outcome</th><th>Confirmed</th><th>Attempts</th><th>Account</th><th>Last error</th></tr></thead><tbody>${event.targets.map(
+        (target) => html`<tr data-system="${target.system}"><td>${target.system}</td><td>${target.action}</td><td class="outcome ${target.status}">${target.status}</td><td>${time(target.confirmedAt)}</td><td>${target.attempts}</td><td>${target.accountId ?? '–'}</td><td class="error">${target.lastError ?? ''}</td></tr>`,
+      )}</tbody></table></section>`,
+    )}
+<h4>Audit rows (${entry.audit.length})</h4><table class="audit"><thead><tr><th>#</th><th>When</th><th>Actor</th><th>Action</th><th>System</th></tr></thead><tbody>${entry.audit.map(
+      (row) => html`<tr><td>${row.seq}</td><td>${time(row.occurredAt)}</td><td>${row.actor}</td><td>${row.action}</td><td>${row.system ?? ''}</td></tr>`,
+    )}</tbody></table>
+<p class="verify ${entry.rows.failed.length === 0 ? 'ok' : 'broken'}">${entry.rows.failed.length === 0 ? `These ${entry.rows.checked} rows verify against the hash chain.` : `${entry.rows.failed.length} of these ${entry.rows.checked} rows FAIL verification.`}</p>${entry.rows.failed.length > 0 ? html`<ul>${entry.rows.failed.map((check) => html`<li>#${check.seq}: ${check.problem}</li>`)}</ul>` : ''}</article>`;
+  });
+  const { chain } = report;
+  return html`${search}${people}<p class="chain ${chain.ok ? 'ok' : 'broken'}">${chain.ok ? `Whole chain intact: ${chain.rowsChecked} rows up to seq ${chain.head.seq}.` : `Whole chain BROKEN at seq ${chain.firstBroken?.seq ?? '?'}: ${chain.firstBroken?.reason ?? ''}`}</p>`;
+}
+
+export function messagePage(title: string, text: string, session?: Session): string {
+  return layout({ title, session, body: html`<h2>${title}</h2><p>${text}</p>` });
+}

@@ -1,0 +1,287 @@
+// The operator web pages under /ui: leavers in flight and held, what needs attention (with retry),
+// the SLA report with its chart, and one person's evidence. Server-rendered HTML with no script;
+// forms post to the same services the operator API calls (src/lifecycle/operations.ts).
+//
+// Authentication: an operator logs in once with an operator token; the server keeps a session in
+// memory and the browser an HttpOnly, SameSite=Strict cookie with the session's random id. Every
+// request re-checks that the token behind the session is not revoked. Posts must come from our
+// own pages (src/ui/security.ts). Failed log-ins are audited (`auth.failed`, realm `ui`) and
+// rate-limited per client address.
+import { readFileSync } from 'node:fs';
+import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
+import { z } from 'zod';
+import { appendAudit } from '../audit/append.js';
+import { buildEvidence, PersonNotFound } from '../audit/evidence.js';
+import { DEFAULT_DEPROVISION_SLA_MS, deprovisioningReport, reportCsv, reportWindowSchema } from '../audit/report.js';
+import type { TokenVerifier } from '../auth/tokens.js';
+import { SYSTEMS } from '../connectors/types.js';
+import type { Database } from '../db/client.js';
+import { approveAllHeld, approveEvent, eventIdSchema, listEvents, rejectEvent, retryEvent, type EventView } from '../lifecycle/operations.js';
+import type { Logger } from '../logger.js';
+import { ClientRateLimiter } from '../scim/rate-limit.js';
+import { toScimError } from '../scim/errors.js';
+import { evidenceBody, layout, loginPage, messagePage, overviewBody, reportBody, type Names } from './pages.js';
+import { sameOrigin, securityHeaders, sessionCookie, sessionIdOf } from './security.js';
+import { DEFAULT_SESSION_TTL_MS, SessionStore, type Session } from './sessions.js';
+
+export interface UiOptions {
+  db: Database;
+  verifyToken: TokenVerifier;
+  logger: Logger;
+  onOutboxWritten: () => void;
+  deprovisionSlaMs?: number;
+  sessionTtlMs?: number;
+  /** Log-in attempts per client address: a burst, then one every 1/perSecond s (default 10, 0.2). */
+  loginRateLimit?: { perSecond: number; burst: number };
+}
+
+const STYLESHEET = readFileSync(new URL('./ui.css', import.meta.url), 'utf8');
+const FAVICON = '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><rect width="16" height="16" rx="3" fill="#2750a8"/></svg>';
+const sessions = new WeakMap<Request, Session>();
+const form = express.urlencoded({ extended: false, limit: '4kb', parameterLimit: 10 });
+
+const loginForm = z.object({ token: z.string().trim().min(1).max(500) });
+const retryForm = z.strictObject({ system: z.enum(SYSTEMS).optional() });
+const rejectForm = z.strictObject({ reason: z.string().trim().max(1000).optional() });
+const reportQuery = z.strictObject({ from: z.string().max(40).optional(), to: z.string().max(40).optional() });
+const evidenceQuery = z.strictObject({ subject: z.string().trim().max(300).optional() });
+const noForm = z.strictObject({});
+
+function sessionOf(req: Request): Session {
+  const session = sessions.get(req);
+  if (!session) throw new Error('session missing: the session middleware did not run');
+  return session;
+}
+
+/** The page, with the session's one-time message shown and then dropped. */
+function sendPage(res: Response, session: Session, title: string, body: Parameters<typeof layout>[0]['body'], status = 200): void {
+  res.status(status).type('html').send(layout({ title, session, body }));
+  session.flash = undefined;
+}
+
+/** What an operator can fix (a wrong id, an event no longer in that state) goes back as a message. */
+const OPERATOR_ERRORS = new Set(['EventNotFound', 'EventNotInState', 'EventSuperseded']);
+
+export function createUiRouter(options: UiOptions): express.Router {
+  const { db, logger } = options;
+  const router = express.Router();
+  const ttlMs = options.sessionTtlMs ?? DEFAULT_SESSION_TTL_MS;
+  const store = new SessionStore(ttlMs);
+  const loginLimiter = new ClientRateLimiter(options.loginRateLimit?.perSecond ?? 0.2, options.loginRateLimit?.burst ?? 10);
+  const slaMs = options.deprovisionSlaMs ?? DEFAULT_DEPROVISION_SLA_MS;
+  const handle =
+    (handler: (req: Request, res: Response) => Promise<void>): RequestHandler =>
+    (req, res, next) => {
+      handler(req, res).catch(next);
+    };
+
+  router.use(securityHeaders);
+  router.get('/ui.css', (_req, res) => {
+    res.type('css').send(STYLESHEET);
+  });
+  // Without an icon of its own the browser asks for /favicon.ico, and logs the 404 as an error.
+  router.get('/favicon.svg', (_req, res) => {
+    res.type('image/svg+xml').send(FAVICON);
+  });
+
+  // Refused before any body is read or any session is looked at.
+  router.use((req, res, next) => {
+    if (req.method === 'GET' || req.method === 'HEAD' || sameOrigin(req)) return next();
+    res.status(403).type('html').send(messagePage('Refused', 'This request did not come from a jml page (Origin check): reload the page and try again.'));
+  });
+
+  router.get('/login', (req, res) => {
+    if (store.get(sessionIdOf(req))) return res.redirect(303, '/ui/');
+    res.type('html').send(loginPage());
+  });
+
+  router.post(
+    '/login',
+    form,
+    handle(async (req, res) => {
+      const decision = loginLimiter.take(req.ip ?? 'unknown');
+      if (!decision.allowed) {
+        res.set('Retry-After', String(decision.retryAfterSeconds));
+        res.status(429).type('html').send(loginPage(`Too many log-in attempts: wait ${decision.retryAfterSeconds} s.`));
+        return;
+      }
+      const input = loginForm.safeParse(req.body);
+      const principal = input.success ? await options.verifyToken(input.data.token, 'operator') : null;
+      if (!principal) {
+        const reason = input.success ? 'unknown, revoked or non-operator token' : 'no token';
+        await db
+          .$transaction((tx) => appendAudit(tx, [{ actor: 'anonymous', action: 'auth.failed', data: { realm: 'ui', reason, ip: req.ip ?? null, method: req.method, path: req.originalUrl.slice(0, 200) } }]))
+          .catch((error: unknown) => logger.warn({ err: error }, 'could not audit a failed log-in'));
+        res.status(401).type('html').send(loginPage('That is not a valid operator token.'));
+        return;
+      }
+      // A fresh id at each log-in: an id planted before log-in is never promoted (session fixation).
+      const previous = sessionIdOf(req);
+      if (previous) store.destroy(previous);
+      const session = store.create(principal);
+      res.set('Set-Cookie', sessionCookie(req, session.id, ttlMs)).redirect(303, '/ui/');
+    }),
+  );
+
+  // Everything below needs a live session whose token is still valid.
+  const requireSession = async (req: Request, res: Response): Promise<boolean> => {
+    const session = store.get(sessionIdOf(req));
+    const tokenId = session?.principal.tokenId;
+    const revoked = tokenId && tokenId !== 'env' ? (await db.apiToken.findUnique({ where: { id: tokenId }, select: { revokedAt: true } }))?.revokedAt !== null : false;
+    if (session && !revoked) {
+      sessions.set(req, session);
+      return true;
+    }
+    if (session) store.destroy(session.id);
+    if (req.method === 'GET' || req.method === 'HEAD') res.redirect(303, '/ui/login');
+    else res.status(401).type('html').send(loginPage('Your session has ended: log in again.'));
+    return false;
+  };
+  router.use((req, res, next) => {
+    requireSession(req, res).then((ok) => ok && next(), next);
+  });
+
+  router.post('/logout', (req, res) => {
+    store.destroy(sessionOf(req).id);
+    res.set('Set-Cookie', sessionCookie(req, '', 0)).redirect(303, '/ui/login');
+  });
+
+  router.get(
+    '/',
+    handle(async (req, res) => {
+      const page = (status: 'held' | 'pending' | 'running' | 'waiting' | 'needs_attention' | 'completed', limit = 200) =>
+        listEvents(db, { status, limit }).then((result) => result.events);
+      const [held, pending, running, waiting, attention, completed] = await Promise.all([
+        page('held'),
+        page('pending'),
+        page('running'),
+        page('waiting'),
+        page('needs_attention'),
+        page('completed', 20),
+      ]);
+      const inFlight = [...pending, ...running, ...waiting];
+      const names = await namesOf(db, [...held, ...inFlight, ...attention, ...completed]);
+      sendPage(res, sessionOf(req), 'Leavers', overviewBody({ held, inFlight, attention, completed, names }));
+    }),
+  );
+
+  router.get(
+    '/report',
+    handle(async (req, res) => {
+      const session = sessionOf(req);
+      const query = reportQuery.safeParse(req.query);
+      const given = query.success ? query.data : {};
+      const window = reportWindowSchema.safeParse({ from: given.from || undefined, to: given.to || undefined });
+      const error = !query.success || !window.success ? `Invalid window: ${(query.error ?? window.error)?.issues.map((issue) => `${issue.path.join('.')} ${issue.message}`).join('; ')}` : undefined;
+      const report = await deprovisioningReport(db, { ...(window.success ? window.data : reportWindowSchema.parse({})), slaMs });
+      sendPage(res, session, 'SLA report', reportBody(report, given, error), error ? 400 : 200);
+    }),
+  );
+
+  router.get(
+    '/report.csv',
+    handle(async (req, res) => {
+      const window = reportWindowSchema.parse(reportQuery.parse(req.query));
+      const report = await deprovisioningReport(db, { ...window, slaMs });
+      res.type('text/csv; charset=utf-8').attachment(`deprovisioning-${window.from.toISOString().slice(0, 10)}-${window.to.toISOString().slice(0, 10)}.csv`).send(reportCsv(report));
+    }),
+  );
+
+  router.get(
+    '/evidence',
+    handle(async (req, res) => {
+      const session = sessionOf(req);
+      const query = evidenceQuery.safeParse(req.query);
+      const subject = query.success ? (query.data.subject ?? '') : '';
+      if (!subject) return sendPage(res, session, 'Evidence', evidenceBody(''), query.success ? 200 : 400);
+      try {
+        sendPage(res, session, 'Evidence', evidenceBody(subject, await buildEvidence(db, subject)));
+      } catch (error) {
+        if (!(error instanceof PersonNotFound)) throw error;
+        sendPage(res, session, 'Evidence', evidenceBody(subject, undefined, error.message), 404);
+      }
+    }),
+  );
+
+  /** Runs an operator action from a form, then back to the overview with what happened. */
+  const action = (run: (req: Request, by: string) => Promise<string>) => [
+    form,
+    handle(async (req, res) => {
+      const session = sessionOf(req);
+      try {
+        session.flash = { kind: 'ok', text: await run(req, session.principal.name) };
+      } catch (error) {
+        const named = error as { name?: string; message?: string };
+        if (error instanceof z.ZodError) session.flash = { kind: 'error', text: `Invalid request: ${error.issues.map((issue) => `${issue.path.join('.') || 'id'} ${issue.message}`).join('; ')}` };
+        else if (named.name && OPERATOR_ERRORS.has(named.name)) session.flash = { kind: 'error', text: named.message ?? named.name };
+        else throw error;
+      }
+      res.redirect(303, '/ui/');
+    }),
+  ];
+  const kick = () => options.onOutboxWritten();
+  const eventId = (req: Request) => eventIdSchema.parse(req.params.id);
+  const formBody = (req: Request): unknown => (req.body as unknown) ?? {};
+
+  router.post(
+    '/events/:id/retry',
+    ...action(async (req, by) => {
+      const { system } = retryForm.parse(formBody(req));
+      const retried = await retryEvent(db, { eventId: eventId(req), system, by, onOutboxWritten: kick });
+      return `Retrying ${retried.targets.map((target) => target.system).join(', ')} for event ${retried.eventId} (run ${retried.generation}).`;
+    }),
+  );
+  router.post(
+    '/events/:id/approve',
+    ...action(async (req, by) => {
+      noForm.parse(formBody(req));
+      const approved = await approveEvent(db, { eventId: eventId(req), by, onOutboxWritten: kick });
+      return `Approved event ${approved.eventId}.`;
+    }),
+  );
+  router.post(
+    '/events/:id/reject',
+    ...action(async (req, by) => {
+      const { reason } = rejectForm.parse(formBody(req));
+      const rejected = await rejectEvent(db, { eventId: eventId(req), reason: reason || undefined, by, onOutboxWritten: kick });
+      return `Rejected event ${rejected.eventId}.`;
+    }),
+  );
+  router.post(
+    '/held/approve',
+    ...action(async (req, by) => {
+      noForm.parse(formBody(req));
+      const { approved } = await approveAllHeld(db, { by, onOutboxWritten: kick });
+      return `Approved ${approved.length} held leaver${approved.length === 1 ? '' : 's'}.`;
+    }),
+  );
+
+  router.use((req: Request, res: Response) => {
+    res.status(404).type('html').send(messagePage('Not found', `No page ${req.method} ${req.originalUrl.slice(0, 200)}`, sessions.get(req)));
+  });
+  router.use((error: unknown, req: Request, res: Response, _next: NextFunction) => {
+    const named = error as { type?: string; status?: number };
+    if (named.type && named.status && named.status >= 400 && named.status < 500) {
+      res.status(named.status).type('html').send(messagePage('Bad request', 'The form could not be read.', sessions.get(req)));
+      return;
+    }
+    if (error instanceof z.ZodError) {
+      res.status(400).type('html').send(messagePage('Bad request', error.issues.map((issue) => `${issue.path.join('.')} ${issue.message}`).join('; '), sessions.get(req)));
+      return;
+    }
+    if (toScimError(error).status === 503) {
+      logger.warn({ err: error }, 'operator pages: database unavailable');
+      res.status(503).type('html').send(messagePage('Unavailable', 'The database is temporarily unavailable; reload in a moment.', sessions.get(req)));
+      return;
+    }
+    logger.error({ err: error }, 'operator page failed');
+    res.status(500).type('html').send(messagePage('Error', 'Internal error; the server log has the details.', sessions.get(req)));
+  });
+  return router;
+}
+
+async function namesOf(db: Database, events: EventView[]): Promise<Names> {
+  const ids = [...new Set(events.map((event) => event.identityId))];
+  const identities = await db.identity.findMany({ where: { id: { in: ids } }, select: { id: true, userName: true } });
+  return new Map(identities.map((identity) => [identity.id, identity.userName]));
+}
