@@ -3,7 +3,7 @@
 // input. Errors leave as `{ error, detail }` with a stable `error` name (RFC 9457 in spirit).
 import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import { z } from 'zod';
-import { appendAudit } from '../audit/append.js';
+import { auditAuthenticationFailure, bearerToken } from '../auth/http.js';
 import { createAuditRouter } from './audit-routes.js';
 import type { Principal, TokenVerifier } from '../auth/tokens.js';
 import type { Database } from '../db/client.js';
@@ -42,10 +42,6 @@ const principals = new WeakMap<Request, Principal>();
 
 function sendError(res: Response, status: number, error: string, detail: string, extra: Record<string, unknown> = {}) {
   res.status(status).type('application/json').send(JSON.stringify({ error, detail, ...extra }));
-}
-
-function bearerToken(req: Request): string | undefined {
-  return req.get('authorization')?.match(/^Bearer\s+(\S+)\s*$/i)?.[1];
 }
 
 function operatorOf(req: Request): string {
@@ -130,11 +126,7 @@ export function createOperatorRouter(options: OperatorApiOptions): express.Route
       return toHttp(res, error, logger);
     }
     if (!principal) {
-      await db
-        .$transaction((tx) =>
-          appendAudit(tx, [{ actor: 'anonymous', action: 'auth.failed', data: { realm: 'operator', reason: token ? 'unknown, revoked or non-operator token' : 'no bearer token', ip: req.ip ?? null, method: req.method, path: req.originalUrl.slice(0, 200) } }]),
-        )
-        .catch((error: unknown) => logger.warn({ err: error }, 'could not audit an authentication failure'));
+      await auditAuthenticationFailure(db, logger, req, 'operator', token ? 'unknown, revoked or non-operator token' : 'no bearer token');
       res.set('WWW-Authenticate', 'Bearer realm="jml-operator"');
       return sendError(res, 401, 'Unauthorized', 'An operator bearer token is required: create one with `npx jml tokens create --name <you> --operator`');
     }

@@ -2,7 +2,7 @@
 // token, or JML_METRICS_TOKEN, which opens this route only (a scraper needs no operator powers).
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Request, RequestHandler, Response } from 'express';
-import { appendAudit } from '../audit/append.js';
+import { auditAuthenticationFailure, bearerToken } from '../auth/http.js';
 import type { TokenVerifier } from '../auth/tokens.js';
 import type { Database } from '../db/client.js';
 import type { Logger } from '../logger.js';
@@ -31,17 +31,13 @@ export function createMetricsHandler({ db, metrics, verifyToken, metricsToken, l
   }
 
   async function refuse(req: Request, res: Response, token: string | undefined) {
-    await db
-      .$transaction((tx) =>
-        appendAudit(tx, [{ actor: 'anonymous', action: 'auth.failed', data: { realm: 'metrics', reason: token ? 'unknown, revoked or non-operator token' : 'no bearer token', ip: req.ip ?? null, method: req.method, path: req.originalUrl.slice(0, 200) } }]),
-      )
-      .catch((error: unknown) => logger.warn({ err: error }, 'could not audit an authentication failure'));
+    await auditAuthenticationFailure(db, logger, req, 'metrics', token ? 'unknown, revoked or non-operator token' : 'no bearer token');
     res.set('WWW-Authenticate', 'Bearer realm="jml-metrics"');
     res.status(401).type('text/plain').send('A bearer token is required: JML_METRICS_TOKEN or an operator token (`npx jml tokens create --name prometheus --operator`)\n');
   }
 
   return async (req, res) => {
-    const token = req.get('authorization')?.match(/^Bearer\s+(\S+)\s*$/i)?.[1];
+    const token = bearerToken(req);
     try {
       if (!(await authorised(token))) return await refuse(req, res, token);
       const text = await metrics.render();

@@ -6,7 +6,7 @@ import express, { type NextFunction, type Request, type RequestHandler, type Res
 import SCIMMY from 'scimmy';
 import SCIMMYRouters from 'scimmy-routers';
 import type { Principal, TokenVerifier } from '../auth/tokens.js';
-import { appendAudit } from '../audit/append.js';
+import { auditAuthenticationFailure, bearerToken } from '../auth/http.js';
 import type { Logger } from '../logger.js';
 import { listIdentityIds } from './query/list.js';
 import { normalisePatchBody, normaliseResourceBody } from './dialects.js';
@@ -37,12 +37,6 @@ function sendError(res: Response, status: number, detail: string, scimType?: str
 function sendScimError(res: Response, error: unknown) {
   const scim = toScimError(error);
   sendError(res, scim.status, scim.message, scim.scimType || undefined);
-}
-
-function bearerToken(req: Request): string | undefined {
-  const header = req.get('authorization');
-  const match = header?.match(/^Bearer\s+(\S+)\s*$/i);
-  return match?.[1];
 }
 
 function contextOf(req: Request): ScimRequestContext {
@@ -76,11 +70,7 @@ export function createScimRouter(options: ScimRouterOptions): express.Router {
       return sendError(res, 503, 'The identity store is temporarily unavailable; retry later');
     }
     if (!principal) {
-      await options.db
-        .$transaction((tx) =>
-          appendAudit(tx, [{ actor: 'anonymous', action: 'auth.failed', data: { realm: 'scim', reason: token ? 'unknown or revoked token' : 'no bearer token', ip: req.ip ?? null, method: req.method, path: req.originalUrl.slice(0, 200) } }]),
-        )
-        .catch((error: unknown) => options.logger.warn({ err: error }, 'could not audit an authentication failure'));
+      await auditAuthenticationFailure(options.db, options.logger, req, 'scim', token ? 'unknown or revoked token' : 'no bearer token');
       res.set('WWW-Authenticate', 'Bearer realm="jml-scim"');
       return sendError(res, 401, 'A valid bearer token is required: create one with `npx jml tokens create --name <client>`');
     }

@@ -10,7 +10,7 @@
 import { readFileSync } from 'node:fs';
 import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import { z } from 'zod';
-import { appendAudit } from '../audit/append.js';
+import { auditAuthenticationFailure } from '../auth/http.js';
 import { buildEvidence, PersonNotFound } from '../audit/evidence.js';
 import { DEFAULT_DEPROVISION_SLA_MS, deprovisioningReport, reportCsv, reportWindowSchema } from '../audit/report.js';
 import type { TokenVerifier } from '../auth/tokens.js';
@@ -109,9 +109,7 @@ export function createUiRouter(options: UiOptions): express.Router {
       const principal = input.success ? await options.verifyToken(input.data.token, 'operator') : null;
       if (!principal) {
         const reason = input.success ? 'unknown, revoked or non-operator token' : 'no token';
-        await db
-          .$transaction((tx) => appendAudit(tx, [{ actor: 'anonymous', action: 'auth.failed', data: { realm: 'ui', reason, ip: req.ip ?? null, method: req.method, path: req.originalUrl.slice(0, 200) } }]))
-          .catch((error: unknown) => logger.warn({ err: error }, 'could not audit a failed log-in'));
+        await auditAuthenticationFailure(db, logger, req, 'ui', reason);
         res.status(401).type('html').send(loginPage('That is not a valid operator token.'));
         return;
       }
