@@ -1,8 +1,27 @@
-// The one logger. Secrets never reach it: credentials are redacted by path as a second guard.
-import { pino } from 'pino';
+// The one logger. Secrets never reach it: credentials are redacted by path, and errors lose the
+// parts that can hold them (a pg error carries its client, whose connection parameters include
+// the database password).
+import { pino, stdSerializers } from 'pino';
+
+const SECRET_BEARING_KEYS = new Set(['client', 'connectionParameters', 'connectionString', 'config', 'password', 'authorization']);
+
+function withoutSecrets(value: unknown, depth = 0): unknown {
+  if (value === null || typeof value !== 'object' || depth > 5) return value;
+  if (Array.isArray(value)) return value.map((item) => withoutSecrets(item, depth + 1));
+  return Object.fromEntries(
+    Object.entries(value as Record<string, unknown>)
+      .filter(([key]) => !SECRET_BEARING_KEYS.has(key))
+      .map(([key, item]) => [key, withoutSecrets(item, depth + 1)]),
+  );
+}
+
+export function serializeError(error: unknown): unknown {
+  return withoutSecrets(error instanceof Error ? stdSerializers.errWithCause(error) : error);
+}
 
 export const logger = pino({
   level: process.env.LOG_LEVEL ?? 'info',
+  serializers: { err: serializeError },
   redact: {
     paths: [
       'authorization',

@@ -10,8 +10,9 @@ export type { Prisma } from '../generated/prisma/client.js';
 export function createDatabase(url: string, options: { poolSize?: number } = {}): Database {
   const adapter = new PrismaPg(
     { connectionString: url, max: options.poolSize ?? 10 },
-    // An idle connection the server closed (a restart, a failover): the pool replaces it.
-    { onPoolError: (error) => logger.warn({ err: error }, 'a database connection was closed by the server') },
+    // An idle connection the server closed (a restart, a failover): the pool replaces it. Only the
+    // code and message are logged: pg's error carries its client, connection parameters included.
+    { onPoolError: (error) => logger.warn({ code: (error as { code?: string }).code, reason: error.message }, 'a database connection was closed by the server') },
   );
   return new PrismaClient({ adapter });
 }
