@@ -29,6 +29,12 @@ export interface ChainStart {
 
 export const GENESIS: ChainStart = { seq: 0n, hash: GENESIS_HASH };
 
+/** The chain's start after archiving: the last archived row (decision 010). */
+export async function latestCheckpoint(db: Database): Promise<ChainStart | null> {
+  const checkpoint = await db.auditCheckpoint.findFirst({ orderBy: { seq: 'desc' } });
+  return checkpoint ? { seq: checkpoint.seq, hash: checkpoint.hash } : null;
+}
+
 export function rowHashMatches(row: AuditEvent): boolean {
   return hashAuditRow({ ...row, data: row.data as JsonValue }) === row.hash;
 }
@@ -51,7 +57,7 @@ export function linkProblem(previous: ChainStart, row: AuditEvent): BrokenLink |
 }
 
 export interface VerifyOptions {
-  /** Where to start: the genesis (default) or the latest archive checkpoint. */
+  /** Where to start; by default the latest archive checkpoint, or the genesis when none. */
   start?: ChainStart;
   batchSize?: number;
 }
@@ -65,7 +71,7 @@ export async function verifyChain(db: Database, options: VerifyOptions = {}): Pr
   const headRow = await db.auditChainHead.findUnique({ where: { id: 1 } });
   if (!headRow) throw new Error('audit_chain_head is missing: the database was not migrated (run `jml migrate`)');
   const head = { seq: headRow.seq, hash: headRow.hash };
-  let previous = options.start ?? GENESIS;
+  let previous = options.start ?? (await latestCheckpoint(db)) ?? GENESIS;
   let rowsChecked = 0;
   const broken = (firstBroken: BrokenLink): VerifyResult => ({ ok: false, rowsChecked, head, firstBroken });
 

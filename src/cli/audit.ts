@@ -1,11 +1,14 @@
 // `jml audit verify|export`: check the hash chain, and hand an auditor the rows of a period.
 import { once } from 'node:events';
 import { open } from 'node:fs/promises';
+import { userInfo } from 'node:os';
+import path from 'node:path';
 import { z } from 'zod';
 import type { Database } from '../db/client.js';
 import { EXPORT_FORMATS, exportAudit, type ExportSink } from '../audit/export.js';
 import { auditFilterSchema } from '../audit/query.js';
-import { verifyChain } from '../audit/verify.js';
+import { GENESIS, verifyChain } from '../audit/verify.js';
+import { ArchiveError, archiveAudit, verifyArchiveFile } from '../audit/archive.js';
 import type { Output } from './events.js';
 
 export const AUDIT_USAGE = `Usage: jml audit <action>
@@ -14,6 +17,11 @@ export const AUDIT_USAGE = `Usage: jml audit <action>
   jml audit export --from <date> --to <date> [--format csv|json] [--out <file>]
                    [--identity <id or userName>] [--actor <name>] [--action <action or prefix*>] [--system <system>]
       rows with from <= occurred_at < to, in chain order (CSV with a header, or a JSON array)
+  jml audit verify --archive <file>
+      re-verify an archive file against its checkpoint (exit 1 when it does not match)
+  jml audit archive --before <date> --out <dir> [--as <operator>]
+      move rows that occurred before <date> to a JSONL file in <dir>, leaving a checkpoint that
+      verification starts from; run with the database owner's credentials (it deletes rows)
 Dates are ISO 8601: 2026-01-31 (midnight UTC) or 2026-01-31T12:00:00Z.
 `;
 
@@ -29,6 +37,18 @@ export interface AuditArgs {
   /** The --action filter (the subcommand is `action`). */
   actionFilter?: string;
   json?: boolean;
+  before?: string;
+  archive?: string;
+  /** Who archives (recorded in the checkpoint and the chain). */
+  by?: string;
+}
+
+function operatorName(): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return process.env.USER ?? 'operator';
+  }
 }
 
 const processOutput: Output = {
@@ -36,13 +56,44 @@ const processOutput: Output = {
   err: (text) => process.stderr.write(text),
 };
 
+const archiveArgsSchema = z.object({
+  before: auditFilterSchema.shape.to.unwrap(),
+  out: z.string({ error: 'the directory to write the archive file to' }).min(1),
+});
+
 const exportArgsSchema = auditFilterSchema.extend({
   from: auditFilterSchema.shape.from.unwrap(),
   to: auditFilterSchema.shape.to.unwrap(),
   format: z.enum(EXPORT_FORMATS).default('csv'),
 });
 
+const json = (value: unknown) => `${JSON.stringify(value, (_key, item: unknown) => (typeof item === 'bigint' ? item.toString() : item), 2)}\n`;
+
+async function verifyArchive(db: Database, args: AuditArgs, io: Output): Promise<number> {
+  const name = path.basename(args.archive!);
+  const checkpoint = await db.auditCheckpoint.findFirst({ where: { fileName: name } });
+  if (!checkpoint) {
+    io.err(`No checkpoint names ${name}: is it an archive of this database?\n`);
+    return 1;
+  }
+  const previous = await db.auditCheckpoint.findFirst({ where: { seq: { lt: checkpoint.seq } }, orderBy: { seq: 'desc' } });
+  const result = await verifyArchiveFile(args.archive!, previous ? { seq: previous.seq, hash: previous.hash } : GENESIS, checkpoint);
+  if (args.json) io.out(json(result));
+  else if (result.ok) io.out(`Archive ${name} intact: ${result.rowsChecked} rows verified up to its checkpoint at seq ${checkpoint.seq}.\n`);
+  else io.out(`Archive ${name} BROKEN at seq ${result.firstBroken!.seq}: ${result.firstBroken!.reason}.\n`);
+  return result.ok ? 0 : 1;
+}
+
+async function archive(db: Database, args: AuditArgs, io: Output): Promise<number> {
+  const { before, out } = archiveArgsSchema.parse({ before: args.before, out: args.out });
+  const result = await archiveAudit(db, { before, directory: out, by: args.by ?? operatorName() });
+  if (result.archived === 0) io.out(`No audit rows before ${before.toISOString()} left to archive.\n`);
+  else io.out(`Archived ${result.archived} audit rows (seq ${result.firstSeq}..${result.throughSeq}) to ${result.file} (sha256 ${result.fileSha256}).\nVerification now starts at seq ${result.throughSeq}; keep the file: \`jml audit verify --archive ${result.file}\` re-checks it.\n`);
+  return 0;
+}
+
 async function verify(db: Database, args: AuditArgs, io: Output): Promise<number> {
+  if (args.archive) return verifyArchive(db, args, io);
   const result = await verifyChain(db);
   if (args.json) {
     io.out(`${JSON.stringify(result, (_key, value: unknown) => (typeof value === 'bigint' ? value.toString() : value), 2)}\n`);
@@ -101,6 +152,8 @@ export async function auditCommand(db: Database, args: AuditArgs, io: Output = p
         return await verify(db, args, io);
       case 'export':
         return await exportRows(db, args, io);
+      case 'archive':
+        return await archive(db, args, io);
       default:
         io.err(AUDIT_USAGE);
         return 2;
@@ -109,6 +162,10 @@ export async function auditCommand(db: Database, args: AuditArgs, io: Output = p
     if (error instanceof z.ZodError) {
       io.err(`Invalid arguments:\n${error.issues.map((issue) => `  --${String(issue.path[0] ?? 'arguments')}: ${issue.message}`).join('\n')}\n`);
       return 2;
+    }
+    if (error instanceof ArchiveError) {
+      io.err(`${error.message}\n`);
+      return 1;
     }
     if ((error as NodeJS.ErrnoException | null)?.code === 'EEXIST') {
       io.err(`${args.out} already exists: choose another --out file (an export never overwrites one).\n`);

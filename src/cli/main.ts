@@ -25,7 +25,8 @@ const USAGE = `Usage: jml <command>
                                            lifecycle events: inspect them, retry failed targets,
                                            approve or reject held leavers ('jml events' for more)
   audit verify | export --from <date> --to <date> [--format csv|json] [--out <file>]
-                                           check the audit hash chain; export rows ('jml audit' for more)
+        | archive --before <date> --out <dir>
+                                           check the audit hash chain; export or archive rows ('jml audit' for more)
   evidence <userName or id> [--format text|json]
                                            one person's identity, lifecycle events, outcomes and audit rows
   report deprovisioning [--from <date>] [--to <date>] [--format text|json|csv]
@@ -76,6 +77,8 @@ async function main(argv: string[]): Promise<number> {
       out: { type: 'string' },
       actor: { type: 'string' },
       action: { type: 'string' },
+      before: { type: 'string' },
+      archive: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -100,7 +103,7 @@ async function main(argv: string[]): Promise<number> {
       return withDatabase((db) => reportCommand(db, { report: rest[0] ?? '', from: values.from, to: values.to, format: values.format, slaMs }));
     }
     case 'audit':
-      return withDatabase((db) => auditCommand(db, { ...values, action: rest[0] ?? '', actionFilter: values.action }));
+      return withDatabase((db) => auditCommand(db, { ...values, action: rest[0] ?? '', actionFilter: values.action, by: values.as }));
     case 'evidence':
       return withDatabase((db) => evidenceCommand(db, { subject: rest[0], format: values.format }));
     case 'migrate':
