@@ -2,6 +2,7 @@
 // its SHA-256 is stored (a slow hash adds nothing for secrets that cannot be guessed), and
 // lookups go through the hash's unique index (docs/decisions/006-tokens.md).
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { appendAudit } from '../audit/append.js';
 import type { Database } from '../db/client.js';
 
 export type TokenKind = 'scim' | 'operator';
@@ -19,10 +20,15 @@ export function hashSecret(secret: string): string {
   return createHash('sha256').update(secret).digest('hex');
 }
 
-export async function createToken(db: Database, input: { name: string; kind: TokenKind }) {
+/** Creates a token; `actor` (who asked for it) goes to the audit trail with the token's id. */
+export async function createToken(db: Database, input: { name: string; kind: TokenKind; actor?: string }) {
   const token = `${PREFIX[input.kind]}${randomBytes(32).toString('base64url')}`;
-  const record = await db.apiToken.create({
-    data: { name: input.name, kind: input.kind, secretHash: hashSecret(token), prefix: token.slice(0, PREFIX[input.kind].length + 6) },
+  const record = await db.$transaction(async (tx) => {
+    const created = await tx.apiToken.create({
+      data: { name: input.name, kind: input.kind, secretHash: hashSecret(token), prefix: token.slice(0, PREFIX[input.kind].length + 6) },
+    });
+    await appendAudit(tx, [{ actor: input.actor ?? 'cli', action: 'token.created', data: { tokenId: created.id, name: created.name, kind: created.kind, prefix: created.prefix } }]);
+    return created;
   });
   return { token, record };
 }
@@ -32,13 +38,16 @@ export function listTokens(db: Database) {
 }
 
 /** Revokes by id, or every live token with that name; returns how many were revoked. */
-export async function revokeToken(db: Database, idOrName: string): Promise<number> {
+export async function revokeToken(db: Database, idOrName: string, actor = 'cli'): Promise<number> {
   const isUuid = /^[0-9a-f-]{36}$/i.test(idOrName);
-  const { count } = await db.apiToken.updateMany({
-    where: { revokedAt: null, OR: [...(isUuid ? [{ id: idOrName }] : []), { name: idOrName }] },
-    data: { revokedAt: new Date() },
+  const where = { revokedAt: null, OR: [...(isUuid ? [{ id: idOrName }] : []), { name: idOrName }] };
+  return db.$transaction(async (tx) => {
+    const revoked = await tx.apiToken.findMany({ where, select: { id: true, name: true, kind: true } });
+    if (revoked.length === 0) return 0;
+    await tx.apiToken.updateMany({ where: { id: { in: revoked.map((token) => token.id) } }, data: { revokedAt: new Date() } });
+    await appendAudit(tx, revoked.map((token) => ({ actor, action: 'token.revoked', data: { tokenId: token.id, name: token.name, kind: token.kind } })));
+    return revoked.length;
   });
-  return count;
 }
 
 export interface TokenVerifierOptions {

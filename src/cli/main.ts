@@ -95,7 +95,7 @@ async function main(argv: string[]): Promise<number> {
       return startCommand({ demo: values.demo, role });
     }
     case 'tokens':
-      return withDatabase((db) => tokensCommand(db, { action: rest[0] ?? '', name: values.name, operator: values.operator, target: rest[1] }));
+      return withDatabase((db) => tokensCommand(db, { action: rest[0] ?? '', name: values.name, operator: values.operator, target: rest[1], as: values.as }));
     case 'events':
       return withDatabase((db) => eventsCommand(db, { ...values, action: rest[0] ?? '', target: rest[1], allHeld: values['all-held'] }));
     case 'report': {

@@ -1,8 +1,19 @@
 // `jml tokens create|list|revoke`: credentials for SCIM clients and operators.
 import { createToken, listTokens, revokeToken } from '../auth/tokens.js';
+import { userInfo } from 'node:os';
 import type { Database } from '../db/client.js';
 
-export async function tokensCommand(db: Database, args: { action: string; name?: string; operator: boolean; target?: string }): Promise<number> {
+/** Who runs the command, for the audit trail: the OS user unless --as says otherwise. */
+function operatorName(): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return process.env.USER ?? 'cli';
+  }
+}
+
+export async function tokensCommand(db: Database, args: { action: string; name?: string; operator: boolean; target?: string; as?: string }): Promise<number> {
+  const actor = args.as ?? operatorName();
   switch (args.action) {
     case 'create': {
       if (!args.name) {
@@ -10,7 +21,7 @@ export async function tokensCommand(db: Database, args: { action: string; name?:
         return 2;
       }
       const kind = args.operator ? 'operator' : 'scim';
-      const { token, record } = await createToken(db, { name: args.name, kind });
+      const { token, record } = await createToken(db, { name: args.name, kind, actor });
       process.stderr.write(`Created ${kind} token "${record.name}" (id ${record.id}). It is shown once; only its hash is stored.\n`);
       process.stdout.write(`${token}\n`);
       return 0;
@@ -30,7 +41,7 @@ export async function tokensCommand(db: Database, args: { action: string; name?:
         process.stderr.write('Usage: jml tokens revoke <id or name>\n');
         return 2;
       }
-      const count = await revokeToken(db, args.target);
+      const count = await revokeToken(db, args.target, actor);
       process.stdout.write(`Revoked ${count} token(s).\n`);
       return count > 0 ? 0 : 1;
     }

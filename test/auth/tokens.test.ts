@@ -1,0 +1,42 @@
+// Tokens: shown once, stored as a hash, several per client, revocable; creation and revocation
+// audited with who did it.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createToken, createTokenVerifier, hashSecret, revokeToken } from '../../src/auth/tokens.js';
+import { createTestDatabase, type TestDatabase } from '../support/database.js';
+
+let database: TestDatabase;
+
+beforeAll(async () => {
+  database = await createTestDatabase();
+});
+
+afterAll(async () => {
+  await database.drop();
+});
+
+describe('tokens', () => {
+  it('stores only a hash, accepts several at once, refuses a revoked one, and audits both steps', async () => {
+    const first = await createToken(database.db, { name: 'okta', kind: 'scim', actor: 'alice' });
+    const second = await createToken(database.db, { name: 'okta', kind: 'scim', actor: 'alice' });
+    const stored = await database.query<{ secret_hash: string }>('SELECT secret_hash FROM api_token ORDER BY created_at');
+    expect(stored.map((row) => row.secret_hash)).toEqual([hashSecret(first.token), hashSecret(second.token)]);
+    expect(JSON.stringify(stored)).not.toContain(first.token);
+
+    const verify = createTokenVerifier({ db: database.db });
+    expect(await verify(first.token, 'scim')).toMatchObject({ name: 'okta', kind: 'scim' });
+    expect(await verify(second.token, 'scim')).toMatchObject({ name: 'okta' });
+    expect(await verify(first.token, 'operator')).toBeNull();
+
+    expect(await revokeToken(database.db, first.record.id, 'bob')).toBe(1);
+    expect(await verify(first.token, 'scim')).toBeNull();
+    expect(await verify(second.token, 'scim')).not.toBeNull();
+
+    const audit = await database.query<{ actor: string; action: string; data: { tokenId: string } }>(`SELECT actor, action, data FROM audit_event ORDER BY seq`);
+    expect(audit.map(({ actor, action, data }) => [actor, action, data.tokenId])).toEqual([
+      ['alice', 'token.created', first.record.id],
+      ['alice', 'token.created', second.record.id],
+      ['bob', 'token.revoked', first.record.id],
+    ]);
+    expect(JSON.stringify(audit)).not.toContain(first.token);
+  });
+});
