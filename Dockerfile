@@ -5,7 +5,7 @@ ENV NODE_ENV=production
 # The image is prepared at build time; bin/jml.js must not install anything at start.
 ENV JML_SKIP_BOOTSTRAP=1
 COPY package.json package-lock.json ./
-RUN npm install --no-audit --no-fund --omit=dev
+RUN npm ci --no-audit --no-fund --omit=dev
 COPY prisma ./prisma
 COPY prisma.config.ts tsconfig.json ./
 COPY scripts ./scripts
