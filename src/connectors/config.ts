@@ -154,6 +154,9 @@ const environmentSchema = z.object({
   ),
 });
 
+/** Every variable the connectors read; of these only SECRET_VARIABLES also have a `_FILE` form. */
+export const CONNECTOR_VARIABLES = Object.keys(environmentSchema.shape) as (keyof typeof environmentSchema.shape)[];
+
 type ParsedEnvironment = z.output<typeof environmentSchema>;
 
 export interface ConnectorsConfig {

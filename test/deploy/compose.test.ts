@@ -1,0 +1,196 @@
+// docker-compose.yml, the Dockerfile and deploy/ checked without a Docker engine: the compose file
+// is parsed (anchors and merge keys resolved) and validated with zod, then held against what jml
+// and the images actually read. Each check stands for a mistake that would otherwise surface only
+// at `docker compose up`, as a container that exits or never turns healthy.
+import { readFileSync, readdirSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { z } from 'zod';
+import { environmentSchema } from '../../src/config.js';
+import { CONNECTOR_VARIABLES, SECRET_VARIABLES } from '../../src/connectors/config.js';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const read = (file: string) => readFileSync(path.join(root, file), 'utf8');
+
+// The part of the Compose specification this file uses, in the forms the checks below can read:
+// environment as a map (every name visible) and depends_on in the long form (with a condition).
+const environment = z.record(z.string(), z.union([z.string(), z.number(), z.boolean()]));
+const service = z
+  .object({
+    image: z.string().optional(),
+    build: z.union([z.string(), z.object({ context: z.string() }).loose()]).optional(),
+    entrypoint: z.array(z.string()).optional(),
+    command: z.array(z.string()).optional(),
+    environment: environment.default({}),
+    secrets: z.array(z.string()).default([]),
+    depends_on: z
+      .record(z.string(), z.object({ condition: z.enum(['service_started', 'service_healthy', 'service_completed_successfully']) }))
+      .default({}),
+    healthcheck: z.object({ test: z.array(z.string()).min(2) }).loose().optional(),
+    ports: z.array(z.string()).default([]),
+    volumes: z.array(z.string()).default([]),
+  })
+  .loose()
+  .refine((definition) => definition.image !== undefined || definition.build !== undefined, 'needs an image or a build');
+const composeFile = z.object({
+  name: z.string(),
+  services: z.record(z.string(), service),
+  volumes: z.record(z.string(), z.null()).optional(),
+  secrets: z.record(z.string(), z.object({ file: z.string() }).strict()),
+});
+
+const compose = composeFile.parse(parse(read('docker-compose.yml'), { merge: true }));
+const services = compose.services;
+const serviceNamed = (name: string) => {
+  const definition = services[name];
+  if (!definition) throw new Error(`docker-compose.yml has no service ${name}`);
+  return definition;
+};
+const JML_SERVICES = ['jml-api', 'jml-worker'] as const;
+
+/** The names jml reads: its own variables, the connectors', and `_FILE` forms only where resolved. */
+const JML_VARIABLES = new Set<string>([
+  ...Object.keys(environmentSchema.shape).flatMap((name) => [name, `${name}_FILE`]),
+  ...CONNECTOR_VARIABLES,
+  ...SECRET_VARIABLES.map((name) => `${name}_FILE`),
+]);
+const unreadByJml = (names: string[]) => names.filter((name) => !JML_VARIABLES.has(name));
+
+/** Docker secrets a text reads, by their mount path. */
+const secretsReadIn = (text: string) => [...text.matchAll(/\/run\/secrets\/([\w.-]+)/g)].map((match) => match[1]!);
+
+describe('docker-compose.yml', () => {
+  it('runs PostgreSQL, Temporal with its UI, and jml as an API and a worker', () => {
+    expect(Object.keys(services)).toEqual(expect.arrayContaining(['postgres', 'temporal', 'temporal-ui', ...JML_SERVICES]));
+  });
+
+  it('gives every service a health check, except the Temporal UI that nothing waits for', () => {
+    const without = Object.entries(services).filter(([, definition]) => !definition.healthcheck).map(([name]) => name);
+    expect(without).toEqual(['temporal-ui']);
+    const waitingForUi = Object.entries(services).filter(([, definition]) => 'temporal-ui' in definition.depends_on);
+    expect(waitingForUi.map(([name]) => name)).toEqual([]);
+  });
+
+  it('waits only on services that exist and, for service_healthy, have a health check', () => {
+    for (const [name, definition] of Object.entries(services)) {
+      for (const [dependency, { condition }] of Object.entries(definition.depends_on)) {
+        expect(services[dependency], `${name} depends on a missing service ${dependency}`).toBeDefined();
+        if (condition === 'service_healthy') expect(services[dependency]?.healthcheck, `${name} waits on ${dependency}`).toBeDefined();
+      }
+    }
+  });
+
+  it('declares every secret a service mounts, as a file under ./secrets/', () => {
+    for (const [name, definition] of Object.entries(services)) {
+      for (const secret of definition.secrets) {
+        const declared = compose.secrets[secret];
+        expect(declared, `${name} mounts the undeclared secret ${secret}`).toBeDefined();
+        expect(declared?.file).toMatch(/^\.\/secrets\/[\w.-]+$/);
+      }
+    }
+  });
+
+  it('mounts every secret a service reads, from its environment, entrypoint or init scripts', () => {
+    const initDirectory = 'deploy/postgres-init';
+    const initScripts = readdirSync(path.join(root, initDirectory)).map((file) => read(path.join(initDirectory, file)));
+    expect(serviceNamed('postgres').volumes.some((volume) => volume.startsWith(`./${initDirectory}:/docker-entrypoint-initdb.d`))).toBe(true);
+    for (const [name, definition] of Object.entries(services)) {
+      const texts = [...Object.values(definition.environment).map(String), ...(definition.entrypoint ?? []), ...(name === 'postgres' ? initScripts : [])];
+      const mountedOrNot = [...new Set(texts.flatMap(secretsReadIn))];
+      expect(mountedOrNot.filter((secret) => !definition.secrets.includes(secret)), `secrets ${name} reads but does not mount`).toEqual([]);
+    }
+  });
+
+  it('puts no secret value in an environment: secrets come from files', () => {
+    const secretLike = /PASSWORD|PWD|TOKEN|SECRET|API_KEY|_PAT$|^DATABASE_URL$/;
+    for (const [name, definition] of Object.entries(services)) {
+      const inlined = Object.keys(definition.environment).filter((variable) => secretLike.test(variable) && !variable.endsWith('_FILE'));
+      expect(inlined, `${name} sets secrets inline`).toEqual([]);
+      const withCredentials = Object.entries(definition.environment).filter(([, value]) => /:\/\/[^/\s:@]+:[^/\s@]+@/.test(String(value)));
+      expect(withCredentials.map(([variable]) => variable), `${name} has a URL with credentials`).toEqual([]);
+    }
+  });
+
+  it('gives the jml services only variables jml reads, with _FILE only where jml resolves it', () => {
+    // The checker itself: these two slipped through once (see git history).
+    expect(unreadByJml(['USERAPI_AUTH_TOKEN_FILE', 'ROCKETCHAT_USER_ID_FILE', 'USERAPI_TOKEN_FILE', 'DATABASE_URL_FILE'])).toEqual([
+      'USERAPI_AUTH_TOKEN_FILE',
+      'ROCKETCHAT_USER_ID_FILE',
+    ]);
+    for (const name of JML_SERVICES) {
+      const variables = Object.keys(serviceNamed(name).environment);
+      expect(unreadByJml(variables), `${name} sets variables jml ignores`).toEqual([]);
+      for (const variable of variables.filter((candidate) => candidate.endsWith('_FILE'))) {
+        expect(String(serviceNamed(name).environment[variable]), variable).toMatch(/^\/run\/secrets\/[\w.-]+$/);
+      }
+    }
+  });
+
+  it('starts the API and the worker with `jml start --role`', () => {
+    expect(serviceNamed('jml-api').command).toEqual(['node', 'bin/jml.js', 'start', '--role', 'api']);
+    expect(serviceNamed('jml-worker').command).toEqual(['node', 'bin/jml.js', 'start', '--role', 'worker']);
+  });
+
+  it('publishes the port the API listens on, and probes jml where it listens', () => {
+    const api = serviceNamed('jml-api');
+    const port = environmentSchema.shape.PORT.parse(api.environment.PORT);
+    expect(api.ports.map((mapping) => mapping.split(':').at(-1))).toContain(String(port));
+    expect(port).toBe(8080);
+    for (const name of JML_SERVICES) {
+      const listensOn = environmentSchema.shape.PORT.parse(serviceNamed(name).environment.PORT);
+      expect(serviceNamed(name).healthcheck?.test.join(' ')).toContain(`127.0.0.1:${listensOn}/health`);
+    }
+  });
+
+  it('points jml and the UI at the temporal service, once it is healthy', () => {
+    for (const name of [...JML_SERVICES, 'temporal-ui']) {
+      expect(serviceNamed(name).environment.TEMPORAL_ADDRESS, name).toBe('temporal:7233');
+      expect(serviceNamed(name).depends_on.temporal?.condition, name).toBe('service_healthy');
+    }
+  });
+
+  describe('the Temporal server (temporalio/auto-setup)', () => {
+    const temporal = serviceNamed('temporal');
+
+    it('gets its database password from the secret, since the image reads no _FILE variables', () => {
+      expect(Object.keys(temporal.environment).filter((variable) => variable.endsWith('_FILE'))).toEqual([]);
+      const entrypoint = (temporal.entrypoint ?? []).join(' ');
+      expect(entrypoint).toContain('POSTGRES_PWD="$$(cat /run/secrets/temporal_db_password)"');
+      // Overriding the entrypoint drops the image's CMD: autosetup must be passed on explicitly.
+      expect(entrypoint).toMatch(/exec \/etc\/temporal\/entrypoint\.sh autosetup$/);
+    });
+
+    it('is probed with the temporal CLI, which the image ships (tctl it no longer does)', () => {
+      expect(temporal.healthcheck?.test.slice(0, 5)).toEqual(['CMD', 'temporal', 'operator', 'cluster', 'health']);
+    });
+
+    it('finds its database: auto-setup does not create one named like its user', () => {
+      const database = String(temporal.environment.DBNAME ?? 'temporal');
+      if (database === temporal.environment.POSTGRES_USER) {
+        expect(read('deploy/postgres-init/01-temporal-role.sh')).toMatch(new RegExp(`CREATE DATABASE ${database} OWNER ${database};`));
+      }
+    });
+  });
+});
+
+describe('Dockerfile', () => {
+  const dockerfile = read('Dockerfile');
+  const copied = [...dockerfile.matchAll(/^COPY (.+) \S+$/gm)].flatMap((match) => match[1]!.split(' '));
+
+  it('skips the bootstrap at start: the image is prepared when it is built', () => {
+    expect(dockerfile).toMatch(/^ENV JML_SKIP_BOOTSTRAP=1$/m);
+  });
+
+  it('copies what bin/jml.js needs and installs from the lockfile', () => {
+    expect(copied).toEqual(expect.arrayContaining(['package.json', 'package-lock.json', 'scripts', 'src', 'workflows', 'prisma', 'bin', 'prisma.config.ts', 'tsconfig.json']));
+    expect(dockerfile).toMatch(/^RUN npm ci .*--omit=dev/m);
+    // The Prisma client is generated into src/, so after the sources are copied.
+    expect(dockerfile.indexOf('prisma generate')).toBeGreaterThan(dockerfile.indexOf('COPY src'));
+  });
+
+  it('does not run as root', () => {
+    expect(dockerfile).toMatch(/^USER node$/m);
+  });
+});
