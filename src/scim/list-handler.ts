@@ -31,8 +31,9 @@ export interface ListEndpoint {
 function integer(name: string, value: unknown): number | undefined {
   if (value === undefined || value === '') return undefined;
   const number = typeof value === 'number' ? value : Number(value);
-  // RFC 7644 §3.4.2.4: startIndex and count are integers.
-  if (!Number.isInteger(number)) throw scimError(400, 'invalidValue', `${name} must be an integer`);
+  // RFC 7644 §3.4.2.4: startIndex and count are integers; one past 2^53 cannot be exact, and one
+  // past PostgreSQL's bigint would fail the query.
+  if (!Number.isSafeInteger(number)) throw scimError(400, 'invalidValue', `${name} must be an integer between ${Number.MIN_SAFE_INTEGER} and ${Number.MAX_SAFE_INTEGER}`);
   return number;
 }
 

@@ -30,6 +30,13 @@ export interface ScimRouterOptions extends ScimDependencies {
 
 const contexts = new WeakMap<Request, ScimRequestContext>();
 
+function containsNul(value: unknown, depth = 0): boolean {
+  if (typeof value === 'string') return value.includes('\u0000');
+  if (value === null || typeof value !== 'object' || depth > 64) return false;
+  if (Array.isArray(value)) return value.some((item) => containsNul(item, depth + 1));
+  return Object.entries(value as Record<string, unknown>).some(([key, item]) => key.includes('\u0000') || containsNul(item, depth + 1));
+}
+
 function sendError(res: Response, status: number, detail: string, scimType?: string) {
   res.status(status).type('application/scim+json').send(JSON.stringify(errorBody(status, detail, scimType)));
 }
@@ -84,7 +91,12 @@ export function createScimRouter(options: ScimRouterOptions): express.Router {
   });
 
   router.use(express.json({ type: ['application/scim+json', 'application/json'], limit: options.maxBodyBytes }));
-  router.use((req: Request, _res: Response, next: NextFunction) => {
+  router.use((req: Request, res: Response, next: NextFunction) => {
+    // PostgreSQL cannot store U+0000 in text or jsonb; refused here, it is a clear 400 for the
+    // client instead of a failed query that would look like an outage.
+    if (containsNul(req.body) || containsNul(req.query)) {
+      return sendError(res, 400, 'Strings must not contain the NUL character (U+0000)', 'invalidValue');
+    }
     if (req.method === 'PATCH') {
       req.body = normalisePatchBody(req.body);
       if (req.path.startsWith('/Groups/')) req.body = normaliseGroupPatchBody(req.body);
