@@ -3,6 +3,8 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    // Process-level fault tests run with `npm run test:faults` (vitest.faults.config.ts).
+    exclude: ['test/faults/**', 'node_modules/**'],
     globalSetup: ['test/global-setup.ts'],
     setupFiles: ['test/support/fail-on-console-error.ts'],
     // Integration tests start Temporal workers; a worker's first workflow bundle takes seconds.
