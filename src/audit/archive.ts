@@ -11,23 +11,12 @@ import { createInterface } from 'node:readline';
 import type { Database } from '../db/client.js';
 import type { AuditEvent } from '../generated/prisma/client.js';
 import { appendAudit } from './append.js';
-import { hashAuditRow } from './chain.js';
+import { hashAuditRow, type ChainedRow } from './chain.js';
 import type { JsonValue } from './canonical.js';
 import { GENESIS, latestCheckpoint, verifyChain, type BrokenLink, type ChainStart } from './verify.js';
 
 /** One archived row per line: every field the hash covers, seq as a string so it stays exact. */
-interface ArchivedRow {
-  seq: string;
-  occurredAt: string;
-  actor: string;
-  action: string;
-  identityId: string | null;
-  eventId: string | null;
-  system: string | null;
-  data: JsonValue;
-  prevHash: string;
-  hash: string;
-}
+type ArchivedRow = Omit<ChainedRow, 'seq' | 'occurredAt'> & { seq: string; occurredAt: string; hash: string };
 
 export class ArchiveError extends Error {
   override readonly name = 'ArchiveError';

@@ -2,6 +2,7 @@
 // get a 5xx or crash the server, and every refusal must be an RFC 7644 §3.12 error body. The
 // generator is seeded, so a failure is reproducible.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { seededRandom } from '../../bench/support/stats.js';
 import { createToken } from '../../src/auth/tokens.js';
 import { CORE_USER, PATCH_OP } from '../support/scim-client.js';
 import { startScimApp, type ScimApp } from '../support/scim-app.js';
@@ -13,25 +14,13 @@ let jml: ScimApp;
 let token: string;
 let userId: string;
 
-/** mulberry32: small, fast, seedable. */
-function random(seed: number) {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const nasty = [
   "' OR 1=1 --", '"); DROP TABLE identity; --', '") or ("1"="1', '\u0000', '%00', '../../etc/passwd', '${7*7}', '{{7*7}}',
   '<script>alert(1)</script>', '\\', '"', "'", '\u202e', '😀'.repeat(50), 'a'.repeat(5000), '__proto__', 'constructor', 'NaN', '-1e309',
 ];
 
 function generator(seed: number) {
-  const next = random(seed);
+  const next = seededRandom(seed);
   const pick = <T>(items: readonly T[]): T => items[Math.floor(next() * items.length)]!;
   const junkValue = (depth = 0): unknown => {
     switch (Math.floor(next() * (depth > 3 ? 5 : 8))) {
