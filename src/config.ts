@@ -76,6 +76,16 @@ export const environmentSchema = z.object({
   JML_RETRY_DEADLINE_MS: z.coerce.number().int().min(1000).default(24 * 60 * 60 * 1000),
   /** A leaver is over the time-to-deprovision SLA when any system took, or is still open, longer than this. */
   JML_DEPROVISION_SLA_MS: z.coerce.number().int().min(1000).default(4 * 60 * 60 * 1000),
+  /** Database connections each jml process keeps (API and worker each have their own pool). */
+  JML_DB_POOL_SIZE: z.coerce.number().int().min(2).max(500).default(10),
+  /**
+   * How long a transaction waits for a free connection before it fails. Under a burst every
+   * activity wants one at once; waiting is cheaper than failing and retrying the activity, and 10 s
+   * still answers an identity provider (with 503) well before its own request timeout.
+   */
+  JML_DB_CONNECTION_WAIT_MS: z.coerce.number().int().min(100).default(10_000),
+  /** Activities each worker runs at once on each task queue (the main one and each system's). */
+  JML_WORKER_ACTIVITY_SLOTS: z.coerce.number().int().min(1).max(1000).default(20),
   /** A bearer token for Prometheus: accepted on /metrics only, besides operator tokens. */
   JML_METRICS_TOKEN: secret('JML_METRICS_TOKEN').optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

@@ -63,7 +63,7 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
   const policy = loadPolicy(env.JML_POLICY_FILE);
   const roles = options.roles ?? { api: true, worker: true };
   const systems = Object.keys(options.connectors) as SystemName[];
-  const db = createDatabase(options.databaseUrl);
+  const db = createDatabase(options.databaseUrl, { poolSize: env.JML_DB_POOL_SIZE, connectionWaitMs: env.JML_DB_CONNECTION_WAIT_MS });
   const connection = await Connection.connect({ address: options.temporalAddress });
   const client = new Client({ connection, namespace: env.TEMPORAL_NAMESPACE });
 
@@ -89,6 +89,7 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
       activities,
       systems,
       rateLimits: rateLimitsOf(env),
+      activitySlots: env.JML_WORKER_ACTIVITY_SLOTS,
       workflowBundle: options.workflowBundle,
     });
     if (options.connectors.rocketchat) {

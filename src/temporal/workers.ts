@@ -19,6 +19,11 @@ export interface WorkerOptions {
   systems: readonly SystemName[];
   /** Activities per second allowed on each system's queue, across all workers. */
   rateLimits: Partial<Record<SystemName, number>>;
+  /**
+   * Activities run at once per queue. Each needs a database connection for a moment; more slots
+   * than the pool can serve only queue inside the process, where Temporal cannot see them.
+   */
+  activitySlots?: number;
   /** A prebuilt bundle (tests build it once); otherwise the workflows are bundled here. */
   workflowBundle?: WorkflowBundleWithSourceMap;
 }
@@ -44,6 +49,7 @@ export async function startWorkers(options: WorkerOptions): Promise<RunningWorke
       taskQueue: options.taskQueue,
       workflowBundle: options.workflowBundle ?? (await bundleWorkflows()),
       activities: bookkeeping,
+      maxConcurrentActivityTaskExecutions: options.activitySlots,
     }),
   ];
   for (const system of options.systems) {
@@ -54,6 +60,7 @@ export async function startWorkers(options: WorkerOptions): Promise<RunningWorke
         taskQueue: systemTaskQueue(options.taskQueue, system),
         activities: system === 'rocketchat' ? { applyTargetAction, sweepIdleRocketChatUsers } : { applyTargetAction },
         maxTaskQueueActivitiesPerSecond: options.rateLimits[system],
+        maxConcurrentActivityTaskExecutions: options.activitySlots,
       }),
     );
   }
