@@ -8,33 +8,29 @@
 // Each server runs in a child process; this process only generates load, on 127.0.0.1 only.
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { z } from 'zod';
-import type { TemporalServer } from '../src/infra/temporal-server.js';
 import type { ReferenceProcessApi } from './reference-scimmy-server.js';
 import { startChild, type CpuTime } from './support/child.js';
-import { createBenchDatabase, obtainBenchTemporal, type BenchDatabase } from './support/infra.js';
-import type { JmlProcessApi } from './support/jml-process.js';
+import { countOption, log, parseOptions as parseHarnessOptions, runBenchmark } from './support/harness.js';
+import { waitForLeavers } from './support/leavers.js';
 import { runLoad, scimHttpClient, type Outcome, type ScimHttpClient } from './support/load.js';
-import { describeMachine, machineBusyPercent, machineTicks } from './support/machine.js';
-import type { SimulatorsProcessApi } from './support/simulators-process.js';
+import { machineBusyPercent, machineTicks } from './support/machine.js';
 import { seededRandom, summariseLatencies, type LatencySummary } from './support/stats.js';
 import { benchUser, benchUserName, LEAVER_PATCH, type SeededUser } from './support/users.js';
 
 // ---- Options -------------------------------------------------------------------------------
 
-const count = (fallback: number, min = 1) => z.coerce.number().int().min(min).default(fallback);
 const optionsSchema = z
   .object({
-    concurrency: count(16),
-    population: count(10_000),
-    lookups: count(2_000),
-    creates: count(1_000),
-    patches: count(1_000),
-    warmup: count(100, 0),
+    concurrency: countOption(16),
+    population: countOption(10_000),
+    lookups: countOption(2_000),
+    creates: countOption(1_000),
+    patches: countOption(1_000),
+    warmup: countOption(100, 0),
     /** How long to wait for the leaver workflows after the PATCH burst before giving up. */
-    'drain-timeout': count(600),
+    'drain-timeout': countOption(600),
   })
   .refine((options) => options.patches + options.warmup <= options.population, {
     message: '--patches plus --warmup must not exceed --population: each PATCH makes a different seeded person a leaver',
@@ -42,17 +38,7 @@ const optionsSchema = z
 
 type Options = z.infer<typeof optionsSchema>;
 
-function parseOptions(argv: string[]): Options {
-  const names = ['concurrency', 'population', 'lookups', 'creates', 'patches', 'warmup', 'drain-timeout'] as const;
-  const { values } = parseArgs({ args: argv, options: Object.fromEntries(names.map((name) => [name, { type: 'string' }])) });
-  const result = optionsSchema.safeParse(values);
-  if (!result.success) {
-    const lines = result.error.issues.map((issue) => `  ${issue.path.length > 0 ? `--${issue.path.join('.')}: ` : ''}${issue.message}`);
-    process.stderr.write(`Invalid options:\n${lines.join('\n')}\n`);
-    process.exit(2);
-  }
-  return result.data;
-}
+const parseOptions = () => parseHarnessOptions(optionsSchema, ['concurrency', 'population', 'lookups', 'creates', 'patches', 'warmup', 'drain-timeout']);
 
 // ---- Measuring -----------------------------------------------------------------------------
 
@@ -83,8 +69,6 @@ interface Phase {
   /** Runs after the warm-up, before the timed requests (jml: let warm-up workflows finish). */
   afterWarmup?: () => Promise<void>;
 }
-
-const log = (line: string) => process.stderr.write(`[bench] ${line}\n`);
 
 function expectStatus(status: number, expected: number, body: string): Outcome {
   return status === expected ? { ok: true } : { ok: false, reason: `HTTP ${status}: ${body.slice(0, 160)}` };
@@ -192,20 +176,6 @@ interface LeaverDrain {
   targets: Record<string, number>;
 }
 
-// 'held' (the mass-deprovision guard, off here) and 'waiting' (a future date) need an operator or
-// a date, not time: they are reported, not waited for.
-const OPEN_STATUSES = `('pending', 'running')`;
-
-async function waitForLeavers(pool: pg.Pool, timeoutMs: number): Promise<number> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const { rows } = await pool.query<{ open: string }>(`SELECT count(*) AS open FROM lifecycle_event WHERE kind = 'leaver' AND status IN ${OPEN_STATUSES}`);
-    const open = Number(rows[0]?.open ?? 0);
-    if (open === 0 || Date.now() > deadline) return open;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
-
 async function drainLeavers(pool: pg.Pool, since: Date, burstEnded: number, timeoutMs: number): Promise<LeaverDrain> {
   const open = await waitForLeavers(pool, timeoutMs);
   const settledAt = Date.now();
@@ -248,7 +218,7 @@ function table(header: string[], rows: string[][]): string {
   return [line(header), rule, ...rows.map(line)].join('\n');
 }
 
-function report(options: Options, context: { database: BenchDatabase; temporal: TemporalServer; seedMs: { jml: number; reference: number } }, results: PhaseResult[], drain: LeaverDrain | undefined): string {
+function report(options: Options, context: { context: string[]; seedMs: { jml: number; reference: number } }, results: PhaseResult[], drain: LeaverDrain | undefined): string {
   const figures = table(
     ['benchmark', 'server', 'requests', 'req/s', 'p50 ms', 'p95 ms', 'p99 ms', 'max ms', 'errors', 'server CPU', 'load-gen CPU', 'machine busy', 'sockets'],
     BENCHMARKS.flatMap((benchmark) =>
@@ -292,9 +262,7 @@ function report(options: Options, context: { database: BenchDatabase; temporal: 
   return [
     '',
     'SCIM benchmark: jml vs a bare scimmy-routers server over an in-memory Map',
-    `machine:     ${describeMachine()}`,
-    `PostgreSQL:  ${context.database.version} (${context.database.description})`,
-    `Temporal:    ${context.temporal.description}`,
+    ...context.context,
     `load:        concurrency ${options.concurrency}, ${options.warmup} warm-up requests before each benchmark; load generator, jml, simulators and reference in separate processes on this machine`,
     `population:  ${options.population} users, seeded directly, not timed: jml through Prisma createMany (${(context.seedMs.jml / 1000).toFixed(1)} s), the reference into its Map (${(context.seedMs.reference / 1000).toFixed(1)} s)`,
     'CPU:         server and load-gen CPU in % of one core; machine busy in % of all cores (PostgreSQL and Temporal included)',
@@ -313,92 +281,54 @@ function report(options: Options, context: { database: BenchDatabase; temporal: 
 
 const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));
 
-async function main(): Promise<void> {
-  const options = parseOptions(process.argv.slice(2));
-  const started = Date.now();
-  const cleanups: (() => Promise<void>)[] = [];
-  const cleanUp = async () => {
-    for (const cleanup of cleanups.splice(0).reverse()) {
-      await cleanup().catch((error: unknown) => log(`clean-up step failed: ${(error as Error).message}`));
-    }
+await runBenchmark('scim', async (harness) => {
+  const options = parseOptions();
+  const seededCount = options.patches + options.warmup;
+  const results: PhaseResult[] = [];
+
+  // The reference first, alone on the machine but for idle PostgreSQL and Temporal.
+  const reference = startChild<ReferenceProcessApi>(here('./reference-scimmy-server.ts'));
+  harness.onCleanUp(() => reference.stop());
+  const referenceTarget = await reference.call('start');
+  let seedStarted = Date.now();
+  const referenceSeeded = await reference.call('seed', { set: 'pop', count: options.population, returnFirst: seededCount });
+  const seedMs = { reference: Date.now() - seedStarted, jml: 0 };
+  const referenceClient = scimHttpClient(referenceTarget.url, referenceTarget.token, options.concurrency);
+  results.push(...(await runPhases('reference', () => reference.cpu(), referenceClient, phasesFor(options, referenceSeeded), options.concurrency)));
+  referenceClient.close();
+  await reference.stop();
+
+  // jml, with its workers, and the simulators its connectors call.
+  const simulators = await harness.startSimulators();
+  log('jml: starting (bundling the workflows takes a few seconds)');
+  const jml = await harness.startJml({ taskQueue: `bench-${randomBytes(4).toString('hex')}`, simulatorUrls: simulators.urls });
+  seedStarted = Date.now();
+  const jmlSeeded = await jml.child.call('seed', { set: 'pop', count: options.population, returnFirst: seededCount });
+  // Only the people who will leave need accounts downstream; creates ask nothing of them.
+  await simulators.child.call('seedAccounts', jmlSeeded);
+  seedMs.jml = Date.now() - seedStarted;
+
+  const pool = new pg.Pool({ connectionString: harness.database.url, max: 2 });
+  harness.onCleanUp(() => pool.end());
+  const drainTimeoutMs = options['drain-timeout'] * 1000;
+  const settle = async () => {
+    const open = await waitForLeavers(pool, drainTimeoutMs);
+    if (open > 0) log(`jml: ${open} warm-up leaver workflows still open; measuring anyway`);
   };
-  for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
-    process.once(signal, () => void cleanUp().finally(() => process.exit(code)));
-  }
-
-  try {
-    log('starting PostgreSQL (benchmark database) and Temporal');
-    // Both start at once; whichever started is cleaned up even if the other failed.
-    const [databaseStart, temporalStart] = await Promise.allSettled([
-      createBenchDatabase().then((started) => (cleanups.push(() => started.drop()), started)),
-      obtainBenchTemporal().then((started) => (cleanups.push(() => started.stop()), started)),
-    ]);
-    if (databaseStart.status === 'rejected') throw databaseStart.reason;
-    if (temporalStart.status === 'rejected') throw temporalStart.reason;
-    const database = databaseStart.value;
-    const temporal = temporalStart.value;
-    const seededCount = options.patches + options.warmup;
-    const results: PhaseResult[] = [];
-
-    // The reference first, alone on the machine but for idle PostgreSQL and Temporal.
-    const reference = startChild<ReferenceProcessApi>(here('./reference-scimmy-server.ts'));
-    cleanups.push(() => reference.stop());
-    const referenceTarget = await reference.call('start');
-    let seedStarted = Date.now();
-    const referenceSeeded = await reference.call('seed', { set: 'pop', count: options.population, returnFirst: seededCount });
-    const seedMs = { reference: Date.now() - seedStarted, jml: 0 };
-    const referenceClient = scimHttpClient(referenceTarget.url, referenceTarget.token, options.concurrency);
-    results.push(...(await runPhases('reference', () => reference.cpu(), referenceClient, phasesFor(options, referenceSeeded), options.concurrency)));
-    referenceClient.close();
-    await reference.stop();
-
-    // jml, with its workers, and the simulators its connectors call.
-    const simulators = startChild<SimulatorsProcessApi>(here('./support/simulators-process.ts'));
-    cleanups.push(() => simulators.stop());
-    const simulatorUrls = await simulators.call('start');
-    const jml = startChild<JmlProcessApi>(here('./support/jml-process.ts'), { LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' });
-    cleanups.push(() => jml.stop());
-    log('jml: starting (bundling the workflows takes a few seconds)');
-    const jmlTarget = await jml.call('start', {
-      databaseUrl: database.url,
-      temporalAddress: temporal.address,
-      taskQueue: `bench-${randomBytes(4).toString('hex')}`,
-      simulatorUrls,
-    });
-    seedStarted = Date.now();
-    const jmlSeeded = await jml.call('seed', { set: 'pop', count: options.population, returnFirst: seededCount });
-    // Only the people who will leave need accounts downstream; creates ask nothing of them.
-    await simulators.call('seedAccounts', jmlSeeded);
-    seedMs.jml = Date.now() - seedStarted;
-
-    const pool = new pg.Pool({ connectionString: database.url, max: 2 });
-    cleanups.push(() => pool.end());
-    const drainTimeoutMs = options['drain-timeout'] * 1000;
-    const settle = async () => {
-      const open = await waitForLeavers(pool, drainTimeoutMs);
-      if (open > 0) log(`jml: ${open} warm-up leaver workflows still open; measuring anyway`);
-    };
-    let drain: LeaverDrain | undefined;
-    let patchStart = new Date();
-    const jmlClient = scimHttpClient(jmlTarget.url, jmlTarget.token, options.concurrency);
-    const jmlPhases = phasesFor(options, jmlSeeded, async () => {
-      await settle();
-      patchStart = new Date();
-    });
-    results.push(
-      ...(await runPhases('jml', () => jml.cpu(), jmlClient, jmlPhases, options.concurrency, async (phase, burstEnded) => {
-        if (phase.benchmark !== 'leaver PATCH') return;
-        log('jml: waiting for the leaver workflows to complete');
-        drain = await drainLeavers(pool, patchStart, burstEnded, drainTimeoutMs);
-      })),
-    );
-    jmlClient.close();
-
-    process.stdout.write(report(options, { database, temporal, seedMs }, results, drain));
-    log(`done in ${((Date.now() - started) / 1000).toFixed(0)} s; cleaning up`);
-  } finally {
-    await cleanUp();
-  }
-}
-
-await main();
+  let drain: LeaverDrain | undefined;
+  let patchStart = new Date();
+  const jmlClient = scimHttpClient(`${jml.url}/scim/v2`, jml.token, options.concurrency);
+  const jmlPhases = phasesFor(options, jmlSeeded, async () => {
+    await settle();
+    patchStart = new Date();
+  });
+  results.push(
+    ...(await runPhases('jml', () => jml.child.cpu(), jmlClient, jmlPhases, options.concurrency, async (phase, burstEnded) => {
+      if (phase.benchmark !== 'leaver PATCH') return;
+      log('jml: waiting for the leaver workflows to complete');
+      drain = await drainLeavers(pool, patchStart, burstEnded, drainTimeoutMs);
+    })),
+  );
+  jmlClient.close();
+  return report(options, { context: harness.context(), seedMs }, results, drain);
+});

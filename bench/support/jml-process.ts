@@ -1,6 +1,7 @@
-// jml for the benchmark, in a child process of its own: the whole system as `npm start` assembles
-// it (SCIM API, outbox relay, Temporal workers), pointed at downstream simulators that another
-// child serves, with every rate limit off. Started and driven by bench/scim.ts.
+// jml for the benchmarks, in a child process of its own: the system as `npm start` assembles it
+// (SCIM API and outbox relay, Temporal workers, or both), pointed at downstream simulators that
+// another child serves. Rate limits, the SCIM limit and the mass-deprovision guard are off unless
+// a benchmark turns them on through `env`.
 import SCIMMY from 'scimmy';
 import { createToken } from '../../src/auth/tokens.js';
 import { parseEnvironment } from '../../src/config.js';
@@ -18,10 +19,15 @@ export interface JmlStartInput {
   temporalAddress: string;
   taskQueue: string;
   simulatorUrls: SimulatorServer['urls'];
+  /** Both by default, as `npm start`; `api` or `worker` as the two docker-compose services. */
+  role?: 'both' | 'api' | 'worker';
+  /** jml's own settings on top of the benchmark defaults, e.g. JML_RATE_LIMIT_USERAPI. */
+  env?: Record<string, string>;
 }
 
 export type JmlProcessApi = {
-  start: (input: JmlStartInput) => Promise<{ url: string; token: string }>;
+  /** url and tokens are empty for the worker role, which serves only /health. */
+  start: (input: JmlStartInput) => Promise<{ url: string; token: string; operatorToken: string }>;
   seed: (input: { set: string; count: number; returnFirst: number }) => Promise<SeededUser[]>;
 };
 
@@ -30,6 +36,7 @@ let system: RunningSystem | undefined;
 
 const api: JmlProcessApi = {
   async start(input) {
+    const role = input.role ?? 'both';
     const env = parseEnvironment({
       PORT: '0',
       HOST: '127.0.0.1',
@@ -40,14 +47,23 @@ const api: JmlProcessApi = {
       // The per-client SCIM limit would cap the very throughput being measured.
       JML_SCIM_RATE_LIMIT: '0',
       // A burst of a thousand leavers is exactly what the mass-deprovision guard holds for an
-      // operator; the benchmark measures how fast they run once let through.
+      // operator; benchmarks that do not measure the guard measure how fast leavers run without it.
       JML_GUARD_ENABLED: 'false',
       LOG_LEVEL: process.env.LOG_LEVEL,
+      ...input.env,
     });
     const connectors = createConnectors(parseConnectorsConfig(simulatorConnectorEnvironment(input.simulatorUrls))) as Partial<Record<SystemName, Connector>>;
-    system = await startSystem({ env, databaseUrl: input.databaseUrl, temporalAddress: input.temporalAddress, connectors });
+    system = await startSystem({
+      env,
+      databaseUrl: input.databaseUrl,
+      temporalAddress: input.temporalAddress,
+      connectors,
+      roles: { api: role !== 'worker', worker: role !== 'api' },
+    });
+    if (role === 'worker') return { url: '', token: '', operatorToken: '' };
     const { token } = await createToken(system.db, { name: 'bench', kind: 'scim' });
-    return { url: `${system.url}/scim/v2`, token };
+    const { token: operatorToken } = await createToken(system.db, { name: 'bench-operator', kind: 'operator' });
+    return { url: system.url!, token, operatorToken };
   },
 
   /**

@@ -34,3 +34,21 @@ export function machineBusyPercent(before: MachineTicks | undefined, after: Mach
   if (!before || !after || after.total === before.total) return Number.NaN;
   return (100 * (after.busy - before.busy)) / (after.total - before.total);
 }
+
+export interface ProcessMemory {
+  /** Resident set size now, in MiB. */
+  rssMiB: number;
+  /** The highest resident set size since the process started (VmHWM), in MiB. */
+  peakRssMiB: number;
+}
+
+/** A process's memory from /proc/<pid>/status (Linux); undefined elsewhere or once it has exited. */
+export function processMemory(pid: number): ProcessMemory | undefined {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kib = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? Number.NaN);
+    return { rssMiB: kib('VmRSS') / 1024, peakRssMiB: kib('VmHWM') / 1024 };
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,163 @@
+// A burst of leavers, as a reorganisation or an HR bulk import produces: `--leavers` people are
+// made leavers over SCIM as fast as jml accepts them. With jml's defaults the mass-deprovision
+// guard holds such a burst for an operator; the benchmark approves it (one operator call) and
+// measures the release: leavers per second, time until the last one is done, the worker's memory.
+//
+// `--allowed 0` (default): the simulators do not limit rates and neither does jml.
+// `--allowed N`: every vendor allows N calls per second (per route, token or key, as each vendor
+// counts, which is one call per deactivation each) and jml is configured to N activities per
+// second per system; the figure is the achieved rate as a share of N, and every leaver must
+// still succeed.
+//
+//   node --import tsx bench/burst.ts [--leavers 10000] [--allowed 0] [--latency 20] [--concurrency 16]
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { z } from 'zod';
+import { countOption, log, parseOptions, runBenchmark } from './support/harness.js';
+import { describeCounts, leaverStatusCounts, waitForLeavers } from './support/leavers.js';
+import { runLoad, scimHttpClient } from './support/load.js';
+import { machineBusyPercent, machineTicks, processMemory } from './support/machine.js';
+import type { DownstreamCounts } from './support/simulators-process.js';
+import { summariseLatencies } from './support/stats.js';
+import { LEAVER_PATCH } from './support/users.js';
+
+const optionsSchema = z.object({
+  leavers: countOption(10_000),
+  allowed: countOption(0, 0),
+  latency: countOption(20, 0),
+  concurrency: countOption(16),
+  'drain-timeout': countOption(3600),
+});
+type Options = z.infer<typeof optionsSchema>;
+
+const SYSTEMS = ['rocketchat', 'mendix', 'userapi'] as const;
+
+interface SystemRate {
+  system: (typeof SYSTEMS)[number];
+  confirmed: number;
+  perSecond: number;
+}
+
+const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+
+await runBenchmark('burst', async (harness) => {
+  const options: Options = parseOptions(optionsSchema, ['leavers', 'allowed', 'latency', 'concurrency', 'drain-timeout']);
+  const limited = options.allowed > 0;
+  const label = limited ? `rate-limited (${options.allowed} calls/s per vendor)` : 'unthrottled';
+  const simulators = await harness.startSimulators({ latencyMs: options.latency, ...(limited ? { callsPerSecond: options.allowed } : {}) });
+
+  // The two docker-compose services: the API (SCIM, operator API, outbox relay) and one worker.
+  const taskQueue = `burst-${randomBytes(4).toString('hex')}`;
+  const guardOn = { JML_GUARD_ENABLED: 'true' };
+  const rateLimits = limited
+    ? Object.fromEntries(SYSTEMS.map((system) => [`JML_RATE_LIMIT_${system.toUpperCase()}`, String(options.allowed)]))
+    : {};
+  log(`burst ${label}: starting the jml API and worker processes`);
+  const api = await harness.startJml({ role: 'api', taskQueue, simulatorUrls: simulators.urls, env: guardOn });
+  const worker = await harness.startJml({ role: 'worker', taskQueue, simulatorUrls: simulators.urls, env: { ...guardOn, ...rateLimits } });
+  const people = await api.child.call('seed', { set: 'burst', count: options.leavers, returnFirst: options.leavers });
+  await simulators.child.call('seedAccounts', people);
+  const pool = new pg.Pool({ connectionString: harness.database.url, max: 2 });
+  harness.onCleanUp(() => pool.end());
+
+  // 1. Intake: every leaver over SCIM, `concurrency` at a time.
+  const intakeStart = new Date();
+  const client = scimHttpClient(`${api.url}/scim/v2`, api.token, options.concurrency);
+  harness.onCleanUp(() => Promise.resolve(client.close()));
+  log(`burst ${label}: ${options.leavers} leaver PATCHes at concurrency ${options.concurrency}`);
+  let ticks = machineTicks();
+  const intake = await runLoad({
+    total: options.leavers,
+    concurrency: options.concurrency,
+    request: async (index) => {
+      const { status, body } = await client.send('PATCH', `/Users/${people[index]!.id}`, LEAVER_PATCH);
+      return status === 200 ? { ok: true } : { ok: false, reason: `HTTP ${status}: ${body.slice(0, 160)}` };
+    },
+  });
+  const intakeBusy = machineBusyPercent(ticks, machineTicks());
+  // The few leavers before the guard tripped run at once; the rest wait, held.
+  await waitForLeavers(pool, options['drain-timeout'] * 1000);
+  const held = await leaverStatusCounts(pool, intakeStart);
+  log(`burst ${label}: after intake: ${describeCounts(held.events)}`);
+
+  // 2. Release: one operator call approves every held leaver.
+  const memoryBefore = processMemory(worker.child.pid);
+  let peakRss = memoryBefore?.rssMiB ?? Number.NaN;
+  const sampler = setInterval(() => {
+    const memory = processMemory(worker.child.pid);
+    if (memory) peakRss = Math.max(peakRss, memory.rssMiB);
+  }, 500);
+  ticks = machineTicks();
+  const releaseStart = new Date();
+  const approval = await fetch(`${api.url}/api/held/approve`, { method: 'POST', headers: { authorization: `Bearer ${api.operatorToken}` } });
+  if (!approval.ok) throw new Error(`approving the held leavers failed: HTTP ${approval.status} ${await approval.text()}`);
+  const { approved } = (await approval.json()) as { approved: unknown[] };
+  log(`burst ${label}: approved ${approved.length} held leavers; waiting for them`);
+  const open = await waitForLeavers(pool, options['drain-timeout'] * 1000, (count) => log(`burst ${label}: ${count} leavers still running`));
+  clearInterval(sampler);
+  const releaseBusy = machineBusyPercent(ticks, machineTicks());
+  const memoryAfter = processMemory(worker.child.pid);
+
+  const { rows } = await pool.query<{ done: string; last: Date | null }>(
+    `SELECT count(*) FILTER (WHERE status = 'completed') AS done, max(completed_at) AS last FROM lifecycle_event WHERE kind = 'leaver' AND created_at >= $1 AND completed_at >= $2`,
+    [intakeStart, releaseStart],
+  );
+  const released = Number(rows[0]?.done ?? 0);
+  const releaseMs = rows[0]?.last ? rows[0].last.getTime() - releaseStart.getTime() : Number.NaN;
+  const rates = await pool.query<{ system: SystemRate['system']; confirmed: string; first: Date | null; last: Date | null }>(
+    `SELECT t.system, count(*) AS confirmed, min(t.confirmed_at) AS first, max(t.confirmed_at) AS last
+       FROM target_action t JOIN lifecycle_event e ON e.id = t.event_id
+      WHERE e.kind = 'leaver' AND e.created_at >= $1 AND t.confirmed_at >= $2 GROUP BY t.system ORDER BY t.system`,
+    [intakeStart, releaseStart],
+  );
+  const systemRates: SystemRate[] = rates.rows.map((row) => ({
+    system: row.system,
+    confirmed: Number(row.confirmed),
+    perSecond: row.first && row.last ? (Number(row.confirmed) - 1) / ((row.last.getTime() - row.first.getTime()) / 1000) : Number.NaN,
+  }));
+  const final = await leaverStatusCounts(pool, intakeStart);
+  const downstream = await simulators.child.call('counts');
+  const intakeLatency = summariseLatencies(intake.latenciesMs);
+
+  // The verdict, counted by the simulators: one deactivation per person per system, none undone.
+  const problems: string[] = [];
+  const expectAll = (what: string, actual: number) => {
+    if (actual !== options.leavers) problems.push(`${what}: ${actual}, expected ${options.leavers}`);
+  };
+  for (const system of SYSTEMS) {
+    expectAll(`${system} inactive accounts`, downstream[system].inactive);
+    if (downstream[system].reactivations > 0) problems.push(`${system}: ${downstream[system].reactivations} reactivations`);
+  }
+  expectAll('user API deactivations performed', downstream.userapi.userapiDeactivations);
+  expectAll('completed leavers', final.events.completed ?? 0);
+  expectAll('leaver PATCHes acknowledged', options.leavers - intake.errors);
+  if (open > 0) problems.push(`${open} leavers still running after ${options['drain-timeout']} s`);
+  // The report still prints; the exit status tells `npm run bench` that this run failed its check.
+  if (problems.length > 0) process.exitCode = 1;
+
+  const downstreamLine = (system: (typeof SYSTEMS)[number], counts: DownstreamCounts) =>
+    `  ${system.padEnd(10)} ${counts.calls} calls, ${counts.rateLimited} answered 429, ${counts.serverErrors} answered 5xx, ${counts.inactive} accounts inactive`;
+  const rateLine = (rate: SystemRate) =>
+    `  ${rate.system.padEnd(10)} ${rate.confirmed} confirmed during the release, ${rate.perSecond.toFixed(1)} deactivations/s` +
+    (limited ? ` = ${((100 * rate.perSecond) / options.allowed).toFixed(0)}% of the allowed ${options.allowed}/s` : '');
+  return [
+    '',
+    `Burst of ${options.leavers} leavers, ${label}`,
+    ...harness.context(),
+    `setup:       jml API and one jml worker in separate processes (as docker-compose runs them), mass-deprovision guard on (the default); simulators in their own process, ${options.latency} ms added to every vendor call`,
+    '',
+    `intake:      ${options.leavers} SCIM PATCHes at concurrency ${options.concurrency} in ${seconds(intake.wallMs)} (${(options.leavers / (intake.wallMs / 1000)).toFixed(1)}/s, p50 ${intakeLatency.p50.toFixed(0)} ms, p99 ${intakeLatency.p99.toFixed(0)} ms), ${intake.errors} errors${intake.errorSamples.length > 0 ? ` (${intake.errorSamples.join(' | ')})` : ''}; machine ${intakeBusy.toFixed(0)}% busy`,
+    `guard:       after the intake: ${describeCounts(held.events)}`,
+    `release:     ${approved.length} approved in one operator call; ${released} completed in ${seconds(releaseMs)} = ${(released / (releaseMs / 1000)).toFixed(1)} leavers/s (${(3 * released / (releaseMs / 1000)).toFixed(1)} deactivations/s); machine ${releaseBusy.toFixed(0)}% busy`,
+    `worker RSS:  ${memoryBefore?.rssMiB.toFixed(0) ?? 'n/a'} MiB before the release, peak ${peakRss.toFixed(0)} MiB during it (sampled every 0.5 s), ${memoryAfter?.rssMiB.toFixed(0) ?? 'n/a'} MiB after; process high-water mark ${memoryAfter?.peakRssMiB.toFixed(0) ?? 'n/a'} MiB`,
+    'per system:',
+    ...systemRates.map(rateLine),
+    'downstream, as the simulators counted it (whole run):',
+    ...SYSTEMS.map((system) => downstreamLine(system, downstream[system])),
+    `jml:         events: ${describeCounts(final.events)}; targets: ${describeCounts(final.targets)}`,
+    problems.length === 0
+      ? `verdict:     every acknowledged leaver deactivated exactly once in each system (${options.leavers} × 3), none reactivated, nothing left running`
+      : `verdict:     PROBLEMS: ${problems.join('; ')}`,
+    '',
+  ].join('\n');
+});

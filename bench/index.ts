@@ -1,0 +1,42 @@
+// `npm run bench`: every figure issue 7 asks for, one benchmark after another (each starts and
+// removes its own PostgreSQL database, Temporal dev server and processes, so none measures
+// another's leftovers). Reports go to stdout; progress to stderr.
+//
+//   npm run bench                  # everything, at the sizes in docs/benchmarks.md (about an hour)
+//   npm run bench -- --quick       # the same at small sizes, to try the scripts (a few minutes)
+//   npm run bench -- --only burst  # one of: scim, deprovision, burst, burst-limited
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+interface Run {
+  name: string;
+  script: string;
+  args: string[];
+  quick: string[];
+}
+
+const RUNS: Run[] = [
+  { name: 'scim', script: 'scim.ts', args: [], quick: ['--population', '1000', '--lookups', '200', '--creates', '100', '--patches', '100', '--warmup', '20'] },
+  { name: 'deprovision', script: 'deprovision.ts', args: ['--rates', '2,8', '--seconds', '60', '--latency', '20'], quick: ['--rates', '2,8', '--seconds', '10', '--latency', '20', '--warmup', '5'] },
+  { name: 'burst', script: 'burst.ts', args: ['--leavers', '10000'], quick: ['--leavers', '300'] },
+  { name: 'burst-limited', script: 'burst.ts', args: ['--leavers', '10000', '--allowed', '20'], quick: ['--leavers', '300', '--allowed', '20'] },
+];
+
+const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, only: { type: 'string', multiple: true } } });
+const selected = values.only ? RUNS.filter((run) => values.only!.includes(run.name)) : RUNS;
+if (values.only && selected.length !== values.only.length) {
+  process.stderr.write(`--only takes ${RUNS.map((run) => run.name).join(', ')}\n`);
+  process.exit(2);
+}
+
+let failed = 0;
+for (const run of selected) {
+  const args = values.quick ? run.quick : run.args;
+  process.stderr.write(`[bench] === ${run.name}: bench/${run.script} ${args.join(' ')}\n`);
+  const started = Date.now();
+  const result = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(new URL(`./${run.script}`, import.meta.url)), ...args], { stdio: 'inherit' });
+  process.stderr.write(`[bench] === ${run.name}: ${result.status === 0 ? 'finished' : `FAILED (${result.signal ?? result.status})`} after ${((Date.now() - started) / 1000).toFixed(0)} s\n`);
+  if (result.status !== 0) failed += 1;
+}
+process.exit(failed === 0 ? 0 : 1);
