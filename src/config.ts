@@ -30,6 +30,19 @@ export const environmentSchema = z.object({
   TEMPORAL_ADDRESS: z.string().optional(),
   TEMPORAL_NAMESPACE: z.string().default('default'),
   TEMPORAL_TASK_QUEUE: z.string().default('jml-lifecycle'),
+  /**
+   * TLS towards TEMPORAL_ADDRESS (Temporal Cloud, or a self-hosted cluster with TLS): on when set
+   * to true, or when a client certificate or an API key is given.
+   */
+  TEMPORAL_TLS: booleanFlag.default(false),
+  /** mTLS: the client certificate and its key (PEM files). */
+  TEMPORAL_TLS_CERT: z.string().min(1).optional(),
+  TEMPORAL_TLS_KEY: z.string().min(1).optional(),
+  /** A CA to trust instead of the system's (PEM file), and the name to expect on the server's certificate. */
+  TEMPORAL_TLS_CA: z.string().min(1).optional(),
+  TEMPORAL_TLS_SERVER_NAME: z.string().min(1).optional(),
+  /** A Temporal Cloud API key, sent as a bearer token (or TEMPORAL_API_KEY_FILE). */
+  TEMPORAL_API_KEY: z.string().min(1).optional(),
   JML_TEMPORAL_DEV_PORT: z.coerce.number().int().min(1).max(65535).default(7233),
   /** An extra SCIM bearer token accepted besides those in the database (compose files, scripts). */
   JML_SCIM_TOKEN: secret('JML_SCIM_TOKEN').optional(),

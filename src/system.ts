@@ -15,6 +15,7 @@ import { OutboxRelay } from './lifecycle/outbox-relay.js';
 import { loadPolicy } from './lifecycle/policy.js';
 import { logger } from './logger.js';
 import { createLifecycleMetrics } from './metrics/lifecycle-metrics.js';
+import { temporalConnectionOptions } from './temporal/connection.js';
 import { startWorkers, type RunningWorkers } from './temporal/workers.js';
 import { syncIdleSweepSchedule } from './temporal/schedules.js';
 import type { Identity } from './generated/prisma/client.js';
@@ -64,7 +65,8 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
   const roles = options.roles ?? { api: true, worker: true };
   const systems = Object.keys(options.connectors) as SystemName[];
   const db = createDatabase(options.databaseUrl, { poolSize: env.JML_DB_POOL_SIZE, connectionWaitMs: env.JML_DB_CONNECTION_WAIT_MS });
-  const connection = await Connection.connect({ address: options.temporalAddress });
+  const temporal = temporalConnectionOptions(options.temporalAddress, env);
+  const connection = await Connection.connect(temporal);
   const client = new Client({ connection, namespace: env.TEMPORAL_NAMESPACE });
 
   let workers: RunningWorkers | undefined;
@@ -83,7 +85,7 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
       },
     });
     workers = await startWorkers({
-      address: options.temporalAddress,
+      connection: temporal,
       namespace: env.TEMPORAL_NAMESPACE,
       taskQueue: env.TEMPORAL_TASK_QUEUE,
       activities,

@@ -1,6 +1,6 @@
 // `npm start` / `jml start`: brings jml up on whatever is configured, embedded defaults otherwise.
 import path from 'node:path';
-import { dataDir } from '../config.js';
+import { ConfigError, dataDir } from '../config.js';
 import { createConnectors, parseConnectorsConfig } from '../connectors/config.js';
 import type { Connector, SystemName } from '../connectors/types.js';
 import { migrateDatabase } from '../db/migrate.js';
@@ -18,6 +18,11 @@ export interface StartOptions {
 
 export async function startCommand(options: StartOptions): Promise<number> {
   const { environment, raw } = loadEnvironment();
+  const tlsSettings = ['TEMPORAL_TLS', 'TEMPORAL_TLS_CERT', 'TEMPORAL_TLS_CA', 'TEMPORAL_TLS_SERVER_NAME', 'TEMPORAL_API_KEY'] as const;
+  if (!environment.TEMPORAL_ADDRESS && tlsSettings.some((name) => environment[name])) {
+    // The local dev server speaks plain gRPC on loopback; these settings describe a remote cluster.
+    throw new ConfigError(`${tlsSettings.filter((name) => environment[name]).join(', ')} apply to the cluster in TEMPORAL_ADDRESS: set TEMPORAL_ADDRESS too, or remove them to use the local dev server.`);
+  }
   const database = await resolveDatabase(environment);
   await migrateDatabase(database.url);
   const temporal = await obtainTemporalServer({

@@ -7,12 +7,13 @@ import { NativeConnection, Worker, bundleWorkflowCode, type WorkflowBundleWithSo
 import type { Activities } from '../activities/index.js';
 import type { SystemName } from '../connectors/types.js';
 import { systemTaskQueue } from '../../workflows/contract.js';
+import type { TemporalConnectionOptions } from './connection.js';
 import { installTemporalRuntime, temporalLogger } from './runtime.js';
 
 const workflowsPath = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'workflows', 'index.ts');
 
 export interface WorkerOptions {
-  address: string;
+  connection: TemporalConnectionOptions;
   namespace: string;
   taskQueue: string;
   activities: Activities;
@@ -39,7 +40,7 @@ export function bundleWorkflows(): Promise<WorkflowBundleWithSourceMap> {
 
 export async function startWorkers(options: WorkerOptions): Promise<RunningWorkers> {
   installTemporalRuntime();
-  const connection = await NativeConnection.connect({ address: options.address });
+  const connection = await NativeConnection.connect(options.connection);
   // Downstream work runs on the systems' queues; everything else (bookkeeping) on the main one.
   const { applyTargetAction, sweepIdleRocketChatUsers, ...bookkeeping } = options.activities;
   const workers = [
