@@ -4,13 +4,14 @@
 // measures the release: leavers per second, time until the last one is done, the worker's memory.
 //
 // `--allowed 0` (default): the simulators do not limit rates and neither does jml.
-// `--allowed N`: every vendor allows N calls per second (per route, token or key, as each vendor
-// counts, which is one call per deactivation each) and jml is configured to N activities per
-// second per system; the figure is the achieved rate as a share of N, and every leaver must
-// still succeed.
+// `--allowed N`: every vendor allows N deactivations per second (bench/support/simulators-process.ts
+// says how that maps to each vendor's own counting) and jml is configured to N activities per
+// second per system; the figure is the achieved rate as a share of N, and every leaver must still
+// succeed.
 //
 //   node --import tsx bench/burst.ts [--leavers 10000] [--allowed 0] [--latency 20] [--concurrency 16]
 import { randomBytes } from 'node:crypto';
+import os from 'node:os';
 import pg from 'pg';
 import { z } from 'zod';
 import { countOption, log, parseOptions, runBenchmark } from './support/harness.js';
@@ -43,8 +44,8 @@ const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 await runBenchmark('burst', async (harness) => {
   const options: Options = parseOptions(optionsSchema, ['leavers', 'allowed', 'latency', 'concurrency', 'drain-timeout']);
   const limited = options.allowed > 0;
-  const label = limited ? `rate-limited (${options.allowed} calls/s per vendor)` : 'unthrottled';
-  const simulators = await harness.startSimulators({ latencyMs: options.latency, ...(limited ? { callsPerSecond: options.allowed } : {}) });
+  const label = limited ? `rate-limited (each vendor allows ${options.allowed} deactivations/s)` : 'unthrottled';
+  const simulators = await harness.startSimulators({ latencyMs: options.latency, ...(limited ? { deactivationsPerSecond: options.allowed } : {}) });
 
   // The two docker-compose services: the API (SCIM, operator API, outbox relay) and one worker.
   const taskQueue = `burst-${randomBytes(4).toString('hex')}`;
@@ -88,6 +89,8 @@ await runBenchmark('burst', async (harness) => {
     if (memory) peakRss = Math.max(peakRss, memory.rssMiB);
   }, 500);
   ticks = machineTicks();
+  const cpuOf = async () => ({ worker: (await worker.child.cpu()).micros, api: (await api.child.cpu()).micros, simulators: (await simulators.child.cpu()).micros });
+  const cpuBefore = await cpuOf();
   const releaseStart = new Date();
   const approval = await fetch(`${api.url}/api/held/approve`, { method: 'POST', headers: { authorization: `Bearer ${api.operatorToken}` } });
   if (!approval.ok) throw new Error(`approving the held leavers failed: HTTP ${approval.status} ${await approval.text()}`);
@@ -96,6 +99,9 @@ await runBenchmark('burst', async (harness) => {
   const open = await waitForLeavers(pool, options['drain-timeout'] * 1000, (count) => log(`burst ${label}: ${count} leavers still running`));
   clearInterval(sampler);
   const releaseBusy = machineBusyPercent(ticks, machineTicks());
+  const cpuAfter = await cpuOf();
+  const releaseWallMicros = (Date.now() - releaseStart.getTime()) * 1000;
+  const cpuShare = (process: keyof typeof cpuBefore) => `${((100 * (cpuAfter[process] - cpuBefore[process])) / releaseWallMicros).toFixed(0)}%`;
   const memoryAfter = processMemory(worker.child.pid);
 
   const { rows } = await pool.query<{ done: string; last: Date | null }>(
@@ -116,6 +122,11 @@ await runBenchmark('burst', async (harness) => {
     perSecond: row.first && row.last ? (Number(row.confirmed) - 1) / ((row.last.getTime() - row.first.getTime()) / 1000) : Number.NaN,
   }));
   const final = await leaverStatusCounts(pool, intakeStart);
+  const attention = await pool.query<{ system: string; last_error: string | null; n: string }>(
+    `SELECT t.system, t.last_error, count(*) AS n FROM target_action t JOIN lifecycle_event e ON e.id = t.event_id
+      WHERE e.kind = 'leaver' AND e.created_at >= $1 AND t.status <> 'succeeded' GROUP BY 1, 2 ORDER BY 3 DESC LIMIT 5`,
+    [intakeStart],
+  );
   const downstream = await simulators.child.call('counts');
   const intakeLatency = summariseLatencies(intake.latenciesMs);
 
@@ -148,13 +159,14 @@ await runBenchmark('burst', async (harness) => {
     '',
     `intake:      ${options.leavers} SCIM PATCHes at concurrency ${options.concurrency} in ${seconds(intake.wallMs)} (${(options.leavers / (intake.wallMs / 1000)).toFixed(1)}/s, p50 ${intakeLatency.p50.toFixed(0)} ms, p99 ${intakeLatency.p99.toFixed(0)} ms), ${intake.errors} errors${intake.errorSamples.length > 0 ? ` (${intake.errorSamples.join(' | ')})` : ''}; machine ${intakeBusy.toFixed(0)}% busy`,
     `guard:       after the intake: ${describeCounts(held.events)}`,
-    `release:     ${approved.length} approved in one operator call; ${released} completed in ${seconds(releaseMs)} = ${(released / (releaseMs / 1000)).toFixed(1)} leavers/s (${(3 * released / (releaseMs / 1000)).toFixed(1)} deactivations/s); machine ${releaseBusy.toFixed(0)}% busy`,
+    `release:     ${approved.length} approved in one operator call; ${released} completed in ${seconds(releaseMs)} = ${(released / (releaseMs / 1000)).toFixed(1)} leavers/s (${(3 * released / (releaseMs / 1000)).toFixed(1)} deactivations/s); machine ${releaseBusy.toFixed(0)}% busy of ${os.cpus().length} cores; CPU in % of one core: worker ${cpuShare('worker')}, API ${cpuShare('api')}, simulators ${cpuShare('simulators')} (PostgreSQL and Temporal take the rest)`,
     `worker RSS:  ${memoryBefore?.rssMiB.toFixed(0) ?? 'n/a'} MiB before the release, peak ${peakRss.toFixed(0)} MiB during it (sampled every 0.5 s), ${memoryAfter?.rssMiB.toFixed(0) ?? 'n/a'} MiB after; process high-water mark ${memoryAfter?.peakRssMiB.toFixed(0) ?? 'n/a'} MiB`,
     'per system:',
     ...systemRates.map(rateLine),
     'downstream, as the simulators counted it (whole run):',
     ...SYSTEMS.map((system) => downstreamLine(system, downstream[system])),
     `jml:         events: ${describeCounts(final.events)}; targets: ${describeCounts(final.targets)}`,
+    ...attention.rows.map((row) => `  not succeeded: ${row.n} × ${row.system}: ${row.last_error ?? 'no error recorded'}`),
     problems.length === 0
       ? `verdict:     every acknowledged leaver deactivated exactly once in each system (${options.leavers} × 3), none reactivated, nothing left running`
       : `verdict:     PROBLEMS: ${problems.join('; ')}`,

@@ -7,8 +7,12 @@ import { serveParent } from './child.js';
 export interface SimulatorsStartInput {
   /** Added to every vendor call, as a SaaS API's own response time. */
   latencyMs?: number;
-  /** Calls per second each vendor allows (per route, token or key, as each vendor counts). */
-  callsPerSecond?: number;
+  /**
+   * Deactivations per second each vendor allows. Rocket.Chat counts per route and the user API per
+   * key, one call per deactivation each; Mendix counts per PAT, and its uuid lookup and its PATCH
+   * share the simulators' one PAT, so it allows twice as many calls.
+   */
+  deactivationsPerSecond?: number;
 }
 
 /** What the simulators saw, for a benchmark's verdict: counted by them, not by jml. */
@@ -35,10 +39,11 @@ let server: SimulatorServer | undefined;
 
 const api: SimulatorsProcessApi = {
   async start(input = {}) {
-    const window = input.callsPerSecond ? { limit: input.callsPerSecond, windowMs: 1000 } : false;
+    const allowed = input.deactivationsPerSecond;
+    const window = allowed ? { limit: allowed, windowMs: 1000 } : false;
     server = await startSimulatorServer({
       rocketchat: { rateLimit: window },
-      mendix: { rateLimit: window },
+      mendix: { rateLimit: allowed ? { limit: 2 * allowed, windowMs: 1000 } : false },
       userapi: { rateLimits: window ? [window] : false },
     });
     if (input.latencyMs) {
