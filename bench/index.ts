@@ -20,7 +20,7 @@ const RUNS: Run[] = [
   { name: 'scim', script: 'scim.ts', args: [], quick: ['--population', '1000', '--lookups', '200', '--creates', '100', '--patches', '100', '--warmup', '20'] },
   { name: 'deprovision', script: 'deprovision.ts', args: ['--rates', '2,8', '--seconds', '60', '--latency', '20'], quick: ['--rates', '2,8', '--seconds', '10', '--latency', '20', '--warmup', '5'] },
   { name: 'burst', script: 'burst.ts', args: ['--leavers', '10000'], quick: ['--leavers', '300'] },
-  { name: 'burst-limited', script: 'burst.ts', args: ['--leavers', '10000', '--allowed', '20'], quick: ['--leavers', '300', '--allowed', '20'] },
+  { name: 'burst-limited', script: 'burst.ts', args: ['--leavers', '10000', '--allowed', '8'], quick: ['--leavers', '300', '--allowed', '8'] },
 ];
 
 const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, only: { type: 'string', multiple: true } } });
