@@ -28,6 +28,8 @@ const optionsSchema = z.object({
   latency: countOption(20, 0),
   concurrency: countOption(16),
   'drain-timeout': countOption(3600),
+  /** JML_WORKER_CACHED_WORKFLOWS for the worker; 0 keeps the SDK's default. */
+  'cached-workflows': countOption(0, 0),
 });
 type Options = z.infer<typeof optionsSchema>;
 
@@ -42,7 +44,7 @@ interface SystemRate {
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 
 await runBenchmark('burst', async (harness) => {
-  const options: Options = parseOptions(optionsSchema, ['leavers', 'allowed', 'latency', 'concurrency', 'drain-timeout']);
+  const options: Options = parseOptions(optionsSchema, ['leavers', 'allowed', 'latency', 'concurrency', 'drain-timeout', 'cached-workflows']);
   const limited = options.allowed > 0;
   const label = limited ? `rate-limited (each vendor allows ${options.allowed} deactivations/s)` : 'unthrottled';
   const simulators = await harness.startSimulators({ latencyMs: options.latency, ...(limited ? { deactivationsPerSecond: options.allowed } : {}) });
@@ -55,7 +57,7 @@ await runBenchmark('burst', async (harness) => {
     : {};
   log(`burst ${label}: starting the jml API and worker processes`);
   const api = await harness.startJml({ role: 'api', taskQueue, simulatorUrls: simulators.urls, env: guardOn });
-  const worker = await harness.startJml({ role: 'worker', taskQueue, simulatorUrls: simulators.urls, env: { ...guardOn, ...rateLimits } });
+  const worker = await harness.startJml({ role: 'worker', taskQueue, simulatorUrls: simulators.urls, env: { ...guardOn, ...rateLimits, ...(options['cached-workflows'] > 0 ? { JML_WORKER_CACHED_WORKFLOWS: String(options['cached-workflows']) } : {}) } });
   const people = await api.child.call('seed', { set: 'burst', count: options.leavers, returnFirst: options.leavers });
   await simulators.child.call('seedAccounts', people);
   const pool = new pg.Pool({ connectionString: harness.database.url, max: 2 });
@@ -155,7 +157,7 @@ await runBenchmark('burst', async (harness) => {
     '',
     `Burst of ${options.leavers} leavers, ${label}`,
     ...harness.context(),
-    `setup:       jml API and one jml worker in separate processes (as docker-compose runs them), mass-deprovision guard on (the default); simulators in their own process, ${options.latency} ms added to every vendor call`,
+    `setup:       jml API and one jml worker in separate processes (as docker-compose runs them), mass-deprovision guard on (the default), worker cache ${options['cached-workflows'] > 0 ? `${options['cached-workflows']} workflows` : "the SDK's default"}; simulators in their own process, ${options.latency} ms added to every vendor call`,
     '',
     `intake:      ${options.leavers} SCIM PATCHes at concurrency ${options.concurrency} in ${seconds(intake.wallMs)} (${(options.leavers / (intake.wallMs / 1000)).toFixed(1)}/s, p50 ${intakeLatency.p50.toFixed(0)} ms, p99 ${intakeLatency.p99.toFixed(0)} ms), ${intake.errors} errors${intake.errorSamples.length > 0 ? ` (${intake.errorSamples.join(' | ')})` : ''}; machine ${intakeBusy.toFixed(0)}% busy`,
     `guard:       after the intake: ${describeCounts(held.events)}`,

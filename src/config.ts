@@ -99,6 +99,13 @@ export const environmentSchema = z.object({
   JML_DB_CONNECTION_WAIT_MS: z.coerce.number().int().min(100).default(10_000),
   /** Activities each worker runs at once on each task queue (the main one and each system's). */
   JML_WORKER_ACTIVITY_SLOTS: z.coerce.number().int().min(1).max(1000).default(20),
+  /**
+   * Workflows a worker keeps in memory between tasks (the SDK's default follows the heap limit:
+   * about 2,300 with Node's 4 GiB). A burst with more leavers in flight than this replays
+   * histories on every task and slows down several times (docs/benchmarks.md); each cached
+   * leaver costs about 0.2 MiB.
+   */
+  JML_WORKER_CACHED_WORKFLOWS: z.coerce.number().int().min(0).optional(),
   /** A bearer token for Prometheus: accepted on /metrics only, besides operator tokens. */
   JML_METRICS_TOKEN: secret('JML_METRICS_TOKEN').optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

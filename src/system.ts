@@ -92,6 +92,7 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
       systems,
       rateLimits: rateLimitsOf(env),
       activitySlots: env.JML_WORKER_ACTIVITY_SLOTS,
+      cachedWorkflows: env.JML_WORKER_CACHED_WORKFLOWS,
       workflowBundle: options.workflowBundle,
     });
     if (options.connectors.rocketchat) {

@@ -25,6 +25,8 @@ export interface WorkerOptions {
    * than the pool can serve only queue inside the process, where Temporal cannot see them.
    */
   activitySlots?: number;
+  /** Workflows kept in memory between tasks; the SDK's default when undefined. */
+  cachedWorkflows?: number;
   /** A prebuilt bundle (tests build it once); otherwise the workflows are bundled here. */
   workflowBundle?: WorkflowBundleWithSourceMap;
 }
@@ -51,6 +53,7 @@ export async function startWorkers(options: WorkerOptions): Promise<RunningWorke
       workflowBundle: options.workflowBundle ?? (await bundleWorkflows()),
       activities: bookkeeping,
       maxConcurrentActivityTaskExecutions: options.activitySlots,
+      maxCachedWorkflows: options.cachedWorkflows,
     }),
   ];
   for (const system of options.systems) {
