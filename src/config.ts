@@ -101,9 +101,8 @@ export const environmentSchema = z.object({
   JML_WORKER_ACTIVITY_SLOTS: z.coerce.number().int().min(1).max(1000).default(20),
   /**
    * Workflows a worker keeps in memory between tasks (the SDK's default follows the heap limit:
-   * about 2,300 with Node's 4 GiB). A burst with more leavers in flight than this replays
-   * histories on every task and slows down several times (docs/benchmarks.md); each cached
-   * leaver costs about 0.2 MiB.
+   * about 2,300 with Node's 4 GiB). A workflow not in the cache replays its history on its next
+   * task; each cached leaver costs about 0.2 MiB.
    */
   JML_WORKER_CACHED_WORKFLOWS: z.coerce.number().int().min(0).optional(),
   /** A bearer token for Prometheus: accepted on /metrics only, besides operator tokens. */
