@@ -44,6 +44,15 @@ function onPath(name) {
  */
 export function locateTemporal() {
   if (process.env.TEMPORAL_ADDRESS) return { kind: 'cluster', address: process.env.TEMPORAL_ADDRESS };
+  return locateTemporalCli();
+}
+
+/**
+ * Where the CLI for a local dev server comes from, whatever TEMPORAL_ADDRESS says (tests that
+ * stop and restart a server of their own need one).
+ * @returns {Exclude<TemporalSource, { kind: 'cluster' }>}
+ */
+export function locateTemporalCli() {
   if (process.env.TEMPORAL_CLI_PATH) {
     if (!existsSync(process.env.TEMPORAL_CLI_PATH)) {
       throw new Error(`TEMPORAL_CLI_PATH=${process.env.TEMPORAL_CLI_PATH} does not exist: point it at a Temporal CLI binary or unset it.`);

@@ -26,6 +26,12 @@ export interface DevServerOptions {
   namespace: string;
 }
 
+/** A dev server this process started, which it can also kill as a crash would (fault tests). */
+export interface DevServer extends TemporalServer {
+  /** SIGKILL: whatever the server had not written to its database file is lost. */
+  kill(): Promise<void>;
+}
+
 export class TemporalUnavailableError extends Error {
   override readonly name = 'TemporalUnavailableError';
 }
@@ -56,7 +62,7 @@ async function waitUntilServing(address: string, child: ChildProcess, timeoutMs:
 }
 
 /** Starts `temporal server start-dev` from the given binary and waits until it answers. */
-export async function startDevServer(executable: string, options: DevServerOptions): Promise<TemporalServer> {
+export async function startDevServer(executable: string, options: DevServerOptions): Promise<DevServer> {
   const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(options.port), '--namespace', options.namespace];
   if (options.dbFile) {
     mkdirSync(path.dirname(options.dbFile), { recursive: true });
@@ -85,6 +91,10 @@ export async function startDevServer(executable: string, options: DevServerOptio
     uiUrl: options.uiPort ? `http://127.0.0.1:${options.uiPort}` : undefined,
     async stop() {
       child.kill('SIGTERM');
+      await waitForExit(child);
+    },
+    async kill() {
+      child.kill('SIGKILL');
       await waitForExit(child);
     },
   };
