@@ -65,3 +65,10 @@ export function workflowIdForEvent(eventId: string, generation = 0): string {
 export function systemTaskQueue(queuePrefix: string, system: SystemName): string {
   return `${queuePrefix}-${system}`;
 }
+
+/**
+ * A downstream action heartbeats while it runs, so that one whose worker died (or whose result
+ * a Temporal restart lost) is retried this long after it was last heard from, rather than when
+ * its one-minute attempt limit runs out (docs/decisions/012-recovery-after-outages.md).
+ */
+export const TARGET_ACTION_HEARTBEAT_TIMEOUT_MS = 20_000;

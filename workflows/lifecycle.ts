@@ -22,6 +22,7 @@ import {
   rejectSignal,
   rescheduleSignal,
   systemTaskQueue,
+  TARGET_ACTION_HEARTBEAT_TIMEOUT_MS,
   type LifecyclePhase,
   type LifecycleTarget,
   type LifecycleWorkflowInput,
@@ -59,6 +60,7 @@ async function runTarget(input: LifecycleWorkflowInput, target: LifecycleTarget)
     // A task queue per system: its rate limit holds across every worker (docs/decisions/005).
     taskQueue: systemTaskQueue(input.queuePrefix, target.system),
     startToCloseTimeout: '1 minute',
+    heartbeatTimeout: TARGET_ACTION_HEARTBEAT_TIMEOUT_MS,
     // The whole retry budget: past it the target needs a person's attention.
     scheduleToCloseTimeout: input.retryDeadlineMs,
     retry: {

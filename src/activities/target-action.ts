@@ -5,7 +5,7 @@ import { appendAudit } from '../audit/append.js';
 import { isDownstreamError } from '../connectors/errors.js';
 import type { IdentitySnapshot, SystemName } from '../connectors/types.js';
 import type { Identity } from '../generated/prisma/client.js';
-import type { TargetActionKind } from '../../workflows/contract.js';
+import { TARGET_ACTION_HEARTBEAT_TIMEOUT_MS, type TargetActionKind } from '../../workflows/contract.js';
 import type { ActivityDependencies } from './index.js';
 
 type Deps = ActivityDependencies & { now: () => Date };
@@ -46,6 +46,22 @@ function keyOf({ eventId, system, action }: TargetRequest) {
   return { eventId, system, action };
 }
 
+/**
+ * Heartbeats while the activity runs, so the server knows the attempt is alive while it waits on a
+ * slow system or database, and retries it soon after its worker dies.
+ */
+function heartbeating<A extends unknown[], R>(activity: (...args: A) => Promise<R>): (...args: A) => Promise<R> {
+  return async (...args) => {
+    const context = Context.current();
+    const timer = setInterval(() => context.heartbeat(), TARGET_ACTION_HEARTBEAT_TIMEOUT_MS / 4);
+    try {
+      return await activity(...args);
+    } finally {
+      clearInterval(timer);
+    }
+  };
+}
+
 export function createTargetActivities({ db, connectors, dryRun, now }: Deps) {
   async function settle(
     request: TargetRequest,
@@ -77,7 +93,7 @@ export function createTargetActivities({ db, connectors, dryRun, now }: Deps) {
   }
 
   return {
-    async applyTargetAction(request: TargetRequest): Promise<string> {
+    applyTargetAction: heartbeating(async (request: TargetRequest): Promise<string> => {
       const target = await db.targetAction.findUniqueOrThrow({
         where: { eventId_system_action: keyOf(request) },
         include: { event: { include: { identity: { include: { accounts: { where: { system: request.system } } } } } } },
@@ -163,6 +179,6 @@ export function createTargetActivities({ db, connectors, dryRun, now }: Deps) {
           details: [{ status: downstream.status ?? null, vendorMessage: downstream.vendorMessage ?? null }],
         });
       }
-    },
+    }),
   };
 }
