@@ -66,7 +66,9 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
   const systems = Object.keys(options.connectors) as SystemName[];
   const db = createDatabase(options.databaseUrl, { poolSize: env.JML_DB_POOL_SIZE, connectionWaitMs: env.JML_DB_CONNECTION_WAIT_MS });
   const temporal = temporalConnectionOptions(options.temporalAddress, env);
-  const connection = await Connection.connect(temporal);
+  // grpc-js waits up to 120 s between reconnection attempts; after a Temporal restart the outbox
+  // relay would start nothing for that long (docs/decisions/012-recovery-after-outages.md).
+  const connection = await Connection.connect({ ...temporal, channelArgs: { 'grpc.max_reconnect_backoff_ms': 5_000 } });
   const client = new Client({ connection, namespace: env.TEMPORAL_NAMESPACE });
 
   let workers: RunningWorkers | undefined;
