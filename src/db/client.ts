@@ -13,8 +13,50 @@ export interface DatabaseOptions {
   connectionWaitMs?: number;
 }
 
+type Transaction = Awaited<ReturnType<Awaited<ReturnType<PrismaPg['connect']>>['startTransaction']>>;
+
+/**
+ * When COMMIT or ROLLBACK itself fails (PostgreSQL went away), Prisma skips the transaction's
+ * commit() and rollback(), which is where the adapter hands its client back: the pool would lose
+ * that connection for good. Handing it back here lets the pool drop the dead connection.
+ */
+function releasedWhenEndFails(transaction: Transaction): Transaction {
+  const executeRaw = transaction.executeRaw.bind(transaction);
+  transaction.executeRaw = async (query) => {
+    try {
+      return await executeRaw(query);
+    } catch (error) {
+      if (query.sql !== 'COMMIT' && query.sql !== 'ROLLBACK') throw error;
+      await transaction.rollback();
+      // ROLLBACK only fails on a lost connection, whose transaction PostgreSQL has undone. Not
+      // throwing also spares Prisma's transaction timer, which does not catch it.
+      if (query.sql === 'COMMIT') throw error;
+      return 0;
+    }
+  };
+  return transaction;
+}
+
+/**
+ * Prisma's pg adapter, made to survive PostgreSQL going away under load
+ * (docs/decisions/012-recovery-after-outages.md): no connection is lost to a failed COMMIT, and
+ * a connection that PostgreSQL closes while it is checked out with no statement running no
+ * longer emits an 'error' that nobody listens to, which ended the process.
+ */
+class OutageProofPrismaPg extends PrismaPg {
+  override async connect() {
+    const adapter = await super.connect();
+    // The statement or transaction using the connection sees the failure itself, and the pool
+    // drops the connection when it is handed back.
+    adapter.underlyingDriver().on('connect', (client) => client.on('error', () => {}));
+    const startTransaction = adapter.startTransaction.bind(adapter);
+    adapter.startTransaction = async (isolationLevel) => releasedWhenEndFails(await startTransaction(isolationLevel));
+    return adapter;
+  }
+}
+
 export function createDatabase(url: string, options: DatabaseOptions = {}): Database {
-  const adapter = new PrismaPg(
+  const adapter = new OutageProofPrismaPg(
     { connectionString: url, max: options.poolSize ?? 10 },
     // An idle connection the server closed (a restart, a failover): the pool replaces it. Only the
     // code and message are logged: pg's error carries its client, connection parameters included.

@@ -24,9 +24,12 @@ function codeOf(error: unknown): string | undefined {
   return undefined;
 }
 
+/** pg reports a connection lost in the middle of a transaction with plain Errors and no code. */
+const CONNECTION_LOST = /^(Connection terminated|Client has encountered a connection error|Client was closed and is not queryable|timeout exceeded when trying to connect)/;
+
 function isDatabaseError(error: unknown): boolean {
   const name = (error as { name?: string } | null)?.name ?? '';
-  return /^Prisma|DriverAdapterError/.test(name);
+  return /^Prisma|DriverAdapterError/.test(name) || CONNECTION_LOST.test((error as Error | null)?.message ?? '');
 }
 
 export function isUniqueViolation(error: unknown): boolean {
