@@ -10,6 +10,9 @@ import type { ActivityDependencies } from './index.js';
 
 type Deps = ActivityDependencies & { now: () => Date };
 
+/** The shortest wait before retrying after a rate-limit answer. */
+const MIN_RETRY_DELAY_MS = 100;
+
 /** Statuses after which repeating the activity must not call the system again. */
 const SETTLED = new Set(['succeeded', 'account_not_found', 'manual_action_required', 'dry_run', 'cancelled']);
 
@@ -174,8 +177,10 @@ export function createTargetActivities({ db, connectors, dryRun, now }: Deps) {
           type: downstream.name,
           message: downstream.message,
           nonRetryable: downstream.name === 'PermanentDownstreamError',
-          // The system's own rate-limit hint wins over the exponential backoff.
-          nextRetryDelay: downstream.retryAfterMs,
+          // The system's own rate-limit hint wins over the exponential backoff. A hint whose
+          // moment has already passed is not "retry after 0 ms": the Temporal server reads a zero
+          // delay as no retry at all, and the target would need attention after one 429.
+          nextRetryDelay: downstream.retryAfterMs === undefined ? undefined : Math.max(MIN_RETRY_DELAY_MS, downstream.retryAfterMs),
           details: [{ status: downstream.status ?? null, vendorMessage: downstream.vendorMessage ?? null }],
         });
       }
