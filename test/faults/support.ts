@@ -58,7 +58,8 @@ export async function startJmlProcess(env: Record<string, string>, role: JmlRole
     };
     child.stdout.on('data', watch);
     child.stderr.on('data', watch);
-    child.once('exit', (code) => {
+    // 'close', not 'exit': only then has everything the process printed been read.
+    child.once('close', (code) => {
       clearTimeout(timer);
       reject(new Error(`jml exited with ${code} before it started:\n${output.slice(-3000)}`));
     });
