@@ -53,6 +53,11 @@ export const environmentSchema = z.object({
   JML_SCIM_RATE_BURST: z.coerce.number().int().min(1).default(200),
   /** How often the outbox relay looks for workflow starts a crash left behind. */
   JML_OUTBOX_POLL_MS: z.coerce.number().int().min(50).default(2000),
+  /**
+   * Approved held leavers are released while fewer than this many events are in flight, the rest
+   * as those finish (0: all at once). Keeps a mass approval from flooding Temporal and the vendors.
+   */
+  JML_RELEASE_MAX_IN_FLIGHT: z.coerce.number().int().min(0).default(200),
   JML_DRY_RUN: booleanFlag.default(false),
   /** Dry run for these systems only (comma-separated), the others act for real. */
   JML_DRY_RUN_SYSTEMS: systemList.default([]),

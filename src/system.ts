@@ -112,7 +112,7 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
   let relay: OutboxRelay | undefined;
   let url: string | undefined;
   if (roles.api) {
-    relay = new OutboxRelay({ db, client, taskQueue: env.TEMPORAL_TASK_QUEUE, pollMs: env.JML_OUTBOX_POLL_MS, logger });
+    relay = new OutboxRelay({ db, client, taskQueue: env.TEMPORAL_TASK_QUEUE, pollMs: env.JML_OUTBOX_POLL_MS, maxReleasing: env.JML_RELEASE_MAX_IN_FLIGHT, logger });
     const outbox = relay;
     const verifyToken = createTokenVerifier({ db, environmentTokens: { scim: env.JML_SCIM_TOKEN } });
     const app = createApp({

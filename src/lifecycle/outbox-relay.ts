@@ -3,8 +3,12 @@
 // crash or a Temporal outage left behind. A start that races another (two relays, or a crash
 // between start and mark) collapses into the existing workflow: ids are deterministic and reuse
 // is rejected (docs/decisions/003-outbox.md). Rows for one workflow are handled in order.
+//
+// Approvals of held leavers are released in waves: an approve signal goes out only while fewer
+// than `maxReleasing` events are in flight, so approving 10,000 held leavers at once never puts
+// 10,000 workflows' activities on the task queues together (docs/decisions/014-paced-release.md).
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
-import type { Database } from '../db/client.js';
+import type { Database, Prisma } from '../db/client.js';
 import type { Logger } from '../logger.js';
 
 const BATCH = 100;
@@ -21,6 +25,10 @@ interface OutboxRow {
 interface DrainResult {
   taken: number;
   failed: number;
+  /** Rows are left that this pass had no room for: drain again at once. */
+  more: boolean;
+  /** Approvals waiting for room among the events in flight. */
+  deferred: number;
 }
 
 export interface OutboxRelayOptions {
@@ -28,14 +36,21 @@ export interface OutboxRelayOptions {
   client: Client;
   taskQueue: string;
   pollMs: number;
+  /** Most events in flight before approved leavers wait to be released; 0 releases all at once. */
+  maxReleasing?: number;
   logger: Logger;
 }
+
+/** Taken by the relay that releases approvals this pass, so that replicas do not overshoot. */
+const RELEASE_LOCK = 0x6a6d6c01;
 
 export class OutboxRelay {
   private timer: NodeJS.Timeout | undefined;
   private draining: Promise<void> | undefined;
   private again = false;
   private stopped = false;
+  /** Approvals waiting for release at the last pass, to log when a wave starts and ends. */
+  private deferred = 0;
 
   constructor(private readonly options: OutboxRelayOptions) {}
 
@@ -57,6 +72,16 @@ export class OutboxRelay {
     await this.draining;
   }
 
+  private noteDeferred(deferred: number) {
+    const { logger, maxReleasing } = this.options;
+    if (deferred > 0 && this.deferred === 0) {
+      logger.info({ waiting: deferred, maxInFlight: maxReleasing }, 'approved leavers are released as events in flight finish');
+    } else if (deferred === 0 && this.deferred > 0) {
+      logger.info('every approved leaver is released');
+    }
+    this.deferred = deferred;
+  }
+
   private schedule(delayMs: number) {
     clearTimeout(this.timer);
     this.timer = setTimeout(() => void this.runDrain(), delayMs);
@@ -70,7 +95,8 @@ export class OutboxRelay {
           this.again = false;
           let batch: DrainResult;
           do batch = await this.drainOnce();
-          while (batch.taken === BATCH && batch.failed === 0 && !this.stopped);
+          while (batch.more && batch.failed === 0 && !this.stopped);
+          this.noteDeferred(batch.deferred);
           // Failed starts wait for the next poll rather than spinning against a Temporal outage.
           if (batch.failed > 0) break;
         } while (this.again && !this.stopped);
@@ -83,16 +109,27 @@ export class OutboxRelay {
     if (!this.stopped) this.schedule(this.options.pollMs);
   }
 
-  /** Starts up to one batch of pending workflows. */
+  /**
+   * Delivers up to one batch of outbox rows: starts, signals, and as many approvals as there is
+   * room for among the events in flight.
+   */
   async drainOnce(): Promise<DrainResult> {
     const { db, client, taskQueue, logger } = this.options;
     return db.$transaction(
       async (tx) => {
-        // SKIP LOCKED lets several API replicas relay side by side without double work.
-        const rows = await tx.$queryRaw<OutboxRow[]>`
-          SELECT id, kind, workflow_id, workflow_type, signal, args FROM outbox
-          WHERE dispatched_at IS NULL ORDER BY id LIMIT ${BATCH} FOR UPDATE SKIP LOCKED`;
-        if (rows.length === 0) return { taken: 0, failed: 0 };
+        // SKIP LOCKED lets several API replicas relay side by side without double work. A row
+        // behind an approval still waiting for release waits too: one workflow's rows stay in order.
+        const ordinary = await tx.$queryRaw<OutboxRow[]>`
+          SELECT o.id, o.kind, o.workflow_id, o.workflow_type, o.signal, o.args FROM outbox o
+          WHERE o.dispatched_at IS NULL AND NOT (o.kind = 'signal' AND o.signal = 'approve')
+            AND NOT EXISTS (
+              SELECT 1 FROM outbox a WHERE a.workflow_id = o.workflow_id AND a.id < o.id
+                AND a.dispatched_at IS NULL AND a.kind = 'signal' AND a.signal = 'approve')
+          ORDER BY o.id LIMIT ${BATCH} FOR UPDATE OF o SKIP LOCKED`;
+        const release = await this.approvalsToRelease(tx);
+        const rows = [...ordinary, ...release.rows].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+        const more = ordinary.length === BATCH || release.more;
+        if (rows.length === 0) return { taken: 0, failed: 0, more: false, deferred: release.deferred };
         const deliver = async (row: OutboxRow) => {
           if (row.kind === 'start') {
             try {
@@ -139,9 +176,39 @@ export class OutboxRelay {
         if (failed.length > 0) {
           logger.warn({ failed: failed.length }, 'some workflow starts failed; the relay will try again');
         }
-        return { taken: rows.length, failed: failed.length };
+        return { taken: rows.length, failed: failed.length, more, deferred: release.deferred };
       },
       { timeout: 60_000 },
     );
+  }
+
+  /**
+   * The approvals there is room for. In flight: pending or running events with nothing left in
+   * the outbox, which are those whose workflow has its start and its approval. Only one relay
+   * releases at a time (a transaction-scoped advisory lock), so replicas share one budget.
+   */
+  private async approvalsToRelease(tx: Prisma.TransactionClient): Promise<{ rows: OutboxRow[]; more: boolean; deferred: number }> {
+    const limit = this.options.maxReleasing ?? 0;
+    const [{ locked }] = await tx.$queryRaw<[{ locked: boolean }]>`SELECT pg_try_advisory_xact_lock(${RELEASE_LOCK}) AS locked`;
+    if (!locked) return { rows: [], more: false, deferred: 0 };
+    let room = BATCH;
+    if (limit > 0) {
+      const [{ inFlight }] = await tx.$queryRaw<[{ inFlight: number }]>`
+        SELECT count(*)::int AS "inFlight" FROM lifecycle_event e
+        WHERE e.status IN ('pending', 'running')
+          AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.workflow_id = e.workflow_id AND o.dispatched_at IS NULL)`;
+      room = Math.min(BATCH, Math.max(0, limit - inFlight));
+    }
+    const waiting = await tx.$queryRaw<OutboxRow[]>`
+      SELECT id, kind, workflow_id, workflow_type, signal, args FROM outbox
+      WHERE dispatched_at IS NULL AND kind = 'signal' AND signal = 'approve'
+      ORDER BY id LIMIT ${room + 1} FOR UPDATE SKIP LOCKED`;
+    const rows = waiting.slice(0, room);
+    if (waiting.length > room && room < BATCH) {
+      const [{ count }] = await tx.$queryRaw<[{ count: number }]>`
+        SELECT count(*)::int AS count FROM outbox WHERE dispatched_at IS NULL AND kind = 'signal' AND signal = 'approve'`;
+      return { rows, more: false, deferred: count - rows.length };
+    }
+    return { rows, more: waiting.length > room, deferred: 0 };
   }
 }

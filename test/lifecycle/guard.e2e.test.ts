@@ -2,6 +2,7 @@
 // server, the real PostgreSQL and the simulators.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { approveAllHeld } from '../../src/lifecycle/operations.js';
 import { approveSignal } from '../../workflows/contract.js';
 import { CORE_USER, PATCH_OP } from '../support/scim-client.js';
 import { startTestSystem, type TestSystem } from '../support/system.js';
@@ -110,5 +111,55 @@ describe('disable now, finish at the date', () => {
     const outcomes = await jml.resultOf(leaver!.workflow_id);
     expect(outcomes.every((outcome) => outcome.status === 'succeeded')).toBe(true);
     expect(jml.simulators.simulators.userapi.users().find((user) => user.id === 'ext-gradual')?.active).toBe(false);
+  });
+});
+
+describe('paced release of approved leavers', () => {
+  let jml: TestSystem;
+
+  beforeAll(async () => {
+    jml = await startTestSystem({
+      env: {
+        JML_GUARD_MAX_LEAVERS: '1', JML_GUARD_MIN_LEAVERS: '1000', JML_RELEASE_MAX_IN_FLIGHT: '2',
+        JML_RETRY_INITIAL_MS: '100', JML_RETRY_MAX_INTERVAL_MS: '500',
+      },
+    });
+  });
+
+  afterAll(async () => {
+    await jml.close();
+  });
+
+  const approvals = () => jml.database.query<{ dispatched: boolean }>(
+    `SELECT dispatched_at IS NOT NULL AS dispatched FROM outbox WHERE kind = 'signal' AND signal = 'approve' ORDER BY id`);
+
+  it('lets only as many approved leavers run as the limit allows, and the rest as they finish', async () => {
+    const ids: string[] = [];
+    for (let index = 0; index < 6; index++) ids.push(await provision(jml, `wave${index}`));
+    await Promise.all(ids.map((id) => setActive(jml, id, false)));
+    const leavers = () => jml.database.query<{ status: string; workflow_id: string }>(`SELECT status, workflow_id FROM lifecycle_event WHERE kind = 'leaver'`);
+    const settled = await waitUntil(leavers, (rows) => rows.length === 6 && rows.every((row) => ['held', 'completed'].includes(row.status)));
+    const held = settled.filter((row) => row.status === 'held');
+    expect(held.length).toBeGreaterThanOrEqual(4);
+
+    // The user API is down: a released leaver keeps running, so it keeps its place in flight.
+    const userapi = jml.simulators.simulators.userapi;
+    userapi.setFaults({ outageUntil: Date.now() + 120_000 });
+    const { approved } = await approveAllHeld(jml.system.db, { by: 'alice' });
+    expect(approved).toHaveLength(held.length);
+    await waitUntil(approvals, (rows) => rows.filter((row) => row.dispatched).length >= 2);
+    await sleep(1500); // six relay polls: room for more would have been used by now
+    const waves = await approvals();
+    expect(waves.filter((row) => row.dispatched)).toHaveLength(2);
+    expect(waves.filter((row) => !row.dispatched)).toHaveLength(held.length - 2);
+    expect((await leavers()).filter((row) => row.status === 'running')).toHaveLength(2);
+
+    userapi.setFaults({});
+    for (const row of held) {
+      const outcomes = await jml.resultOf(row.workflow_id);
+      expect(outcomes.every((outcome) => outcome.status === 'succeeded')).toBe(true);
+    }
+    expect((await approvals()).every((row) => row.dispatched)).toBe(true);
+    expect(userapi.users().filter((user) => user.id.startsWith('ext-wave')).every((user) => !user.active)).toBe(true);
   });
 });
