@@ -5,6 +5,10 @@
 // held until an operator approves or rejects it, and any event may wait durably for the date it
 // takes effect, during which it can be rescheduled or cancelled. Histories recorded before that
 // change replay through the old path (test/workflows/replay.test.ts).
+//
+// Since 'local-bookkeeping' the bookkeeping steps run as local activities: they only write jml's
+// own tables and take milliseconds, and as ordinary activities each cost the Temporal server a
+// task-queue round trip and a workflow task (docs/decisions/015-local-bookkeeping.md).
 import {
   ActivityFailure,
   ApplicationFailure,
@@ -12,6 +16,7 @@ import {
   condition,
   patched,
   proxyActivities,
+  proxyLocalActivities,
   setHandler,
 } from '@temporalio/workflow';
 import type { createActivities } from '../src/activities/index.js';
@@ -36,6 +41,13 @@ const bookkeeping = proxyActivities<Activities>({
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
 });
 
+// The same steps, run by the worker that runs the workflow and recorded in its history as markers.
+const localBookkeeping = proxyLocalActivities<Activities>({
+  startToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
+});
+type Bookkeeping = typeof bookkeeping;
+
 // Waiting for an earlier event of the same person can take as long as that event acts.
 const ordering = proxyActivities<Activities>({
   startToCloseTimeout: '1 hour',
@@ -55,7 +67,7 @@ function describeFailure(error: unknown): string {
   return cause?.message ?? error.message;
 }
 
-async function runTarget(input: LifecycleWorkflowInput, target: LifecycleTarget): Promise<TargetOutcome> {
+async function runTarget(input: LifecycleWorkflowInput, target: LifecycleTarget, books: Bookkeeping): Promise<TargetOutcome> {
   const downstream = proxyActivities<Activities>({
     // A task queue per system: its rate limit holds across every worker (docs/decisions/005).
     taskQueue: systemTaskQueue(input.queuePrefix, target.system),
@@ -75,7 +87,7 @@ async function runTarget(input: LifecycleWorkflowInput, target: LifecycleTarget)
     const status = await downstream.applyTargetAction(request);
     return { ...target, status };
   } catch (error) {
-    await bookkeeping.markTargetNeedsAttention({ ...request, reason: describeFailure(error) });
+    await books.markTargetNeedsAttention({ ...request, reason: describeFailure(error) });
     return { ...target, status: 'needs_attention' };
   }
 }
@@ -83,13 +95,15 @@ async function runTarget(input: LifecycleWorkflowInput, target: LifecycleTarget)
 /** The first lifecycle workflow's path, kept for executions that started before the patch. */
 async function runWithoutGuardOrDates(input: LifecycleWorkflowInput): Promise<TargetOutcome[]> {
   await bookkeeping.markEventRunning({ eventId: input.eventId });
-  const outcomes = await Promise.all(input.targets.map((target) => runTarget(input, target)));
+  const outcomes = await Promise.all(input.targets.map((target) => runTarget(input, target, bookkeeping)));
   await bookkeeping.completeEvent({ eventId: input.eventId });
   return outcomes;
 }
 
 export async function lifecycleWorkflow(input: LifecycleWorkflowInput): Promise<TargetOutcome[]> {
   if (!patched('guard-and-effective-dates')) return runWithoutGuardOrDates(input);
+  const local = patched('local-bookkeeping');
+  const books: Bookkeeping = local ? localBookkeeping : bookkeeping;
 
   let phase: LifecyclePhase = 'starting';
   let effectiveAt = input.effectiveAt;
@@ -114,19 +128,20 @@ export async function lifecycleWorkflow(input: LifecycleWorkflowInput): Promise<
   /** Settles the targets not yet acted on as cancelled, and the event with them. */
   const cancel = async (notRun: LifecycleTarget[], by: string, reason: string): Promise<TargetOutcome[]> => {
     phase = 'cancelled';
-    await bookkeeping.cancelEvent({ eventId: input.eventId, by, reason });
+    await books.cancelEvent({ eventId: input.eventId, by, reason });
     return notRun.map((target) => ({ ...target, status: 'cancelled' }));
   };
 
-  await ordering.awaitEarlierEvents({ eventId: input.eventId });
+  // Most events find nothing ahead of them: a quick look spares the long-running wait.
+  if (!local || (await books.earlierEventsOpen({ eventId: input.eventId }))) await ordering.awaitEarlierEvents({ eventId: input.eventId });
 
   // Mass-deprovision guard: a leaver in a burst holds before touching anything.
-  if (input.guard && (await bookkeeping.checkDeprovisionGuard({ eventId: input.eventId })) === 'hold') {
+  if (input.guard && (await books.checkDeprovisionGuard({ eventId: input.eventId })) === 'hold') {
     phase = 'held';
     await condition(() => verdict !== undefined || cancellation !== undefined);
     if (cancellation) return cancel(input.targets, cancellation.by, cancellation.reason);
     if (!verdict!.approved) return cancel(input.targets, verdict!.by, `rejected by ${verdict!.by}${verdict!.reason ? `: ${verdict!.reason}` : ''}`);
-    await bookkeeping.recordApproval({ eventId: input.eventId, by: verdict!.by });
+    await books.recordApproval({ eventId: input.eventId, by: verdict!.by });
   }
 
   // Some systems are acted on at once, the rest when the change takes effect.
@@ -135,12 +150,12 @@ export async function lifecycleWorkflow(input: LifecycleWorkflowInput): Promise<
   // The database has the last word: an event cancelled there (by a rehire) does not act.
   const outcomes: TargetOutcome[] = [];
   if (immediate.length > 0) {
-    if (!(await bookkeeping.markEventRunning({ eventId: input.eventId }))) {
+    if (!(await books.markEventRunning({ eventId: input.eventId }))) {
       phase = 'cancelled';
       return input.targets.map((target) => ({ ...target, status: 'cancelled' }));
     }
     phase = 'acting';
-    outcomes.push(...(await Promise.all(immediate.map((target) => runTarget(input, target)))));
+    outcomes.push(...(await Promise.all(immediate.map((target) => runTarget(input, target, books)))));
   }
 
   // Wait durably for the effective date; a changed date restarts the wait, a cancellation ends it.
@@ -149,20 +164,20 @@ export async function lifecycleWorkflow(input: LifecycleWorkflowInput): Promise<
     if (cancellation || remaining <= 0) break;
     if (phase !== 'waiting') {
       phase = 'waiting';
-      await bookkeeping.markEventWaiting({ eventId: input.eventId, until: effectiveAt! });
+      await books.markEventWaiting({ eventId: input.eventId, until: effectiveAt! });
     }
     rescheduled = false;
     await condition(() => rescheduled || cancellation !== undefined, remaining);
   }
   if (cancellation) return [...outcomes, ...(await cancel(later, cancellation.by, cancellation.reason))];
 
-  if (!(await bookkeeping.markEventRunning({ eventId: input.eventId }))) {
+  if (!(await books.markEventRunning({ eventId: input.eventId }))) {
     phase = 'cancelled';
     return [...outcomes, ...later.map((target) => ({ ...target, status: 'cancelled' }))];
   }
   phase = 'acting';
-  outcomes.push(...(await Promise.all(later.map((target) => runTarget(input, target)))));
-  await bookkeeping.completeEvent({ eventId: input.eventId });
+  outcomes.push(...(await Promise.all(later.map((target) => runTarget(input, target, books)))));
+  await books.completeEvent({ eventId: input.eventId });
   phase = 'done';
   return outcomes;
 }

@@ -34,6 +34,17 @@ export function createBookkeepingActivities({ db, now, guard }: Deps) {
     });
   }
 
+  /** Events of the same person, created before this one, about to act or acting. */
+  function countEarlierOpen(event: { id: string; identityId: string; createdAt: Date }): Promise<number> {
+    return db.lifecycleEvent.count({
+      where: {
+        identityId: event.identityId,
+        status: { in: ['pending', 'running'] },
+        OR: [{ createdAt: { lt: event.createdAt } }, { createdAt: event.createdAt, id: { lt: event.id } }],
+      },
+    });
+  }
+
   return {
     /**
      * Moves the event to running, unless it was cancelled meanwhile (a rehire's transaction
@@ -58,18 +69,16 @@ export function createBookkeepingActivities({ db, now, guard }: Deps) {
      */
     async awaitEarlierEvents({ eventId }: { eventId: string }): Promise<void> {
       const event = await db.lifecycleEvent.findUniqueOrThrow({ where: { id: eventId } });
-      for (;;) {
-        const blocking = await db.lifecycleEvent.count({
-          where: {
-            identityId: event.identityId,
-            status: { in: ['pending', 'running'] },
-            OR: [{ createdAt: { lt: event.createdAt } }, { createdAt: event.createdAt, id: { lt: event.id } }],
-          },
-        });
-        if (blocking === 0) return;
+      while ((await countEarlierOpen(event)) > 0) {
         Context.current().heartbeat();
         await sleep(250);
       }
+    },
+
+    /** Whether awaitEarlierEvents would wait at all: a quick look, run as a local activity. */
+    async earlierEventsOpen({ eventId }: { eventId: string }): Promise<boolean> {
+      const event = await db.lifecycleEvent.findUniqueOrThrow({ where: { id: eventId } });
+      return (await countEarlierOpen(event)) > 0;
     },
 
     async markEventWaiting({ eventId, until }: { eventId: string; until: string }): Promise<void> {
@@ -105,6 +114,11 @@ export function createBookkeepingActivities({ db, now, guard }: Deps) {
 
     async recordApproval({ eventId, by }: { eventId: string; by: string }): Promise<void> {
       await db.$transaction(async (tx) => {
+        // Locked, and recorded once: a local activity runs again if its worker dies before the
+        // workflow task that ran it completes.
+        await tx.$queryRaw`SELECT id FROM lifecycle_event WHERE id = ${eventId}::uuid FOR UPDATE`;
+        const recorded = await tx.auditEvent.findFirst({ where: { eventId, action: 'lifecycle.leaver.approved' }, select: { seq: true } });
+        if (recorded) return;
         const event = await tx.lifecycleEvent.findUniqueOrThrow({ where: { id: eventId } });
         await appendAudit(tx, [{ actor: by, action: 'lifecycle.leaver.approved', identityId: event.identityId, eventId, data: { workflowId: event.workflowId } }], now());
       });

@@ -53,6 +53,8 @@ export async function startWorkers(options: WorkerOptions): Promise<RunningWorke
       workflowBundle: options.workflowBundle ?? (await bundleWorkflows()),
       activities: bookkeeping,
       maxConcurrentActivityTaskExecutions: options.activitySlots,
+      // Bookkeeping runs as local activities too (decision 015): the same bound on the pool.
+      maxConcurrentLocalActivityExecutions: options.activitySlots,
       maxCachedWorkflows: options.cachedWorkflows,
     }),
   ];
