@@ -4,7 +4,6 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import { appendAudit } from '../audit/append.js';
 import { isDownstreamError } from '../connectors/errors.js';
 import type { IdentitySnapshot, SystemName } from '../connectors/types.js';
-import type { Identity } from '../generated/prisma/client.js';
 import { TARGET_ACTION_HEARTBEAT_TIMEOUT_MS, type TargetActionKind } from '../../workflows/contract.js';
 import type { ActivityDependencies } from './index.js';
 
@@ -24,14 +23,26 @@ export interface TargetRequest {
   generation?: number;
 }
 
-function snapshotOf(identity: Identity): IdentitySnapshot {
+/** The target with what acting on it needs: its identity and the account already linked, if any. */
+interface TargetRow {
+  status: string;
+  identityId: string;
+  userName: string;
+  externalId: string | null;
+  email: string | null;
+  employeeNumber: string | null;
+  resource: Record<string, unknown>;
+  accountId: string | null;
+}
+
+function snapshotOf(row: TargetRow): IdentitySnapshot {
   return {
-    id: identity.id,
-    userName: identity.userName,
-    externalId: identity.externalId,
-    email: identity.email,
-    employeeNumber: identity.employeeNumber,
-    resource: identity.resource as Record<string, unknown>,
+    id: row.identityId,
+    userName: row.userName,
+    externalId: row.externalId,
+    email: row.email,
+    employeeNumber: row.employeeNumber,
+    resource: row.resource,
   };
 }
 
@@ -97,12 +108,17 @@ export function createTargetActivities({ db, connectors, dryRun, now }: Deps) {
 
   return {
     applyTargetAction: heartbeating(async (request: TargetRequest): Promise<string> => {
-      const target = await db.targetAction.findUniqueOrThrow({
-        where: { eventId_system_action: keyOf(request) },
-        include: { event: { include: { identity: { include: { accounts: { where: { system: request.system } } } } } } },
-      });
+      // One joined read: as nested includes Prisma sends a query per relation, four per action.
+      const [target] = await db.$queryRaw<TargetRow[]>`
+        SELECT t.status::text AS status, i.id AS "identityId", i.user_name AS "userName", i.external_id AS "externalId",
+               i.email, i.employee_number AS "employeeNumber", i.resource, a.account_id AS "accountId"
+        FROM target_action t
+        JOIN lifecycle_event e ON e.id = t.event_id
+        JOIN identity i ON i.id = e.identity_id
+        LEFT JOIN account_link a ON a.identity_id = i.id AND a.system = t.system
+        WHERE t.event_id = ${request.eventId}::uuid AND t.system = ${request.system} AND t.action = ${request.action}::action_kind`;
+      if (!target) throw new Error(`no ${request.action} target for ${request.system} in event ${request.eventId}`);
       if (SETTLED.has(target.status)) return target.status;
-      const identity = target.event.identity;
       const attempt = Context.current().info.attempt;
 
       const connector = connectors[request.system];
@@ -114,22 +130,22 @@ export function createTargetActivities({ db, connectors, dryRun, now }: Deps) {
         });
       }
       if (dryRun(request.system)) {
-        await settle(request, identity.id, { status: 'dry_run', data: { wouldDo: request.action, attempt } });
+        await settle(request, target.identityId, { status: 'dry_run', data: { wouldDo: request.action, attempt } });
         return 'dry_run';
       }
 
       const started = Date.now();
-      let accountId = identity.accounts[0]?.accountId ?? null;
+      let accountId = target.accountId;
       try {
         if (!accountId) {
-          accountId = await connector.resolveAccount(snapshotOf(identity));
+          accountId = await connector.resolveAccount(snapshotOf(target));
           if (accountId === null) {
-            await settle(request, identity.id, { status: 'account_not_found', data: { attempt, durationMs: Date.now() - started } });
+            await settle(request, target.identityId, { status: 'account_not_found', data: { attempt, durationMs: Date.now() - started } });
             return 'account_not_found';
           }
           await db.accountLink.upsert({
-            where: { identityId_system: { identityId: identity.id, system: request.system } },
-            create: { identityId: identity.id, system: request.system, accountId },
+            where: { identityId_system: { identityId: target.identityId, system: request.system } },
+            create: { identityId: target.identityId, system: request.system, accountId },
             update: { accountId, resolvedAt: now() },
           });
         }
@@ -137,14 +153,14 @@ export function createTargetActivities({ db, connectors, dryRun, now }: Deps) {
         if (request.action === 'deactivate') {
           await connector.deactivate(accountId, context);
         } else if ((await connector.reactivate(accountId, context)) === 'unsupported') {
-          await settle(request, identity.id, {
+          await settle(request, target.identityId, {
             status: 'manual_action_required',
             accountId,
             data: { attempt, reason: `${request.system} cannot reactivate accounts through its API` },
           });
           return 'manual_action_required';
         }
-        await settle(request, identity.id, { status: 'succeeded', accountId, data: { accountId, attempt, durationMs: Date.now() - started } });
+        await settle(request, target.identityId, { status: 'succeeded', accountId, data: { accountId, attempt, durationMs: Date.now() - started } });
         return 'succeeded';
       } catch (error) {
         const durationMs = Date.now() - started;
@@ -158,7 +174,7 @@ export function createTargetActivities({ db, connectors, dryRun, now }: Deps) {
             {
               actor: 'system',
               action: `target.${request.action}.attempt_failed`,
-              identityId: identity.id,
+              identityId: target.identityId,
               eventId: request.eventId,
               system: request.system,
               data: {
