@@ -191,6 +191,12 @@ export class OutboxRelay {
     const limit = this.options.maxReleasing ?? 0;
     const [{ locked }] = await tx.$queryRaw<[{ locked: boolean }]>`SELECT pg_try_advisory_xact_lock(${RELEASE_LOCK}) AS locked`;
     if (!locked) return { rows: [], more: false, deferred: 0 };
+    // Looked at first: most passes (every SCIM write kicks one) find no approval and count nothing.
+    const waiting = await tx.$queryRaw<OutboxRow[]>`
+      SELECT id, kind, workflow_id, workflow_type, signal, args FROM outbox
+      WHERE dispatched_at IS NULL AND kind = 'signal' AND signal = 'approve'
+      ORDER BY id LIMIT ${BATCH + 1} FOR UPDATE SKIP LOCKED`;
+    if (waiting.length === 0) return { rows: [], more: false, deferred: 0 };
     let room = BATCH;
     if (limit > 0) {
       const [{ inFlight }] = await tx.$queryRaw<[{ inFlight: number }]>`
@@ -199,16 +205,15 @@ export class OutboxRelay {
           AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.workflow_id = e.workflow_id AND o.dispatched_at IS NULL)`;
       room = Math.min(BATCH, Math.max(0, limit - inFlight));
     }
-    const waiting = await tx.$queryRaw<OutboxRow[]>`
-      SELECT id, kind, workflow_id, workflow_type, signal, args FROM outbox
-      WHERE dispatched_at IS NULL AND kind = 'signal' AND signal = 'approve'
-      ORDER BY id LIMIT ${room + 1} FOR UPDATE SKIP LOCKED`;
     const rows = waiting.slice(0, room);
-    if (waiting.length > room && room < BATCH) {
-      const [{ count }] = await tx.$queryRaw<[{ count: number }]>`
-        SELECT count(*)::int AS count FROM outbox WHERE dispatched_at IS NULL AND kind = 'signal' AND signal = 'approve'`;
-      return { rows, more: false, deferred: count - rows.length };
+    if (waiting.length <= room) return { rows, more: false, deferred: 0 };
+    if (room === BATCH) return { rows, more: true, deferred: 0 };
+    // Out of room: the rest wait for events in flight to finish. Counted only to log the wave.
+    let waitingInAll = waiting.length;
+    if (waitingInAll > BATCH) {
+      [{ waitingInAll }] = await tx.$queryRaw<[{ waitingInAll: number }]>`
+        SELECT count(*)::int AS "waitingInAll" FROM outbox WHERE dispatched_at IS NULL AND kind = 'signal' AND signal = 'approve'`;
     }
-    return { rows, more: waiting.length > room, deferred: 0 };
+    return { rows, more: false, deferred: waitingInAll - rows.length };
   }
 }
