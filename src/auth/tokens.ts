@@ -4,6 +4,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { appendAudit } from '../audit/append.js';
 import type { Database } from '../db/client.js';
+import type { ClientProfile } from '../scim/dialect/profiles.js';
 
 export type TokenKind = 'scim' | 'operator';
 
@@ -12,6 +13,8 @@ export interface Principal {
   tokenId: string;
   name: string;
   kind: TokenKind;
+  /** A SCIM client's profile: what it expects where RFC 7644 allows more than one answer (src/scim/dialect). */
+  profile?: ClientProfile;
 }
 
 const PREFIX: Record<TokenKind, string> = { scim: 'jml_scim_', operator: 'jml_op_' };
@@ -21,13 +24,13 @@ export function hashSecret(secret: string): string {
 }
 
 /** Creates a token; `actor` (who asked for it) goes to the audit trail with the token's id. */
-export async function createToken(db: Database, input: { name: string; kind: TokenKind; actor?: string }) {
+export async function createToken(db: Database, input: { name: string; kind: TokenKind; actor?: string; profile?: ClientProfile }) {
   const token = `${PREFIX[input.kind]}${randomBytes(32).toString('base64url')}`;
   const record = await db.$transaction(async (tx) => {
     const created = await tx.apiToken.create({
-      data: { name: input.name, kind: input.kind, secretHash: hashSecret(token), prefix: token.slice(0, PREFIX[input.kind].length + 6) },
+      data: { name: input.name, kind: input.kind, secretHash: hashSecret(token), prefix: token.slice(0, PREFIX[input.kind].length + 6), profile: input.profile ?? 'generic' },
     });
-    await appendAudit(tx, [{ actor: input.actor ?? 'cli', action: 'token.created', data: { tokenId: created.id, name: created.name, kind: created.kind, prefix: created.prefix } }]);
+    await appendAudit(tx, [{ actor: input.actor ?? 'cli', action: 'token.created', data: { tokenId: created.id, name: created.name, kind: created.kind, prefix: created.prefix, profile: created.profile } }]);
     return created;
   });
   return { token, record };
@@ -50,6 +53,19 @@ export async function revokeToken(db: Database, idOrName: string, actor = 'cli')
   });
 }
 
+/** Changes the profile of a SCIM client's live tokens, by id or name; returns how many changed. */
+export async function setTokenProfile(db: Database, idOrName: string, profile: ClientProfile, actor = 'cli'): Promise<number> {
+  const isUuid = /^[0-9a-f-]{36}$/i.test(idOrName);
+  const where = { revokedAt: null, kind: 'scim' as const, OR: [...(isUuid ? [{ id: idOrName }] : []), { name: idOrName }] };
+  return db.$transaction(async (tx) => {
+    const tokens = await tx.apiToken.findMany({ where, select: { id: true, name: true, profile: true } });
+    if (tokens.length === 0) return 0;
+    await tx.apiToken.updateMany({ where: { id: { in: tokens.map((token) => token.id) } }, data: { profile } });
+    await appendAudit(tx, tokens.map((token) => ({ actor, action: 'token.profile.changed', data: { tokenId: token.id, name: token.name, from: token.profile, to: profile } })));
+    return tokens.length;
+  });
+}
+
 export interface TokenVerifierOptions {
   db: Database;
   /** Tokens from the environment (JML_SCIM_TOKEN), accepted besides the stored ones. */
@@ -68,7 +84,7 @@ export function createTokenVerifier({ db, environmentTokens = {} }: TokenVerifie
     const hashBytes = Buffer.from(hash, 'hex');
     for (const candidate of environmentHashes) {
       if (candidate.kind === kind && timingSafeEqual(candidate.hash, hashBytes)) {
-        return { tokenId: 'env', name: kind === 'scim' ? 'JML_SCIM_TOKEN' : 'environment', kind };
+        return { tokenId: 'env', name: kind === 'scim' ? 'JML_SCIM_TOKEN' : 'environment', kind, ...(kind === 'scim' ? { profile: 'generic' as const } : {}) };
       }
     }
     const record = await db.apiToken.findUnique({ where: { secretHash: hash } });
@@ -78,7 +94,7 @@ export function createTokenVerifier({ db, environmentTokens = {} }: TokenVerifie
       lastTouched.set(record.id, now);
       await db.apiToken.update({ where: { id: record.id }, data: { lastUsedAt: new Date(now) } });
     }
-    return { tokenId: record.id, name: record.name, kind };
+    return { tokenId: record.id, name: record.name, kind, ...(kind === 'scim' ? { profile: record.profile } : {}) };
   };
 }
 

@@ -15,8 +15,9 @@ import { tokensCommand } from './tokens.js';
 const USAGE = `Usage: jml <command>
 
   start [--demo] [--role all|api|worker]   run jml (npm start runs 'start')
-  tokens create --name <client> [--operator]
+  tokens create --name <client> [--profile okta|entra|onelogin|jumpcloud|google|generic] [--operator]
                                            print a new SCIM (or operator) bearer token, once
+  tokens profile <id or name> <profile>    change what a SCIM client's tokens expect
   tokens list                              list tokens (never their secrets)
   tokens revoke <id or name>               revoke tokens
   migrate                                  apply database migrations
@@ -55,6 +56,7 @@ async function main(argv: string[]): Promise<number> {
     allowPositionals: true,
     options: {
       name: { type: 'string' },
+      profile: { type: 'string' },
       operator: { type: 'boolean', default: false },
       demo: { type: 'boolean', default: false },
       role: { type: 'string', default: 'all' },
@@ -95,7 +97,7 @@ async function main(argv: string[]): Promise<number> {
       return startCommand({ demo: values.demo, role });
     }
     case 'tokens':
-      return withDatabase((db) => tokensCommand(db, { action: rest[0] ?? '', name: values.name, operator: values.operator, target: rest[1], as: values.as }));
+      return withDatabase((db) => tokensCommand(db, { action: rest[0] ?? '', name: values.name, operator: values.operator, target: rest[1], as: values.as, profile: values.profile ?? rest[2] }));
     case 'events':
       return withDatabase((db) => eventsCommand(db, { ...values, action: rest[0] ?? '', target: rest[1], allHeld: values['all-held'] }));
     case 'report': {

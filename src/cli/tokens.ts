@@ -1,5 +1,6 @@
-// `jml tokens create|list|revoke`: credentials for SCIM clients and operators.
-import { createToken, listTokens, revokeToken } from '../auth/tokens.js';
+// `jml tokens create|list|revoke|profile`: credentials for SCIM clients and operators.
+import { createToken, listTokens, revokeToken, setTokenProfile } from '../auth/tokens.js';
+import { CLIENT_PROFILES, isClientProfile } from '../scim/dialect/index.js';
 import { userInfo } from 'node:os';
 import type { Database } from '../db/client.js';
 
@@ -12,17 +13,24 @@ function operatorName(): string {
   }
 }
 
-export async function tokensCommand(db: Database, args: { action: string; name?: string; operator: boolean; target?: string; as?: string }): Promise<number> {
+export async function tokensCommand(db: Database, args: { action: string; name?: string; operator: boolean; target?: string; as?: string; profile?: string }): Promise<number> {
   const actor = args.as ?? operatorName();
+  const profiles = CLIENT_PROFILES.join(', ');
+  if (args.profile !== undefined && !isClientProfile(args.profile)) {
+    process.stderr.write(`Unknown profile "${args.profile}": use one of ${profiles}\n`);
+    return 2;
+  }
+  const profile = isClientProfile(args.profile) ? args.profile : undefined;
   switch (args.action) {
     case 'create': {
       if (!args.name) {
-        process.stderr.write('Usage: jml tokens create --name <client> [--operator]\n');
+        process.stderr.write(`Usage: jml tokens create --name <client> [--profile ${CLIENT_PROFILES.join('|')}] [--operator]\n`);
         return 2;
       }
       const kind = args.operator ? 'operator' : 'scim';
-      const { token, record } = await createToken(db, { name: args.name, kind, actor });
-      process.stderr.write(`Created ${kind} token "${record.name}" (id ${record.id}). It is shown once; only its hash is stored.\n`);
+      const { token, record } = await createToken(db, { name: args.name, kind, actor, profile });
+      const described = kind === 'scim' ? ` with profile ${record.profile}` : '';
+      process.stderr.write(`Created ${kind} token "${record.name}"${described} (id ${record.id}). It is shown once; only its hash is stored.\n`);
       process.stdout.write(`${token}\n`);
       return 0;
     }
@@ -31,7 +39,8 @@ export async function tokensCommand(db: Database, args: { action: string; name?:
       for (const row of rows) {
         const state = row.revokedAt ? `revoked ${row.revokedAt.toISOString()}` : 'active';
         const used = row.lastUsedAt ? row.lastUsedAt.toISOString() : 'never';
-        process.stdout.write(`${row.id}  ${row.kind.padEnd(8)}  ${row.name.padEnd(24)}  ${row.prefix}…  ${state}  last used ${used}\n`);
+        const shownProfile = row.kind === 'scim' ? row.profile : '';
+        process.stdout.write(`${row.id}  ${row.kind.padEnd(8)}  ${row.name.padEnd(24)}  ${shownProfile.padEnd(9)}  ${row.prefix}…  ${state}  last used ${used}\n`);
       }
       if (rows.length === 0) process.stdout.write('No tokens yet: jml tokens create --name <client>\n');
       return 0;
@@ -45,8 +54,17 @@ export async function tokensCommand(db: Database, args: { action: string; name?:
       process.stdout.write(`Revoked ${count} token(s).\n`);
       return count > 0 ? 0 : 1;
     }
+    case 'profile': {
+      if (!args.target || !profile) {
+        process.stderr.write(`Usage: jml tokens profile <id or name> <${CLIENT_PROFILES.join('|')}>\n`);
+        return 2;
+      }
+      const count = await setTokenProfile(db, args.target, profile, actor);
+      process.stdout.write(`Changed the profile of ${count} SCIM token(s) to ${profile}.\n`);
+      return count > 0 ? 0 : 1;
+    }
     default:
-      process.stderr.write('Usage: jml tokens create|list|revoke\n');
+      process.stderr.write('Usage: jml tokens create|list|revoke|profile\n');
       return 2;
   }
 }

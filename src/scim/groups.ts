@@ -271,37 +271,6 @@ async function readGroups(context: ScimRequestContext, resource: GroupResource):
   return ids.flatMap((groupId) => byId.get(groupId) ?? []);
 }
 
-type Json = Record<string, unknown>;
-
-function withoutNulls(value: unknown): unknown {
-  if (!value || typeof value !== 'object' || Array.isArray(value)) return value;
-  return Object.fromEntries(Object.entries(value as Json).filter(([, entry]) => entry !== null));
-}
-
-/**
- * Microsoft Entra ID sends each member as `{"$ref": null, "value": "<id>"}`. RFC 7643 §2.5 makes a
- * null sub-attribute the same as an absent one, but scimmy turns a removal's value into the filter
- * `$ref eq null and value eq "<id>"`, which matches no member: the removal would silently do
- * nothing. Null sub-attributes of multi-valued values are dropped before scimmy sees the PATCH.
- */
-export function normaliseGroupPatchBody(body: unknown): unknown {
-  if (!body || typeof body !== 'object' || !Array.isArray((body as Json).Operations)) return body;
-  const message = body as Json & { Operations: unknown[] };
-  const values = (value: unknown) => (Array.isArray(value) ? value.map(withoutNulls) : value);
-  return {
-    ...message,
-    Operations: message.Operations.map((operation) => {
-      if (!operation || typeof operation !== 'object') return operation;
-      const { value } = operation as Json;
-      if (Array.isArray(value)) return { ...operation, value: values(value) };
-      if (value && typeof value === 'object') {
-        return { ...operation, value: Object.fromEntries(Object.entries(value as Json).map(([key, entry]) => [key, values(entry)])) };
-      }
-      return operation;
-    }),
-  };
-}
-
 /** Errors leave as SCIM errors chosen here: scimmy would turn the ones it does not know into 404s. */
 function converted<A extends unknown[], R>(handler: (...args: A) => Promise<R>) {
   return (...args: A): Promise<R> => handler(...args).catch((error: unknown) => Promise.reject(toScimError(error)));

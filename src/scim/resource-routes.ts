@@ -7,15 +7,15 @@ import SCIMMY from 'scimmy';
 import type { Database } from '../db/client.js';
 import { scimError } from './errors.js';
 import { listResources, type ListEndpoint } from './list-handler.js';
-import { rewritePatchOperations, type PatchOperation } from './patch-rewrite.js';
+import { behaviourOf, rewritePatchOperations, type PatchOperation } from './dialect/index.js';
 import { ConcurrentModification, type ScimRequestContext } from './users.js';
 
 /** A PATCH that keeps meeting concurrent writes gives up after this many attempts. */
 const PATCH_ATTEMPTS = 5;
 
 export interface ResourceEndpoint extends ListEndpoint {
-  /** The endpoint below the SCIM base URL, e.g. "/Users". */
-  path: string;
+  /** The endpoint below the SCIM base URL. */
+  path: '/Users' | '/Groups';
 }
 
 export interface ResourceRouteOptions {
@@ -79,13 +79,19 @@ export function mountResource(router: Router, endpoint: ResourceEndpoint, option
         const read = await resource.read(context);
         const current = JSON.parse(JSON.stringify(read)) as { meta?: { version?: string } };
         context.preconditions.readVersion = Number(/(\d+)/.exec(current.meta?.version ?? '')?.[1]);
-        const operations = rewritePatchOperations(body.Operations as PatchOperation[], current);
+        const behaviour = behaviourOf(context.principal.profile);
+        const operations = rewritePatchOperations(body.Operations as PatchOperation[], current, behaviour);
         // scimmy's PatchOp validates the message (schemas, each op's name and shape) itself.
         const message = { ...body, Operations: operations } as unknown as ConstructorParameters<typeof SCIMMY.Messages.PatchOp>[0];
         try {
           const patched = await new SCIMMY.Messages.PatchOp(message).apply(read as never, async (next: unknown) => (await resource.write(next, context)) as Record<string, unknown>);
-          if (patched) sendResource(res, 200, patched);
-          else res.status(204).end();
+          // RFC 7644 §3.5.2: 200 with the resource, or 204; the client's profile says which it expects.
+          if (patched && behaviour.patchAnswer[path === '/Users' ? 'Users' : 'Groups'] === 'resource') sendResource(res, 200, patched);
+          else {
+            const version = (patched as { meta?: { version?: unknown } } | undefined)?.meta?.version;
+            if (typeof version === 'string') res.set('ETag', version);
+            res.status(204).end();
+          }
           return;
         } catch (error) {
           if (!(error instanceof ConcurrentModification) || attempt >= PATCH_ATTEMPTS) throw error;

@@ -9,13 +9,13 @@ import type { Principal, TokenVerifier } from '../auth/tokens.js';
 import { auditAuthenticationFailure, bearerToken } from '../auth/http.js';
 import type { Logger } from '../logger.js';
 import { listIdentityIds } from './query/list.js';
-import { normalisePatchBody, normaliseResourceBody } from './dialects.js';
+import { canonicalDiscoveryUrl, normalisePatchBody, normaliseResourceBody, type ResourceType } from './dialect/index.js';
 import { etagMatches } from './etag.js';
 import { errorBody, toScimError } from './errors.js';
 import { ClientRateLimiter } from './rate-limit.js';
 import { mountResource } from './resource-routes.js';
 import { declareUsersResource, loadUsers, type ScimDependencies, type ScimRequestContext } from './users.js';
-import { declareGroupsResource, loadGroups, normaliseGroupPatchBody } from './groups.js';
+import { declareGroupsResource, loadGroups } from './groups.js';
 import { listGroupIds } from './query/list-groups.js';
 
 export interface ScimRouterOptions extends ScimDependencies {
@@ -66,6 +66,11 @@ export function createScimRouter(options: ScimRouterOptions): express.Router {
   const limiter = new ClientRateLimiter(options.rateLimit?.perSecond ?? 0, options.rateLimit?.burst ?? 1);
   const baseOf = (req: Request) => `${options.publicUrl ?? `${req.protocol}://${req.get('host')}`}${req.baseUrl}`;
 
+  router.use((req: Request, _res: Response, next: NextFunction) => {
+    req.url = canonicalDiscoveryUrl(req.url);
+    next();
+  });
+
   // RFC 7644 §2: authenticate every request, before reading its body.
   router.use(async (req: Request, res: Response, next: NextFunction) => {
     const token = bearerToken(req);
@@ -97,11 +102,9 @@ export function createScimRouter(options: ScimRouterOptions): express.Router {
     if (containsNul(req.body) || containsNul(req.query)) {
       return sendError(res, 400, 'Strings must not contain the NUL character (U+0000)', 'invalidValue');
     }
-    if (req.method === 'PATCH') {
-      req.body = normalisePatchBody(req.body);
-      if (req.path.startsWith('/Groups/')) req.body = normaliseGroupPatchBody(req.body);
-    }
-    else if (req.method === 'POST' || req.method === 'PUT') req.body = normaliseResourceBody(req.body);
+    const resourceType: ResourceType | undefined = /^\/groups(\/|$)/i.test(req.path) ? 'Groups' : /^\/users(\/|$)/i.test(req.path) ? 'Users' : undefined;
+    if (resourceType && req.method === 'PATCH') req.body = normalisePatchBody(req.body, resourceType);
+    else if (resourceType && (req.method === 'POST' || req.method === 'PUT')) req.body = normaliseResourceBody(req.body, resourceType);
     const ifMatch = req.get('if-match');
     if (ifMatch) contextOf(req).preconditions.ifMatch = ifMatch;
     next();

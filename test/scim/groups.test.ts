@@ -10,7 +10,8 @@ import { createApp } from '../../src/app.js';
 import { createToken, createTokenVerifier } from '../../src/auth/tokens.js';
 import { createDatabase } from '../../src/db/client.js';
 import { logger } from '../../src/logger.js';
-import { declareGroupsResource, normaliseGroupPatchBody } from '../../src/scim/groups.js';
+import { declareGroupsResource } from '../../src/scim/groups.js';
+import { normalisePatchBody } from '../../src/scim/dialect/index.js';
 import { listGroupIds } from '../../src/scim/query/list-groups.js';
 import type { ScimRouterOptions } from '../../src/scim/router.js';
 import type { ScimRequestContext } from '../../src/scim/users.js';
@@ -387,11 +388,12 @@ describe('PATCH', () => {
 
   it('drops the null $ref Entra sends with each member, so its removals match', () => {
     const ids = { user: '11111111-1111-4111-8111-111111111111' };
-    expect(normaliseGroupPatchBody(fixture('entraRemoveMembersWithNullRef', ids))).toEqual(fixture('entraRemoveMembers', ids));
+    const lowerCased = (body: { Operations: { op: string }[] }) => ({ ...body, Operations: body.Operations.map((operation) => ({ ...operation, op: operation.op.toLowerCase() })) });
+    expect(normalisePatchBody(fixture('entraRemoveMembersWithNullRef', ids), 'Groups')).toEqual(lowerCased(fixture('entraRemoveMembers', ids) as { Operations: { op: string }[] }));
     const pathless = { schemas: [PATCH_OP], Operations: [{ op: 'add', value: { members: [{ value: ids.user, $ref: null }], displayName: 'x' } }] };
-    expect(normaliseGroupPatchBody(pathless)).toEqual({ schemas: [PATCH_OP], Operations: [{ op: 'add', value: { members: [{ value: ids.user }], displayName: 'x' } }] });
+    expect(normalisePatchBody(pathless, 'Groups')).toEqual({ schemas: [PATCH_OP], Operations: [{ op: 'add', value: { members: [{ value: ids.user }], displayName: 'x' } }] });
     const replaceNull = { schemas: [PATCH_OP], Operations: [{ op: 'replace', path: 'externalId', value: null }] };
-    expect(normaliseGroupPatchBody(replaceNull)).toEqual(replaceNull);
+    expect(normalisePatchBody(replaceNull, 'Groups')).toEqual(replaceNull);
   });
 });
 

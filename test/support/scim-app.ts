@@ -5,6 +5,7 @@ import { createApp } from '../../src/app.js';
 import { createToken, createTokenVerifier } from '../../src/auth/tokens.js';
 import type { Database } from '../../src/db/client.js';
 import { logger } from '../../src/logger.js';
+import type { ClientProfile } from '../../src/scim/dialect/index.js';
 import type { ScimRouterOptions } from '../../src/scim/router.js';
 import { createTestDatabase, type TestDatabase } from './database.js';
 import { scimClient } from './scim-client.js';
@@ -13,6 +14,8 @@ export interface ScimApp {
   baseUrl: string;
   database: TestDatabase;
   scim: ReturnType<typeof scimClient>;
+  /** A client with its own token of that profile. */
+  clientFor(profile: ClientProfile): Promise<ReturnType<typeof scimClient>>;
   /** How many times the outbox relay was kicked. */
   kicks: () => number;
   close(): Promise<void>;
@@ -48,6 +51,10 @@ export async function startScimApp(overrides: Partial<ScimRouterOptions> = {}): 
     database,
     scim: scimClient(`${baseUrl}/scim/v2`, token),
     kicks: () => kicks,
+    async clientFor(profile) {
+      const created = await createToken(database.db, { name: `${profile}-test`, kind: 'scim', profile });
+      return scimClient(`${baseUrl}/scim/v2`, created.token);
+    },
     async close() {
       await new Promise((resolve) => server.close(resolve));
       await database.drop();

@@ -26,7 +26,8 @@ export type FilterExpression =
   | { op: 'and' | 'or'; operands: FilterExpression[] }
   | { op: 'not'; operand: FilterExpression }
   | { op: 'pr'; path: AttributePath }
-  | { op: ComparisonOperator; path: AttributePath; value: FilterValue }
+  /** `unquoted`: the value's text when it was not a quoted string, for a string attribute to compare with. */
+  | { op: ComparisonOperator; path: AttributePath; value: FilterValue; unquoted?: string }
   /** valuePath = attrPath "[" valFilter "]": one value of `path` must satisfy `filter`. */
   | { op: 'valuePath'; path: AttributePath; filter: FilterExpression };
 
@@ -35,7 +36,7 @@ export const MAX_FILTER_DEPTH = 32;
 /** Longer than any filter an identity provider sends; bounds the work done on hostile input. */
 export const MAX_FILTER_LENGTH = 4096;
 
-type TokenKind = '(' | ')' | '[' | ']' | 'string' | 'number' | 'word';
+type TokenKind = '(' | ')' | '[' | ']' | 'string' | 'number' | 'word' | 'bare';
 
 interface Token {
   kind: TokenKind;
@@ -57,11 +58,35 @@ const TOKEN = new RegExp(
 
 const ATTRNAME = /^(?:[A-Za-z][\w-]*|\$ref)$/;
 
+// An unquoted value: everything up to white space, a bracket or a quote.
+const BARE_VALUE = /[^\s()[\]"]+/y;
+const SPACE = /\s*/y;
+
+/** Whether the next token is a comparison's value: it follows `attrPath compareOp`. */
+function expectsValue(tokens: Token[]): boolean {
+  const [path, operator] = tokens.slice(-2);
+  return path?.kind === 'word' && operator?.kind === 'word' && (COMPARISON_OPERATORS as readonly string[]).includes(operator.text.toLowerCase());
+}
+
 function tokenise(text: string): Token[] {
   const tokens: Token[] = [];
   TOKEN.lastIndex = 0;
   while (TOKEN.lastIndex < text.length) {
     const position = TOKEN.lastIndex;
+    if (expectsValue(tokens)) {
+      // Clients send values the ABNF wants quoted without quotes (`userName eq bjensen`,
+      // `meta.lastModified gt 2011-05-13T04:42:34Z`, an id starting with a digit). The position
+      // makes the meaning plain, so the value is read as written (docs/decisions/030-client-profiles.md).
+      SPACE.lastIndex = position;
+      SPACE.exec(text);
+      BARE_VALUE.lastIndex = SPACE.lastIndex;
+      const bare = text[SPACE.lastIndex] === '"' ? null : BARE_VALUE.exec(text);
+      if (bare) {
+        tokens.push({ kind: 'bare', text: bare[0], position: SPACE.lastIndex });
+        TOKEN.lastIndex = BARE_VALUE.lastIndex;
+        continue;
+      }
+    }
     const match = TOKEN.exec(text);
     if (!match?.groups) throw new ScimQueryError(`Unexpected character '${text[position]}' at position ${position + 1} of the filter`);
     const { punct, string, number, word } = match.groups;
@@ -202,7 +227,15 @@ class Parser {
       // RFC 7644 §3.4.2.2: an operator that is not recognised is declined with invalidFilter.
       throw new ScimQueryError(`The operator '${operator.text}' at position ${operator.position + 1} is not supported; use eq, ne, co, sw, ew, gt, lt, ge, le or pr`);
     }
-    return { op: op as ComparisonOperator, path, value: this.value() };
+    const token = this.peek();
+    const value = this.value();
+    return { op: op as ComparisonOperator, path, value, ...(token?.kind === 'bare' && (typeof value === 'number' || typeof value === 'boolean') ? { unquoted: token.text } : {}) };
+  }
+
+  private number(token: Token): number {
+    const value = Number(token.text);
+    if (!Number.isFinite(value)) throw new ScimQueryError(`The number at position ${token.position + 1} of the filter is out of range`);
+    return value;
   }
 
   private value(): FilterValue {
@@ -215,15 +248,21 @@ class Parser {
         throw new ScimQueryError(`The string at position ${token.position + 1} of the filter is not a valid JSON string`);
       }
     }
-    if (token.kind === 'number') return Number(token.text);
+    if (token.kind === 'number') return this.number(token);
+    if (token.kind !== 'bare') throw this.unexpected(token, 'a value (a "string", number, true, false or null)');
     // ABNF literals are case-insensitive (RFC 5234 §2.3), so True and FALSE are booleans too.
-    const literal = token.kind === 'word' ? token.text.toLowerCase() : '';
+    const literal = token.text.toLowerCase();
     if (literal === 'true') return true;
     if (literal === 'false') return false;
     if (literal === 'null') return null;
-    throw this.unexpected(token, 'a value (a "string", number, true, false or null)');
+    if (NUMBER.test(token.text)) return this.number(token);
+    // `and`, `or` and `not` right after an operator mean the value is missing, not the word.
+    if (['and', 'or', 'not'].includes(literal)) throw this.unexpected(token, 'a value (a "string", number, true, false or null)');
+    return token.text;
   }
 }
+
+const NUMBER = /^-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?$/;
 
 /** Parses a bare attribute path such as a sortBy value; undefined when it is not one. */
 export function parseAttributePath(text: string): AttributePath | undefined {

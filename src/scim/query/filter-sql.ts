@@ -74,7 +74,10 @@ function compareString(column: ValueColumn, op: Exclude<ComparisonOperator, 'ne'
 }
 
 /** One comparison on one value, as a NULL-free boolean. */
-function compare(column: ValueColumn, name: string, op: ComparisonOperator, value: FilterValue): Prisma.Sql {
+function compare(column: ValueColumn, name: string, op: ComparisonOperator, filterValue: FilterValue, unquoted?: string): Prisma.Sql {
+  // `externalId eq 1001`: a string attribute compared with an unquoted number or boolean means the
+  // text as written (leading zeros kept), not a type error.
+  const value = unquoted !== undefined && isStringType(column.type) ? unquoted : filterValue;
   if (value === null) {
     // `attr eq null` asks for an absent value and `attr ne null` for a present one.
     if (op === 'eq') return Prisma.sql`NOT ${present(column)}`;
@@ -96,7 +99,7 @@ function compare(column: ValueColumn, name: string, op: ComparisonOperator, valu
   }
 
   if (column.type === 'boolean') {
-    // Microsoft Entra ID sends booleans as strings ("True"), as src/scim/dialects.ts notes for bodies.
+    // Microsoft Entra ID sends booleans as strings ("True"), as src/scim/dialect/request.ts notes for bodies.
     const parsed = typeof value === 'string' ? ({ true: true, false: false } as Record<string, boolean>)[value.toLowerCase()] : value;
     if (typeof parsed !== 'boolean') throw invalid(name, op, value, `${name} is a boolean; compare it with true or false`);
     if (op !== 'eq' && op !== 'ne') throw invalid(name, op, value, `a boolean can only be compared with eq or ne`);
@@ -181,8 +184,8 @@ function translate(expression: FilterExpression, scope: Scope, map: AttributeMap
       throw new ScimQueryError(`'${name}[...]' filters values of a complex attribute; ${name} has no sub-attributes`);
     }
     default: {
-      const { op, value } = expression;
-      return attributeExpression(expression.path, scope, map, (column, name) => compare(column, name, op, value), op);
+      const { op, value, unquoted } = expression;
+      return attributeExpression(expression.path, scope, map, (column, name) => compare(column, name, op, value, unquoted), op);
     }
   }
 }

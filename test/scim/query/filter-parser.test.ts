@@ -78,12 +78,28 @@ describe('parseFilter', () => {
     expect(parseFilter(String.raw`userName eq "a\"b\\c\u0041"`)).toMatchObject({ value: 'a"b\\cA' });
   });
 
+  it('reads unquoted values as clients mean them: bare words, dates, ids and e-mail addresses are strings', () => {
+    expect(parseFilter('userName eq bjensen')).toEqual({ op: 'eq', path: { attribute: 'userName' }, value: 'bjensen' });
+    expect(parseFilter('meta.lastModified gt 2011-05-13T04:42:34Z')).toMatchObject({ value: '2011-05-13T04:42:34Z' });
+    expect(parseFilter('id eq 2819c223-7f76-453a-919d-413861904646')).toMatchObject({ value: '2819c223-7f76-453a-919d-413861904646' });
+    expect(parseFilter('emails[value eq bjensen@example.com]')).toMatchObject({ filter: { value: 'bjensen@example.com' } });
+    expect(parseFilter('externalId eq 007 and active eq true')).toEqual({
+      op: 'and',
+      operands: [
+        { op: 'eq', path: { attribute: 'externalId' }, value: 7, unquoted: '007' },
+        { op: 'eq', path: { attribute: 'active' }, value: true, unquoted: 'true' },
+      ],
+    });
+    expect(parseFilter('title eq null')).toEqual({ op: 'eq', path: { attribute: 'title' }, value: null });
+  });
+
   it.each([
     ['userName eq', 'ends early'],
     ['userName eq "x" or', 'ends early'],
     ['userName xx "a"', "operator 'xx'"],
     ['userName regex "a"', "operator 'regex'"],
-    ['userName eq bjensen', 'Expected a value'],
+    ['userName eq and title pr', 'Expected a value'],
+    ['userName eq (x)', 'Expected a value'],
     ['(userName eq "a"', 'expected ")"'],
     ['emails[type eq "work"', 'expected "]"'],
     ['emails[type eq "work"] userName pr', 'Expected and, or'],

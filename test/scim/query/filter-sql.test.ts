@@ -198,7 +198,7 @@ describe('filters that cannot be evaluated are invalidFilter (RFC 7644 §3.12)',
   it.each([
     ['active gt true', 'boolean can only be compared with eq or ne'],
     ['active eq "yes"', 'is a boolean'],
-    ['userName gt 5', 'is a string'],
+    ['meta.created gt 5', 'is a dateTime'],
     ['title co true', 'is a string'],
     ['meta.lastModified gt "yesterday"', 'is a dateTime'],
     ['meta.created co "2024"', 'applies to strings'],

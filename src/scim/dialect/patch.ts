@@ -1,6 +1,7 @@
 // Rewrites PATCH operations that identity providers send but scimmy's PatchOp refuses, once the
 // current resource is known.
-import { ENTERPRISE_USER_URN } from './user-mapping.js';
+import { ENTERPRISE_USER_URN } from '../user-mapping.js';
+import type { ProfileBehaviour } from './profiles.js';
 
 type Json = Record<string, unknown>;
 export interface PatchOperation {
@@ -37,12 +38,13 @@ function wrapManager(operation: PatchOperation): PatchOperation {
 }
 
 /**
- * `add`/`replace` of `emails[type eq "work"].value` when the person has no work email yet:
- * Entra sends exactly this to set a first value, and expects the entry to be created. RFC 7644
- * §3.5.2.1 lets `add` create what is missing; scimmy answers noTarget instead.
+ * `add`/`replace` of `emails[type eq "work"].value` when the person has no work email yet. RFC
+ * 7644 §3.5.2.1 lets `add` create what is missing (scimmy answers noTarget instead); for `replace`
+ * §3.5.2.3 says noTarget, and only profiles whose client expects creation get it (profiles.ts).
  */
-function createMissingValuePathEntry(operation: PatchOperation, current: Json): PatchOperation {
-  if (!operation.path || !['add', 'replace'].includes(operation.op)) return operation;
+function createMissingValuePathEntry(operation: PatchOperation, current: Json, behaviour: ProfileBehaviour): PatchOperation {
+  if (!operation.path) return operation;
+  if (operation.op !== 'add' && !(operation.op === 'replace' && behaviour.replaceCreatesMissingValuePath)) return operation;
   const match = SIMPLE_VALUE_PATH.exec(operation.path);
   if (!match) return operation;
   const [, attribute, key, expected, subAttribute] = match as unknown as [string, string, string, string, string];
@@ -56,6 +58,6 @@ function createMissingValuePathEntry(operation: PatchOperation, current: Json): 
   return { op: 'add', path: attribute, value: [{ [key]: expected, [subAttribute]: operation.value }] };
 }
 
-export function rewritePatchOperations(operations: PatchOperation[], current: Json): PatchOperation[] {
-  return operations.map((operation) => createMissingValuePathEntry(wrapManager(operation), current));
+export function rewritePatchOperations(operations: PatchOperation[], current: Json, behaviour: ProfileBehaviour): PatchOperation[] {
+  return operations.map((operation) => createMissingValuePathEntry(wrapManager(operation), current, behaviour));
 }
