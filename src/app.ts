@@ -2,6 +2,7 @@
 // whatever else the process serves (the simulators in demo mode).
 import express, { type RequestHandler, type Router } from 'express';
 import { createOperatorRouter, type OperatorApiOptions } from './api/router.js';
+import { createOAuthRouter, type OAuthRouterOptions } from './auth/oauth-route.js';
 import type { Database } from './db/client.js';
 import { createMetricsHandler, type MetricsRouteOptions } from './metrics/route.js';
 import { createScimRouter, type ScimRouterOptions } from './scim/router.js';
@@ -14,6 +15,8 @@ export interface AppOptions {
   operator?: OperatorApiOptions;
   /** The operator web pages under /ui; not served without it. */
   ui?: UiOptions;
+  /** The OAuth 2.0 token endpoint at /oauth/token (client credentials); not served without it. */
+  oauth?: OAuthRouterOptions;
   /** Prometheus metrics at /metrics; not served without it. */
   metrics?: MetricsRouteOptions;
   /** Extra routers mounted by path, e.g. the simulators under /sim in demo mode. */
@@ -50,6 +53,7 @@ export function createApp(options: AppOptions): express.Express {
   app.get('/health', healthHandler(options.db));
 
   if (options.metrics) app.get('/metrics', createMetricsHandler(options.metrics));
+  if (options.oauth) app.use('/oauth', createOAuthRouter(options.oauth));
   app.use('/scim/v2', createScimRouter(options.scim));
   if (options.operator) app.use('/api', createOperatorRouter(options.operator));
   if (options.ui) app.use('/ui', createUiRouter(options.ui));

@@ -7,6 +7,7 @@ import type { WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import type { Router } from 'express';
 import { createActivities } from './activities/index.js';
 import { createApp, createHealthApp } from './app.js';
+import { createAccessTokenService } from './auth/access-tokens.js';
 import { createTokenVerifier } from './auth/tokens.js';
 import type { Environment } from './config.js';
 import type { Connector, SystemName } from './connectors/types.js';
@@ -115,8 +116,10 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
     relay = new OutboxRelay({ db, client, taskQueue: env.TEMPORAL_TASK_QUEUE, pollMs: env.JML_OUTBOX_POLL_MS, maxReleasing: env.JML_RELEASE_MAX_IN_FLIGHT, logger });
     const outbox = relay;
     const verifyToken = createTokenVerifier({ db, environmentTokens: { scim: env.JML_SCIM_TOKEN } });
+    const accessTokens = createAccessTokenService({ db });
     const app = createApp({
       db,
+      oauth: { db, logger, accessTokens },
       mounts: options.mounts,
       metrics: {
         db,
@@ -130,6 +133,7 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
       scim: {
         db,
         verifyToken,
+        accessTokens,
         maxBodyBytes: env.JML_SCIM_MAX_BODY_BYTES,
         rateLimit: { perSecond: env.JML_SCIM_RATE_LIMIT, burst: env.JML_SCIM_RATE_BURST },
         publicUrl: env.PUBLIC_URL,

@@ -10,7 +10,8 @@ import { auditCommand } from './audit.js';
 import { eventsCommand } from './events.js';
 import { evidenceCommand } from './evidence.js';
 import { reportCommand } from './report.js';
-import { tokensCommand } from './tokens.js';
+import { oauthCommand } from './oauth.js';
+import { tokensCommand, operatorName } from './tokens.js';
 
 const USAGE = `Usage: jml <command>
 
@@ -18,6 +19,8 @@ const USAGE = `Usage: jml <command>
   tokens create --name <client> [--profile okta|entra|onelogin|jumpcloud|google|generic] [--operator]
                                            print a new SCIM (or operator) bearer token, once
   tokens profile <id or name> <profile>    change what a SCIM client's tokens expect
+  oauth create|list|secret add|secret revoke|revoke
+                                           OAuth 2.0 clients for POST /oauth/token ('jml oauth' for more)
   tokens list                              list tokens (never their secrets)
   tokens revoke <id or name>               revoke tokens
   migrate                                  apply database migrations
@@ -98,6 +101,8 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'tokens':
       return withDatabase((db) => tokensCommand(db, { action: rest[0] ?? '', name: values.name, operator: values.operator, target: rest[1], as: values.as, profile: values.profile ?? rest[2] }));
+    case 'oauth':
+      return withDatabase((db) => oauthCommand(db, { action: rest[0] ?? '', target: rest[1], extra: rest[2], name: values.name, profile: values.profile, actor: values.as ?? operatorName() }));
     case 'events':
       return withDatabase((db) => eventsCommand(db, { ...values, action: rest[0] ?? '', target: rest[1], allHeld: values['all-held'] }));
     case 'report': {

@@ -5,7 +5,7 @@ import { userInfo } from 'node:os';
 import type { Database } from '../db/client.js';
 
 /** Who runs the command, for the audit trail: the OS user unless --as says otherwise. */
-function operatorName(): string {
+export function operatorName(): string {
   try {
     return userInfo().username;
   } catch {

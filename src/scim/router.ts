@@ -5,6 +5,7 @@
 import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import SCIMMY from 'scimmy';
 import SCIMMYRouters from 'scimmy-routers';
+import { looksLikeJwt, type AccessTokenService } from '../auth/access-tokens.js';
 import type { Principal, TokenVerifier } from '../auth/tokens.js';
 import { auditAuthenticationFailure, bearerToken } from '../auth/http.js';
 import type { Logger } from '../logger.js';
@@ -20,6 +21,8 @@ import { listGroupIds } from './query/list-groups.js';
 
 export interface ScimRouterOptions extends ScimDependencies {
   verifyToken: TokenVerifier;
+  /** Verifies OAuth access tokens (JWTs from /oauth/token); without it only bearer tokens work. */
+  accessTokens?: AccessTokenService;
   maxBodyBytes: number;
   /** Requests per second per SCIM client (0: unlimited), and the burst above it. */
   rateLimit?: { perSecond: number; burst: number };
@@ -76,13 +79,14 @@ export function createScimRouter(options: ScimRouterOptions): express.Router {
     const token = bearerToken(req);
     let principal: Principal | null = null;
     try {
-      principal = token ? await options.verifyToken(token, 'scim') : null;
+      if (token && options.accessTokens && looksLikeJwt(token)) principal = await options.accessTokens.verify(token);
+      else principal = token ? await options.verifyToken(token, 'scim') : null;
     } catch (error) {
       options.logger.error({ err: error }, 'token verification failed');
       return sendError(res, 503, 'The identity store is temporarily unavailable; retry later');
     }
     if (!principal) {
-      await auditAuthenticationFailure(options.db, options.logger, req, 'scim', token ? 'unknown or revoked token' : 'no bearer token');
+      await auditAuthenticationFailure(options.db, options.logger, req, 'scim', token ? 'unknown, expired or revoked token' : 'no bearer token');
       res.set('WWW-Authenticate', 'Bearer realm="jml-scim"');
       return sendError(res, 401, 'A valid bearer token is required: create one with `npx jml tokens create --name <client>`');
     }

@@ -2,6 +2,7 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createApp } from '../../src/app.js';
+import { createAccessTokenService, type AccessTokenService } from '../../src/auth/access-tokens.js';
 import { createToken, createTokenVerifier } from '../../src/auth/tokens.js';
 import type { Database } from '../../src/db/client.js';
 import { logger } from '../../src/logger.js';
@@ -43,7 +44,12 @@ export function scimOptions(db: Database, overrides: Partial<ScimRouterOptions> 
 export async function startScimApp(overrides: Partial<ScimRouterOptions> = {}): Promise<ScimApp> {
   const database = await createTestDatabase();
   let kicks = 0;
-  const app = createApp({ db: database.db, scim: scimOptions(database.db, { onOutboxWritten: () => kicks++, ...overrides }) });
+  const accessTokens: AccessTokenService = overrides.accessTokens ?? createAccessTokenService({ db: database.db });
+  const app = createApp({
+    db: database.db,
+    oauth: { db: database.db, logger, accessTokens },
+    scim: scimOptions(database.db, { onOutboxWritten: () => kicks++, accessTokens, ...overrides }),
+  });
   const { server, baseUrl } = await listen(app);
   const { token } = await createToken(database.db, { name: 'idp-test', kind: 'scim' });
   return {
