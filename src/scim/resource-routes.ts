@@ -39,14 +39,104 @@ function sendResource(res: Response, status: number, body: unknown) {
   res.status(status).type('application/scim+json').send(body);
 }
 
+/** What one SCIM operation answers: a status, and the resource or nothing. */
+export interface OperationResult {
+  status: number;
+  body?: unknown;
+  /** The resource's version, for ETag (a 204 carries it too). */
+  version?: string;
+}
+
+/** One write as a client could send it alone or inside a Bulk request (RFC 7644 §3.7). */
+export interface WriteRequest {
+  context: ScimRequestContext;
+  /** The SCIM base URL as the client sees it. */
+  base: string;
+  id?: string;
+  body?: unknown;
+  query?: Record<string, unknown>;
+}
+
+function versionOf(body: unknown): string | undefined {
+  const version = (body as { meta?: { version?: unknown } } | undefined)?.meta?.version;
+  return typeof version === 'string' ? version : undefined;
+}
+
+/**
+ * Create, replace, patch and delete of one resource type: the one implementation behind both the
+ * single-request routes and each operation of a Bulk request, so both behave exactly alike.
+ */
+export function resourceWrites(endpoint: ResourceEndpoint) {
+  const { path, Resource } = endpoint;
+  const instance = (request: WriteRequest) => {
+    Resource.basepath(request.base);
+    const Constructor = Resource as unknown as ResourceConstructor;
+    const query = request.query ?? {};
+    return request.id !== undefined ? new Constructor(request.id, query) : new Constructor(query);
+  };
+
+  async function create(request: WriteRequest): Promise<OperationResult> {
+    const body = await instance({ ...request, id: undefined }).write(request.body, request.context);
+    return { status: 201, body, version: versionOf(body) };
+  }
+
+  async function replace(request: WriteRequest): Promise<OperationResult> {
+    const body = await instance(request).write(request.body, request.context);
+    return { status: 200, body, version: versionOf(body) };
+  }
+
+  async function remove(request: WriteRequest): Promise<OperationResult> {
+    await instance(request).dispose(request.context);
+    return { status: 204 };
+  }
+
+  // RFC 7644 §3.5.2: read, apply the operations, write. The write checks under the row lock that
+  // nothing changed since the read; if something did, the PATCH is applied again to the new state.
+  async function patch(request: WriteRequest): Promise<OperationResult> {
+    const { context } = request;
+    const body = request.body as { Operations?: unknown } | undefined;
+    if (!body || !Array.isArray(body.Operations)) throw scimError(400, 'invalidSyntax', 'A PATCH body needs an Operations array');
+    for (let attempt = 1; ; attempt++) {
+      const resource = instance(request);
+      context.preconditions.readVersion = undefined;
+      const read = await resource.read(context);
+      const current = JSON.parse(JSON.stringify(read)) as { meta?: { version?: string } };
+      context.preconditions.readVersion = Number(/(\d+)/.exec(current.meta?.version ?? '')?.[1]);
+      const behaviour = behaviourOf(context.principal.profile);
+      const operations = rewritePatchOperations(body.Operations as PatchOperation[], current, behaviour);
+      // scimmy's PatchOp validates the message (schemas, each op's name and shape) itself.
+      const message = { ...body, Operations: operations } as unknown as ConstructorParameters<typeof SCIMMY.Messages.PatchOp>[0];
+      try {
+        const patched = await new SCIMMY.Messages.PatchOp(message).apply(read as never, async (next: unknown) => (await resource.write(next, context)) as Record<string, unknown>);
+        // RFC 7644 §3.5.2: 200 with the resource, or 204; the client's profile says which it expects.
+        if (patched && behaviour.patchAnswer[path === '/Users' ? 'Users' : 'Groups'] === 'resource') return { status: 200, body: patched, version: versionOf(patched) };
+        return { status: 204, version: versionOf(patched) };
+      } catch (error) {
+        if (!(error instanceof ConcurrentModification) || attempt >= PATCH_ATTEMPTS) throw error;
+      }
+    }
+  }
+
+  return { create, replace, patch, remove };
+}
+
+export type ResourceWrites = ReturnType<typeof resourceWrites>;
+
 export function mountResource(router: Router, endpoint: ResourceEndpoint, options: ResourceRouteOptions): void {
   const { path, Resource } = endpoint;
   const { handle, contextOf, baseOf } = options;
-  const instance = (req: Request, withId: boolean) => {
-    Resource.basepath(baseOf(req));
-    const Constructor = Resource as unknown as ResourceConstructor;
-    const query = req.query as Record<string, unknown>;
-    return withId ? new Constructor(String(req.params.id), query) : new Constructor(query);
+  const writes = resourceWrites(endpoint);
+  const request = (req: Request, withId: boolean): WriteRequest => ({
+    context: contextOf(req),
+    base: baseOf(req),
+    ...(withId ? { id: String(req.params.id) } : {}),
+    body: req.body as unknown,
+    query: req.query,
+  });
+  const answer = (res: Response, result: OperationResult) => {
+    if (result.body !== undefined) return sendResource(res, result.status, result.body);
+    if (result.version) res.set('ETag', result.version);
+    res.status(result.status).end();
   };
   const list = handle(async (req, res) => {
     sendResource(res, 200, await listResources(options.db, endpoint, req, `${baseOf(req)}${path}`));
@@ -54,49 +144,16 @@ export function mountResource(router: Router, endpoint: ResourceEndpoint, option
 
   router.get(path, list);
   router.post(`${path}/.search`, list);
-  router.get(`${path}/:id`, handle(async (req, res) => sendResource(res, 200, await instance(req, true).read(contextOf(req)))));
-  router.post(path, handle(async (req, res) => sendResource(res, 201, await instance(req, false).write(req.body, contextOf(req)))));
-  router.put(`${path}/:id`, handle(async (req, res) => sendResource(res, 200, await instance(req, true).write(req.body, contextOf(req)))));
-  router.delete(
+  router.get(
     `${path}/:id`,
     handle(async (req, res) => {
-      await instance(req, true).dispose(contextOf(req));
-      res.status(204).end();
+      Resource.basepath(baseOf(req));
+      const Constructor = Resource as unknown as ResourceConstructor;
+      sendResource(res, 200, await new Constructor(String(req.params.id), req.query).read(contextOf(req)));
     }),
   );
-
-  // RFC 7644 §3.5.2: read, apply the operations, write. The write checks under the row lock that
-  // nothing changed since the read; if something did, the PATCH is applied again to the new state.
-  router.patch(
-    `${path}/:id`,
-    handle(async (req, res) => {
-      const context = contextOf(req);
-      const body = req.body as { Operations?: unknown } | undefined;
-      if (!body || !Array.isArray(body.Operations)) throw scimError(400, 'invalidSyntax', 'A PATCH body needs an Operations array');
-      for (let attempt = 1; ; attempt++) {
-        const resource = instance(req, true);
-        context.preconditions.readVersion = undefined;
-        const read = await resource.read(context);
-        const current = JSON.parse(JSON.stringify(read)) as { meta?: { version?: string } };
-        context.preconditions.readVersion = Number(/(\d+)/.exec(current.meta?.version ?? '')?.[1]);
-        const behaviour = behaviourOf(context.principal.profile);
-        const operations = rewritePatchOperations(body.Operations as PatchOperation[], current, behaviour);
-        // scimmy's PatchOp validates the message (schemas, each op's name and shape) itself.
-        const message = { ...body, Operations: operations } as unknown as ConstructorParameters<typeof SCIMMY.Messages.PatchOp>[0];
-        try {
-          const patched = await new SCIMMY.Messages.PatchOp(message).apply(read as never, async (next: unknown) => (await resource.write(next, context)) as Record<string, unknown>);
-          // RFC 7644 §3.5.2: 200 with the resource, or 204; the client's profile says which it expects.
-          if (patched && behaviour.patchAnswer[path === '/Users' ? 'Users' : 'Groups'] === 'resource') sendResource(res, 200, patched);
-          else {
-            const version = (patched as { meta?: { version?: unknown } } | undefined)?.meta?.version;
-            if (typeof version === 'string') res.set('ETag', version);
-            res.status(204).end();
-          }
-          return;
-        } catch (error) {
-          if (!(error instanceof ConcurrentModification) || attempt >= PATCH_ATTEMPTS) throw error;
-        }
-      }
-    }),
-  );
+  router.post(path, handle(async (req, res) => answer(res, await writes.create(request(req, false)))));
+  router.put(`${path}/:id`, handle(async (req, res) => answer(res, await writes.replace(request(req, true)))));
+  router.delete(`${path}/:id`, handle(async (req, res) => answer(res, await writes.remove(request(req, true)))));
+  router.patch(`${path}/:id`, handle(async (req, res) => answer(res, await writes.patch(request(req, true)))));
 }

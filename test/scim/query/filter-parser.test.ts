@@ -83,10 +83,12 @@ describe('parseFilter', () => {
     expect(parseFilter('meta.lastModified gt 2011-05-13T04:42:34Z')).toMatchObject({ value: '2011-05-13T04:42:34Z' });
     expect(parseFilter('id eq 2819c223-7f76-453a-919d-413861904646')).toMatchObject({ value: '2819c223-7f76-453a-919d-413861904646' });
     expect(parseFilter('emails[value eq bjensen@example.com]')).toMatchObject({ filter: { value: 'bjensen@example.com' } });
-    expect(parseFilter('externalId eq 007 and active eq true')).toEqual({
+    // 007 is not a JSON number (no leading zeros), so it stays the string it was written as.
+    expect(parseFilter('externalId eq 007')).toMatchObject({ value: '007' });
+    expect(parseFilter('externalId eq 1001 and active eq true')).toEqual({
       op: 'and',
       operands: [
-        { op: 'eq', path: { attribute: 'externalId' }, value: 7, unquoted: '007' },
+        { op: 'eq', path: { attribute: 'externalId' }, value: 1001, unquoted: '1001' },
         { op: 'eq', path: { attribute: 'active' }, value: true, unquoted: 'true' },
       ],
     });
