@@ -11,6 +11,7 @@ import { createAccessTokenService } from './auth/access-tokens.js';
 import { createTokenVerifier } from './auth/tokens.js';
 import type { Environment } from './config.js';
 import type { Connector, SystemName } from './connectors/types.js';
+import { AuditIntegrator } from './audit/integrator.js';
 import { createDatabase, type Database } from './db/client.js';
 import { OutboxRelay } from './lifecycle/outbox-relay.js';
 import { loadPolicy } from './lifecycle/policy.js';
@@ -111,8 +112,12 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
 
   let server: Server | undefined;
   let relay: OutboxRelay | undefined;
+  let integrator: AuditIntegrator | undefined;
   let url: string | undefined;
   if (roles.api) {
+    // The audit chain's one sequencer (docs/decisions/016-audit-integration.md): replicas may all
+    // run it, an advisory lock lets one integrate at a time.
+    integrator = new AuditIntegrator({ db, logger });
     relay = new OutboxRelay({ db, client, taskQueue: env.TEMPORAL_TASK_QUEUE, pollMs: env.JML_OUTBOX_POLL_MS, maxReleasing: env.JML_RELEASE_MAX_IN_FLIGHT, logger });
     const outbox = relay;
     const verifyToken = createTokenVerifier({ db, environmentTokens: { scim: env.JML_SCIM_TOKEN } });
@@ -155,6 +160,7 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
     server = await listen(app, env);
     url = urlOf(server, env);
     relay.start();
+    integrator.start();
   } else {
     // A worker-only process still answers its health check (docker-compose, Kubernetes probes).
     server = await listen(createHealthApp(db), env);
@@ -170,6 +176,7 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
       await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
       server?.closeAllConnections();
       await relay?.stop();
+      await integrator?.stop();
       await workers?.shutdown();
       await connection.close();
       await db.$disconnect();

@@ -11,18 +11,24 @@ import { createInterface } from 'node:readline';
 import type { Database } from '../db/client.js';
 import type { AuditEvent } from '../generated/prisma/client.js';
 import { appendAudit } from './append.js';
-import { hashAuditRow, type ChainedRow } from './chain.js';
+import { AuditIntegrator } from './integrator.js';
+import type { ChainedRow } from './chain.js';
 import type { JsonValue } from './canonical.js';
-import { GENESIS, latestCheckpoint, verifyChain, type BrokenLink, type ChainStart } from './verify.js';
+import { GENESIS, isIntegrated, latestCheckpoint, rowHashProblem, verifyChain, type BrokenLink, type ChainStart } from './verify.js';
 
-/** One archived row per line: every field the hash covers, seq as a string so it stays exact. */
-type ArchivedRow = Omit<ChainedRow, 'seq' | 'occurredAt'> & { seq: string; occurredAt: string; hash: string };
+/**
+ * One archived row per line: every field the hashes cover, seq as a string so it stays exact.
+ * Version 2 rows (decision 016) add their leaf hash and `v: 2`; a line without `v` is version 1.
+ */
+type ArchivedRow = Omit<ChainedRow, 'seq' | 'occurredAt'> & { seq: string; occurredAt: string; hash: string; entryHash?: string; v?: 2 };
 
 export class ArchiveError extends Error {
   override readonly name = 'ArchiveError';
 }
 
 function archivedRow(row: AuditEvent): ArchivedRow {
+  if (!isIntegrated(row)) throw new ArchiveError(`audit row ${row.id} is not integrated: it cannot be archived`);
+  const version2 = row.chainVersion === 2 ? { entryHash: row.entryHash!, v: 2 as const } : {};
   return {
     seq: row.seq.toString(),
     occurredAt: row.occurredAt.toISOString(),
@@ -34,6 +40,7 @@ function archivedRow(row: AuditEvent): ArchivedRow {
     data: row.data as JsonValue,
     prevHash: row.prevHash,
     hash: row.hash,
+    ...version2,
   };
 }
 
@@ -47,9 +54,11 @@ export interface ArchiveResult {
 
 /** Archives every row that occurred before `before`, up to the chain's head. */
 export async function archiveAudit(db: Database, options: { before: Date; directory: string; by: string; batchSize?: number }): Promise<ArchiveResult> {
+  // Only integrated rows can be archived: link what has committed first (decision 016).
+  await new AuditIntegrator({ db }).integrateAll();
   const start = (await latestCheckpoint(db)) ?? GENESIS;
   const last = await db.auditEvent.findFirst({ where: { seq: { gt: start.seq }, occurredAt: { lt: options.before } }, orderBy: { seq: 'desc' } });
-  if (!last) return { archived: 0 };
+  if (!last || !isIntegrated(last)) return { archived: 0 };
   const check = await verifyChain(db, { start });
   if (!check.ok) throw new ArchiveError(`the audit chain is broken at seq ${check.firstBroken!.seq} (${check.firstBroken!.reason}): nothing archived`);
 
@@ -69,7 +78,7 @@ export async function archiveAudit(db: Database, options: { before: Date; direct
       digest.update(text);
       await handle.write(text);
       count += rows.length;
-      after = rows.at(-1)!.seq;
+      after = rows.at(-1)!.seq!;
     }
     await handle.sync();
   } finally {
@@ -114,9 +123,10 @@ export async function verifyArchiveFile(file: string, start: ChainStart, expecte
     if (firstBroken || line.trim() === '') continue;
     const row = JSON.parse(line) as ArchivedRow;
     const seq = BigInt(row.seq);
-    const chained = { ...row, seq, occurredAt: new Date(row.occurredAt) };
+    const hashed = { ...row, seq, occurredAt: new Date(row.occurredAt), entryHash: row.entryHash ?? null, chainVersion: row.v ?? 1 };
+    const own = seq === previous.seq + 1n ? rowHashProblem(hashed) : null;
     if (seq !== previous.seq + 1n) firstBroken = { seq: previous.seq + 1n, reason: `gap or reordering in the archive at seq ${seq}` };
-    else if (hashAuditRow(chained) !== row.hash) firstBroken = { seq, reason: 'hash mismatch (row edited)' };
+    else if (own) firstBroken = { seq, reason: own };
     else if (row.prevHash !== previous.hash) firstBroken = { seq, reason: "prev_hash does not match the previous row's hash" };
     else {
       rowsChecked++;

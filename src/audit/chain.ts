@@ -1,12 +1,19 @@
 // The audit trail's hash chain. Every row's hash covers its content and the previous row's hash,
 // so editing or deleting any row breaks every hash after it (docs/decisions/004-audit-chain.md).
+//
+// Two row versions (docs/decisions/016-audit-integration.md):
+// - version 1, written before decision 016: chained at insert, hash over content, seq and prevHash;
+// - version 2: the row commits with a leaf hash of its content alone (RFC 6962 §2.1's leaf hash,
+//   sha256(0x00 || content)); the integrator later links it with
+//   hash = sha256(0x01 || canonical {entryHash, prevHash, seq, v: 2}), computed in SQL by
+//   jml_audit_chain_hash() in the same bytes as chainHash() here.
 import { createHash } from 'node:crypto';
 import { canonicalJson, type JsonValue } from './canonical.js';
 
 export const GENESIS_HASH = '0'.repeat(64);
 
-export interface ChainedRow {
-  seq: bigint;
+/** What a row says: everything but its place in the chain. */
+export interface AuditContent {
   occurredAt: Date;
   actor: string;
   action: string;
@@ -14,9 +21,14 @@ export interface ChainedRow {
   eventId: string | null;
   system: string | null;
   data: JsonValue;
+}
+
+export interface ChainedRow extends AuditContent {
+  seq: bigint;
   prevHash: string;
 }
 
+/** Version 1: the hash of a row chained at insert. */
 export function hashAuditRow(row: ChainedRow): string {
   const canonical = canonicalJson({
     seq: row.seq.toString(),
@@ -30,4 +42,27 @@ export function hashAuditRow(row: ChainedRow): string {
     prevHash: row.prevHash,
   });
   return createHash('sha256').update(canonical).digest('hex');
+}
+
+const LEAF = Buffer.from([0x00]);
+const NODE = Buffer.from([0x01]);
+
+/** Version 2: the leaf hash a row carries from its insert. */
+export function entryHash(content: AuditContent): string {
+  const canonical = canonicalJson({
+    occurredAt: content.occurredAt.toISOString(),
+    actor: content.actor,
+    action: content.action,
+    identityId: content.identityId,
+    eventId: content.eventId,
+    system: content.system,
+    data: content.data,
+  });
+  return createHash('sha256').update(LEAF).update(canonical).digest('hex');
+}
+
+/** Version 2: the chain hash the integrator gives a row (jml_audit_chain_hash in SQL). */
+export function chainHash(link: { entryHash: string; prevHash: string; seq: bigint }): string {
+  const canonical = canonicalJson({ entryHash: link.entryHash, prevHash: link.prevHash, seq: link.seq.toString(), v: 2 });
+  return createHash('sha256').update(NODE).update(canonical).digest('hex');
 }

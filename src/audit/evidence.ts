@@ -4,7 +4,7 @@
 import type { Database } from '../db/client.js';
 import type { AuditEvent } from '../generated/prisma/client.js';
 import { auditRowView, identitiesNamed, type AuditRowView } from './query.js';
-import { GENESIS, linkProblem, verifyChain, type VerifyResult } from './verify.js';
+import { entryHashMatches, GENESIS, isIntegrated, linkProblem, verifyChain, type VerifyResult } from './verify.js';
 
 export class PersonNotFound extends Error {
   override readonly name = 'PersonNotFound';
@@ -38,7 +38,9 @@ export interface EvidenceEvent {
 }
 
 export interface RowCheck {
-  seq: number;
+  id: number;
+  /** Null when the row is not integrated yet. */
+  seq: number | null;
   /** Null: the row's hash recomputes and it links to its neighbours. */
   problem: string | null;
 }
@@ -61,8 +63,12 @@ export interface PersonEvidence {
   };
   events: EvidenceEvent[];
   audit: AuditRowView[];
-  /** Each of this person's rows checked on its own: its hash, and its links to the rows beside it. */
-  rows: { checked: number; failed: RowCheck[] };
+  /**
+   * Each of this person's rows checked on its own: its hashes, and its links to the rows beside it.
+   * `pending` lists the ids of rows the integrator has not linked into the chain yet: their
+   * content matches their leaf hash, but no later row vouches for them until they are linked.
+   */
+  rows: { checked: number; failed: RowCheck[]; pending: number[] };
 }
 
 export interface EvidenceReport {
@@ -76,26 +82,35 @@ export interface EvidenceReport {
 
 const iso = (date: Date | null): string | null => date?.toISOString() ?? null;
 
-/** A row checked against its own hash and its neighbours in the chain. */
+/**
+ * A row checked against its own hashes and its neighbours in the chain; a row not integrated yet
+ * against its leaf hash alone.
+ */
 async function checkRows(db: Database, rows: AuditEvent[]): Promise<RowCheck[]> {
   if (rows.length === 0) return [];
   const around = new Set<bigint>();
   for (const row of rows) {
+    if (row.seq === null) continue;
     around.add(row.seq - 1n);
     around.add(row.seq + 1n);
   }
-  const neighbours = await db.auditEvent.findMany({ where: { seq: { in: [...around] } } });
+  const neighbours = around.size === 0 ? [] : await db.auditEvent.findMany({ where: { seq: { in: [...around] } } });
   const bySeq = new Map(neighbours.map((row) => [row.seq, row]));
   const head = await db.auditChainHead.findUniqueOrThrow({ where: { id: 1 } });
   return rows.map((row): RowCheck => {
+    const id = Number(row.id);
+    if (!isIntegrated(row)) {
+      return { id, seq: null, problem: entryHashMatches(row) ? null : 'entry hash mismatch (row content edited before integration)' };
+    }
+    const seq = Number(row.seq);
     const before = bySeq.get(row.seq - 1n);
-    const start = row.seq === 1n ? GENESIS : before ? { seq: before.seq, hash: before.hash } : null;
+    const start = row.seq === 1n ? GENESIS : before?.hash ? { seq: row.seq - 1n, hash: before.hash } : null;
     const own = start ? linkProblem(start, row) : { seq: row.seq, reason: `row ${row.seq - 1n} before it is missing (deleted or archived)` };
-    if (own) return { seq: Number(row.seq), problem: own.reason };
+    if (own) return { id, seq, problem: own.reason };
     const after = bySeq.get(row.seq + 1n);
-    if (after && after.prevHash !== row.hash) return { seq: Number(row.seq), problem: `row ${after.seq} after it does not link to it` };
-    if (!after && row.seq < head.seq) return { seq: Number(row.seq), problem: `row ${row.seq + 1n} after it is missing (deleted)` };
-    return { seq: Number(row.seq), problem: null };
+    if (after && after.prevHash !== row.hash) return { id, seq, problem: `row ${after.seq} after it does not link to it` };
+    if (!after && row.seq < head.seq) return { id, seq, problem: `row ${row.seq + 1n} after it is missing (deleted)` };
+    return { id, seq, problem: null };
   });
 }
 
@@ -118,7 +133,7 @@ export async function buildEvidence(db: Database, subject: string, now: Date = n
     const eventIds = identity.events.map((event) => event.id);
     const rows = await db.auditEvent.findMany({
       where: { OR: [{ identityId: identity.id }, { eventId: { in: eventIds } }] },
-      orderBy: { seq: 'asc' },
+      orderBy: { id: 'asc' },
     });
     const checks = await checkRows(db, rows);
     people.push({
@@ -158,7 +173,11 @@ export async function buildEvidence(db: Database, subject: string, now: Date = n
         })),
       })),
       audit: rows.map(auditRowView),
-      rows: { checked: checks.length, failed: checks.filter((check) => check.problem !== null) },
+      rows: {
+        checked: checks.length,
+        failed: checks.filter((check) => check.problem !== null),
+        pending: checks.filter((check) => check.seq === null).map((check) => check.id),
+      },
     });
   }
   return { subject, generatedAt: now.toISOString(), people, chain: await verifyChain(db) };
@@ -202,14 +221,17 @@ export function evidenceText(report: EvidenceReport): string {
     }
     lines.push('', `Audit rows (${person.audit.length})`);
     for (const row of person.audit) {
-      lines.push(`  #${row.seq}  ${row.occurredAt}  ${row.actor.padEnd(12)} ${row.action}${row.system ? ` [${row.system}]` : ''}`);
+      lines.push(`  ${row.seq === null ? `(id ${row.id}, not yet integrated)` : `#${row.seq}`}  ${row.occurredAt}  ${row.actor.padEnd(12)} ${row.action}${row.system ? ` [${row.system}]` : ''}`);
     }
     lines.push(
       '',
       person.rows.failed.length === 0
         ? `These ${person.rows.checked} rows verify: each hash recomputes and links to the rows beside it.`
         : `${person.rows.failed.length} of these ${person.rows.checked} rows FAIL verification:`,
-      ...person.rows.failed.map((check) => `  #${check.seq}: ${check.problem}`),
+      ...person.rows.failed.map((check) => `  ${check.seq === null ? `id ${check.id}` : `#${check.seq}`}: ${check.problem}`),
+      ...(person.rows.pending.length === 0
+        ? []
+        : [`${person.rows.pending.length} of them not yet integrated into the chain (ids ${person.rows.pending.join(', ')}): their content matches their own hash, and the chain will cover them within seconds.`]),
       '',
     );
   }

@@ -1,6 +1,7 @@
-// Audit exports for auditors: CSV (RFC 4180) or JSON, streamed a batch at a time. Both carry every
-// column, prev_hash and hash included, in a fixed order, so an auditor can re-verify the rows
-// themselves: `data` is the canonical JSON the hash was computed over.
+// Audit exports for auditors: CSV (RFC 4180) or JSON, streamed a batch at a time, in the order rows
+// were appended. Both carry every column, entry_hash, prev_hash and hash included, in a fixed
+// order, so an auditor can re-verify the rows themselves (sorted by seq, decision 016): `data` is
+// the canonical JSON the hashes were computed over. Rows not yet integrated have no seq.
 import type { Database } from '../db/client.js';
 import type { AuditEvent } from '../generated/prisma/client.js';
 import { canonicalJson } from './canonical.js';
@@ -9,7 +10,7 @@ import { auditRowView, streamAudit, type AuditFilter } from './query.js';
 export const EXPORT_FORMATS = ['csv', 'json'] as const;
 export type ExportFormat = (typeof EXPORT_FORMATS)[number];
 
-export const CSV_COLUMNS = ['seq', 'occurred_at', 'actor', 'action', 'identity_id', 'event_id', 'system', 'data', 'prev_hash', 'hash'] as const;
+export const CSV_COLUMNS = ['id', 'seq', 'occurred_at', 'actor', 'action', 'identity_id', 'event_id', 'system', 'data', 'prev_hash', 'hash', 'entry_hash', 'chain_version'] as const;
 
 /** RFC 4180 §2: quote a field holding a comma, a quote or a line break; double inner quotes. */
 export function csvField(value: string): string {
@@ -18,7 +19,8 @@ export function csvField(value: string): string {
 
 export function csvRecord(row: AuditEvent): string {
   const fields = [
-    row.seq.toString(),
+    row.id.toString(),
+    row.seq?.toString() ?? '',
     row.occurredAt.toISOString(),
     row.actor,
     row.action,
@@ -26,8 +28,10 @@ export function csvRecord(row: AuditEvent): string {
     row.eventId ?? '',
     row.system ?? '',
     canonicalJson(row.data),
-    row.prevHash,
-    row.hash,
+    row.prevHash ?? '',
+    row.hash ?? '',
+    row.entryHash ?? '',
+    row.chainVersion.toString(),
   ];
   // RFC 4180 §2: records end in CRLF.
   return `${fields.map(csvField).join(',')}\r\n`;

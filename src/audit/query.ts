@@ -1,6 +1,7 @@
 // Reading the audit trail: filters and keyset pagination shared by GET /api/audit, the export and
-// the evidence report. Rows come in chain order (seq ascending), the order they happened in and
-// the order an auditor re-verifies them in.
+// the evidence report. Rows come in the order they were appended (id ascending), which includes
+// rows the integrator has not linked into the chain yet (seq null, decision 016). Chain order is
+// integration order and may differ for a row whose transaction committed late; `seq` shows it.
 import { z } from 'zod';
 import type { Database, Prisma } from '../db/client.js';
 import type { AuditEvent } from '../generated/prisma/client.js';
@@ -9,8 +10,10 @@ export const MAX_AUDIT_PAGE = 1000;
 
 /** One audit row as the API, the export and the evidence report show it. */
 export interface AuditRowView {
-  /** A number: the chain would need 2^53 rows before this loses precision. */
-  seq: number;
+  /** Insertion order; the row's name before it has a seq. */
+  id: number;
+  /** A number: the chain would need 2^53 rows before this loses precision. Null until integrated. */
+  seq: number | null;
   occurredAt: string;
   actor: string;
   action: string;
@@ -18,13 +21,18 @@ export interface AuditRowView {
   eventId: string | null;
   system: string | null;
   data: unknown;
-  prevHash: string;
-  hash: string;
+  prevHash: string | null;
+  hash: string | null;
+  /** The row's own leaf hash (decision 016); null for rows chained before it. */
+  entryHash: string | null;
+  /** 1: chained at insert (before decision 016); 2: leaf hash at insert, chained by the integrator. */
+  chainVersion: number;
 }
 
 export function auditRowView(row: AuditEvent): AuditRowView {
   return {
-    seq: Number(row.seq),
+    id: Number(row.id),
+    seq: row.seq === null ? null : Number(row.seq),
     occurredAt: row.occurredAt.toISOString(),
     actor: row.actor,
     action: row.action,
@@ -34,6 +42,8 @@ export function auditRowView(row: AuditEvent): AuditRowView {
     data: row.data,
     prevHash: row.prevHash,
     hash: row.hash,
+    entryHash: row.entryHash,
+    chainVersion: row.chainVersion,
   };
 }
 
@@ -49,13 +59,13 @@ const instant = z
 
 const cursorSchema = z.string().max(100).transform((raw, context): bigint => {
   const decoded = Buffer.from(raw, 'base64url').toString('utf8');
-  if (/^s[0-9]{1,19}$/.test(decoded)) return BigInt(decoded.slice(1));
+  if (/^i[0-9]{1,19}$/.test(decoded)) return BigInt(decoded.slice(1));
   context.addIssue({ code: 'custom', message: 'must be a nextCursor returned by an earlier page' });
   return z.NEVER;
 });
 
-function encodeCursor(seq: bigint): string {
-  return Buffer.from(`s${seq}`).toString('base64url');
+function encodeCursor(id: bigint): string {
+  return Buffer.from(`i${id}`).toString('base64url');
 }
 
 /**
@@ -106,15 +116,15 @@ export interface AuditPage {
   nextCursor: string | null;
 }
 
-/** One page, oldest first; keyset pagination on seq, so pages hold still while rows arrive. */
+/** One page, oldest first; keyset pagination on id, so pages hold still while rows arrive. */
 export async function listAudit(db: Database, input: AuditPageInput): Promise<AuditPage> {
   const { limit, cursor, ...filter } = auditPageSchema.parse(input);
   const where = await auditWhere(db, filter);
-  if (cursor !== undefined) where.seq = { gt: cursor };
-  const rows = await db.auditEvent.findMany({ where, orderBy: { seq: 'asc' }, take: limit + 1 });
+  if (cursor !== undefined) where.id = { gt: cursor };
+  const rows = await db.auditEvent.findMany({ where, orderBy: { id: 'asc' }, take: limit + 1 });
   const page = rows.slice(0, limit);
   const last = page.at(-1);
-  return { rows: page.map(auditRowView), nextCursor: rows.length > limit && last ? encodeCursor(last.seq) : null };
+  return { rows: page.map(auditRowView), nextCursor: rows.length > limit && last ? encodeCursor(last.id) : null };
 }
 
 /** Every matching row, a batch at a time (for exports of any size). */
@@ -123,12 +133,12 @@ export async function* streamAudit(db: Database, filter: AuditFilter, batchSize 
   let after: bigint | undefined;
   for (;;) {
     const rows = await db.auditEvent.findMany({
-      where: after === undefined ? where : { AND: [where, { seq: { gt: after } }] },
-      orderBy: { seq: 'asc' },
+      where: after === undefined ? where : { AND: [where, { id: { gt: after } }] },
+      orderBy: { id: 'asc' },
       take: batchSize,
     });
     yield* rows;
     if (rows.length < batchSize) return;
-    after = rows.at(-1)!.seq;
+    after = rows.at(-1)!.id;
   }
 }

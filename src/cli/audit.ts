@@ -7,13 +7,15 @@ import { z } from 'zod';
 import type { Database } from '../db/client.js';
 import { EXPORT_FORMATS, exportAudit, type ExportSink } from '../audit/export.js';
 import { auditFilterSchema } from '../audit/query.js';
-import { GENESIS, verifyChain } from '../audit/verify.js';
+import { AuditIntegrator } from '../audit/integrator.js';
+import { GENESIS, verifyChain, type PendingRows } from '../audit/verify.js';
 import { ArchiveError, archiveAudit, verifyArchiveFile } from '../audit/archive.js';
 import type { Output } from './events.js';
 
 export const AUDIT_USAGE = `Usage: jml audit <action>
   jml audit verify [--json]
-      recompute every row's hash and check the chain; names the first broken row (exit 1)
+      integrate committed rows into the chain, then recompute every row's hashes and check the
+      chain; names the first broken row (exit 1) and says how many rows still wait for integration
   jml audit export --from <date> --to <date> [--format csv|json] [--out <file>]
                    [--identity <id or userName>] [--actor <name>] [--action <action or prefix*>] [--system <system>]
       rows with from <= occurred_at < to, in chain order (CSV with a header, or a JSON array)
@@ -92,15 +94,24 @@ async function archive(db: Database, args: AuditArgs, io: Output): Promise<numbe
   return 0;
 }
 
+function pendingLine(pending: PendingRows): string {
+  if (pending.rows === 0) return 'Every committed row is integrated.\n';
+  const age = pending.oldestAppendedAt ? ` (oldest appended ${pending.oldestAppendedAt.toISOString()})` : '';
+  return `${pending.rows} committed rows are not integrated yet${age}: the chain does not cover them until the integrator links them.\n`;
+}
+
 async function verify(db: Database, args: AuditArgs, io: Output): Promise<number> {
   if (args.archive) return verifyArchive(db, args, io);
+  // Link what has committed first, so the check covers every row written before it began; rows
+  // that commit meanwhile are reported as pending (docs/decisions/016-audit-integration.md).
+  await new AuditIntegrator({ db }).integrateAll();
   const result = await verifyChain(db);
   if (args.json) {
     io.out(`${JSON.stringify(result, (_key, value: unknown) => (typeof value === 'bigint' ? value.toString() : value), 2)}\n`);
   } else if (result.ok) {
-    io.out(`Audit chain intact: ${result.rowsChecked} rows verified, head at seq ${result.head.seq}, hash ${result.head.hash}.\n`);
+    io.out(`Audit chain intact: ${result.rowsChecked} rows verified, head at seq ${result.head.seq}, hash ${result.head.hash}.\n${pendingLine(result.pending)}`);
   } else {
-    io.out(`Audit chain BROKEN at seq ${result.firstBroken!.seq}: ${result.firstBroken!.reason}.\n${result.rowsChecked} rows before it verified.\n`);
+    io.out(`Audit chain BROKEN at seq ${result.firstBroken!.seq}: ${result.firstBroken!.reason}.\n${result.rowsChecked} rows before it verified.\n${pendingLine(result.pending)}`);
   }
   return result.ok ? 0 : 1;
 }

@@ -100,7 +100,7 @@ export function createLifecycleMetrics({ db, systems, slaMs }: LifecycleMetricsO
 
   async function refresh() {
     const [head] = await db.$queryRaw<{ seq: bigint }[]>`SELECT seq FROM audit_chain_head WHERE id = 1`;
-    // Rows up to the head are committed: appends hold the head's row lock until they commit.
+    // Rows up to the head are committed: the integrator links only committed rows (decision 016).
     const last = head?.seq ?? 0n;
     while (cursor < last) {
       const upTo = cursor + CHUNK < last ? cursor + CHUNK : last;

@@ -9,7 +9,7 @@ import { listen, scimOptions } from '../support/scim-app.js';
 import { CORE_USER, PATCH_OP, scimClient } from '../support/scim-client.js';
 
 interface Page {
-  rows: { seq: number; actor: string; action: string; identityId: string | null }[];
+  rows: { id: number; seq: number | null; actor: string; action: string; identityId: string | null }[];
   nextCursor: string | null;
   error?: string;
   errors?: { field: string }[];
@@ -71,10 +71,10 @@ describe('GET /api/audit', () => {
     let cursor: string | null = null;
     do {
       const page: { body: Page } = await get(`/audit?limit=3${cursor ? `&cursor=${cursor}` : ''}`);
-      seen.push(...page.body.rows.map((row) => row.seq));
+      seen.push(...page.body.rows.map((row) => row.id));
       cursor = page.body.nextCursor;
     } while (cursor);
-    expect(seen).toEqual(all.map((row) => row.seq));
+    expect(seen).toEqual(all.map((row) => row.id));
     expect(seen).toEqual([...seen].sort((a, b) => a - b));
   });
 

@@ -117,7 +117,7 @@ async function leaverIn(identityId: string, status: string): Promise<{ id: strin
 
 async function operatorAudit(eventId: string) {
   return jml.database.query<{ actor: string; action: string; data: Record<string, unknown> }>(
-    `SELECT actor, action, data FROM audit_event WHERE event_id = $1 AND (action LIKE 'operator.%' OR action = 'lifecycle.leaver.approved') ORDER BY seq`, [eventId]);
+    `SELECT actor, action, data FROM audit_event WHERE event_id = $1 AND (action LIKE 'operator.%' OR action = 'lifecycle.leaver.approved') ORDER BY id`, [eventId]);
 }
 
 describe('operator API authentication', () => {

@@ -8,6 +8,7 @@ import { appendAudit } from '../../src/audit/append.js';
 import { archiveAudit, verifyArchiveFile } from '../../src/audit/archive.js';
 import { GENESIS, verifyChain } from '../../src/audit/verify.js';
 import { auditCommand } from '../../src/cli/audit.js';
+import { integrated } from '../support/audit.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 
 let database: TestDatabase;
@@ -34,6 +35,7 @@ describe('audit retention', () => {
   it('archives the rows before a date to a file, with a checkpoint and a row of its own in the chain', async () => {
     first = await archiveAudit(database.db, { before: january(10), directory, by: 'alice' });
     expect(first).toMatchObject({ archived: 5, firstSeq: 1n, throughSeq: 5n, file: path.join(directory, 'audit-1-5.jsonl') });
+    await integrated(database.db);
     const remaining = await database.query<{ seq: string; actor: string; action: string }>('SELECT seq, actor, action FROM audit_event ORDER BY seq');
     expect(remaining.map((row) => [Number(row.seq), row.actor, row.action])).toEqual([
       [6, 'recent-20', 'test.row'], [7, 'recent-21', 'test.row'], [8, 'recent-22', 'test.row'], [9, 'alice', 'audit.archived'],
@@ -61,7 +63,7 @@ describe('audit retention', () => {
     writeFileSync(edited, lines.join('\n'));
     const [checkpoint] = await database.db.auditCheckpoint.findMany();
     const check = await verifyArchiveFile(edited, GENESIS, checkpoint);
-    expect(check).toMatchObject({ ok: false, firstBroken: { seq: 3n, reason: 'hash mismatch (row edited)' } });
+    expect(check).toMatchObject({ ok: false, firstBroken: { seq: 3n, reason: 'entry hash mismatch (row content edited)' } });
   });
 
   it('still refuses every other deletion, and verify still catches one made with the trigger off', async () => {
@@ -107,7 +109,7 @@ describe('audit retention', () => {
       // What stays: day 6, and the two archivings' own rows (they happened now, not in March).
       const remaining = await second.query<{ action: string }>('SELECT action FROM audit_event ORDER BY seq');
       expect(remaining.map((row) => row.action)).toEqual(['test.row', 'audit.archived', 'audit.archived']);
-      expect(await verifyChain(second.db)).toMatchObject({ ok: true, rowsChecked: 3 });
+      expect(await verifyChain(await integrated(second.db))).toMatchObject({ ok: true, rowsChecked: 3 });
     } finally {
       await second.drop();
     }

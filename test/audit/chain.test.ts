@@ -1,8 +1,10 @@
-// The audit trail against the real PostgreSQL: chained rows, and a table that refuses edits.
+// The audit trail against the real PostgreSQL: chained rows (once the integrator has linked
+// them), and a table that refuses edits.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { appendAudit } from '../../src/audit/append.js';
-import { GENESIS_HASH, hashAuditRow } from '../../src/audit/chain.js';
+import { chainHash, entryHash, GENESIS_HASH } from '../../src/audit/chain.js';
 import { canonicalJson } from '../../src/audit/canonical.js';
+import { integrated } from '../support/audit.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 
 let database: TestDatabase;
@@ -23,13 +25,14 @@ describe('audit trail', () => {
         { actor: 'system', action: 'lifecycle.leaver.detected', data: {} },
       ]),
     );
-    const rows = await database.db.auditEvent.findMany({ orderBy: { seq: 'asc' } });
+    const rows = await (await integrated(database.db)).auditEvent.findMany({ orderBy: { seq: 'asc' } });
     expect(rows.map((row) => row.seq)).toEqual([1n, 2n]);
     expect(rows[0]!.prevHash).toBe(GENESIS_HASH);
     expect(rows[1]!.prevHash).toBe(rows[0]!.hash);
     for (const row of rows) {
-      // Recomputed from what PostgreSQL gives back (jsonb reorders keys): the same hash.
-      expect(hashAuditRow({ ...row, data: row.data as never })).toBe(row.hash);
+      // Recomputed from what PostgreSQL gives back (jsonb reorders keys): the same hashes.
+      expect(entryHash({ ...row, data: row.data as never })).toBe(row.entryHash);
+      expect(chainHash({ entryHash: row.entryHash!, prevHash: row.prevHash!, seq: row.seq! })).toBe(row.hash);
     }
     const head = await database.db.auditChainHead.findUniqueOrThrow({ where: { id: 1 } });
     expect(head).toEqual({ id: 1, seq: 2n, hash: rows[1]!.hash });
@@ -41,7 +44,8 @@ describe('audit trail', () => {
         database.db.$transaction((tx) => appendAudit(tx, [{ actor: `client-${index}`, action: 'test.concurrent' }])),
       ),
     );
-    const rows = await database.db.auditEvent.findMany({ orderBy: { seq: 'asc' } });
+    const rows = await (await integrated(database.db)).auditEvent.findMany({ orderBy: { seq: 'asc' } });
+    expect(rows).toHaveLength(22);
     rows.forEach((row, index) => {
       expect(row.seq).toBe(BigInt(index + 1));
       if (index > 0) expect(row.prevHash).toBe(rows[index - 1]!.hash);

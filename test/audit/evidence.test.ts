@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildEvidence, evidenceText } from '../../src/audit/evidence.js';
 import { evidenceCommand } from '../../src/cli/evidence.js';
+import { integrated } from '../support/audit.js';
 import { startTestSystem, type TestSystem } from '../support/system.js';
 import { actionLines, adaLeaves, type ActionLine, type Scenario } from './scenario.js';
 
@@ -15,6 +16,7 @@ let scenario: Scenario;
 beforeAll(async () => {
   jml = await startTestSystem();
   scenario = await adaLeaves(jml);
+  await integrated(jml.system.db);
 });
 
 afterAll(async () => {
@@ -51,7 +53,7 @@ describe('evidence', () => {
     }
 
     expect(actionLines(scenario, ada!.audit)).toEqual(expected);
-    expect(ada!.rows).toEqual({ checked: expected.length, failed: [] });
+    expect(ada!.rows).toEqual({ checked: expected.length, failed: [], pending: [] });
     // The whole chain also holds the test harness's token creation (seq 1).
     expect(report.chain).toMatchObject({ ok: true, rowsChecked: expected.length + 1 });
 
@@ -74,14 +76,14 @@ describe('evidence', () => {
   });
 
   it("names the row of Ada's that a superuser edited, and the broken chain", async () => {
-    const [row] = await jml.database.query<{ seq: string }>(`SELECT seq::text AS seq FROM audit_event WHERE action = 'lifecycle.leaver.detected'`);
+    const [row] = await jml.database.query<{ id: string; seq: string }>(`SELECT id::text AS id, seq::text AS seq FROM audit_event WHERE action = 'lifecycle.leaver.detected'`);
     await jml.database.query('ALTER TABLE audit_event DISABLE TRIGGER audit_event_append_only');
     await jml.database.query(`UPDATE audit_event SET actor = 'mallory' WHERE seq = $1`, [row!.seq]);
     await jml.database.query('ALTER TABLE audit_event ENABLE TRIGGER audit_event_append_only');
 
     const report = await buildEvidence(jml.system.db, 'ada');
-    expect(report.people[0]!.rows.failed).toEqual([{ seq: Number(row!.seq), problem: 'hash mismatch (row edited)' }]);
-    expect(report.chain).toMatchObject({ ok: false, firstBroken: { seq: BigInt(row!.seq), reason: 'hash mismatch (row edited)' } });
-    expect(evidenceText(report)).toContain(`#${row!.seq}: hash mismatch (row edited)`);
+    expect(report.people[0]!.rows.failed).toEqual([{ id: Number(row!.id), seq: Number(row!.seq), problem: 'entry hash mismatch (row content edited)' }]);
+    expect(report.chain).toMatchObject({ ok: false, firstBroken: { seq: BigInt(row!.seq), reason: 'entry hash mismatch (row content edited)' } });
+    expect(evidenceText(report)).toContain(`#${row!.seq}: entry hash mismatch (row content edited)`);
   });
 });

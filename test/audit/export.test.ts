@@ -5,17 +5,19 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { canonicalJson, type JsonValue } from '../../src/audit/canonical.js';
-import { GENESIS_HASH, hashAuditRow } from '../../src/audit/chain.js';
+import { chainHash, entryHash, GENESIS_HASH } from '../../src/audit/chain.js';
 import { CSV_COLUMNS, exportAudit, type ExportFormat } from '../../src/audit/export.js';
 import type { AuditFilter } from '../../src/audit/query.js';
 import { verifyChain } from '../../src/audit/verify.js';
 import { auditCommand } from '../../src/cli/audit.js';
+import { integrated } from '../support/audit.js';
 import { startTestSystem, type TestSystem } from '../support/system.js';
 import { actionLines, adaLeaves, type ActionLine, type Scenario } from './scenario.js';
 
 const expected = JSON.parse(readFileSync(new URL('leaver-scenario.expected.json', import.meta.url), 'utf8')) as ActionLine[];
 
 interface DbRow {
+  id: string;
   seq: string;
   occurred_at: Date;
   actor: string;
@@ -26,6 +28,8 @@ interface DbRow {
   data: JsonValue;
   prev_hash: string;
   hash: string;
+  entry_hash: string;
+  chain_version: number;
 }
 
 let jml: TestSystem;
@@ -37,8 +41,10 @@ const from = new Date(Date.now() - 60_000);
 beforeAll(async () => {
   jml = await startTestSystem();
   scenario = await adaLeaves(jml);
+  await integrated(jml.system.db);
+  // In the order rows were appended, as the export gives them.
   rows = await jml.database.query<DbRow>(
-    'SELECT seq::text AS seq, occurred_at, actor, action, identity_id::text AS identity_id, event_id::text AS event_id, system, data, prev_hash, hash FROM audit_event ORDER BY audit_event.seq',
+    'SELECT id::text AS id, seq::text AS seq, occurred_at, actor, action, identity_id::text AS identity_id, event_id::text AS event_id, system, data, prev_hash, hash, entry_hash, chain_version FROM audit_event ORDER BY id',
   );
   scratch = mkdtempSync(path.join(tmpdir(), 'jml-export-'));
 });
@@ -87,6 +93,7 @@ function parseCsv(text: string): string[][] {
 }
 
 const asCsvFields = (row: DbRow): string[] => [
+  row.id,
   row.seq,
   row.occurred_at.toISOString(),
   row.actor,
@@ -97,13 +104,15 @@ const asCsvFields = (row: DbRow): string[] => [
   canonicalJson(row.data),
   row.prev_hash,
   row.hash,
+  row.entry_hash,
+  String(row.chain_version),
 ];
 
 describe('audit export', () => {
   it('the scenario left an intact chain of exactly the expected actions', async () => {
     expect(await verifyChain(jml.system.db)).toMatchObject({ ok: true, rowsChecked: rows.length });
     // The chain opens with the test harness creating its SCIM token; every other row is about Ada.
-    expect(rows[0]).toMatchObject({ seq: '1', action: 'token.created', identity_id: null });
+    expect(rows[0]).toMatchObject({ action: 'token.created', identity_id: null });
     const adaRows = rows.slice(1);
     expect(actionLines(scenario, adaRows.map((row) => ({ ...row, eventId: row.event_id })))).toEqual(expected);
     expect(adaRows.every((row) => row.identity_id === scenario.identityId)).toBe(true);
@@ -118,13 +127,13 @@ describe('audit export', () => {
     expect(text).toContain(',"{""after"":{""active"":true,');
   });
 
-  it('CSV: an auditor can re-verify the chain from the file alone', async () => {
+  it('CSV: an auditor can re-verify the chain from the file alone, in seq order', async () => {
     const [, ...records] = parseCsv(await exported('csv'));
+    records.sort((a, b) => Number(a[1]) - Number(b[1]));
     let previous = GENESIS_HASH;
-    for (const [seq, occurredAt, actor, action, identityId, eventId, system, data, prevHash, hash] of records) {
+    for (const [, seq, occurredAt, actor, action, identityId, eventId, system, data, prevHash, hash, leaf] of records) {
       expect(prevHash).toBe(previous);
-      const recomputed = hashAuditRow({
-        seq: BigInt(seq!),
+      const content = {
         occurredAt: new Date(occurredAt!),
         actor: actor!,
         action: action!,
@@ -132,9 +141,9 @@ describe('audit export', () => {
         eventId: eventId || null,
         system: system || null,
         data: JSON.parse(data!) as JsonValue,
-        prevHash: prevHash!,
-      });
-      expect(recomputed).toBe(hash);
+      };
+      expect(entryHash(content)).toBe(leaf);
+      expect(chainHash({ entryHash: leaf!, prevHash: prevHash!, seq: BigInt(seq!) })).toBe(hash);
       previous = hash!;
     }
   });
@@ -144,6 +153,7 @@ describe('audit export', () => {
     const parsed = JSON.parse(text) as Record<string, unknown>[];
     expect(parsed).toEqual(
       rows.map((row) => ({
+        id: Number(row.id),
         seq: Number(row.seq),
         occurredAt: row.occurred_at.toISOString(),
         actor: row.actor,
@@ -154,9 +164,11 @@ describe('audit export', () => {
         data: row.data,
         prevHash: row.prev_hash,
         hash: row.hash,
+        entryHash: row.entry_hash,
+        chainVersion: row.chain_version,
       })),
     );
-    expect(Object.keys(parsed[0]!)).toEqual(['seq', 'occurredAt', 'actor', 'action', 'identityId', 'eventId', 'system', 'data', 'prevHash', 'hash']);
+    expect(Object.keys(parsed[0]!)).toEqual(['id', 'seq', 'occurredAt', 'actor', 'action', 'identityId', 'eventId', 'system', 'data', 'prevHash', 'hash', 'entryHash', 'chainVersion']);
     expect(text.split('\n')).toHaveLength(rows.length + 3);
   });
 

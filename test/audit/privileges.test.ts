@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { appendAudit } from '../../src/audit/append.js';
+import { AuditIntegrator } from '../../src/audit/integrator.js';
 import { verifyChain } from '../../src/audit/verify.js';
 import { createDatabase, type Database } from '../../src/db/client.js';
 import { migrateDatabase } from '../../src/db/migrate.js';
@@ -46,13 +47,22 @@ describe('the application role', () => {
     expect(me).toEqual({ rolsuper: false, owner: expect.not.stringMatching(role) as unknown });
   });
 
-  it('appends audit rows, moving the chain head, and does its ordinary work', async () => {
+  it('appends audit rows, integrates them, moving the chain head, and does its ordinary work', async () => {
     await app.$transaction(async (tx) => {
       const identity = await tx.identity.create({ data: { userName: 'grace', resource: { userName: 'grace' } } });
       await appendAudit(tx, [{ actor: 'okta', action: 'scim.user.created', identityId: identity.id, data: { userName: 'grace' } }]);
     });
     await app.$transaction((tx) => appendAudit(tx, [{ actor: 'system', action: 'test.second' }]));
-    expect(await verifyChain(app)).toMatchObject({ ok: true, rowsChecked: 2, head: { seq: 2n } });
+    expect(await verifyChain(app)).toMatchObject({ ok: true, rowsChecked: 0, pending: { rows: 2 } });
+    expect(await new AuditIntegrator({ db: app }).integrateAll()).toBe(2);
+    expect(await verifyChain(app)).toMatchObject({ ok: true, rowsChecked: 2, head: { seq: 2n }, pending: { rows: 0 } });
+  });
+
+  it('may write a row\'s chain columns only from NULL, through the trigger', async () => {
+    // The column grant lets the integrator link rows; the trigger refuses every rewrite.
+    await expect(appSql.query(`UPDATE audit_event SET seq = 99 WHERE seq = 1`)).rejects.toThrow(/append-only: UPDATE/);
+    await expect(appSql.query(`UPDATE audit_event SET hash = repeat('a', 64) WHERE seq = 2`)).rejects.toThrow(/append-only: UPDATE/);
+    await expect(appSql.query(`UPDATE audit_event SET actor = 'mallory', seq = 3`)).rejects.toThrow(/permission denied for table audit_event/);
   });
 
   it('starts like jml does: migrating a database the owner already migrated applies nothing', async () => {
@@ -76,6 +86,7 @@ describe('the application role', () => {
     ['DROP TRIGGER', 'DROP TRIGGER audit_event_append_only ON audit_event', /must be owner of (table|relation) audit_event/],
     ['ALTER TABLE', 'ALTER TABLE audit_event ADD COLUMN note text', /must be owner of table audit_event/],
     ['replace the trigger function', `CREATE OR REPLACE FUNCTION audit_event_reject_change() RETURNS trigger LANGUAGE sql AS 'SELECT NULL'`, /must be owner of function|permission denied/],
+    ['replace the chain hash function', `CREATE OR REPLACE FUNCTION jml_audit_chain_hash(text, text, bigint) RETURNS text LANGUAGE sql AS 'SELECT NULL'`, /must be owner of function|permission denied/],
   ])('is refused %s on audit_event', async (_what, sql, refusal) => {
     await expect(appSql.query(sql)).rejects.toThrow(refusal);
     // Nothing changed: the rows still verify and the trigger is still on.

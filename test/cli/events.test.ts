@@ -51,7 +51,7 @@ async function seedLeaver(status: 'held' | 'needs_attention' | 'completed', targ
 }
 
 async function auditOf(eventId: string) {
-  return database.query<{ actor: string; action: string; data: Record<string, unknown> }>('SELECT actor, action, data FROM audit_event WHERE event_id = $1 ORDER BY seq', [eventId]);
+  return database.query<{ actor: string; action: string; data: Record<string, unknown> }>('SELECT actor, action, data FROM audit_event WHERE event_id = $1 ORDER BY id', [eventId]);
 }
 
 async function statusOf(eventId: string) {

@@ -80,7 +80,7 @@ describe('a leaver, end to end', () => {
       { system: 'userapi', status: 'succeeded', account_id: 'emp-1906' },
     ]);
     expect(targets.every((target) => target.confirmed_at instanceof Date)).toBe(true);
-    const audit = await jml.database.query<{ action: string; system: string | null }>('SELECT action, system FROM audit_event WHERE event_id = $1 ORDER BY seq', [event!.id]);
+    const audit = await jml.database.query<{ action: string; system: string | null }>('SELECT action, system FROM audit_event WHERE event_id = $1 ORDER BY id', [event!.id]);
     expect(audit[0]).toEqual({ action: 'lifecycle.leaver.detected', system: null });
     expect(audit.filter((row) => row.action === 'target.deactivate.succeeded').map((row) => row.system).sort()).toEqual(['mendix', 'rocketchat', 'userapi']);
     expect(audit.at(-1)).toEqual({ action: 'lifecycle.leaver.completed', system: null });

@@ -118,7 +118,7 @@ describe('lifecycle workflows', () => {
     const outcomes = await jml.resultOf(event.workflow_id);
     expect(outcomes.every((outcome) => outcome.status === 'succeeded')).toBe(true);
     expect(jml.simulators.simulators.userapi.users().find((user) => user.id === person.externalId)?.active).toBe(false);
-    const audit = await jml.database.query<{ action: string; data: { until?: string } }>(`SELECT action, data FROM audit_event WHERE event_id = $1 ORDER BY seq`, [event.id]);
+    const audit = await jml.database.query<{ action: string; data: { until?: string } }>(`SELECT action, data FROM audit_event WHERE event_id = $1 ORDER BY id`, [event.id]);
     expect(audit.find((row) => row.action === 'workflow.waiting')?.data.until).toBe(date);
   });
 

@@ -7,6 +7,7 @@ import { createApp } from '../../src/app.js';
 import { createToken, createTokenVerifier } from '../../src/auth/tokens.js';
 import { logger } from '../../src/logger.js';
 import { createLifecycleMetrics, type LifecycleMetrics } from '../../src/metrics/lifecycle-metrics.js';
+import { integrated } from '../support/audit.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { listen, scimOptions } from '../support/scim-app.js';
 
@@ -23,8 +24,10 @@ let metrics: LifecycleMetrics;
 let operatorToken: string;
 let scimToken: string;
 
+/** Appended and integrated: the metrics count what the chain covers (decision 016). */
 async function audit(entries: AuditEntry[], when: Date) {
   await database.db.$transaction((tx) => appendAudit(tx, entries, when));
+  await integrated(database.db);
 }
 
 async function leaverEvent(kind: 'leaver' | 'mover', createdAt: Date, effectiveAt = createdAt) {
@@ -123,7 +126,7 @@ describe('GET /metrics', () => {
       expect(response.headers.get('www-authenticate')).toBe('Bearer realm="jml-metrics"');
       expect(await response.text()).not.toContain('jml_');
     }
-    const failures = await database.query<{ data: { realm: string; reason: string } }>("SELECT data FROM audit_event WHERE action = 'auth.failed' ORDER BY seq");
+    const failures = await database.query<{ data: { realm: string; reason: string } }>("SELECT data FROM audit_event WHERE action = 'auth.failed' ORDER BY id");
     expect(failures.map((row) => [row.data.realm, row.data.reason])).toEqual([
       ['metrics', 'no bearer token'],
       ['metrics', 'unknown, revoked or non-operator token'],

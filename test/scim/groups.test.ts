@@ -122,7 +122,7 @@ async function movers(identityIds: string[]): Promise<MoverRow[]> {
 }
 
 interface GroupAuditRow {
-  seq: string;
+  id: string;
   action: string;
   actor: string;
   occurred_at: Date;
@@ -130,7 +130,7 @@ interface GroupAuditRow {
 }
 
 async function groupAudit(groupId: string): Promise<GroupAuditRow[]> {
-  return database.query<GroupAuditRow>(`SELECT seq, action, actor, occurred_at, data FROM audit_event WHERE data->>'groupId' = $1 ORDER BY seq`, [groupId]);
+  return database.query<GroupAuditRow>(`SELECT id, action, actor, occurred_at, data FROM audit_event WHERE data->>'groupId' = $1 ORDER BY id`, [groupId]);
 }
 
 const sorted = (ids: string[]) => [...ids].sort();
@@ -425,11 +425,12 @@ describe('mover events', () => {
         id === joining ? [id, { from: [other.id], to: sorted([other.id, group.id]) }, 'completed'] : [id, { from: [group.id], to: [] }, 'completed'],
       ),
     );
-    // The group's audit row and the movers' rows follow each other in the chain: one commit.
-    const chain = await database.query<{ seq: string; action: string; identity_id: string | null }>(
-      `SELECT seq, action, identity_id::text FROM audit_event WHERE seq > $1 ORDER BY seq`, [patchAudit!.seq]);
+    // The group's audit row and the movers' rows follow each other: one insert in one commit, so
+    // the integrator links them next to each other too.
+    const chain = await database.query<{ id: string; action: string; identity_id: string | null }>(
+      `SELECT id, action, identity_id::text FROM audit_event WHERE id > $1 ORDER BY id`, [patchAudit!.id]);
     expect(chain.map((row) => [row.action, row.identity_id])).toEqual(sorted([joining, leaving]).map((id) => ['lifecycle.mover.detected', id]));
-    expect(chain.map((row) => Number(row.seq))).toEqual([Number(patchAudit!.seq) + 1, Number(patchAudit!.seq) + 2]);
+    expect(chain.map((row) => Number(row.id))).toEqual([Number(patchAudit!.id) + 1, Number(patchAudit!.id) + 2]);
   });
 
   it('does not show or count a deleted user as a member', async () => {

@@ -78,7 +78,7 @@ describe('SCIM write path', () => {
     const outbox = await database.query<{ workflow_id: string; dispatched_at: Date | null }>('SELECT workflow_id, dispatched_at FROM outbox WHERE workflow_id = $1', [leaver!.workflow_id]);
     expect(outbox).toEqual([{ workflow_id: leaver!.workflow_id, dispatched_at: null }]);
     const audit = await database.query<{ action: string; actor: string }>(
-      'SELECT action, actor FROM audit_event WHERE identity_id = $1 ORDER BY seq', [created.body.id]);
+      'SELECT action, actor FROM audit_event WHERE identity_id = $1 ORDER BY id', [created.body.id]);
     expect(audit.map((row) => row.action)).toEqual([
       'scim.user.created', 'lifecycle.joiner.detected', 'scim.user.replaced', 'lifecycle.leaver.detected',
     ]);
