@@ -11,6 +11,7 @@ import { createAccessTokenService } from './auth/access-tokens.js';
 import { createTokenVerifier } from './auth/tokens.js';
 import type { Environment } from './config.js';
 import type { Connector, SystemName } from './connectors/types.js';
+import { ChainVerifier } from './audit/chain-verifier.js';
 import { AuditIntegrator } from './audit/integrator.js';
 import { createDatabase, type Database } from './db/client.js';
 import { OutboxRelay } from './lifecycle/outbox-relay.js';
@@ -113,11 +114,15 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
   let server: Server | undefined;
   let relay: OutboxRelay | undefined;
   let integrator: AuditIntegrator | undefined;
+  let verifier: ChainVerifier | undefined;
   let url: string | undefined;
   if (roles.api) {
     // The audit chain's one sequencer (docs/decisions/016-audit-integration.md): replicas may all
     // run it, an advisory lock lets one integrate at a time.
-    integrator = new AuditIntegrator({ db, logger });
+    const metrics = createLifecycleMetrics({ db, systems, slaMs: env.JML_DEPROVISION_SLA_MS });
+    integrator = new AuditIntegrator({ db, logger, onBatch: (batch) => metrics.observeIntegration(batch) });
+    // Evidence cites its latest result instead of verifying the whole chain per request.
+    verifier = new ChainVerifier({ db, logger });
     relay = new OutboxRelay({ db, client, taskQueue: env.TEMPORAL_TASK_QUEUE, pollMs: env.JML_OUTBOX_POLL_MS, maxReleasing: env.JML_RELEASE_MAX_IN_FLIGHT, logger });
     const outbox = relay;
     const verifyToken = createTokenVerifier({ db, environmentTokens: { scim: env.JML_SCIM_TOKEN } });
@@ -128,7 +133,7 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
       mounts: options.mounts,
       metrics: {
         db,
-        metrics: createLifecycleMetrics({ db, systems, slaMs: env.JML_DEPROVISION_SLA_MS }),
+        metrics,
         verifyToken,
         metricsToken: env.JML_METRICS_TOKEN,
         logger,
@@ -161,6 +166,7 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
     url = urlOf(server, env);
     relay.start();
     integrator.start();
+    verifier.start();
   } else {
     // A worker-only process still answers its health check (docker-compose, Kubernetes probes).
     server = await listen(createHealthApp(db), env);
@@ -177,6 +183,7 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
       server?.closeAllConnections();
       await relay?.stop();
       await integrator?.stop();
+      await verifier?.stop();
       await workers?.shutdown();
       await connection.close();
       await db.$disconnect();

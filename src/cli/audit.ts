@@ -8,7 +8,8 @@ import type { Database } from '../db/client.js';
 import { EXPORT_FORMATS, exportAudit, type ExportSink } from '../audit/export.js';
 import { auditFilterSchema } from '../audit/query.js';
 import { AuditIntegrator } from '../audit/integrator.js';
-import { GENESIS, verifyChain, type PendingRows } from '../audit/verify.js';
+import { verifyAndRecord } from '../audit/chain-verifier.js';
+import { GENESIS, type PendingRows } from '../audit/verify.js';
 import { ArchiveError, archiveAudit, verifyArchiveFile } from '../audit/archive.js';
 import type { Output } from './events.js';
 
@@ -105,7 +106,8 @@ async function verify(db: Database, args: AuditArgs, io: Output): Promise<number
   // Link what has committed first, so the check covers every row written before it began; rows
   // that commit meanwhile are reported as pending (docs/decisions/016-audit-integration.md).
   await new AuditIntegrator({ db }).integrateAll();
-  const result = await verifyChain(db);
+  // Recorded, so that evidence cites it (decision 016).
+  const result = await verifyAndRecord(db, 'jml audit verify');
   if (args.json) {
     io.out(`${JSON.stringify(result, (_key, value: unknown) => (typeof value === 'bigint' ? value.toString() : value), 2)}\n`);
   } else if (result.ok) {

@@ -2,7 +2,9 @@
 // counters and the time-to-deprovision histogram are folded in from the append-only audit log,
 // one seq range at a time, so every replica reports the same totals and a restart loses nothing.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { IntegrationBatch } from '../audit/integrator.js';
 import type { Database } from '../db/client.js';
+import { createAuditMetrics } from './audit-metrics.js';
 
 export interface LifecycleMetricsOptions {
   db: Database;
@@ -16,6 +18,8 @@ export interface LifecycleMetrics {
   registry: Registry;
   /** Folds in what the audit log gained since the last call, then renders every metric. */
   render(): Promise<string>;
+  /** The audit integrator's onBatch: the integration delay histogram (decision 016). */
+  observeIntegration(batch: IntegrationBatch): void;
 }
 
 const EVENT_KINDS = ['joiner', 'mover', 'leaver', 'rehire'] as const;
@@ -65,6 +69,8 @@ export function createLifecycleMetrics({ db, systems, slaMs }: LifecycleMetricsO
     registers: [registry],
   });
 
+  const audit = createAuditMetrics(registry, db);
+
   const zeroOpenTargets = () => {
     for (const system of systems) for (const status of OPEN_STATUSES) openTargets.set({ system, action: 'deactivate', status }, 0);
   };
@@ -111,6 +117,7 @@ export function createLifecycleMetrics({ db, systems, slaMs }: LifecycleMetricsO
       SELECT system, action::text AS action, status::text AS status, count(*)::int AS count FROM target_action
       WHERE status IN ('pending', 'needs_attention', 'manual_action_required')
       GROUP BY system, action, status`;
+    await audit.refresh();
     // Reset and set without an await in between: a concurrent render never sees the gauge empty.
     openTargets.reset();
     zeroOpenTargets();
@@ -121,6 +128,7 @@ export function createLifecycleMetrics({ db, systems, slaMs }: LifecycleMetricsO
   let refreshing: Promise<void> | undefined;
   return {
     registry,
+    observeIntegration: (batch) => audit.observeIntegration(batch),
     async render() {
       refreshing ??= refresh().finally(() => {
         refreshing = undefined;

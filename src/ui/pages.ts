@@ -2,7 +2,7 @@
 // Everything dynamic goes through `html`, which escapes it.
 import type { DeprovisioningReport } from '../audit/report.js';
 import { formatDuration } from '../audit/report.js';
-import type { EvidenceReport } from '../audit/evidence.js';
+import { chainSummary, type EvidenceReport } from '../audit/evidence.js';
 import type { EventView, TargetView } from '../lifecycle/operations.js';
 import { slaChart } from './chart.js';
 import { html, type SafeHtml } from './html.js';
@@ -109,12 +109,12 @@ export function evidenceBody(subject: string, report?: EvidenceReport, error?: s
       )}</tbody></table></section>`,
     )}
 <h4>Audit rows (${entry.audit.length})</h4><table class="audit"><thead><tr><th>#</th><th>When</th><th>Actor</th><th>Action</th><th>System</th></tr></thead><tbody>${entry.audit.map(
-      (row) => html`<tr><td>${row.seq}</td><td>${time(row.occurredAt)}</td><td>${row.actor}</td><td>${row.action}</td><td>${row.system ?? ''}</td></tr>`,
+      (row) => html`<tr><td>${row.seq ?? 'pending'}</td><td>${time(row.occurredAt)}</td><td>${row.actor}</td><td>${row.action}</td><td>${row.system ?? ''}</td></tr>`,
     )}</tbody></table>
-<p class="verify ${entry.rows.failed.length === 0 ? 'ok' : 'broken'}">${entry.rows.failed.length === 0 ? `These ${entry.rows.checked} rows verify against the hash chain.` : `${entry.rows.failed.length} of these ${entry.rows.checked} rows FAIL verification.`}</p>${entry.rows.failed.length > 0 ? html`<ul>${entry.rows.failed.map((check) => html`<li>#${check.seq}: ${check.problem}</li>`)}</ul>` : ''}</article>`;
+<p class="verify ${entry.rows.failed.length === 0 ? 'ok' : 'broken'}">${entry.rows.failed.length === 0 ? `These ${entry.rows.checked} rows verify against the hash chain.` : `${entry.rows.failed.length} of these ${entry.rows.checked} rows FAIL verification.`}</p>${entry.rows.failed.length > 0 ? html`<ul>${entry.rows.failed.map((check) => html`<li>${check.seq === null ? `id ${check.id}` : `#${check.seq}`}: ${check.problem}</li>`)}</ul>` : ''}</article>`;
   });
-  const { chain } = report;
-  return html`${search}${people}<p class="chain ${chain.ok ? 'ok' : 'broken'}">${chain.ok ? `Whole chain intact: ${chain.rowsChecked} rows up to seq ${chain.head.seq}.` : `Whole chain BROKEN at seq ${chain.firstBroken?.seq ?? '?'}: ${chain.firstBroken?.reason ?? ''}`}</p>`;
+  const chain = chainSummary(report.chain);
+  return html`${search}${people}<p class="chain ${chain.ok ? 'ok' : 'broken'}">${chain.text}</p>`;
 }
 
 export function messagePage(title: string, text: string, session?: Session): string {

@@ -4,6 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../../src/app.js';
 import { createToken, createTokenVerifier } from '../../src/auth/tokens.js';
 import { logger } from '../../src/logger.js';
+import { verifyAndRecord } from '../../src/audit/chain-verifier.js';
+import { integrated } from '../support/audit.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { listen, scimOptions } from '../support/scim-app.js';
 import { CORE_USER, PATCH_OP, scimClient } from '../support/scim-client.js';
@@ -89,12 +91,13 @@ describe('GET /api/audit', () => {
 
 describe('GET /api/evidence/:idOrUserName', () => {
   it("returns a person's story, and 404 for nobody", async () => {
-    const evidence = await get<{ people: { identity: { id: string; active: boolean }; events: { kind: string }[]; rows: { failed: unknown[] } }[]; chain: { ok: boolean } }>('/evidence/grace');
+    await verifyAndRecord(await integrated(database.db), 'test');
+    const evidence = await get<{ people: { identity: { id: string; active: boolean }; events: { kind: string }[]; rows: { failed: unknown[] } }[]; chain: unknown }>('/evidence/grace');
     expect(evidence.status).toBe(200);
     expect(evidence.body.people.map((person) => ({ id: person.identity.id, active: person.identity.active, kinds: person.events.map((event) => event.kind), failed: person.rows.failed }))).toEqual([
       { id: graceId, active: false, kinds: ['joiner', 'leaver'], failed: [] },
     ]);
-    expect(evidence.body.chain.ok).toBe(true);
+    expect(evidence.body.chain).toMatchObject({ verification: { ok: true, verifiedBy: 'test' }, pending: { rows: 0 } });
     const missing = await get<{ error: string; detail: string }>('/evidence/nobody');
     expect(missing).toEqual({ status: 404, body: { error: 'PersonNotFound', detail: expect.stringContaining('nobody') as unknown } });
   });

@@ -2,6 +2,9 @@
 // leaver with each system's outcome, every audit row about her, and whether those rows verify.
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import pg from 'pg';
+import { appendAudit } from '../../src/audit/append.js';
+import { ChainVerifier, verifyAndRecord } from '../../src/audit/chain-verifier.js';
 import { buildEvidence, evidenceText } from '../../src/audit/evidence.js';
 import { evidenceCommand } from '../../src/cli/evidence.js';
 import { integrated } from '../support/audit.js';
@@ -16,7 +19,7 @@ let scenario: Scenario;
 beforeAll(async () => {
   jml = await startTestSystem();
   scenario = await adaLeaves(jml);
-  await integrated(jml.system.db);
+  await verifyAndRecord(await integrated(jml.system.db), 'jml audit verify');
 });
 
 afterAll(async () => {
@@ -54,14 +57,18 @@ describe('evidence', () => {
 
     expect(actionLines(scenario, ada!.audit)).toEqual(expected);
     expect(ada!.rows).toEqual({ checked: expected.length, failed: [], pending: [] });
-    // The whole chain also holds the test harness's token creation (seq 1).
-    expect(report.chain).toMatchObject({ ok: true, rowsChecked: expected.length + 1 });
+    // The whole chain, as last verified, also holds the test harness's token creation.
+    expect(report.chain).toMatchObject({
+      verification: { ok: true, fromSeq: 0n, rowsChecked: BigInt(expected.length + 1), throughSeq: BigInt(expected.length + 1), verifiedBy: 'jml audit verify' },
+      head: { seq: BigInt(expected.length + 1) },
+      pending: { rows: 0 },
+    });
 
     const text = evidenceText(report);
     expect(text).toContain(`leaver ${scenario.leaverId}: completed`);
     expect(text).toMatch(/rocketchat +deactivate +succeeded +confirmed 20\d\d-/);
     expect(text).toContain(`These ${expected.length} rows verify`);
-    expect(text).toContain('Whole chain: intact');
+    expect(text).toContain(`Whole chain: verified intact up to seq ${expected.length + 1}, hash `);
   });
 
   it('answers 1 for nobody by that name, 2 for a bad format, and prints JSON', async () => {
@@ -70,9 +77,33 @@ describe('evidence', () => {
     expect(output.err).toContain('No identity has the id or userName "nobody"');
     expect(await evidenceCommand(jml.system.db, { subject: 'ada', format: 'pdf' }, io)).toBe(2);
     expect(await evidenceCommand(jml.system.db, { subject: 'ada', format: 'json' }, io)).toBe(0);
-    const json = JSON.parse(output.out) as { people: { audit: unknown[] }[]; chain: { ok: boolean; head: { seq: string } } };
+    const json = JSON.parse(output.out) as { people: { audit: unknown[] }[]; chain: unknown };
     expect(json.people[0]!.audit).toHaveLength(expected.length);
-    expect(json.chain).toMatchObject({ ok: true, head: { seq: String(expected.length + 1) } });
+    expect(json.chain).toMatchObject({ verification: { ok: true, throughSeq: String(expected.length + 1) }, head: { seq: String(expected.length + 1) } });
+  });
+
+  it('says which of her rows are not integrated into the chain yet', async () => {
+    // Holding the integrator's lock keeps the server's integrator from linking the new row.
+    const holder = new pg.Client({ connectionString: jml.database.url });
+    await holder.connect();
+    try {
+      await holder.query('BEGIN');
+      await holder.query('SELECT pg_advisory_xact_lock(1785555970)');
+      await jml.system.db.$transaction((tx) => appendAudit(tx, [{ actor: 'auditor', action: 'test.note', identityId: scenario.identityId }]));
+      const [row] = await jml.database.query<{ id: string }>(`SELECT id::text AS id FROM audit_event WHERE action = 'test.note'`);
+      const report = await buildEvidence(jml.system.db, 'ada');
+      expect(report.people[0]!.rows).toEqual({ checked: expected.length + 1, failed: [], pending: [Number(row!.id)] });
+      expect(report.people[0]!.audit.at(-1)).toMatchObject({ action: 'test.note', seq: null, hash: null });
+      expect(report.chain.pending.rows).toBe(1);
+      const text = evidenceText(report);
+      expect(text).toContain(`(id ${row!.id}, not yet integrated)`);
+      expect(text).toContain(`1 of them not yet integrated into the chain (ids ${row!.id})`);
+    } finally {
+      await holder.query('COMMIT');
+      await holder.end();
+    }
+    await integrated(jml.system.db);
+    expect((await buildEvidence(jml.system.db, 'ada')).people[0]!.rows.pending).toEqual([]);
   });
 
   it("names the row of Ada's that a superuser edited, and the broken chain", async () => {
@@ -81,9 +112,13 @@ describe('evidence', () => {
     await jml.database.query(`UPDATE audit_event SET actor = 'mallory' WHERE seq = $1`, [row!.seq]);
     await jml.database.query('ALTER TABLE audit_event ENABLE TRIGGER audit_event_append_only');
 
+    // Her own rows are checked per request; the whole chain as of the next full verification.
     const report = await buildEvidence(jml.system.db, 'ada');
     expect(report.people[0]!.rows.failed).toEqual([{ id: Number(row!.id), seq: Number(row!.seq), problem: 'entry hash mismatch (row content edited)' }]);
-    expect(report.chain).toMatchObject({ ok: false, firstBroken: { seq: BigInt(row!.seq), reason: 'entry hash mismatch (row content edited)' } });
     expect(evidenceText(report)).toContain(`#${row!.seq}: entry hash mismatch (row content edited)`);
+    await new ChainVerifier({ db: jml.system.db }).verifyOnce({ full: true });
+    const after = await buildEvidence(jml.system.db, 'ada');
+    expect(after.chain.verification).toMatchObject({ ok: false, verifiedBy: 'background', firstBroken: { seq: BigInt(row!.seq), reason: 'entry hash mismatch (row content edited)' } });
+    expect(evidenceText(after)).toContain(`Whole chain: BROKEN at seq ${row!.seq}: entry hash mismatch (row content edited)`);
   });
 });

@@ -44,7 +44,7 @@ beforeAll(async () => {
   await integrated(jml.system.db);
   // In the order rows were appended, as the export gives them.
   rows = await jml.database.query<DbRow>(
-    'SELECT id::text AS id, seq::text AS seq, occurred_at, actor, action, identity_id::text AS identity_id, event_id::text AS event_id, system, data, prev_hash, hash, entry_hash, chain_version FROM audit_event ORDER BY id',
+    'SELECT id::text AS id, seq::text AS seq, occurred_at, actor, action, identity_id::text AS identity_id, event_id::text AS event_id, system, data, prev_hash, hash, entry_hash, chain_version FROM audit_event ORDER BY audit_event.id',
   );
   scratch = mkdtempSync(path.join(tmpdir(), 'jml-export-'));
 });
@@ -175,13 +175,13 @@ describe('audit export', () => {
   it('takes from as inclusive and to as exclusive, and filters by action prefix and userName', async () => {
     const deactivatedAt = rows.find((row) => row.action === 'scim.user.replaced')!.occurred_at;
     const before = parseCsv(await exported('csv', { to: deactivatedAt })).slice(1);
-    expect(before.map((record) => record[3])).toEqual(['token.created', 'scim.user.created', 'lifecycle.joiner.detected']);
+    expect(before.map((record) => record[4])).toEqual(['token.created', 'scim.user.created', 'lifecycle.joiner.detected']);
     const after = parseCsv(await exported('csv', { from: deactivatedAt })).slice(1);
     expect(after).toHaveLength(rows.length - 3);
-    expect(after[0]![3]).toBe('scim.user.replaced');
+    expect(after[0]![4]).toBe('scim.user.replaced');
 
     const targets = parseCsv(await exported('csv', { action: 'target.*' })).slice(1);
-    expect(targets.map((record) => record[6]).sort()).toEqual(['mendix', 'rocketchat', 'userapi']);
+    expect(targets.map((record) => record[7]).sort()).toEqual(['mendix', 'rocketchat', 'userapi']);
     expect(parseCsv(await exported('csv', { identity: 'ADA' })).slice(1)).toHaveLength(rows.length - 1);
     expect(parseCsv(await exported('csv', { identity: 'nobody' }))).toEqual([[...CSV_COLUMNS]]);
     expect(await exported('json', { identity: 'nobody' })).toBe('[\n]\n');

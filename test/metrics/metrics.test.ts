@@ -3,6 +3,7 @@
 import type { Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { appendAudit, type AuditEntry } from '../../src/audit/append.js';
+import { AuditIntegrator } from '../../src/audit/integrator.js';
 import { createApp } from '../../src/app.js';
 import { createToken, createTokenVerifier } from '../../src/auth/tokens.js';
 import { logger } from '../../src/logger.js';
@@ -194,5 +195,19 @@ describe('GET /metrics', () => {
     const replica = createLifecycleMetrics({ db: database.db, systems: SYSTEMS, slaMs: SLA_MS });
     const jmlLines = (text: string) => text.split('\n').filter((line) => line.startsWith('jml_'));
     expect(jmlLines(await replica.render())).toEqual(jmlLines(await metrics.render()));
+  });
+
+  it('shows audit rows waiting for the integrator and how long they waited (decision 016)', async () => {
+    await database.db.$transaction((tx) => appendAudit(tx, [{ actor: 'okta', action: 'test.pending' }, { actor: 'okta', action: 'test.pending' }]));
+    const waiting = samplesOf(await metrics.render());
+    expect(series(waiting, 'jml_audit_unintegrated_rows')).toEqual({ '': 2 });
+    expect(series(waiting, 'jml_audit_oldest_unintegrated_seconds')['']).toBeGreaterThanOrEqual(0);
+    expect(series(waiting, 'jml_audit_integration_delay_seconds_count')).toEqual({ '': 0 });
+
+    await new AuditIntegrator({ db: database.db, onBatch: (batch) => metrics.observeIntegration(batch) }).integrateAll();
+    const integratedNow = samplesOf(await metrics.render());
+    expect(series(integratedNow, 'jml_audit_unintegrated_rows')).toEqual({ '': 0 });
+    expect(series(integratedNow, 'jml_audit_oldest_unintegrated_seconds')).toEqual({ '': 0 });
+    expect(series(integratedNow, 'jml_audit_integration_delay_seconds_count')).toEqual({ '': 2 });
   });
 });

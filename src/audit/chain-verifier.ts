@@ -1,0 +1,132 @@
+// Verification of the whole audit chain, recorded (docs/decisions/016-audit-integration.md).
+// Evidence about one person checks that person's rows and cites the latest recorded verification
+// of the whole chain, instead of re-verifying millions of rows per request. The server's
+// ChainVerifier verifies in the background: the whole chain when it starts, then every minute only
+// the rows integrated since the last good verification, starting from that verification's seq and
+// hash. That start works like an archive checkpoint: a row rewritten below it (its hashes
+// recomputed to the head) no longer links to the recorded hash. An edit in place below it is
+// found by the next full verification: each start, and every `jml audit verify`.
+import type { Database } from '../db/client.js';
+import type { Logger } from '../logger.js';
+import { GENESIS, latestCheckpoint, verifyChain, type BrokenLink, type ChainStart, type VerifyResult } from './verify.js';
+
+export interface RecordedVerification {
+  verifiedAt: Date;
+  /** The rows checked were fromSeq+1..throughSeq; an ok verification vouches for the chain up to throughSeq. */
+  fromSeq: bigint;
+  throughSeq: bigint;
+  throughHash: string;
+  rowsChecked: bigint;
+  ok: boolean;
+  firstBroken: BrokenLink | null;
+  /** Rows not yet integrated when it ran. */
+  pendingRows: number;
+  verifiedBy: string;
+}
+
+export async function latestVerification(db: Database): Promise<RecordedVerification | null> {
+  const row = await db.auditVerification.findFirst({ orderBy: { id: 'desc' } });
+  if (!row) return null;
+  return {
+    verifiedAt: row.verifiedAt,
+    fromSeq: row.fromSeq,
+    throughSeq: row.throughSeq,
+    throughHash: row.throughHash,
+    rowsChecked: row.rowsChecked,
+    ok: row.ok,
+    firstBroken: row.brokenSeq === null ? null : { seq: row.brokenSeq, reason: row.reason ?? '' },
+    pendingRows: row.pendingRows,
+    verifiedBy: row.verifiedBy,
+  };
+}
+
+export async function recordVerification(db: Database, start: ChainStart, result: VerifyResult, verifiedBy: string): Promise<void> {
+  await db.auditVerification.create({
+    data: {
+      fromSeq: start.seq,
+      throughSeq: result.head.seq,
+      throughHash: result.head.hash,
+      rowsChecked: BigInt(result.rowsChecked),
+      ok: result.ok,
+      brokenSeq: result.firstBroken?.seq ?? null,
+      reason: result.firstBroken?.reason ?? null,
+      pendingRows: result.pending.rows,
+      verifiedBy,
+    },
+  });
+}
+
+/** Where a full verification starts: the latest archive checkpoint, or the genesis. */
+async function fullStart(db: Database): Promise<ChainStart> {
+  return (await latestCheckpoint(db)) ?? GENESIS;
+}
+
+/** Verifies the whole chain (from the latest archive checkpoint) and records the result. */
+export async function verifyAndRecord(db: Database, verifiedBy: string): Promise<VerifyResult> {
+  const start = await fullStart(db);
+  const result = await verifyChain(db, { start });
+  await recordVerification(db, start, result, verifiedBy);
+  return result;
+}
+
+export interface ChainVerifierOptions {
+  db: Database;
+  intervalMs?: number;
+  logger?: Logger;
+}
+
+export class ChainVerifier {
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<unknown> | undefined;
+  private stopped = true;
+  private verifiedFully = false;
+
+  constructor(private readonly options: ChainVerifierOptions) {}
+
+  /**
+   * One verification: the whole chain when `full` (or when none was recorded yet), else the rows
+   * after the latest good verification. Records it unless nothing new was integrated since.
+   */
+  async verifyOnce(options: { full?: boolean } = {}): Promise<RecordedVerification | null> {
+    const { db } = this.options;
+    const last = await latestVerification(db);
+    const checkpoint = await fullStart(db);
+    const lastGood = await db.auditVerification.findFirst({ where: { ok: true }, orderBy: { id: 'desc' } });
+    const incremental = !options.full && lastGood !== null && lastGood.throughSeq >= checkpoint.seq;
+    const start = incremental ? { seq: lastGood.throughSeq, hash: lastGood.throughHash } : checkpoint;
+    const head = await db.auditChainHead.findUniqueOrThrow({ where: { id: 1 } });
+    if (incremental && last?.ok && head.seq === last.throughSeq) return last;
+    const result = await verifyChain(db, { start });
+    await recordVerification(db, start, result, 'background');
+    if (!result.ok) this.options.logger?.error({ firstBroken: { seq: result.firstBroken!.seq.toString(), reason: result.firstBroken!.reason } }, 'the audit chain does not verify');
+    return latestVerification(db);
+  }
+
+  start(): void {
+    this.stopped = false;
+    this.schedule(0);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    await this.running;
+  }
+
+  private schedule(delayMs: number) {
+    if (this.stopped) return;
+    this.timer = setTimeout(() => {
+      const full = !this.verifiedFully;
+      this.running = this.verifyOnce({ full })
+        .then(() => {
+          this.verifiedFully = true;
+        })
+        .catch((error: unknown) => this.options.logger?.warn({ err: error }, 'audit chain verification failed; retrying'))
+        .finally(() => {
+          this.running = undefined;
+          this.schedule(this.options.intervalMs ?? 60_000);
+        });
+    }, delayMs);
+    this.timer.unref();
+  }
+}
