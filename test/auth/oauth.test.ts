@@ -68,7 +68,7 @@ describe('the token endpoint', () => {
     const group = await scim.post('/Groups', { schemas: [GROUP], displayName: 'OAuth group' });
     const patched = await scim.patch(`/Groups/${group.body.id}`, { schemas: [PATCH_OP], Operations: [{ op: 'add', path: 'members', value: [{ value: user.body.id }] }] });
     expect(patched.status).toBe(204);
-    const [audit] = await database.query<{ actor: string }>("SELECT actor FROM audit_event WHERE action = 'scim.user.created' ORDER BY seq DESC LIMIT 1");
+    const [audit] = await database.query<{ actor: string }>("SELECT actor FROM audit_event WHERE action = 'scim.user.created' ORDER BY id DESC LIMIT 1");
     expect(audit!.actor).toBe('entra-gallery');
     const [secretRow] = await database.query<{ secret_hash: string }>('SELECT secret_hash FROM oauth_client_secret WHERE id = $1', [client.secretId]);
     expect(secretRow!.secret_hash).toMatch(/^[0-9a-f]{64}$/);

@@ -31,7 +31,7 @@ describe('tokens', () => {
     expect(await verify(first.token, 'scim')).toBeNull();
     expect(await verify(second.token, 'scim')).not.toBeNull();
 
-    const audit = await database.query<{ actor: string; action: string; data: { tokenId: string } }>(`SELECT actor, action, data FROM audit_event ORDER BY seq`);
+    const audit = await database.query<{ actor: string; action: string; data: { tokenId: string } }>(`SELECT actor, action, data FROM audit_event ORDER BY id`);
     expect(audit.map(({ actor, action, data }) => [actor, action, data.tokenId])).toEqual([
       ['alice', 'token.created', first.record.id],
       ['alice', 'token.created', second.record.id],

@@ -176,7 +176,7 @@ describe('where RFC 7644 allows two answers, the profile decides', () => {
     expect(await setTokenProfile(jml.database.db, 'okta-test', 'entra', 'alice')).toBeGreaterThan(0);
     expect((await client.patch(`/Groups/${group.body.id}`, { ...patch, Operations: [{ ...patch.Operations[0], value: 'Again' }] })).status).toBe(204);
     const audit = await jml.database.query<{ actor: string; data: { from: string; to: string } }>(
-      "SELECT actor, data FROM audit_event WHERE action = 'token.profile.changed' ORDER BY seq");
+      "SELECT actor, data FROM audit_event WHERE action = 'token.profile.changed' ORDER BY id");
     expect(audit.map((row) => [row.actor, row.data.from, row.data.to])).toContainEqual(['alice', 'okta', 'entra']);
   });
 });
