@@ -1,5 +1,6 @@
 // The HTTP surface: health (the one unauthenticated route), metrics, SCIM, the operator API and pages, and
 // whatever else the process serves (the simulators in demo mode).
+import { randomUUID } from 'node:crypto';
 import express, { type RequestHandler, type Router } from 'express';
 import { createOperatorRouter, type OperatorApiOptions } from './api/router.js';
 import { createOAuthRouter, type OAuthRouterOptions } from './auth/oauth-route.js';
@@ -10,6 +11,8 @@ import { createUiRouter, type UiOptions } from './ui/router.js';
 
 export interface AppOptions {
   db: Database;
+  /** JML_TRUST_PROXY: the proxies whose X-Forwarded-For/-Proto are believed (default: none). */
+  trustProxy?: number | string[] | false;
   scim: ScimRouterOptions;
   /** The operator API under /api; not served without it. */
   operator?: OperatorApiOptions;
@@ -46,9 +49,25 @@ export function createHealthApp(db: Database): express.Express {
   return app;
 }
 
+/**
+ * Every response carries an X-Request-Id: the caller's, when it is a short plain token (a proxy's
+ * or a client's correlation id), else a fresh UUID. Logs of a failed request name the same id.
+ */
+export const requestId: RequestHandler = (req, res, next) => {
+  const offered = req.get('x-request-id');
+  const id = offered && /^[A-Za-z0-9._:-]{1,128}$/.test(offered) ? offered : randomUUID();
+  res.locals.requestId = id;
+  res.set('X-Request-Id', id);
+  next();
+};
+
 export function createApp(options: AppOptions): express.Express {
   const app = express();
   app.disable('x-powered-by');
+  // Without a trusted proxy req.ip is the socket's peer and req.secure the socket's own TLS: a
+  // forwarded header from anyone else must not choose the address a failure budget is kept for.
+  app.set('trust proxy', options.trustProxy ?? false);
+  app.use(requestId);
 
   app.get('/health', healthHandler(options.db));
 

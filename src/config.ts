@@ -1,5 +1,6 @@
 // The one config loader: the environment is parsed once with zod, field errors are printed with
 // the variable's name, and the rest of the code receives a typed, validated `Config`.
+import { isIP } from 'node:net';
 import path from 'node:path';
 import { z } from 'zod';
 
@@ -15,14 +16,41 @@ const systemList = z
   .transform((value) => value.split(',').map((item) => item.trim()).filter(Boolean))
   .pipe(z.array(z.enum(SYSTEM_NAMES, { error: `expected a comma-separated list of ${SYSTEM_NAMES.join(', ')}` })));
 
+const PROXY_NAMES = ['loopback', 'linklocal', 'uniquelocal'];
+
+/**
+ * Which proxies in front of jml to believe about the client's address and protocol: a number of
+ * hops, or a comma-separated list of addresses, CIDRs and express's names (loopback, linklocal,
+ * uniquelocal). Handed to express's `trust proxy` as the number or the list.
+ */
+const trustProxy = z
+  .string()
+  .trim()
+  .transform((value, context): number | string[] | false => {
+    if (value === '' || value === 'false' || value === '0') return false;
+    if (/^\d+$/.test(value)) return Number(value);
+    const entries = value.split(',').map((entry) => entry.trim()).filter(Boolean);
+    for (const entry of entries) {
+      const [address = '', prefix] = entry.split('/');
+      const version = isIP(address);
+      const prefixOk = prefix === undefined || (/^\d+$/.test(prefix) && Number(prefix) <= (version === 6 ? 128 : 32));
+      if (!PROXY_NAMES.includes(entry) && (version === 0 || !prefixOk)) {
+        context.addIssue({ code: 'custom', message: `"${entry}" is neither a hop count, an address, a CIDR nor one of ${PROXY_NAMES.join(', ')}` });
+      }
+    }
+    return entries;
+  });
+
 const secret = (name: string) =>
   z.string().min(32, `${name} must be at least 32 characters: generate one with \`npx jml tokens create\` or \`openssl rand -hex 32\``);
 
 export const environmentSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(8080),
   HOST: z.string().default('0.0.0.0'),
-  /** The URL identity providers use to reach jml; used for SCIM meta.location. */
+  /** The URL identity providers use to reach jml; used for SCIM meta.location and the pages' Origin check. */
   PUBLIC_URL: z.url().optional(),
+  /** The reverse proxies to believe for X-Forwarded-For/-Proto (client addresses, Secure cookies). */
+  JML_TRUST_PROXY: trustProxy.default(false),
   DATABASE_URL: z.url().optional(),
   /** Where `npm start` keeps its embedded PostgreSQL and Temporal data. */
   JML_DATA_DIR: z.string().default('.jml-data'),

@@ -8,6 +8,7 @@ import type { Router } from 'express';
 import { createActivities } from './activities/index.js';
 import { createApp, createHealthApp } from './app.js';
 import { createAccessTokenService } from './auth/access-tokens.js';
+import { AuthFailureGuard } from './auth/failures.js';
 import { createTokenVerifier } from './auth/tokens.js';
 import type { Environment } from './config.js';
 import type { Connector, SystemName } from './connectors/types.js';
@@ -40,6 +41,8 @@ export interface RunningSystem {
   /** Where the HTTP server listens (when the api role runs). */
   url?: string;
   relay?: OutboxRelay;
+  /** Failed authentications of the api role, tallied per window (flush() writes them now). */
+  authFailures?: AuthFailureGuard;
   close(): Promise<void>;
 }
 
@@ -116,6 +119,7 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
   let integrator: AuditIntegrator | undefined;
   let verifier: ChainVerifier | undefined;
   let url: string | undefined;
+  let authFailures: AuthFailureGuard | undefined;
   if (roles.api) {
     // The audit chain's one sequencer (docs/decisions/016-audit-integration.md): replicas may all
     // run it, an advisory lock lets one integrate at a time.
@@ -127,23 +131,26 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
     const outbox = relay;
     const verifyToken = createTokenVerifier({ db, environmentTokens: { scim: env.JML_SCIM_TOKEN } });
     const accessTokens = createAccessTokenService({ db });
+    authFailures = new AuthFailureGuard({ db, logger });
     const app = createApp({
       db,
-      oauth: { db, logger, accessTokens },
+      trustProxy: env.JML_TRUST_PROXY,
+      oauth: { db, logger, accessTokens, authFailures },
       mounts: options.mounts,
       metrics: {
-        db,
         metrics,
         verifyToken,
+        authFailures,
         metricsToken: env.JML_METRICS_TOKEN,
         logger,
       },
-      operator: { db, verifyToken, logger, rateLimit: { perSecond: 20, burst: 100 }, onOutboxWritten: () => outbox.kick(), deprovisionSlaMs: env.JML_DEPROVISION_SLA_MS },
-      ui: { db, verifyToken, logger, onOutboxWritten: () => outbox.kick(), deprovisionSlaMs: env.JML_DEPROVISION_SLA_MS },
+      operator: { db, verifyToken, authFailures, logger, rateLimit: { perSecond: 20, burst: 100 }, onOutboxWritten: () => outbox.kick(), deprovisionSlaMs: env.JML_DEPROVISION_SLA_MS },
+      ui: { db, verifyToken, authFailures, publicUrl: env.PUBLIC_URL, logger, onOutboxWritten: () => outbox.kick(), deprovisionSlaMs: env.JML_DEPROVISION_SLA_MS },
       scim: {
         db,
         verifyToken,
         accessTokens,
+        authFailures,
         maxBodyBytes: env.JML_SCIM_MAX_BODY_BYTES,
         rateLimit: { perSecond: env.JML_SCIM_RATE_LIMIT, burst: env.JML_SCIM_RATE_BURST },
         publicUrl: env.PUBLIC_URL,
@@ -178,9 +185,11 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
     client,
     url,
     relay,
+    authFailures,
     async close() {
       await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
       server?.closeAllConnections();
+      await authFailures?.close();
       await relay?.stop();
       await integrator?.stop();
       await verifier?.stop();

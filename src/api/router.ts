@@ -3,7 +3,8 @@
 // input. Errors leave as `{ error, detail }` with a stable `error` name (RFC 9457 in spirit).
 import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import { z } from 'zod';
-import { auditAuthenticationFailure, bearerToken } from '../auth/http.js';
+import { authenticate, bearerToken } from '../auth/http.js';
+import type { AuthFailureGuard } from '../auth/failures.js';
 import { createAuditRouter } from './audit-routes.js';
 import type { Principal, TokenVerifier } from '../auth/tokens.js';
 import type { Database } from '../db/client.js';
@@ -27,6 +28,8 @@ import { ClientRateLimiter } from '../scim/rate-limit.js';
 export interface OperatorApiOptions {
   db: Database;
   verifyToken: TokenVerifier;
+  /** Failed authentication: limited per client address and tallied per window (src/auth/failures.ts). */
+  authFailures: AuthFailureGuard;
   logger: Logger;
   /** Larger request bodies get 413 before they are parsed (default 16 KiB). */
   maxBodyBytes?: number;
@@ -118,18 +121,27 @@ export function createOperatorRouter(options: OperatorApiOptions): express.Route
 
   // Every request is authenticated before its body is read.
   router.use(async (req: Request, res: Response, next: NextFunction) => {
-    const token = bearerToken(req);
-    let principal: Principal | null = null;
+    let authentication;
     try {
-      principal = token ? await options.verifyToken(token, 'operator') : null;
+      authentication = await authenticate(req, {
+        realm: 'operator',
+        token: bearerToken(req),
+        guard: options.authFailures,
+        verify: (token) => options.verifyToken(token, 'operator'),
+        refusedReason: 'unknown, revoked or non-operator token',
+      });
     } catch (error) {
       return toHttp(res, error, logger);
     }
-    if (!principal) {
-      await auditAuthenticationFailure(db, logger, req, 'operator', token ? 'unknown, revoked or non-operator token' : 'no bearer token');
+    if (authentication.outcome === 'throttled') {
+      res.set('Retry-After', String(authentication.retryAfterSeconds));
+      return sendError(res, 429, 'TooManyRequests', `Too many failed authentications from this address: retry after ${authentication.retryAfterSeconds} s`);
+    }
+    if (authentication.outcome === 'refused') {
       res.set('WWW-Authenticate', 'Bearer realm="jml-operator"');
       return sendError(res, 401, 'Unauthorized', 'An operator bearer token is required: create one with `npx jml tokens create --name <you> --operator`');
     }
+    const { principal } = authentication;
     const decision = limiter.take(principal.tokenId);
     if (!decision.allowed) {
       res.set('Retry-After', String(decision.retryAfterSeconds));

@@ -14,6 +14,8 @@ const instant = z
   .union([z.iso.datetime({ offset: true }), z.iso.date()], { error: 'must be an ISO 8601 date (2026-01-31, UTC) or a date-time with a time zone' })
   .transform((iso) => new Date(iso));
 
+export const MAX_REPORT_WINDOW_DAYS = 366;
+
 export const REPORT_FORMATS = ['text', 'json', 'csv'] as const;
 export type ReportFormat = (typeof REPORT_FORMATS)[number];
 
@@ -24,6 +26,10 @@ export const reportWindowSchema = z
     const end = to ?? new Date();
     const start = from ?? new Date(end.getTime() - 30 * DAY_MS);
     if (start >= end) context.addIssue({ code: 'custom', path: ['from'], message: 'must be before to' });
+    // One request must not make PostgreSQL sort the whole history: a year at most, ask again for more.
+    else if (end.getTime() - start.getTime() > MAX_REPORT_WINDOW_DAYS * DAY_MS) {
+      context.addIssue({ code: 'custom', path: ['from'], message: `the window may span at most ${MAX_REPORT_WINDOW_DAYS} days: split it` });
+    }
     return { from: start, to: end };
   });
 

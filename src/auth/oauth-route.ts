@@ -5,13 +5,15 @@ import type { Database } from '../db/client.js';
 import type { Logger } from '../logger.js';
 import type { AccessTokenService } from './access-tokens.js';
 import { ACCESS_TOKEN_SCOPE } from './access-tokens.js';
-import { auditAuthenticationFailure } from './http.js';
+import type { AuthFailureGuard } from './failures.js';
 import { authenticateClient } from './oauth-clients.js';
 
 export interface OAuthRouterOptions {
   db: Database;
   logger: Logger;
   accessTokens: AccessTokenService;
+  /** Failed client authentication: limited per client address and tallied per window (src/auth/failures.ts). */
+  authFailures: AuthFailureGuard;
 }
 
 type OAuthErrorCode = 'invalid_request' | 'invalid_client' | 'unsupported_grant_type' | 'invalid_scope' | 'server_error' | 'temporarily_unavailable';
@@ -46,7 +48,7 @@ function credentialsOf(req: Request): { clientId: string; secret: string; basic:
   return null;
 }
 
-export function createOAuthRouter({ db, logger, accessTokens }: OAuthRouterOptions): express.Router {
+export function createOAuthRouter({ db, logger, accessTokens, authFailures }: OAuthRouterOptions): express.Router {
   const router = express.Router();
   // §3.2: the token endpoint takes application/x-www-form-urlencoded; a small body is plenty.
   router.post('/token', express.urlencoded({ extended: false, limit: 4096 }), async (req: Request, res: Response) => {
@@ -65,6 +67,13 @@ export function createOAuthRouter({ db, logger, accessTokens }: OAuthRouterOptio
     if (typeof body.scope === 'string' && body.scope.trim() !== '' && body.scope.split(' ').some((scope) => scope !== ACCESS_TOKEN_SCOPE)) {
       return sendOAuthError(res, 400, 'invalid_scope', `The only scope is "${ACCESS_TOKEN_SCOPE}"`);
     }
+    // An address that spent its failure budget gets no secret comparison (src/auth/failures.ts).
+    const admission = authFailures.admit(req, credentials.secret);
+    if (!admission.allowed) {
+      authFailures.failed(req, 'oauth', 'too many failures from this address', { throttled: true });
+      res.set('Retry-After', String(admission.retryAfterSeconds));
+      return sendOAuthError(res, 429, 'invalid_client', `Too many failed authentications from this address: retry after ${admission.retryAfterSeconds} s`);
+    }
     let client;
     try {
       client = await authenticateClient(db, credentials.clientId, credentials.secret);
@@ -73,12 +82,13 @@ export function createOAuthRouter({ db, logger, accessTokens }: OAuthRouterOptio
       return sendOAuthError(res, 503, 'temporarily_unavailable', 'The identity store is temporarily unavailable; retry later');
     }
     if (!client) {
-      // Counted like every other failed authentication (audit row, realm "oauth").
-      await auditAuthenticationFailure(db, logger, req, 'oauth', 'unknown client, or a revoked or wrong secret');
+      // Counted like every other failed authentication (one audit row per window, realm "oauth").
+      authFailures.failed(req, 'oauth', 'unknown client, or a revoked or wrong secret');
       // §5.2: a client that tried HTTP Basic gets 401 with the scheme it should use.
       if (credentials.basic) res.set('WWW-Authenticate', 'Basic realm="jml-oauth"');
       return sendOAuthError(res, 401, 'invalid_client', 'Unknown client, or a revoked or wrong secret');
     }
+    authFailures.succeeded(credentials.secret);
     try {
       const issued = await accessTokens.issue(client);
       // §5.1: token_type and expires_in, and never cached.

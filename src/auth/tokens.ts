@@ -2,6 +2,7 @@
 // its SHA-256 is stored (a slow hash adds nothing for secrets that cannot be guessed), and
 // lookups go through the hash's unique index (docs/decisions/006-tokens.md).
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
 import { appendAudit } from '../audit/append.js';
 import type { Database } from '../db/client.js';
 import type { ClientProfile } from '../scim/dialect/profiles.js';
@@ -72,9 +73,18 @@ export interface TokenVerifierOptions {
   environmentTokens?: Partial<Record<TokenKind, string>>;
 }
 
-/** Verifies presented bearer tokens; remembers last use at most once a minute per token. */
+/** What a token that `createToken` printed looks like; anything else is refused without a lookup. */
+const TOKEN_SHAPE = /^jml_[a-z]+_[A-Za-z0-9_-]{43}$/;
+
+/**
+ * Verifies presented bearer tokens; remembers last use at most once a minute per token.
+ * A wrong token costs no database round trip when it is not shaped like ours, or when its hash
+ * was already looked up and found unknown or revoked: both answers are final (a 256-bit random
+ * token that does not exist now never will, and revocation is permanent), so they are cached.
+ */
 export function createTokenVerifier({ db, environmentTokens = {} }: TokenVerifierOptions) {
-  const lastTouched = new Map<string, number>();
+  const lastTouched = new LRUCache<string, number>({ max: 10_000 });
+  const refused = new LRUCache<string, true>({ max: 10_000 });
   const environmentHashes = Object.entries(environmentTokens)
     .filter((entry): entry is [TokenKind, string] => Boolean(entry[1]))
     .map(([kind, token]) => ({ kind, hash: Buffer.from(hashSecret(token), 'hex') }));
@@ -87,8 +97,13 @@ export function createTokenVerifier({ db, environmentTokens = {} }: TokenVerifie
         return { tokenId: 'env', name: kind === 'scim' ? 'JML_SCIM_TOKEN' : 'environment', kind, ...(kind === 'scim' ? { profile: 'generic' as const } : {}) };
       }
     }
+    if (!TOKEN_SHAPE.test(presented) || refused.has(hash)) return null;
     const record = await db.apiToken.findUnique({ where: { secretHash: hash } });
-    if (!record || record.revokedAt || record.kind !== kind) return null;
+    if (!record || record.revokedAt) {
+      refused.set(hash, true);
+      return null;
+    }
+    if (record.kind !== kind) return null;
     const now = Date.now();
     if ((lastTouched.get(record.id) ?? 0) < now - 60_000) {
       lastTouched.set(record.id, now);

@@ -23,6 +23,11 @@ export interface HttpRequest {
 }
 
 export const DEFAULT_TIMEOUT_MS = 10_000;
+/**
+ * The largest vendor answer read. Every answer jml needs is a few KiB (one user, one status); a
+ * larger one is a misbehaving or hostile endpoint, and reading it whole would let it fill memory.
+ */
+export const MAX_RESPONSE_BYTES = 1024 * 1024;
 
 /** How every connector talks HTTP; tests and benchmarks override the clock, fetch or logger. */
 export interface ConnectionOptions {
@@ -32,6 +37,8 @@ export interface ConnectionOptions {
   now?: () => number;
   fetch?: typeof fetch;
   logger?: Logger;
+  /** Default MAX_RESPONSE_BYTES. */
+  maxResponseBytes?: number;
 }
 
 export interface HttpClientOptions extends ConnectionOptions {
@@ -53,8 +60,32 @@ function causeCode(error: unknown): string | undefined {
   return undefined;
 }
 
-async function readBody(response: Response): Promise<unknown> {
-  const text = await response.text();
+class ResponseTooLarge extends Error {
+  override readonly name = 'ResponseTooLarge';
+}
+
+/** The body's text, read chunk by chunk so that no more than `limit` bytes are ever held. */
+async function readCapped(response: Response, limit: number): Promise<string> {
+  if (!response.body) return '';
+  const declared = Number(response.headers.get('content-length') ?? '0');
+  if (declared > limit) {
+    await response.body.cancel();
+    throw new ResponseTooLarge(`${declared} bytes`);
+  }
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  // Leaving the loop early cancels the stream (the async iterator's return()).
+  for await (const chunk of response.body as AsyncIterable<Uint8Array>) {
+    size += chunk.byteLength;
+    if (size > limit) break;
+    chunks.push(chunk);
+  }
+  if (size > limit) throw new ResponseTooLarge(`more than ${limit} bytes`);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+async function readBody(response: Response, limit: number): Promise<unknown> {
+  const text = await readCapped(response, limit);
   if (text === '') return undefined;
   try {
     return JSON.parse(text) as unknown;
@@ -102,7 +133,16 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
           { system: options.system, status: response.status },
         );
       }
-      const body = await readBody(response);
+      let body: unknown;
+      try {
+        body = await readBody(response, options.maxResponseBytes ?? MAX_RESPONSE_BYTES);
+      } catch (error) {
+        if (!(error instanceof ResponseTooLarge)) throw error;
+        throw new PermanentDownstreamError(`${options.vendor} answered ${where} (${response.status}) with a body of ${error.message}, over jml's limit: check ${options.baseUrlSetting}`, {
+          system: options.system,
+          status: response.status,
+        });
+      }
       log.debug({ request: where, status: response.status, ms: Math.round(performance.now() - started) }, 'downstream call answered');
       return { status: response.status, headers: response.headers, body };
     },

@@ -1,18 +1,19 @@
 // GET /metrics for Prometheus. Like every route but /health it needs a credential: an operator
 // token, or JML_METRICS_TOKEN, which opens this route only (a scraper needs no operator powers).
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { Request, RequestHandler, Response } from 'express';
-import { auditAuthenticationFailure, bearerToken } from '../auth/http.js';
-import type { TokenVerifier } from '../auth/tokens.js';
-import type { Database } from '../db/client.js';
+import type { RequestHandler } from 'express';
+import { authenticate, bearerToken } from '../auth/http.js';
+import type { AuthFailureGuard } from '../auth/failures.js';
+import type { Principal, TokenVerifier } from '../auth/tokens.js';
 import type { Logger } from '../logger.js';
 import { toScimError } from '../scim/errors.js';
 import type { LifecycleMetrics } from './lifecycle-metrics.js';
 
 export interface MetricsRouteOptions {
-  db: Database;
   metrics: LifecycleMetrics;
   verifyToken: TokenVerifier;
+  /** Failed authentication: limited per client address and tallied per window (src/auth/failures.ts). */
+  authFailures: AuthFailureGuard;
   /** JML_METRICS_TOKEN, accepted besides operator tokens. */
   metricsToken?: string;
   logger: Logger;
@@ -20,26 +21,29 @@ export interface MetricsRouteOptions {
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest();
 
-export function createMetricsHandler({ db, metrics, verifyToken, metricsToken, logger }: MetricsRouteOptions): RequestHandler {
+export function createMetricsHandler({ metrics, verifyToken, metricsToken, logger, authFailures }: MetricsRouteOptions): RequestHandler {
   // Compared by hash: equal lengths for timingSafeEqual, and the time says nothing about the token.
   const metricsTokenHash = metricsToken ? sha256(metricsToken) : undefined;
+  const scraper: Principal = { tokenId: 'env', name: 'JML_METRICS_TOKEN', kind: 'operator' };
 
-  async function authorised(token: string | undefined): Promise<boolean> {
-    if (!token) return false;
-    if (metricsTokenHash && timingSafeEqual(sha256(token), metricsTokenHash)) return true;
-    return (await verifyToken(token, 'operator')) !== null;
-  }
-
-  async function refuse(req: Request, res: Response, token: string | undefined) {
-    await auditAuthenticationFailure(db, logger, req, 'metrics', token ? 'unknown, revoked or non-operator token' : 'no bearer token');
-    res.set('WWW-Authenticate', 'Bearer realm="jml-metrics"');
-    res.status(401).type('text/plain').send('A bearer token is required: JML_METRICS_TOKEN or an operator token (`npx jml tokens create --name prometheus --operator`)\n');
+  async function verify(token: string): Promise<Principal | null> {
+    if (metricsTokenHash && timingSafeEqual(sha256(token), metricsTokenHash)) return scraper;
+    return verifyToken(token, 'operator');
   }
 
   return async (req, res) => {
-    const token = bearerToken(req);
     try {
-      if (!(await authorised(token))) return await refuse(req, res, token);
+      const authentication = await authenticate(req, { realm: 'metrics', token: bearerToken(req), guard: authFailures, verify, refusedReason: 'unknown, revoked or non-operator token' });
+      if (authentication.outcome === 'throttled') {
+        res.set('Retry-After', String(authentication.retryAfterSeconds));
+        res.status(429).type('text/plain').send(`Too many failed authentications from this address: retry after ${authentication.retryAfterSeconds} s\n`);
+        return;
+      }
+      if (authentication.outcome === 'refused') {
+        res.set('WWW-Authenticate', 'Bearer realm="jml-metrics"');
+        res.status(401).type('text/plain').send('A bearer token is required: JML_METRICS_TOKEN or an operator token (`npx jml tokens create --name prometheus --operator`)\n');
+        return;
+      }
       const text = await metrics.render();
       res.set('Cache-Control', 'no-store').type(metrics.registry.contentType).send(text);
     } catch (error) {

@@ -1,5 +1,7 @@
 // A request-rate limit per SCIM client: a token bucket per credential, in this process. With
-// several API replicas each enforces it (a client's allowance is per replica).
+// several API replicas each enforces it (a client's allowance is per replica). Buckets are kept for
+// at most `maxClients` clients and forgotten once they would be full again, so memory is bounded.
+import { LRUCache } from 'lru-cache';
 
 export interface RateLimitDecision {
   allowed: boolean;
@@ -8,13 +10,18 @@ export interface RateLimitDecision {
 }
 
 export class ClientRateLimiter {
-  private readonly buckets = new Map<string, { tokens: number; updated: number }>();
+  private readonly buckets: LRUCache<string, { tokens: number; updated: number }>;
 
   constructor(
     private readonly ratePerSecond: number,
     private readonly burst: number,
     private readonly now: () => number = Date.now,
-  ) {}
+    maxClients = 10_000,
+  ) {
+    // A bucket untouched for burst/rate seconds is full again: forgetting it changes nothing.
+    const refillMs = ratePerSecond > 0 ? Math.ceil((burst / ratePerSecond) * 1000) : 1;
+    this.buckets = new LRUCache({ max: maxClients, ttl: refillMs, perf: { now } });
+  }
 
   take(client: string): RateLimitDecision {
     if (this.ratePerSecond <= 0) return { allowed: true, retryAfterSeconds: 0 };

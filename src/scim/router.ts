@@ -6,8 +6,9 @@ import express, { type NextFunction, type Request, type RequestHandler, type Res
 import SCIMMY from 'scimmy';
 import SCIMMYRouters from 'scimmy-routers';
 import { looksLikeJwt, type AccessTokenService } from '../auth/access-tokens.js';
-import type { Principal, TokenVerifier } from '../auth/tokens.js';
-import { auditAuthenticationFailure, bearerToken } from '../auth/http.js';
+import type { TokenVerifier } from '../auth/tokens.js';
+import { authenticate, bearerToken } from '../auth/http.js';
+import type { AuthFailureGuard } from '../auth/failures.js';
 import type { Logger } from '../logger.js';
 import { listIdentityIds } from './query/list.js';
 import { canonicalDiscoveryUrl, normalisePatchBody, normaliseResourceBody, type ResourceType } from './dialect/index.js';
@@ -23,6 +24,8 @@ export interface ScimRouterOptions extends ScimDependencies {
   verifyToken: TokenVerifier;
   /** Verifies OAuth access tokens (JWTs from /oauth/token); without it only bearer tokens work. */
   accessTokens?: AccessTokenService;
+  /** Failed authentication: limited per client address and tallied per window (src/auth/failures.ts). */
+  authFailures: AuthFailureGuard;
   maxBodyBytes: number;
   /** Requests per second per SCIM client (0: unlimited), and the burst above it. */
   rateLimit?: { perSecond: number; burst: number };
@@ -76,20 +79,28 @@ export function createScimRouter(options: ScimRouterOptions): express.Router {
 
   // RFC 7644 §2: authenticate every request, before reading its body.
   router.use(async (req: Request, res: Response, next: NextFunction) => {
-    const token = bearerToken(req);
-    let principal: Principal | null = null;
+    let authentication;
     try {
-      if (token && options.accessTokens && looksLikeJwt(token)) principal = await options.accessTokens.verify(token);
-      else principal = token ? await options.verifyToken(token, 'scim') : null;
+      authentication = await authenticate(req, {
+        realm: 'scim',
+        token: bearerToken(req),
+        guard: options.authFailures,
+        verify: (token) => (options.accessTokens && looksLikeJwt(token) ? options.accessTokens.verify(token) : options.verifyToken(token, 'scim')),
+        refusedReason: 'unknown, expired or revoked token',
+      });
     } catch (error) {
       options.logger.error({ err: error }, 'token verification failed');
       return sendError(res, 503, 'The identity store is temporarily unavailable; retry later');
     }
-    if (!principal) {
-      await auditAuthenticationFailure(options.db, options.logger, req, 'scim', token ? 'unknown, expired or revoked token' : 'no bearer token');
+    if (authentication.outcome === 'throttled') {
+      res.set('Retry-After', String(authentication.retryAfterSeconds));
+      return sendError(res, 429, `Too many failed authentications from this address: retry after ${authentication.retryAfterSeconds} s`);
+    }
+    if (authentication.outcome === 'refused') {
       res.set('WWW-Authenticate', 'Bearer realm="jml-scim"');
       return sendError(res, 401, 'A valid bearer token is required: create one with `npx jml tokens create --name <client>`');
     }
+    const { principal } = authentication;
     const decision = limiter.take(principal.tokenId);
     if (!decision.allowed) {
       res.set('Retry-After', String(decision.retryAfterSeconds));

@@ -5,12 +5,13 @@
 // Authentication: an operator logs in once with an operator token; the server keeps a session in
 // memory and the browser an HttpOnly, SameSite=Strict cookie with the session's random id. Every
 // request re-checks that the token behind the session is not revoked. Posts must come from our
-// own pages (src/ui/security.ts). Failed log-ins are audited (`auth.failed`, realm `ui`) and
+// own pages (src/ui/security.ts). Failed log-ins are counted per window in the audit trail (`auth.failed`, realm `ui`) and
 // rate-limited per client address.
 import { readFileSync } from 'node:fs';
 import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import { z } from 'zod';
-import { auditAuthenticationFailure } from '../auth/http.js';
+import { authenticate } from '../auth/http.js';
+import type { AuthFailureGuard } from '../auth/failures.js';
 import { buildEvidence, PersonNotFound } from '../audit/evidence.js';
 import { DEFAULT_DEPROVISION_SLA_MS, deprovisioningReport, reportCsv, reportWindowSchema } from '../audit/report.js';
 import type { TokenVerifier } from '../auth/tokens.js';
@@ -18,7 +19,6 @@ import { SYSTEMS } from '../connectors/types.js';
 import type { Database } from '../db/client.js';
 import { approveAllHeld, approveEvent, eventIdSchema, listEvents, rejectEvent, retryEvent, type EventView } from '../lifecycle/operations.js';
 import type { Logger } from '../logger.js';
-import { ClientRateLimiter } from '../scim/rate-limit.js';
 import { toScimError } from '../scim/errors.js';
 import { evidenceBody, layout, loginPage, messagePage, overviewBody, reportBody, type Names } from './pages.js';
 import { sameOrigin, securityHeaders, sessionCookie, sessionIdOf } from './security.js';
@@ -27,12 +27,14 @@ import { DEFAULT_SESSION_TTL_MS, SessionStore, type Session } from './sessions.j
 export interface UiOptions {
   db: Database;
   verifyToken: TokenVerifier;
+  /** Failed log-ins: limited per client address and tallied per window (src/auth/failures.ts). */
+  authFailures: AuthFailureGuard;
+  /** PUBLIC_URL: the origin form posts must come from (else the request's own Host). */
+  publicUrl?: string;
   logger: Logger;
   onOutboxWritten: () => void;
   deprovisionSlaMs?: number;
   sessionTtlMs?: number;
-  /** Log-in attempts per client address: a burst, then one every 1/perSecond s (default 10, 0.2). */
-  loginRateLimit?: { perSecond: number; burst: number };
 }
 
 const STYLESHEET = readFileSync(new URL('./ui.css', import.meta.url), 'utf8');
@@ -67,7 +69,6 @@ export function createUiRouter(options: UiOptions): express.Router {
   const router = express.Router();
   const ttlMs = options.sessionTtlMs ?? DEFAULT_SESSION_TTL_MS;
   const store = new SessionStore(ttlMs);
-  const loginLimiter = new ClientRateLimiter(options.loginRateLimit?.perSecond ?? 0.2, options.loginRateLimit?.burst ?? 10);
   const slaMs = options.deprovisionSlaMs ?? DEFAULT_DEPROVISION_SLA_MS;
   const handle =
     (handler: (req: Request, res: Response) => Promise<void>): RequestHandler =>
@@ -86,7 +87,7 @@ export function createUiRouter(options: UiOptions): express.Router {
 
   // Refused before any body is read or any session is looked at.
   router.use((req, res, next) => {
-    if (req.method === 'GET' || req.method === 'HEAD' || sameOrigin(req)) return next();
+    if (req.method === 'GET' || req.method === 'HEAD' || sameOrigin(req, options.publicUrl)) return next();
     res.status(403).type('html').send(messagePage('Refused', 'This request did not come from a jml page (Origin check): reload the page and try again.'));
   });
 
@@ -99,20 +100,24 @@ export function createUiRouter(options: UiOptions): express.Router {
     '/login',
     form,
     handle(async (req, res) => {
-      const decision = loginLimiter.take(req.ip ?? 'unknown');
-      if (!decision.allowed) {
-        res.set('Retry-After', String(decision.retryAfterSeconds));
-        res.status(429).type('html').send(loginPage(`Too many log-in attempts: wait ${decision.retryAfterSeconds} s.`));
+      const input = loginForm.safeParse(req.body);
+      const authentication = await authenticate(req, {
+        realm: 'ui',
+        token: input.success ? input.data.token : undefined,
+        guard: options.authFailures,
+        verify: (token) => options.verifyToken(token, 'operator'),
+        refusedReason: 'unknown, revoked or non-operator token',
+      });
+      if (authentication.outcome === 'throttled') {
+        res.set('Retry-After', String(authentication.retryAfterSeconds));
+        res.status(429).type('html').send(loginPage(`Too many failed log-ins from this address: wait ${authentication.retryAfterSeconds} s.`));
         return;
       }
-      const input = loginForm.safeParse(req.body);
-      const principal = input.success ? await options.verifyToken(input.data.token, 'operator') : null;
-      if (!principal) {
-        const reason = input.success ? 'unknown, revoked or non-operator token' : 'no token';
-        await auditAuthenticationFailure(db, logger, req, 'ui', reason);
+      if (authentication.outcome === 'refused') {
         res.status(401).type('html').send(loginPage('That is not a valid operator token.'));
         return;
       }
+      const { principal } = authentication;
       // A fresh id at each log-in: an id planted before log-in is never promoted (session fixation).
       const previous = sessionIdOf(req);
       if (previous) store.destroy(previous);

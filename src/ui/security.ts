@@ -44,13 +44,16 @@ export function sessionCookie(req: Request, value: string, maxAgeMs: number): st
 
 /**
  * A state-changing request must come from one of our own pages (CSRF; SameSite=Strict is the
- * first line, this the second). The Origin header must be ours. Browsers send `Origin: null` on a
- * form post from a page whose Referrer-Policy is no-referrer (Fetch §3.1, "serializing a request
- * origin"), as ours is; then Sec-Fetch-Site, which a page cannot forge, must say same-origin.
- * A request with neither is refused: no browser we serve omits both.
+ * first line, this the second). The Origin header must be ours: PUBLIC_URL's origin when set
+ * (behind a proxy the Host header jml sees is not the one the browser used), else this request's
+ * own. Browsers send `Origin: null` on a form post from a page whose Referrer-Policy is
+ * no-referrer (Fetch §3.1, "serializing a request origin"), as ours is; then Sec-Fetch-Site,
+ * which a page cannot forge, must say same-origin. A request with neither is refused: no browser
+ * we serve omits both.
  */
-export function sameOrigin(req: Request): boolean {
+export function sameOrigin(req: Request, publicUrl?: string): boolean {
   const origin = req.get('origin');
-  if (origin && origin !== 'null') return origin === `${req.protocol}://${req.get('host')}`;
+  const ours = publicUrl ? new URL(publicUrl).origin : `${req.protocol}://${req.get('host')}`;
+  if (origin && origin !== 'null') return origin === ours;
   return origin === 'null' && req.get('sec-fetch-site') === 'same-origin';
 }

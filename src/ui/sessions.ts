@@ -2,10 +2,13 @@
 // random 256-bit session id; the operator token never reaches the browser after login, so a page
 // cannot leak it. A restart logs everyone out, which is acceptable for a handful of operators; a
 // second jml api process does not share them (put sticky sessions in front, or log in on each).
+// The store holds at most `maxSessions`; past that the least recently used session is logged out.
 import { randomBytes } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
 import type { Principal } from '../auth/tokens.js';
 
 export const DEFAULT_SESSION_TTL_MS = 8 * 60 * 60 * 1000;
+export const DEFAULT_MAX_SESSIONS = 10_000;
 
 export interface Session {
   id: string;
@@ -16,15 +19,17 @@ export interface Session {
 }
 
 export class SessionStore {
-  private readonly sessions = new Map<string, Session>();
+  private readonly sessions: LRUCache<string, Session>;
 
   constructor(
     private readonly ttlMs: number = DEFAULT_SESSION_TTL_MS,
     private readonly now: () => number = Date.now,
-  ) {}
+    maxSessions = DEFAULT_MAX_SESSIONS,
+  ) {
+    this.sessions = new LRUCache({ max: maxSessions, ttl: ttlMs, perf: { now } });
+  }
 
   create(principal: Principal): Session {
-    this.sweep();
     const session: Session = { id: randomBytes(32).toString('base64url'), principal, expiresAt: this.now() + this.ttlMs };
     this.sessions.set(session.id, session);
     return session;
@@ -45,8 +50,8 @@ export class SessionStore {
     this.sessions.delete(id);
   }
 
-  private sweep(): void {
-    const now = this.now();
-    for (const [id, session] of this.sessions) if (session.expiresAt <= now) this.sessions.delete(id);
+  /** Sessions held (each forgotten once expired, and the least recently used past the bound). */
+  get size(): number {
+    return this.sessions.size;
   }
 }

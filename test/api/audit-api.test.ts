@@ -2,6 +2,7 @@
 // (no Temporal: the SCIM writes record lifecycle events and audit rows in their transaction).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../../src/app.js';
+import { AuthFailureGuard } from '../../src/auth/failures.js';
 import { createToken, createTokenVerifier } from '../../src/auth/tokens.js';
 import { logger } from '../../src/logger.js';
 import { verifyAndRecord } from '../../src/audit/chain-verifier.js';
@@ -28,7 +29,7 @@ beforeAll(async () => {
   const app = createApp({
     db: database.db,
     scim: scimOptions(database.db),
-    operator: { db: database.db, verifyToken: createTokenVerifier({ db: database.db }), logger, onOutboxWritten: () => {} },
+    operator: { db: database.db, verifyToken: createTokenVerifier({ db: database.db }), authFailures: new AuthFailureGuard({ db: database.db, logger }), logger, onOutboxWritten: () => {} },
   });
   const server = await listen(app);
   baseUrl = server.baseUrl;

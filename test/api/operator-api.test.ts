@@ -5,6 +5,7 @@ import { randomUUID } from 'node:crypto';
 import express from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createOperatorRouter } from '../../src/api/router.js';
+import { AuthFailureGuard } from '../../src/auth/failures.js';
 import { createToken, createTokenVerifier, type TokenVerifier } from '../../src/auth/tokens.js';
 import { createDatabase } from '../../src/db/client.js';
 import { logger } from '../../src/logger.js';
@@ -122,6 +123,7 @@ async function operatorAudit(eventId: string) {
 
 describe('operator API authentication', () => {
   it('answers 401 without a token, with a SCIM token or an unknown one, and audits each refusal', async () => {
+    await jml.system.authFailures?.flush();
     const before = await jml.database.query(`SELECT 1 FROM audit_event WHERE action = 'auth.failed' AND data->>'realm' = 'operator'`);
     const none = await api('GET', '/events', { token: null });
     expect(none.status).toBe(401);
@@ -131,8 +133,11 @@ describe('operator API authentication', () => {
     expect((await api('GET', '/events', { token: 'jml_op_not-a-real-token' })).status).toBe(401);
     // Refused before the body is read: an oversized body gets 401, not 413.
     expect((await api('POST', '/held/approve', { token: null, body: { padding: 'x'.repeat(100_000) } })).status).toBe(401);
-    const after = await jml.database.query(`SELECT 1 FROM audit_event WHERE action = 'auth.failed' AND data->>'realm' = 'operator'`);
-    expect(after.length - before.length).toBe(4);
+    await jml.system.authFailures?.flush();
+    const after = await jml.database.query<{ data: { count: number } }>(`SELECT data FROM audit_event WHERE action = 'auth.failed' AND data->>'realm' = 'operator'`);
+    // Four refusals from one address in one window: one row that counts them.
+    expect(after.length - before.length).toBe(1);
+    expect(after.at(-1)?.data.count).toBe(4);
 
     const ok = await api('GET', '/events');
     expect(ok.status).toBe(200);
@@ -323,9 +328,9 @@ describe('operator API when the database is down', () => {
     const db = createDatabase('postgresql://jml@127.0.0.1:1/nowhere', { poolSize: 1 });
     const stubVerifier: TokenVerifier = () => Promise.resolve({ tokenId: 't1', name: 'alice', kind: 'operator' });
     const app = express();
-    app.use('/api', createOperatorRouter({ db, verifyToken: stubVerifier, logger, rateLimit: { perSecond: 0.01, burst: 2 }, onOutboxWritten: () => {} }));
+    app.use('/api', createOperatorRouter({ db, verifyToken: stubVerifier, authFailures: new AuthFailureGuard({ db, logger }), logger, rateLimit: { perSecond: 0.01, burst: 2 }, onOutboxWritten: () => {} }));
     const realVerifierApp = express();
-    realVerifierApp.use('/api', createOperatorRouter({ db, verifyToken: createTokenVerifier({ db }), logger, onOutboxWritten: () => {} }));
+    realVerifierApp.use('/api', createOperatorRouter({ db, verifyToken: createTokenVerifier({ db }), authFailures: new AuthFailureGuard({ db, logger }), logger, onOutboxWritten: () => {} }));
     const [stubbed, real] = [await listen(app), await listen(realVerifierApp)];
     try {
       const listed = await call(stubbed.baseUrl, 'GET', '/events');

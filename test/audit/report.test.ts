@@ -3,7 +3,7 @@
 // through a whole jml, read back through the operator API and /metrics.
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { deprovisioningReport, reportCsv, reportText, type DeprovisioningReport } from '../../src/audit/report.js';
+import { deprovisioningReport, reportCsv, reportText, reportWindowSchema, type DeprovisioningReport } from '../../src/audit/report.js';
 import { reportCommand, type ReportArgs } from '../../src/cli/report.js';
 import { createToken } from '../../src/auth/tokens.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
@@ -307,5 +307,14 @@ describe('the report and /metrics of a running jml', () => {
     expect(reversed.errors).toEqual([{ field: 'from', message: 'must be before to' }]);
     const unknown = (await (await api('/api/reports/deprovisioning?since=2026-03-01')).json()) as { errors: { field: string }[] };
     expect(unknown.errors).toEqual([{ field: 'since', message: 'is not a known field' }]);
+  });
+});
+
+describe('the report window', () => {
+  it('spans at most a year, so one request cannot make PostgreSQL sort the whole history', () => {
+    expect(reportWindowSchema.safeParse({ from: '2026-01-01', to: '2027-01-01' }).success).toBe(true);
+    const wide = reportWindowSchema.safeParse({ from: '2020-01-01', to: '2026-01-01' });
+    expect(wide.success).toBe(false);
+    expect(wide.error?.issues[0]?.message).toContain('at most 366 days');
   });
 });

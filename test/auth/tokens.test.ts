@@ -2,6 +2,7 @@
 // audited with who did it.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createToken, createTokenVerifier, hashSecret, revokeToken } from '../../src/auth/tokens.js';
+import type { Database } from '../../src/db/client.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 
 let database: TestDatabase;
@@ -38,5 +39,30 @@ describe('tokens', () => {
       ['bob', 'token.revoked', first.record.id],
     ]);
     expect(JSON.stringify(audit)).not.toContain(first.token);
+  });
+
+  it('refuses a wrong token without a database round trip when its shape or an earlier lookup settles it', async () => {
+    let lookups = 0;
+    const counting = {
+      apiToken: {
+        findUnique: (...args: Parameters<Database['apiToken']['findUnique']>) => {
+          lookups++;
+          return database.db.apiToken.findUnique(...args);
+        },
+        update: (...args: Parameters<Database['apiToken']['update']>) => database.db.apiToken.update(...args),
+      },
+    } as unknown as Database;
+    const verify = createTokenVerifier({ db: counting });
+    const real = await createToken(database.db, { name: 'entra', kind: 'scim' });
+    for (const garbage of ['not-a-token', 'x'.repeat(2000), 'jml_scim_short']) expect(await verify(garbage, 'scim')).toBeNull();
+    expect(lookups).toBe(0);
+    const unknown = `jml_scim_${'A'.repeat(43)}`;
+    for (let attempt = 0; attempt < 100; attempt++) expect(await verify(unknown, 'scim')).toBeNull();
+    expect(lookups).toBe(1);
+    expect(await verify(real.token, 'scim')).toMatchObject({ name: 'entra' });
+    await revokeToken(database.db, real.record.id);
+    expect(await verify(real.token, 'scim')).toBeNull();
+    expect(await verify(real.token, 'scim')).toBeNull();
+    expect(lookups).toBe(3);
   });
 });

@@ -37,6 +37,14 @@ describe('configuration', () => {
     expect(message).not.toContain(secret);
   });
 
+  it('reads JML_TRUST_PROXY as hops or a list of addresses, CIDRs and names, and refuses anything else', () => {
+    expect(parseEnvironment({}).JML_TRUST_PROXY).toBe(false);
+    expect(parseEnvironment({ JML_TRUST_PROXY: '1' }).JML_TRUST_PROXY).toBe(1);
+    expect(parseEnvironment({ JML_TRUST_PROXY: 'loopback, 10.0.0.0/8,fd00::/8' }).JML_TRUST_PROXY).toEqual(['loopback', '10.0.0.0/8', 'fd00::/8']);
+    expect(() => parseEnvironment({ JML_TRUST_PROXY: 'true' })).toThrow(/JML_TRUST_PROXY: "true" is neither a hop count/);
+    expect(() => parseEnvironment({ JML_TRUST_PROXY: '10.0.0.0/40' })).toThrow(ConfigError);
+  });
+
   it('has working defaults with nothing set', () => {
     expect(parseEnvironment({})).toMatchObject({ PORT: 8080, TEMPORAL_TASK_QUEUE: 'jml-lifecycle', JML_DRY_RUN: false });
   });

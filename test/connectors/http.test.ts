@@ -78,3 +78,31 @@ describe('redirects', () => {
     }
   });
 });
+
+describe('vendor answers', () => {
+  test('are read up to a size cap: a huge or endless body is a permanent error, not a full heap', async () => {
+    const vendor = express();
+    // One declares its length, the other streams without one (chunked): both must be cut short.
+    vendor.get('/declared', (_request, response) => response.type('json').send(`"${'x'.repeat(4096)}"`));
+    vendor.get('/chunked', (_request, response) => {
+      response.type('text');
+      for (let chunk = 0; chunk < 64; chunk++) response.write('y'.repeat(1024));
+      response.end();
+    });
+    vendor.get('/small', (_request, response) => response.json({ ok: true }));
+    const listening = vendor.listen(0, '127.0.0.1');
+    await once(listening, 'listening');
+    try {
+      const { port } = listening.address() as AddressInfo;
+      const client = createHttpClient({ system: 'userapi', vendor: 'The user API', baseUrl: `http://127.0.0.1:${port}`, baseUrlSetting: 'USERAPI_URL', maxResponseBytes: 2048 });
+      for (const path of ['/declared', '/chunked']) {
+        const error = await rejectionOf(client.request({ method: 'GET', path }));
+        expect(error).toBeInstanceOf(PermanentDownstreamError);
+        expect((error as Error).message).toMatch(/over jml's limit: check USERAPI_URL/);
+      }
+      expect(await client.request({ method: 'GET', path: '/small' })).toMatchObject({ status: 200, body: { ok: true } });
+    } finally {
+      listening.close();
+    }
+  });
+});

@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net';
 import SCIMMY from 'scimmy';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../../src/app.js';
+import { AuthFailureGuard } from '../../src/auth/failures.js';
 import { createToken, createTokenVerifier } from '../../src/auth/tokens.js';
 import { createDatabase } from '../../src/db/client.js';
 import { logger } from '../../src/logger.js';
@@ -44,6 +45,7 @@ beforeAll(async () => {
   ({ server, url: baseUrl } = await listen({
     db,
     verifyToken: createTokenVerifier({ db }),
+    authFailures: new AuthFailureGuard({ db, logger }),
     // 1,000 members in one PATCH are about 60 KB.
     maxBodyBytes: 256 * 1024,
     logger,

@@ -4,6 +4,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../../src/app.js';
+import { AuthFailureGuard } from '../../src/auth/failures.js';
 import { createToken, createTokenVerifier } from '../../src/auth/tokens.js';
 import { logger } from '../../src/logger.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
@@ -14,15 +15,18 @@ let server: Server;
 let scim: ReturnType<typeof scimClient>;
 let baseUrl: string;
 let kicks = 0;
+let authFailures: AuthFailureGuard;
 
 beforeAll(async () => {
   database = await createTestDatabase();
   const { db } = database;
+  authFailures = new AuthFailureGuard({ db, logger });
   const app = createApp({
     db,
     scim: {
       db,
       verifyToken: createTokenVerifier({ db }),
+      authFailures,
       maxBodyBytes: 64 * 1024,
       logger,
       lifecycle: { systems: ['rocketchat', 'mendix', 'userapi'], queuePrefix: 'test', retryDeadlineMs: 60_000 },
@@ -104,13 +108,16 @@ describe('SCIM write path', () => {
     expect(clash.body).toMatchObject({ schemas: ['urn:ietf:params:scim:api:messages:2.0:Error'], status: '409', scimType: 'uniqueness' });
   });
 
-  it('answers a request without a valid token with 401 and audits the failure', async () => {
-    const response = await fetch(`${baseUrl}/scim/v2/Users`, { headers: { authorization: 'Bearer not-a-token' } });
+  it('answers a request without a valid token with 401 and audits the failure, never the query string', async () => {
+    const response = await fetch(`${baseUrl}/scim/v2/Users?filter=${encodeURIComponent('userName eq "ada@example.com"')}`, { headers: { authorization: 'Bearer not-a-token' } });
     expect(response.status).toBe(401);
     expect(response.headers.get('www-authenticate')).toMatch(/^Bearer/);
+    expect(response.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
     expect(await response.json()).toMatchObject({ schemas: ['urn:ietf:params:scim:api:messages:2.0:Error'], status: '401' });
-    const failures = await database.query(`SELECT 1 FROM audit_event WHERE action = 'auth.failed'`);
-    expect(failures.length).toBeGreaterThan(0);
+    await authFailures.flush();
+    const failures = await database.query<{ data: Record<string, unknown> }>(`SELECT data FROM audit_event WHERE action = 'auth.failed'`);
+    expect(failures.map((row) => row.data)).toEqual([expect.objectContaining({ realm: 'scim', ip: '127.0.0.1', count: 1, paths: { 'GET /scim/v2/Users': 1 } })]);
+    expect(JSON.stringify(failures)).not.toContain('example.com');
   });
 
   it('refuses a body over the size limit with 413 before parsing it', async () => {

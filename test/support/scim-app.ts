@@ -3,6 +3,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createApp } from '../../src/app.js';
 import { createAccessTokenService, type AccessTokenService } from '../../src/auth/access-tokens.js';
+import { AuthFailureGuard } from '../../src/auth/failures.js';
 import { createToken, createTokenVerifier } from '../../src/auth/tokens.js';
 import type { Database } from '../../src/db/client.js';
 import { logger } from '../../src/logger.js';
@@ -19,6 +20,8 @@ export interface ScimApp {
   clientFor(profile: ClientProfile): Promise<ReturnType<typeof scimClient>>;
   /** How many times the outbox relay was kicked. */
   kicks: () => number;
+  /** Failed authentications, tallied until flush() writes them. */
+  authFailures: AuthFailureGuard;
   close(): Promise<void>;
 }
 
@@ -33,6 +36,7 @@ export function scimOptions(db: Database, overrides: Partial<ScimRouterOptions> 
   return {
     db,
     verifyToken: createTokenVerifier({ db }),
+    authFailures: new AuthFailureGuard({ db, logger }),
     maxBodyBytes: 64 * 1024,
     logger,
     lifecycle: { systems: ['rocketchat', 'mendix', 'userapi'], queuePrefix: 'test', retryDeadlineMs: 60_000 },
@@ -45,10 +49,11 @@ export async function startScimApp(overrides: Partial<ScimRouterOptions> = {}): 
   const database = await createTestDatabase();
   let kicks = 0;
   const accessTokens: AccessTokenService = overrides.accessTokens ?? createAccessTokenService({ db: database.db });
+  const authFailures = overrides.authFailures ?? new AuthFailureGuard({ db: database.db, logger });
   const app = createApp({
     db: database.db,
-    oauth: { db: database.db, logger, accessTokens },
-    scim: scimOptions(database.db, { onOutboxWritten: () => kicks++, accessTokens, ...overrides }),
+    oauth: { db: database.db, logger, accessTokens, authFailures },
+    scim: scimOptions(database.db, { onOutboxWritten: () => kicks++, accessTokens, authFailures, ...overrides }),
   });
   const { server, baseUrl } = await listen(app);
   const { token } = await createToken(database.db, { name: 'idp-test', kind: 'scim' });
@@ -56,6 +61,7 @@ export async function startScimApp(overrides: Partial<ScimRouterOptions> = {}): 
     baseUrl,
     database,
     scim: scimClient(`${baseUrl}/scim/v2`, token),
+    authFailures,
     kicks: () => kicks,
     async clientFor(profile) {
       const created = await createToken(database.db, { name: `${profile}-test`, kind: 'scim', profile });
