@@ -4,7 +4,7 @@
 //
 //   npm run bench                  # everything, at the sizes in docs/benchmarks.md (about an hour)
 //   npm run bench -- --quick       # the same at small sizes, to try the scripts (a few minutes)
-//   npm run bench -- --only burst  # one of: scim, deprovision, burst, burst-limited
+//   npm run bench -- --only burst  # one of: scim, deprovision, burst, burst-limited, audit-integration
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -21,6 +21,7 @@ const RUNS: Run[] = [
   { name: 'deprovision', script: 'deprovision.ts', args: ['--rates', '2,8', '--seconds', '60', '--latency', '20'], quick: ['--rates', '2,8', '--seconds', '10', '--latency', '20', '--warmup', '5'] },
   { name: 'burst', script: 'burst.ts', args: ['--leavers', '10000'], quick: ['--leavers', '300'] },
   { name: 'burst-limited', script: 'burst.ts', args: ['--leavers', '10000', '--allowed', '8'], quick: ['--leavers', '300', '--allowed', '8'] },
+  { name: 'audit-integration', script: 'audit-integration.ts', args: ['--concurrency', '16', '--transactions', '6000'], quick: ['--concurrency', '16', '--transactions', '1000'] },
 ];
 
 const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, only: { type: 'string', multiple: true } } });
