@@ -23,5 +23,5 @@ export async function resolveDatabase(env: Environment): Promise<ResolvedDatabas
     if (await postgresAnswers(url, 1500)) return { url, description: `embedded PostgreSQL on 127.0.0.1:${port} (already running)`, stop: async () => {} };
   }
   const embedded = await startEmbeddedPostgres({ dataDir: dir, port });
-  return { url: embedded.url, description: `embedded PostgreSQL on 127.0.0.1:${port}, data in ${path.join(dir, 'postgres')}`, stop: embedded.stop };
+  return { url: embedded.url, description: `embedded PostgreSQL on 127.0.0.1:${port}, data in ${embedded.clusterDir}`, stop: embedded.stop };
 }

@@ -50,6 +50,8 @@ export async function obtainPostgresServer(options: { skipLocal?: boolean } = {}
       async stop() {
         await embedded.stop();
         rmSync(scratch, { recursive: true, force: true });
+        // As root with an unreachable TMPDIR, the cluster lives outside the scratch folder.
+        rmSync(embedded.clusterDir, { recursive: true, force: true });
       },
     };
   } catch (error) {

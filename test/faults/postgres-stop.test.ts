@@ -60,9 +60,11 @@ beforeAll(async () => {
 afterAll(async () => {
   await jml?.stop();
   await pool?.end();
+  const clusterDir = postgres?.clusterDir;
   await postgres?.stop();
   await simulators?.close();
   rmSync(scratch, { recursive: true, force: true });
+  if (clusterDir) rmSync(clusterDir, { recursive: true, force: true });
 });
 
 /** Sends each leaver until it is acknowledged, retrying a 503 as an identity provider would. */
