@@ -6,8 +6,11 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+// Only `start` runs a Temporal server: the operator commands (tokens, events, audit...) must not
+// wait for a Temporal CLI build, and answer in about a second.
+const needsTemporal = process.argv[2] === 'start';
 if (!process.env.JML_SKIP_BOOTSTRAP) {
-  const prepared = spawnSync(process.execPath, [path.join(root, 'scripts', 'bootstrap.js')], { stdio: 'inherit' });
+  const prepared = spawnSync(process.execPath, [path.join(root, 'scripts', 'bootstrap.js'), ...(needsTemporal ? [] : ['--no-temporal'])], { stdio: 'inherit' });
   if (prepared.status !== 0) process.exit(prepared.status ?? 1);
 }
 const { register } = await import('tsx/esm/api');

@@ -97,6 +97,7 @@ function ensureTemporal() {
 installDependencies();
 hydrateEmbeddedPostgres();
 generatePrismaClient();
-ensureTemporal();
+// `jml tokens|events|audit...` pass --no-temporal: they never talk to a Temporal server.
+if (!process.argv.includes('--no-temporal')) ensureTemporal();
 // Only the tests drive a browser: `npm start` never needs one.
 if (process.argv.includes('--for-tests')) ensureChromium(log);

@@ -2,7 +2,7 @@
 // bootstrap can run it before any dependency is installed; runtime code imports it too, so the
 // search order lives in one place (docs/decisions/001-temporal-server.md).
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, renameSync, rmSync, mkdtempSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import path from 'node:path';
 
@@ -71,9 +71,51 @@ function goBinary() {
   return onPath('go') ?? (existsSync('/usr/local/go/bin/go') ? '/usr/local/go/bin/go' : undefined);
 }
 
+/** @param {number} pid */
+function alive(pid) {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /**
- * Builds the Temporal CLI with Go into the cache. Builds into a temporary directory and renames,
- * so two processes bootstrapping at once never see a half-written binary.
+ * One build at a time per cache: a second bootstrap (another checkout, another helper) waits for
+ * the first one's binary instead of compiling the same 1,500 packages again on the same cores.
+ * @param {string} lockDir @param {string} target @param {(line: string) => void} log
+ * @returns {boolean} true when we hold the lock, false when another process built the binary
+ */
+function acquireBuildLock(lockDir, target, log) {
+  let announced = false;
+  for (;;) {
+    try {
+      mkdirSync(lockDir);
+      writeFileSync(path.join(lockDir, 'pid'), String(process.pid));
+      return true;
+    } catch {
+      const holder = Number(existsSync(path.join(lockDir, 'pid')) ? readFileSync(path.join(lockDir, 'pid'), 'utf8') : 0);
+      if (existsSync(target)) return false;
+      if (holder && !alive(holder)) {
+        rmSync(lockDir, { recursive: true, force: true });
+        continue;
+      }
+      if (!announced) log(`Another process (pid ${holder || '?'}) is building the Temporal CLI: waiting for it.`);
+      announced = true;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 2000);
+    }
+  }
+}
+
+/**
+ * Builds the Temporal CLI with Go into the cache, in two phases with one line each: module
+ * downloads (`go install -n` loads every package, so it fetches every module, and compiles
+ * nothing), then the build. Go's own output goes to a log file whose path is printed on failure.
+ * `-trimpath -ldflags=-s -w`: no symbol table or DWARF (a smaller binary, a shorter link) and
+ * reproducible paths; CGO_ENABLED=0: the CLI needs no C (its SQLite is modernc's pure Go), so no
+ * C compiler runs. The build goes to a temporary directory and is renamed into place, so two
+ * processes never see a half-written binary.
  * @param {(line: string) => void} log
  * @returns {string} the binary's path
  */
@@ -82,19 +124,37 @@ export function buildTemporalCli(log) {
   if (!go) throw new Error('Go is not installed: cannot build the Temporal CLI.');
   const target = builtCliPath();
   mkdirSync(path.dirname(target), { recursive: true });
-  const staging = mkdtempSync(path.join(path.dirname(target), '.build-'));
-  log(`Building the Temporal CLI ${TEMPORAL_CLI_VERSION} with Go into ${path.dirname(target)} (a few minutes, once)...`);
-  const started = Date.now();
-  const result = spawnSync(go, ['install', `${TEMPORAL_CLI_MODULE}@${TEMPORAL_CLI_VERSION}`], {
-    env: { ...process.env, GOBIN: staging, GOFLAGS: process.env.GOFLAGS ?? '-mod=mod' },
-    stdio: ['ignore', 'inherit', 'inherit'],
-  });
-  if (result.status !== 0) {
+  const lockDir = path.join(path.dirname(target), '.building');
+  if (!acquireBuildLock(lockDir, target, log)) return target;
+  try {
+    if (existsSync(target)) return target;
+    const staging = mkdtempSync(path.join(path.dirname(target), '.build-'));
+    const logFile = path.join(path.dirname(target), 'build.log');
+    const logFd = openSync(logFile, 'w');
+    const env = { ...process.env, GOBIN: staging, GOFLAGS: process.env.GOFLAGS ?? '-mod=mod', CGO_ENABLED: process.env.CGO_ENABLED ?? '0' };
+    const module = `${TEMPORAL_CLI_MODULE}@${TEMPORAL_CLI_VERSION}`;
+    const flags = ['-trimpath', '-ldflags=-s -w'];
+    /** @param {string} phase @param {string[]} args */
+    const phase = (phase, args) => {
+      const started = Date.now();
+      log(`Temporal CLI ${TEMPORAL_CLI_VERSION}: ${phase}...`);
+      const result = spawnSync(go, args, { env, stdio: ['ignore', logFd, logFd] });
+      if (result.status !== 0) {
+        closeSync(logFd);
+        rmSync(staging, { recursive: true, force: true });
+        const tail = readFileSync(logFile, 'utf8').trim().split('\n').slice(-5).join('\n  ');
+        throw new Error(`go ${args.join(' ')} failed (exit ${result.status ?? result.signal}); full log in ${logFile}:\n  ${tail}`);
+      }
+      return Math.round((Date.now() - started) / 1000);
+    };
+    const downloading = phase('downloading Go modules (GOPROXY, once)', ['install', '-n', ...flags, module]);
+    const compiling = phase('compiling with Go (a few minutes on 2 cores, once)', ['install', ...flags, module]);
+    closeSync(logFd);
+    renameSync(path.join(staging, 'temporal'), target);
     rmSync(staging, { recursive: true, force: true });
-    throw new Error(`go install ${TEMPORAL_CLI_MODULE}@${TEMPORAL_CLI_VERSION} failed (exit ${result.status}).`);
+    log(`Built the Temporal CLI into ${target}: modules ${downloading} s, compile ${compiling} s.`);
+    return target;
+  } finally {
+    rmSync(lockDir, { recursive: true, force: true });
   }
-  renameSync(path.join(staging, 'temporal'), target);
-  rmSync(staging, { recursive: true, force: true });
-  log(`Built the Temporal CLI in ${Math.round((Date.now() - started) / 1000)} s.`);
-  return target;
 }
