@@ -1,39 +1,137 @@
-// Applies prisma/migrations with `prisma migrate deploy` (the WASM schema engine; no download).
-import { execFile } from 'node:child_process';
+// Applies prisma/migrations: each folder's migration.sql in name order, each in one transaction,
+// recorded in Prisma's own `_prisma_migrations` table exactly as `prisma migrate deploy` records
+// it, so the Prisma CLI (`migrate status`, `migrate diff`, `migrate resolve`) keeps working on the
+// same database. Why not the Prisma CLI itself: docs/decisions/029-own-migration-runner.md.
+import { createHash, randomUUID } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
+import pg from 'pg';
+import { logger } from '../logger.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const MIGRATIONS_DIR = path.join(root, 'prisma', 'migrations');
 
 export class MigrationError extends Error {
   override readonly name = 'MigrationError';
 }
 
-/** How many times a migration waits for another process's migration before giving up. */
-const LOCK_ATTEMPTS = 6;
+/** The advisory lock key `prisma migrate` takes, so jml and the Prisma CLI never migrate at once. */
+const PRISMA_MIGRATE_LOCK = 72707369;
+
+/** The table as Prisma's schema engine creates it (prisma-engines, migration-connector). */
+const CREATE_MIGRATIONS_TABLE = `CREATE TABLE "_prisma_migrations" (
+  "id" VARCHAR(36) PRIMARY KEY NOT NULL,
+  "checksum" VARCHAR(64) NOT NULL,
+  "finished_at" TIMESTAMPTZ,
+  "migration_name" VARCHAR(255) NOT NULL,
+  "logs" TEXT,
+  "rolled_back_at" TIMESTAMPTZ,
+  "started_at" TIMESTAMPTZ NOT NULL DEFAULT now(),
+  "applied_steps_count" INTEGER NOT NULL DEFAULT 0
+)`;
+
+export interface Migration {
+  name: string;
+  sql: string;
+  /** SHA-256 of the file, hex: what Prisma stores as the checksum. */
+  checksum: string;
+}
+
+export function readMigrations(dir = MIGRATIONS_DIR): Migration[] {
+  return readdirSync(dir, { withFileTypes: true })
+    .filter((entry) => entry.isDirectory() && existsSync(path.join(dir, entry.name, 'migration.sql')))
+    .map((entry) => entry.name)
+    .sort()
+    .map((name) => {
+      const sql = readFileSync(path.join(dir, name, 'migration.sql'), 'utf8');
+      return { name, sql, checksum: createHash('sha256').update(sql).digest('hex') };
+    });
+}
+
+interface AppliedRow {
+  migration_name: string;
+  checksum: string;
+  finished_at: Date | null;
+  rolled_back_at: Date | null;
+}
+
+async function appliedMigrations(client: pg.Client): Promise<AppliedRow[] | undefined> {
+  // Checked before any CREATE: a role that does not own the schema may still start jml.
+  const { rows } = await client.query<{ exists: boolean }>(`SELECT to_regclass('_prisma_migrations') IS NOT NULL AS exists`);
+  if (!rows[0]!.exists) return undefined;
+  return (await client.query<AppliedRow>('SELECT migration_name, checksum, finished_at, rolled_back_at FROM "_prisma_migrations"')).rows;
+}
+
+/** The migrations not yet applied; throws when one failed earlier and needs a person. */
+function pending(migrations: Migration[], applied: AppliedRow[]): Migration[] {
+  const failed = applied.find((row) => row.finished_at === null && row.rolled_back_at === null);
+  if (failed) {
+    throw new MigrationError(
+      `Migration ${failed.migration_name} failed earlier and is marked so in _prisma_migrations: fix the database, then \`npx prisma migrate resolve --applied|--rolled-back ${failed.migration_name}\`.`,
+    );
+  }
+  const done = new Map(applied.filter((row) => row.finished_at !== null && row.rolled_back_at === null).map((row) => [row.migration_name, row]));
+  for (const migration of migrations) {
+    const row = done.get(migration.name);
+    if (row && row.checksum !== migration.checksum) {
+      logger.warn({ migration: migration.name }, 'an applied migration was edited since it ran: write a new migration instead');
+    }
+  }
+  return migrations.filter((migration) => !done.has(migration.name));
+}
+
+/** How many migrations are not applied yet (one query; for commands that must not migrate). */
+export async function pendingMigrations(databaseUrl: string): Promise<string[]> {
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    return pending(readMigrations(), (await appliedMigrations(client)) ?? []).map((migration) => migration.name);
+  } finally {
+    await client.end();
+  }
+}
 
 /**
- * Applies the migrations. The API and the worker start together (docker-compose, the fault
- * tests) and both migrate: Prisma serialises them with an advisory lock and gives the second one
- * 10 s, less than a migration run can take on a busy machine. A lock timeout is therefore retried;
- * once the first process is done, the second finds nothing left to apply.
+ * Applies what is pending. The API, the worker and `jml migrate` may start together: the advisory
+ * lock serialises them, and the second finds nothing left to apply.
  */
-export async function migrateDatabase(databaseUrl: string): Promise<void> {
-  const prisma = path.join(root, 'node_modules', '.bin', 'prisma');
-  for (let attempt = 1; ; attempt++) {
-    try {
-      await promisify(execFile)(prisma, ['migrate', 'deploy'], {
-        cwd: root,
-        env: { ...process.env, DATABASE_URL: databaseUrl, PRISMA_HIDE_UPDATE_MESSAGE: '1' },
-      });
-      return;
-    } catch (error) {
-      const { stdout = '', stderr = '' } = error as { stdout?: string; stderr?: string };
-      // Prisma prints the failing statement; pass it on, minus the connection string.
-      const detail = `${stdout}\n${stderr}`.replaceAll(databaseUrl, '<DATABASE_URL>').trim();
-      if (detail.includes('pg_advisory_lock') && attempt < LOCK_ATTEMPTS) continue;
-      throw new MigrationError(`prisma migrate deploy failed:\n${detail}`);
+export async function migrateDatabase(databaseUrl: string, migrations = readMigrations()): Promise<string[]> {
+  const client = new pg.Client({ connectionString: databaseUrl });
+  try {
+    await client.connect();
+  } catch (error) {
+    throw new MigrationError(`Could not connect to the database to migrate it: ${(error as Error).message}`);
+  }
+  // NOTICEs (the audit privileges migration explains itself with one) are for the log, not stderr.
+  client.on('notice', (notice) => logger.info({ component: 'migrate' }, notice.message ?? ''));
+  try {
+    await client.query('SELECT pg_advisory_lock($1)', [PRISMA_MIGRATE_LOCK]);
+    let applied = await appliedMigrations(client);
+    const todo = pending(migrations, applied ?? []);
+    if (todo.length > 0 && !applied) {
+      await client.query(CREATE_MIGRATIONS_TABLE);
+      applied = [];
     }
+    for (const migration of todo) {
+      const started = new Date();
+      try {
+        await client.query('BEGIN');
+        // One query in the simple protocol: the file's statements run in order, in this transaction.
+        await client.query(migration.sql);
+        await client.query(
+          `INSERT INTO "_prisma_migrations" (id, checksum, finished_at, migration_name, started_at, applied_steps_count) VALUES ($1, $2, now(), $3, $4, 1)`,
+          [randomUUID(), migration.checksum, migration.name, started],
+        );
+        await client.query('COMMIT');
+      } catch (error) {
+        await client.query('ROLLBACK').catch(() => {});
+        throw new MigrationError(`Migration ${migration.name} failed and was rolled back: ${(error as Error).message}`);
+      }
+      logger.info({ migration: migration.name, ms: Date.now() - started.getTime() }, 'applied a migration');
+    }
+    return todo.map((migration) => migration.name);
+  } finally {
+    await client.end().catch(() => {});
   }
 }
