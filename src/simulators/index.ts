@@ -99,7 +99,9 @@ export function createSimulators(options: SimulatorsOptions = {}): Simulators {
         rocketchat.users().find((user) => user.username === identity.userName) ??
         rocketchat.seedUser({ username: identity.userName, ...(email ? { email } : {}) }),
       mendix: email ? (existingMendix ?? mendix.seedUser({ email })) : null,
-      userapi: userapiId ? (userapi.users().find((user) => user.id === userapiId) ?? userapi.seedUser({ id: userapiId })) : null,
+      userapi: userapiId
+        ? (userapi.users().find((user) => user.id === userapiId) ?? userapi.seedUser({ id: userapiId, owner: [identity.userName, email].filter(Boolean).join(' / ') }))
+        : null,
     };
   }
 

@@ -153,6 +153,7 @@ export function createMendixSimulator(options: MendixSimulatorOptions = {}): Men
 
   return assembleSimulator({
     core,
+    ownerOf: (user) => user.email,
     seedUser,
     users: () => [...users.values()],
     forget: () => {

@@ -324,6 +324,7 @@ export function createRocketChatSimulator(options: RocketChatSimulatorOptions = 
 
   const simulator = assembleSimulator({
     core,
+    ownerOf: (user) => [user.username, user.emails[0]?.address].filter(Boolean).join(' / '),
     seedUser,
     users: () => [...users.values()],
     forget: () => {

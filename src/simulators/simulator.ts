@@ -67,8 +67,10 @@ export function createSimulatorCore(options: CommonSimulatorOptions): SimulatorC
   };
 }
 
-export interface SimulatorParts<User, Seed> {
+export interface SimulatorParts<User extends { active: boolean }, Seed> {
   core: SimulatorCore;
+  /** Whose account this is, for a person watching the demo (user name or email), when known. */
+  ownerOf(user: User): string | null;
   /** Validates and stores one user (from code or `POST /_sim/users`). */
   seedUser(seed: Seed): User;
   /** The live user records; handed out as copies. */
@@ -92,7 +94,7 @@ function statusOf(error: unknown): number {
 }
 
 /** Puts one vendor's routes and state behind the shared control routes, call log and faults. */
-export function assembleSimulator<User, Seed>(parts: SimulatorParts<User, Seed>): SimulatorHandle<User, Seed> {
+export function assembleSimulator<User extends { active: boolean }, Seed>(parts: SimulatorParts<User, Seed>): SimulatorHandle<User, Seed> {
   const { core } = parts;
   const users = () => structuredClone(parts.users());
   const reset = () => {
@@ -109,15 +111,16 @@ export function assembleSimulator<User, Seed>(parts: SimulatorParts<User, Seed>)
   };
 }
 
-function simulatorRouter<User, Seed>(parts: SimulatorParts<User, Seed>, users: () => User[], reset: () => void): Router {
+function simulatorRouter<User extends { active: boolean }, Seed>(parts: SimulatorParts<User, Seed>, users: () => User[], reset: () => void): Router {
   const { core } = parts;
   const router = express.Router();
   router.use(core.callLog.middleware());
   router.use(express.json({ limit: core.bodyLimit }));
 
   const control = express.Router();
+  // For people, not connectors: whose account it is and its state first, the vendor's record after.
   control.get('/users', (_request, response) => {
-    response.json(users());
+    response.json(users().map((account) => ({ owner: parts.ownerOf(account), state: account.active ? 'active' : 'deactivated', account })));
   });
   control.post('/users', (request, response) => {
     const body: unknown = request.body;

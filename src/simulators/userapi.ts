@@ -44,6 +44,8 @@ export interface PerformedAction {
 const seedSchema = z.strictObject({
   id: z.string().min(1),
   active: z.boolean().default(true),
+  /** Not part of the vendor's record (its users are bare ids): who the account is for, for /_sim/users. */
+  owner: z.string().min(1).optional(),
 });
 export type UserApiSeed = z.input<typeof seedSchema>;
 
@@ -99,13 +101,16 @@ export function createUserApiSimulator(options: UserApiSimulatorOptions = {}): U
   const rateLimits = options.rateLimits === undefined ? USERAPI_DEFAULT_RATE_LIMITS : options.rateLimits;
   const limiter = rateLimits ? new FixedWindowRateLimiter(rateLimits, core.now) : undefined;
   const users = new Map<string, UserApiUser>();
+  /** Whose account each id is (seeded by jml's demo mode): the vendor itself does not know. */
+  const owners = new Map<string, string>();
   const idempotency = new Map<string, IdempotencyRecord>();
   let performed: PerformedAction[] = [];
   let hold: { reached: () => void; released: Promise<void> } | undefined;
 
   function seedUser(seed: UserApiSeed): UserApiUser {
-    const user = seedSchema.parse(seed);
+    const { owner, ...user } = seedSchema.parse(seed);
     users.set(user.id, user);
+    if (owner) owners.set(user.id, owner);
     return { ...user };
   }
 
@@ -178,10 +183,12 @@ export function createUserApiSimulator(options: UserApiSimulatorOptions = {}): U
 
   const simulator = assembleSimulator({
     core,
+    ownerOf: (user) => owners.get(user.id) ?? null,
     seedUser,
     users: () => [...users.values()],
     forget: () => {
       users.clear();
+      owners.clear();
       idempotency.clear();
       performed = [];
       limiter?.reset();

@@ -75,13 +75,17 @@ describe('simulator control routes and faults', () => {
   test('users are seeded over HTTP, singly or in a list, and invalid seeds are refused', async () => {
     const { urls } = await setUp();
 
-    expect((await postJson(`${urls.userapi}/_sim/users`, [{ id: '1' }, { id: '2', active: false }])).status).toBe(201);
+    expect((await postJson(`${urls.userapi}/_sim/users`, [{ id: '1', owner: 'ada' }, { id: '2', active: false }])).status).toBe(201);
+    // Whose account and its state first, for a person watching; the vendor's own record after.
     expect(await (await fetch(`${urls.userapi}/_sim/users`)).json()).toEqual([
-      { id: '1', active: true },
-      { id: '2', active: false },
+      { owner: 'ada', state: 'active', account: { id: '1', active: true } },
+      { owner: null, state: 'deactivated', account: { id: '2', active: false } },
     ]);
     expect((await postJson(`${urls.mendix}/_sim/users`, { email: 'not-an-email' })).status).toBe(400);
-    expect((await postJson(`${urls.rocketchat}/_sim/users`, { username: 'ada' })).status).toBe(201);
+    expect((await postJson(`${urls.rocketchat}/_sim/users`, { username: 'ada', email: 'ada@example.com' })).status).toBe(201);
+    expect((await postJson(`${urls.mendix}/_sim/users`, { email: 'ada@example.com', active: false })).status).toBe(201);
+    expect(await (await fetch(`${urls.rocketchat}/_sim/users`)).json()).toMatchObject([{ owner: 'ada / ada@example.com', state: 'active' }]);
+    expect(await (await fetch(`${urls.mendix}/_sim/users`)).json()).toMatchObject([{ owner: 'ada@example.com', state: 'deactivated' }]);
     const clash = await postJson(`${urls.rocketchat}/_sim/users`, { username: 'ada' });
     expect(clash.status).toBe(400);
     expect(await clash.json()).toMatchObject({ error: expect.stringContaining('username ada is taken') as unknown });
