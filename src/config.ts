@@ -52,6 +52,8 @@ export const environmentSchema = z.object({
   /** The reverse proxies to believe for X-Forwarded-For/-Proto (client addresses, Secure cookies). */
   JML_TRUST_PROXY: trustProxy.default(false),
   DATABASE_URL: z.url().optional(),
+  /** `production` refuses the embedded PostgreSQL and the Temporal dev server (they are for trials). */
+  NODE_ENV: z.string().optional(),
   /** Where `npm start` keeps its embedded PostgreSQL and Temporal data. */
   JML_DATA_DIR: z.string().default('.jml-data'),
   JML_EMBEDDED_POSTGRES_PORT: z.coerce.number().int().min(1).max(65535).default(54329),

@@ -15,7 +15,8 @@ import { tokensCommand, operatorName } from './tokens.js';
 
 const USAGE = `Usage: jml <command>
 
-  start [--demo] [--role all|api|worker]   run jml (npm start runs 'start')
+  start [--demo] [--role all|api|worker]   run jml (npm start runs 'start'): the API and the worker as
+                                           two processes, or with --role one of them (all: both in one)
   tokens create --name <client> [--profile okta|entra|onelogin|jumpcloud|google|generic] [--operator]
                                            print a new SCIM (or operator) bearer token, once
   tokens profile <id or name> <profile>    change what a SCIM client's tokens expect
@@ -62,7 +63,7 @@ async function main(argv: string[]): Promise<number> {
       profile: { type: 'string' },
       operator: { type: 'boolean', default: false },
       demo: { type: 'boolean', default: false },
-      role: { type: 'string', default: 'all' },
+      role: { type: 'string' },
       port: { type: 'string' },
       identity: { type: 'string' },
       kind: { type: 'string' },
@@ -95,8 +96,8 @@ async function main(argv: string[]): Promise<number> {
   switch (command) {
     case 'start': {
       const { startCommand } = await import('./start.js');
-      const role = values.role;
-      if (role !== 'all' && role !== 'api' && role !== 'worker') throw new ConfigError('--role must be all, api or worker');
+      const role = values.role ?? 'supervised';
+      if (role !== 'supervised' && role !== 'all' && role !== 'api' && role !== 'worker') throw new ConfigError('--role must be all, api or worker');
       return startCommand({ demo: values.demo, role });
     }
     case 'tokens':

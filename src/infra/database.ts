@@ -2,7 +2,7 @@
 // CLI reaches the same embedded database as a running `npm start`, or starts it for the command.
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { dataDir, type Environment } from '../config.js';
+import { ConfigError, dataDir, type Environment } from '../config.js';
 import { startEmbeddedPostgres } from './embedded-postgres.js';
 import { postgresAnswers } from './postgres-server.js';
 
@@ -14,6 +14,9 @@ export interface ResolvedDatabase {
 
 export async function resolveDatabase(env: Environment): Promise<ResolvedDatabase> {
   if (env.DATABASE_URL) return { url: env.DATABASE_URL, description: 'DATABASE_URL', stop: async () => {} };
+  if (env.NODE_ENV === 'production') {
+    throw new ConfigError('NODE_ENV=production and DATABASE_URL is not set: the embedded PostgreSQL is for trying jml out; set DATABASE_URL to your PostgreSQL server.');
+  }
   const dir = dataDir(env);
   const port = env.JML_EMBEDDED_POSTGRES_PORT;
   const passwordFile = path.join(dir, 'postgres.password');

@@ -1,0 +1,138 @@
+// `npm start`'s default shape (docs/decisions/028-two-processes-by-default.md): one supervisor that
+// owns the shared infrastructure (the embedded PostgreSQL and the Temporal dev server, started
+// once) and runs the SCIM/API server and the Temporal worker as two child processes, so nothing a
+// workflow does can hold up a SCIM answer beyond sharing the CPU.
+import { fork, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Environment } from '../config.js';
+import { logger } from '../logger.js';
+
+export type ChildRole = 'api' | 'worker';
+
+/** What a child sends the supervisor over IPC once it serves. */
+export interface ReadyMessage {
+  jml: 'ready';
+  role: ChildRole;
+  url?: string;
+}
+
+/** A child that dies this often within RESTART_WINDOW_MS stops everything instead of looping. */
+const MAX_RESTARTS = 3;
+const RESTART_WINDOW_MS = 60_000;
+const STOP_GRACE_MS = 30_000;
+
+// The CLI's entry point beside this file (main.ts under tsx, main.js when built).
+const mainScript = path.join(path.dirname(fileURLToPath(import.meta.url)), `main${path.extname(fileURLToPath(import.meta.url))}`);
+
+export interface SupervisorOptions {
+  env: Environment;
+  demo: boolean;
+  /** The shared infrastructure's addresses, handed to both children. */
+  databaseUrl: string;
+  temporalAddress: string;
+  /** Stops the shared infrastructure after the children are gone. */
+  stopInfrastructure(): Promise<void>;
+  /** Prints the banner once both children serve. */
+  onReady(urls: Partial<Record<ChildRole, string>>): void;
+}
+
+export class ChildProcessFailedError extends Error {
+  override readonly name = 'ChildProcessFailedError';
+}
+
+/**
+ * The worker's own health check listens on PORT + 1 (the API keeps PORT); in demo mode the worker
+ * reaches the simulators that the API process serves on PORT.
+ */
+function childEnvironment(role: ChildRole, options: SupervisorOptions): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, DATABASE_URL: options.databaseUrl, TEMPORAL_ADDRESS: options.temporalAddress, JML_SUPERVISED: '1' };
+  if (role === 'worker') {
+    env.PORT = String(options.env.PORT === 0 ? 0 : options.env.PORT + 1);
+    env.JML_DEMO_SIMULATORS_URL = `http://127.0.0.1:${options.env.PORT}`;
+  }
+  return env;
+}
+
+export function supervise(options: SupervisorOptions): Promise<number> {
+  const children = new Map<ChildRole, ChildProcess>();
+  const restarts: Record<ChildRole, number[]> = { api: [], worker: [] };
+  const urls: Partial<Record<ChildRole, string>> = {};
+  let announced = false;
+  let stopping = false;
+  let finish: (code: number) => void = () => {};
+  const finished = new Promise<number>((resolve) => (finish = resolve));
+
+  const startChild = (role: ChildRole) => {
+    const args = ['start', '--role', role, ...(options.demo ? ['--demo'] : [])];
+    // Same Node flags (the TypeScript loader in development), same stdout and stderr.
+    const child = fork(mainScript, args, { env: childEnvironment(role, options), stdio: 'inherit' });
+    children.set(role, child);
+    child.on('message', (message: ReadyMessage) => {
+      if (message?.jml !== 'ready') return;
+      urls[role] = message.url;
+      if (!announced && children.size === 2 && ['api', 'worker'].every((name) => name in urls)) {
+        announced = true;
+        options.onReady(urls);
+      }
+    });
+    child.on('exit', (code, signal) => {
+      if (children.get(role) === child) children.delete(role);
+      if (stopping) return;
+      const now = Date.now();
+      restarts[role] = [...restarts[role].filter((at) => now - at < RESTART_WINDOW_MS), now];
+      if (restarts[role].length > MAX_RESTARTS) {
+        logger.fatal(
+          { role, code, signal },
+          `the ${role} process exited ${restarts[role].length} times within ${RESTART_WINDOW_MS / 1000} s (last: ${signal ?? `exit code ${code}`}); stopping jml. Its output above says why.`,
+        );
+        void stop('child failed', 1);
+        return;
+      }
+      logger.error({ role, code, signal }, `the ${role} process exited (${signal ?? `exit code ${code}`}); restarting it`);
+      delete urls[role];
+      setTimeout(() => !stopping && startChild(role), 1000);
+    });
+  };
+
+  const stop = async (reason: string, code: number) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ reason }, 'shutting down');
+    // The API first would be kinder to in-flight requests, but both drain on SIGTERM: in parallel.
+    await Promise.all(
+      [...children.values()].map(
+        (child) =>
+          new Promise<void>((resolve) => {
+            if (child.exitCode !== null || child.signalCode !== null) return resolve();
+            const timer = setTimeout(() => child.kill('SIGKILL'), STOP_GRACE_MS);
+            child.once('exit', () => {
+              clearTimeout(timer);
+              resolve();
+            });
+            child.kill('SIGTERM');
+          }),
+      ),
+    );
+    await options.stopInfrastructure();
+    finish(code);
+  };
+
+  process.once('SIGINT', () => void stop('SIGINT', 0));
+  process.once('SIGTERM', () => void stop('SIGTERM', 0));
+  startChild('api');
+  startChild('worker');
+  return finished;
+}
+
+/** Called by a supervised child once it serves; a no-op when the process runs on its own. */
+export function reportReady(role: ChildRole | 'all', url: string | undefined) {
+  if (role === 'all' || !process.send) return;
+  const message: ReadyMessage = { jml: 'ready', role, url };
+  process.send(message);
+  // The supervisor gone (kill -9): its children must not outlive it and hold the ports.
+  process.once('disconnect', () => {
+    logger.warn({ role }, 'the supervisor went away: stopping');
+    process.kill(process.pid, 'SIGTERM');
+  });
+}

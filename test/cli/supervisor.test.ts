@@ -1,0 +1,85 @@
+// `npm start`'s default shape: one supervisor, the API and the worker as two child processes.
+// A crashed child comes back; SIGTERM to the supervisor takes everything down, children first.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { inject } from 'vitest';
+import { freePort } from '../../src/infra/temporal-server.js';
+import { createTestDatabase, type TestDatabase } from '../support/database.js';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+let database: TestDatabase;
+let supervisor: ChildProcess | undefined;
+let output = '';
+let port: number;
+
+const childrenOf = (pid: number) =>
+  spawnSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' })
+    .stdout.trim()
+    .split('\n')
+    .filter(Boolean)
+    .map(Number);
+const alive = (pid: number) => spawnSync('kill', ['-0', String(pid)]).status === 0;
+
+async function answers(url: string): Promise<boolean> {
+  try {
+    return (await fetch(url, { signal: AbortSignal.timeout(2000) })).ok;
+  } catch {
+    return false;
+  }
+}
+
+async function waitFor(condition: () => boolean | Promise<boolean>, what: string, timeoutMs = 60_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`${what} did not happen within ${timeoutMs / 1000} s:\n${output.slice(-3000)}`);
+    await sleep(200);
+  }
+}
+
+beforeAll(async () => {
+  database = await createTestDatabase();
+  port = await freePort();
+});
+
+afterAll(async () => {
+  if (supervisor && supervisor.exitCode === null) supervisor.kill('SIGKILL');
+  await database?.drop();
+});
+
+describe('npm start: the API and the worker as two supervised processes', () => {
+  it('runs both, restarts a crashed one, and stops everything on SIGTERM', async () => {
+    supervisor = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'start'], {
+      cwd: root,
+      env: { ...process.env, DATABASE_URL: database.url, TEMPORAL_ADDRESS: inject('temporalAddress'), PORT: String(port), HOST: '127.0.0.1', TEMPORAL_TASK_QUEUE: `supervisor-${process.pid}`, LOG_LEVEL: 'error' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const exited = new Promise<number | null>((resolve) => supervisor!.once('exit', (code) => resolve(code)));
+    supervisor.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    supervisor.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    await waitFor(() => output.includes('jml is running'), 'the start-up banner');
+
+    expect(output).toContain('API and worker, two processes');
+    expect(output).toContain(`http://127.0.0.1:${port}/scim/v2`);
+    // Two children: the API on PORT, the worker's health check on PORT + 1.
+    const [first, second] = childrenOf(supervisor.pid!);
+    expect(childrenOf(supervisor.pid!)).toHaveLength(2);
+    expect(await answers(`http://127.0.0.1:${port}/health`)).toBe(true);
+    expect(await answers(`http://127.0.0.1:${port + 1}/health`)).toBe(true);
+
+    // A child killed as a crash would be is started again, and the other one is left alone.
+    process.kill(second!, 'SIGKILL');
+    await waitFor(() => childrenOf(supervisor!.pid!).length === 2 && !childrenOf(supervisor!.pid!).includes(second!), 'the restart');
+    expect(alive(first!)).toBe(true);
+    await waitFor(async () => (await answers(`http://127.0.0.1:${port}/health`)) && answers(`http://127.0.0.1:${port + 1}/health`), 'both health checks');
+    expect(output).toMatch(/process exited \(SIGKILL\); restarting it/);
+
+    const children = childrenOf(supervisor.pid!);
+    supervisor.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    for (const pid of children) expect(alive(pid)).toBe(false);
+    expect(await answers(`http://127.0.0.1:${port}/health`)).toBe(false);
+  }, 180_000);
+});
