@@ -1,18 +1,29 @@
 # jml's image: the API and the worker run from the same image with different commands.
-FROM node:20-bookworm-slim
+# Node 22 LTS, pinned by digest so a rebuild gets the same base (README: "The image").
+ARG NODE_IMAGE=node:22.14-bookworm-slim@sha256:bac8ff0b5302b06924a5e288fb4ceecef9c8bb0bb92515985d2efdc3a2447052
+
+# Build: every dependency, the Prisma client, TypeScript compiled to dist/ and the workflow bundle.
+FROM ${NODE_IMAGE} AS build
 WORKDIR /app
-ENV NODE_ENV=production
-# The image is prepared at build time; bin/jml.js must not install anything at start.
-ENV JML_SKIP_BOOTSTRAP=1
 COPY package.json package-lock.json ./
-RUN npm ci --no-audit --no-fund --omit=dev
+RUN npm ci --no-audit --no-fund
 COPY prisma ./prisma
-COPY prisma.config.ts tsconfig.json ./
+COPY prisma.config.ts tsconfig.json tsconfig.build.json ./
 COPY scripts ./scripts
-COPY bin ./bin
 COPY workflows ./workflows
 COPY src ./src
-RUN DATABASE_URL=postgresql://build/jml npx prisma generate
+RUN DATABASE_URL=postgresql://build/jml npx prisma generate && node scripts/build.js && npm prune --omit=dev
+
+# Run: compiled JavaScript and production dependencies only; no TypeScript loader, no test packages.
+FROM ${NODE_IMAGE}
+WORKDIR /app
+ENV NODE_ENV=production
+COPY --from=build /app/package.json ./
+COPY --from=build /app/node_modules ./node_modules
+COPY --from=build /app/dist ./dist
+COPY --from=build /app/prisma/migrations ./prisma/migrations
+COPY bin ./bin
 USER node
 EXPOSE 8080
-CMD ["node", "bin/jml.js", "start", "--role", "api"]
+HEALTHCHECK --interval=10s --timeout=3s --start-period=30s CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||8080)+'/health').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+CMD ["node", "dist/src/cli/main.js", "start", "--role", "api"]

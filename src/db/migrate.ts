@@ -9,8 +9,11 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { logger } from '../logger.js';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-export const MIGRATIONS_DIR = path.join(root, 'prisma', 'migrations');
+const here = path.dirname(fileURLToPath(import.meta.url));
+/** prisma/migrations of the checkout: two folders up from src/db, three from the built dist/src/db. */
+export const MIGRATIONS_DIR = [path.resolve(here, '..', '..', 'prisma', 'migrations'), path.resolve(here, '..', '..', '..', 'prisma', 'migrations')].find((dir) =>
+  existsSync(dir),
+) ?? path.resolve(here, '..', '..', 'prisma', 'migrations');
 
 export class MigrationError extends Error {
   override readonly name = 'MigrationError';

@@ -1,16 +1,27 @@
 // The workers: one for workflows and bookkeeping on the main task queue, and one per downstream
 // system on that system's own queue, where the rate limit is enforced by the Temporal server
 // across every worker that polls it (docs/decisions/005-rate-limits.md).
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { NativeConnection, Worker, bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { NativeConnection, Worker, bundleWorkflowCode, type WorkflowBundleOption, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import type { Activities } from '../activities/index.js';
 import type { SystemName } from '../connectors/types.js';
 import { systemTaskQueue } from '../../workflows/contract.js';
 import type { TemporalConnectionOptions } from './connection.js';
 import { installTemporalRuntime, temporalLogger } from './runtime.js';
 
-const workflowsPath = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'workflows', 'index.ts');
+const here = path.dirname(fileURLToPath(import.meta.url));
+const workflowsPath = path.resolve(here, '..', '..', 'workflows', 'index.ts');
+/** What `npm run build` writes beside the compiled code (dist/src/temporal -> dist/). */
+export const PREBUILT_WORKFLOW_BUNDLE = path.resolve(here, '..', '..', 'workflow-bundle.js');
+
+/** The built image loads the bundle made at build time; a checkout bundles the sources (seconds). */
+async function workflowBundleFor(given: WorkflowBundleWithSourceMap | undefined): Promise<WorkflowBundleOption> {
+  if (given) return given;
+  if (existsSync(PREBUILT_WORKFLOW_BUNDLE)) return { codePath: PREBUILT_WORKFLOW_BUNDLE };
+  return bundleWorkflows();
+}
 
 export interface WorkerOptions {
   connection: TemporalConnectionOptions;
@@ -50,7 +61,7 @@ export async function startWorkers(options: WorkerOptions): Promise<RunningWorke
       connection,
       namespace: options.namespace,
       taskQueue: options.taskQueue,
-      workflowBundle: options.workflowBundle ?? (await bundleWorkflows()),
+      workflowBundle: await workflowBundleFor(options.workflowBundle),
       activities: bookkeeping,
       maxConcurrentActivityTaskExecutions: options.activitySlots,
       // Bookkeeping runs as local activities too (decision 015): the same bound on the pool.

@@ -179,15 +179,24 @@ describe('Dockerfile', () => {
   const dockerfile = read('Dockerfile');
   const copied = [...dockerfile.matchAll(/^COPY (.+) \S+$/gm)].flatMap((match) => match[1]!.split(' '));
 
-  it('skips the bootstrap at start: the image is prepared when it is built', () => {
-    expect(dockerfile).toMatch(/^ENV JML_SKIP_BOOTSTRAP=1$/m);
+  it('is built on a Node LTS image pinned by digest', () => {
+    expect(dockerfile).toMatch(/^ARG NODE_IMAGE=node:(22|24)[\w.-]*@sha256:[0-9a-f]{64}$/m);
+    expect([...dockerfile.matchAll(/^FROM (\S+)/gm)].map((match) => match[1])).toEqual(['${NODE_IMAGE}', '${NODE_IMAGE}']);
   });
 
-  it('copies what bin/jml.js needs and installs from the lockfile', () => {
-    expect(copied).toEqual(expect.arrayContaining(['package.json', 'package-lock.json', 'scripts', 'src', 'workflows', 'prisma', 'bin', 'prisma.config.ts', 'tsconfig.json']));
-    expect(dockerfile).toMatch(/^RUN npm ci .*--omit=dev/m);
-    // The Prisma client is generated into src/, so after the sources are copied.
+  it('builds from the lockfile and runs the compiled JavaScript with production dependencies only', () => {
+    expect(copied).toEqual(expect.arrayContaining(['package.json', 'package-lock.json', 'scripts', 'src', 'workflows', 'prisma', 'bin', 'prisma.config.ts', 'tsconfig.json', 'tsconfig.build.json']));
+    expect(dockerfile).toMatch(/^RUN npm ci /m);
+    // The Prisma client is generated into src/, so after the sources are copied, and compiled with them.
     expect(dockerfile.indexOf('prisma generate')).toBeGreaterThan(dockerfile.indexOf('COPY src'));
+    expect(dockerfile).toMatch(/node scripts\/build\.js && npm prune --omit=dev$/m);
+    expect(dockerfile).toMatch(/^ENV NODE_ENV=production$/m);
+    expect(dockerfile).toMatch(/^CMD \["node", "dist\/src\/cli\/main\.js", "start", "--role", "api"\]$/m);
+    expect(dockerfile).not.toMatch(/tsx/);
+  });
+
+  it('has a health check', () => {
+    expect(dockerfile).toMatch(/^HEALTHCHECK .*\/health/m);
   });
 
   it('does not run as root', () => {
