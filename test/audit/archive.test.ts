@@ -1,6 +1,6 @@
 // Retention: old rows leave for an archive file, verification of what stays starts at the
 // checkpoint, the file re-verifies on its own, and nothing else can be deleted.
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -27,6 +27,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await database.drop();
+  rmSync(directory, { recursive: true, force: true });
 });
 
 describe('audit retention', () => {
@@ -99,7 +100,7 @@ describe('audit retention', () => {
     try {
       const at = (day: number) => new Date(Date.UTC(2026, 2, day, 12));
       for (let day = 1; day <= 6; day++) await second.db.$transaction((tx) => appendAudit(tx, [{ actor: `p-${day}`, action: 'test.row' }], at(day)));
-      const out = mkdtempSync(path.join(tmpdir(), 'jml-archive-twice-'));
+      const out = path.join(directory, 'twice');
       const one = await archiveAudit(second.db, { before: at(3), directory: out, by: 'bob' });
       const two = await archiveAudit(second.db, { before: at(6), directory: out, by: 'bob' });
       expect([one.firstSeq, one.throughSeq, two.firstSeq, two.throughSeq]).toEqual([1n, 2n, 3n, 5n]);

@@ -1,7 +1,7 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { describe, expect, test } from 'vitest';
+import { afterAll, describe, expect, test } from 'vitest';
 import {
   ConnectorConfigError,
   createConnectors,
@@ -23,9 +23,14 @@ function configError(env: Record<string, string>): ConnectorConfigError {
   throw new Error('expected a ConnectorConfigError');
 }
 
+// Secrets written for these tests live in one folder that is removed at the end.
+const secrets = mkdtempSync(path.join(tmpdir(), 'jml-connector-config-'));
+let secretCount = 0;
+afterAll(() => rmSync(secrets, { recursive: true, force: true }));
+
 function secretFile(contents: string): string {
-  const file = path.join(mkdtempSync(path.join(tmpdir(), 'jml-connector-config-')), 'secret');
-  writeFileSync(file, contents);
+  const file = path.join(secrets, `secret-${++secretCount}`);
+  writeFileSync(file, contents, { mode: 0o600 });
   return file;
 }
 

@@ -1,6 +1,6 @@
 // Issue 5's behaviours against the real Temporal server, the real PostgreSQL and the simulators:
 // partial outages, permanent refusals, effective dates, rehires, movers and repeated requests.
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -13,9 +13,10 @@ const LIFECYCLE = 'urn:ietf:params:scim:schemas:extension:jml:2.0:User';
 
 let jml: TestSystem;
 let counter = 0;
+let policyDir: string;
 
 beforeAll(async () => {
-  const policyDir = mkdtempSync(path.join(tmpdir(), 'jml-policy-'));
+  policyDir = mkdtempSync(path.join(tmpdir(), 'jml-policy-'));
   const policyFile = path.join(policyDir, 'policy.json');
   // Mendix only for Engineering; the others for everyone.
   writeFileSync(policyFile, JSON.stringify({ version: 1, systems: { mendix: { entitled: { attribute: 'department', in: ['Engineering'] } } } }));
@@ -27,6 +28,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await jml.close();
+  rmSync(policyDir, { recursive: true, force: true });
 });
 
 /** A person with accounts in all three systems, provisioned over SCIM. */
