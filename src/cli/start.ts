@@ -31,7 +31,8 @@ async function startInfrastructure(environment: Environment) {
   }
   const database = await resolveDatabase(environment);
   try {
-    await migrateDatabase(database.url);
+    const applied = await migrateDatabase(database.url);
+    if (applied.length > 0) logger.info({ migrations: applied }, `applied ${applied.length} database migration(s)`);
     const temporal = await obtainTemporalServer({
       port: environment.JML_TEMPORAL_DEV_PORT,
       dbFile: path.join(dataDir(environment), 'temporal.db'),

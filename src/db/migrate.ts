@@ -107,7 +107,7 @@ export async function migrateDatabase(databaseUrl: string, migrations = readMigr
     throw new MigrationError(`Could not connect to the database to migrate it: ${(error as Error).message}`);
   }
   // NOTICEs (the audit privileges migration explains itself with one) are for the log, not stderr.
-  client.on('notice', (notice) => logger.info({ component: 'migrate' }, notice.message ?? ''));
+  client.on('notice', (notice) => logger.debug({ component: 'migrate' }, notice.message ?? ''));
   try {
     await client.query('SELECT pg_advisory_lock($1)', [PRISMA_MIGRATE_LOCK]);
     let applied = await appliedMigrations(client);
@@ -131,7 +131,7 @@ export async function migrateDatabase(databaseUrl: string, migrations = readMigr
         await client.query('ROLLBACK').catch(() => {});
         throw new MigrationError(`Migration ${migration.name} failed and was rolled back: ${(error as Error).message}`);
       }
-      logger.info({ migration: migration.name, ms: Date.now() - started.getTime() }, 'applied a migration');
+      logger.debug({ migration: migration.name, ms: Date.now() - started.getTime() }, 'applied a migration');
     }
     return todo.map((migration) => migration.name);
   } finally {

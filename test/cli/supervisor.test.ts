@@ -15,8 +15,9 @@ let supervisor: ChildProcess | undefined;
 let output = '';
 let port: number;
 
+/** The supervisor's jml children (tsx's esbuild service is a child process too). */
 const childrenOf = (pid: number) =>
-  spawnSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' })
+  spawnSync('pgrep', ['-P', String(pid), '-f', 'start --role (api|worker)'], { encoding: 'utf8' })
     .stdout.trim()
     .split('\n')
     .filter(Boolean)
