@@ -106,8 +106,13 @@ export async function migrateDatabase(databaseUrl: string, migrations = readMigr
   } catch (error) {
     throw new MigrationError(`Could not connect to the database to migrate it: ${(error as Error).message}`);
   }
-  // NOTICEs (the audit privileges migration explains itself with one) are for the log, not stderr.
-  client.on('notice', (notice) => logger.debug({ component: 'migrate' }, notice.message ?? ''));
+  // A migration's own NOTICE is for the operator (the audit privileges migration says when it
+  // could not create its role); PostgreSQL's "already exists, skipping" is not.
+  client.on('notice', (notice) => {
+    const message = notice.message ?? '';
+    if (/already exists, skipping/.test(message)) logger.debug({ component: 'migrate' }, message);
+    else logger.warn({ component: 'migrate' }, message);
+  });
   try {
     await client.query('SELECT pg_advisory_lock($1)', [PRISMA_MIGRATE_LOCK]);
     let applied = await appliedMigrations(client);
