@@ -1,6 +1,7 @@
 // `npm start`'s default shape: one supervisor, the API and the worker as two child processes.
 // A crashed child comes back; SIGTERM to the supervisor takes everything down, children first.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -22,17 +23,24 @@ const childrenOf = (pid: number) =>
     .split('\n')
     .filter(Boolean)
     .map(Number);
+const isFree = (candidate: number) =>
+  new Promise<boolean>((resolve) => {
+    const server = net.createServer();
+    server.once('error', () => resolve(false));
+    server.listen(candidate, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
 const alive = (pid: number) => spawnSync('kill', ['-0', String(pid)]).status === 0;
 
 async function answers(url: string): Promise<boolean> {
   try {
-    return (await fetch(url, { signal: AbortSignal.timeout(2000) })).ok;
+    return (await fetch(url, { signal: AbortSignal.timeout(10_000) })).ok;
   } catch {
     return false;
   }
 }
 
-async function waitFor(condition: () => boolean | Promise<boolean>, what: string, timeoutMs = 60_000) {
+// Generous: three Node processes load the TypeScript sources on a shared 2-core machine.
+async function waitFor(condition: () => boolean | Promise<boolean>, what: string, timeoutMs = 180_000) {
   const deadline = Date.now() + timeoutMs;
   while (!(await condition())) {
     if (Date.now() > deadline) throw new Error(`${what} did not happen within ${timeoutMs / 1000} s:\n${output.slice(-3000)}`);
@@ -42,7 +50,9 @@ async function waitFor(condition: () => boolean | Promise<boolean>, what: string
 
 beforeAll(async () => {
   database = await createTestDatabase();
-  port = await freePort();
+  // The worker listens on PORT + 1: both must be free.
+  do port = await freePort();
+  while (!(await isFree(port + 1)));
 });
 
 afterAll(async () => {
@@ -67,8 +77,7 @@ describe('npm start: the API and the worker as two supervised processes', () => 
     // Two children: the API on PORT, the worker's health check on PORT + 1.
     const [first, second] = childrenOf(supervisor.pid!);
     expect(childrenOf(supervisor.pid!)).toHaveLength(2);
-    expect(await answers(`http://127.0.0.1:${port}/health`)).toBe(true);
-    expect(await answers(`http://127.0.0.1:${port + 1}/health`)).toBe(true);
+    await waitFor(async () => (await answers(`http://127.0.0.1:${port}/health`)) && answers(`http://127.0.0.1:${port + 1}/health`), 'both health checks');
 
     // A child killed as a crash would be is started again, and the other one is left alone.
     process.kill(second!, 'SIGKILL');
@@ -82,5 +91,5 @@ describe('npm start: the API and the worker as two supervised processes', () => 
     expect(await exited).toBe(0);
     for (const pid of children) expect(alive(pid)).toBe(false);
     expect(await answers(`http://127.0.0.1:${port}/health`)).toBe(false);
-  }, 180_000);
+  }, 600_000);
 });
