@@ -1,17 +1,15 @@
 // Activities that only write jml's own records: event status, the mass-deprovision guard's
-// verdicts, approvals, cancellations and targets that need attention.
+// verdicts, approvals, cancellations and targets that need attention. Every status change is
+// src/lifecycle/transitions.ts's; these are the workflow's handles on it.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Context } from '@temporalio/activity';
 import { appendAudit } from '../audit/append.js';
 import type { SystemName } from '../connectors/types.js';
 import type { TargetActionKind } from '../../workflows/contract.js';
+import { beginEvent, cancelEvent, finishEvent, holdLeaver, markEventWaiting, markTargetNeedsAttention } from '../lifecycle/transitions.js';
 import type { ActivityDependencies } from './index.js';
 
 type Deps = ActivityDependencies & { now: () => Date };
-
-const FINAL_FAILURE = 'needs_attention';
-/** Event statuses from which the workflow may (again) act on systems. */
-const STARTABLE = new Set(['pending', 'waiting', 'held']);
 
 export interface GuardSettings {
   enabled: boolean;
@@ -25,15 +23,6 @@ export interface GuardSettings {
 }
 
 export function createBookkeepingActivities({ db, now, guard }: Deps) {
-  async function transition(eventId: string, to: 'waiting' | 'held', action: string, data: Record<string, unknown> = {}, alsoFrom: string[] = []) {
-    await db.$transaction(async (tx) => {
-      const event = await tx.lifecycleEvent.findUniqueOrThrow({ where: { id: eventId } });
-      if ((!STARTABLE.has(event.status) && !alsoFrom.includes(event.status)) || event.status === to) return;
-      await tx.lifecycleEvent.update({ where: { id: eventId }, data: { status: to } });
-      await appendAudit(tx, [{ actor: 'system', action, identityId: event.identityId, eventId, data: { workflowId: event.workflowId, from: event.status, ...data } }], now());
-    });
-  }
-
   /** Events of the same person, created before this one, about to act or acting. */
   function countEarlierOpen(event: { id: string; identityId: string; createdAt: Date }): Promise<number> {
     return db.lifecycleEvent.count({
@@ -51,15 +40,7 @@ export function createBookkeepingActivities({ db, now, guard }: Deps) {
      * cancels an open leaver directly): then the workflow must not act, and this returns false.
      */
     async markEventRunning({ eventId }: { eventId: string }): Promise<boolean> {
-      return db.$transaction(async (tx) => {
-        await tx.$queryRaw`SELECT id FROM lifecycle_event WHERE id = ${eventId}::uuid FOR UPDATE`;
-        const event = await tx.lifecycleEvent.findUniqueOrThrow({ where: { id: eventId } });
-        if (event.status === 'cancelled') return false;
-        if (!STARTABLE.has(event.status)) return true;
-        await tx.lifecycleEvent.update({ where: { id: eventId }, data: { status: 'running' } });
-        await appendAudit(tx, [{ actor: 'system', action: 'workflow.started', identityId: event.identityId, eventId, data: { workflowId: event.workflowId, from: event.status } }], now());
-        return true;
-      });
+      return beginEvent(db, eventId, now());
     },
 
     /**
@@ -82,8 +63,7 @@ export function createBookkeepingActivities({ db, now, guard }: Deps) {
     },
 
     async markEventWaiting({ eventId, until }: { eventId: string; until: string }): Promise<void> {
-      // From running too: the systems disabled at once are done, the rest wait for the date.
-      await transition(eventId, 'waiting', 'workflow.waiting', { until }, ['running']);
+      await markEventWaiting(db, eventId, until, now());
     },
 
     /**
@@ -102,13 +82,13 @@ export function createBookkeepingActivities({ db, now, guard }: Deps) {
       const share = leavers / Math.max(1, active + leavers);
       const tripped = leavers > guard.maxLeavers || (leavers >= guard.minLeaversForShare && share > guard.maxShare);
       if (!tripped) return 'pass';
-      await transition(eventId, 'held', 'lifecycle.leaver.held', {
+      await holdLeaver(db, eventId, {
         leaversInWindow: leavers,
         windowMs: guard.windowMs,
         shareOfActive: Math.round(share * 1000) / 1000,
         maxLeavers: guard.maxLeavers,
         maxShare: guard.maxShare,
-      });
+      }, at);
       return 'hold';
     },
 
@@ -124,54 +104,16 @@ export function createBookkeepingActivities({ db, now, guard }: Deps) {
       });
     },
 
-    async cancelEvent({ eventId, by, reason }: { eventId: string; by: string; reason: string }): Promise<void> {
-      await db.$transaction(async (tx) => {
-        const event = await tx.lifecycleEvent.findUniqueOrThrow({ where: { id: eventId } });
-        if (event.status === 'cancelled') return;
-        await tx.targetAction.updateMany({ where: { eventId, status: 'pending' }, data: { status: 'cancelled' } });
-        await tx.lifecycleEvent.update({ where: { id: eventId }, data: { status: 'cancelled', completedAt: now() } });
-        await appendAudit(tx, [{ actor: by, action: `lifecycle.${event.kind}.cancelled`, identityId: event.identityId, eventId, data: { reason } }], now());
-      });
+    async cancelEvent(input: { eventId: string; by: string; reason: string }): Promise<void> {
+      await cancelEvent(db, input, now());
     },
 
     async markTargetNeedsAttention(input: { eventId: string; system: SystemName; action: TargetActionKind; reason: string }): Promise<void> {
-      await db.$transaction(async (tx) => {
-        const key = { eventId_system_action: { eventId: input.eventId, system: input.system, action: input.action } };
-        const target = await tx.targetAction.findUniqueOrThrow({ where: key, include: { event: true } });
-        if (target.status === FINAL_FAILURE) return;
-        await tx.targetAction.update({ where: key, data: { status: FINAL_FAILURE, lastError: input.reason } });
-        await appendAudit(tx, [
-          {
-            actor: 'system',
-            action: `target.${input.action}.needs_attention`,
-            identityId: target.event.identityId,
-            eventId: input.eventId,
-            system: input.system,
-            data: { reason: input.reason, attempts: target.attempts },
-          },
-        ], now());
-      });
+      await markTargetNeedsAttention(db, input, now());
     },
 
     async completeEvent({ eventId }: { eventId: string }): Promise<string> {
-      return db.$transaction(async (tx) => {
-        const event = await tx.lifecycleEvent.findUniqueOrThrow({ where: { id: eventId }, include: { actions: true } });
-        const status = event.actions.some((action) => action.status === FINAL_FAILURE || action.status === 'pending')
-          ? 'needs_attention'
-          : 'completed';
-        if (event.status === status) return status;
-        await tx.lifecycleEvent.update({ where: { id: eventId }, data: { status, completedAt: now() } });
-        await appendAudit(tx, [
-          {
-            actor: 'system',
-            action: `lifecycle.${event.kind}.${status}`,
-            identityId: event.identityId,
-            eventId,
-            data: { targets: event.actions.map(({ system, action, status }) => ({ system, action, status })) },
-          },
-        ], now());
-        return status;
-      });
+      return finishEvent(db, eventId, now());
     },
   };
 }

@@ -1,10 +1,11 @@
 // The activity that acts on one downstream system: find the account, disable or enable it, and
 // record the outcome. Runs on the system's own task queue (docs/decisions/005).
 import { ApplicationFailure, Context } from '@temporalio/activity';
-import { appendAudit } from '../audit/append.js';
 import { isDownstreamError } from '../connectors/errors.js';
 import type { IdentitySnapshot, SystemName } from '../connectors/types.js';
 import { TARGET_ACTION_HEARTBEAT_TIMEOUT_MS, type TargetActionKind } from '../../workflows/contract.js';
+import { SETTLED_TARGET, type TargetOutcomeStatus } from '../lifecycle/plan.js';
+import { recordFailedAttempt, settleTarget } from '../lifecycle/transitions.js';
 import type { ActivityDependencies } from './index.js';
 
 type Deps = ActivityDependencies & { now: () => Date };
@@ -13,7 +14,7 @@ type Deps = ActivityDependencies & { now: () => Date };
 const MIN_RETRY_DELAY_MS = 100;
 
 /** Statuses after which repeating the activity must not call the system again. */
-const SETTLED = new Set(['succeeded', 'account_not_found', 'manual_action_required', 'dry_run', 'cancelled']);
+const SETTLED = new Set<string>(SETTLED_TARGET);
 
 export interface TargetRequest {
   eventId: string;
@@ -77,33 +78,12 @@ function heartbeating<A extends unknown[], R>(activity: (...args: A) => Promise<
 }
 
 export function createTargetActivities({ db, connectors, dryRun, now }: Deps) {
-  async function settle(
+  function settle(
     request: TargetRequest,
     identityId: string,
-    outcome: { status: 'succeeded' | 'account_not_found' | 'manual_action_required' | 'dry_run'; accountId?: string | null; data: Record<string, unknown> },
+    outcome: { status: TargetOutcomeStatus; accountId?: string | null; data: Record<string, unknown> },
   ) {
-    await db.$transaction(async (tx) => {
-      const at = now();
-      await tx.targetAction.update({
-        where: { eventId_system_action: keyOf(request) },
-        data: {
-          status: outcome.status,
-          accountId: outcome.accountId ?? null,
-          attempts: { increment: 1 },
-          confirmedAt: outcome.status === 'succeeded' ? at : null,
-        },
-      });
-      await appendAudit(tx, [
-        {
-          actor: 'system',
-          action: `target.${request.action}.${outcome.status}`,
-          identityId,
-          eventId: request.eventId,
-          system: request.system,
-          data: outcome.data,
-        },
-      ], at);
-    });
+    return settleTarget(db, { ...keyOf(request), identityId }, outcome, now());
   }
 
   return {
@@ -165,29 +145,17 @@ export function createTargetActivities({ db, connectors, dryRun, now }: Deps) {
       } catch (error) {
         const durationMs = Date.now() - started;
         const downstream = isDownstreamError(error) ? error : undefined;
-        await db.$transaction(async (tx) => {
-          await tx.targetAction.update({
-            where: { eventId_system_action: keyOf(request) },
-            data: { attempts: { increment: 1 }, lastError: downstream?.vendorMessage ?? (error as Error).message },
-          });
-          await appendAudit(tx, [
-            {
-              actor: 'system',
-              action: `target.${request.action}.attempt_failed`,
-              identityId: target.identityId,
-              eventId: request.eventId,
-              system: request.system,
-              data: {
-                attempt,
-                durationMs,
-                error: (error as Error).name,
-                message: (error as Error).message,
-                status: downstream?.status ?? null,
-                vendorMessage: downstream?.vendorMessage ?? null,
-              },
-            },
-          ], now());
-        });
+        await recordFailedAttempt(db, { ...keyOf(request), identityId: target.identityId }, {
+          lastError: downstream?.vendorMessage ?? (error as Error).message,
+          data: {
+            attempt,
+            durationMs,
+            error: (error as Error).name,
+            message: (error as Error).message,
+            status: downstream?.status ?? null,
+            vendorMessage: downstream?.vendorMessage ?? null,
+          },
+        }, now());
         if (!downstream) throw error;
         throw ApplicationFailure.create({
           type: downstream.name,

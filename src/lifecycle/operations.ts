@@ -1,18 +1,14 @@
 // What an operator may do to lifecycle events: look at them, release or refuse a leaver the
 // mass-deprovision guard held, and run targets that need attention again. Shared by the operator
-// API and the CLI. Every change commits in one transaction with its outbox row and its audit row;
-// the caller kicks the relay afterwards (`onOutboxWritten`), or the relay's sweep picks it up.
+// API and the CLI. Every change commits in one transaction with its outbox row and its audit row,
+// written by src/lifecycle/transitions.ts; the caller kicks the relay afterwards (`onOutboxWritten`), or the relay's sweep picks it up.
 import { z } from 'zod';
 import type { Database, Prisma } from '../db/client.js';
-import { appendAudit, type AuditEntry, type Transaction } from '../audit/append.js';
-import { toJson } from '../audit/canonical.js';
+import type { Transaction } from '../audit/append.js';
 import { SYSTEMS, type SystemName } from '../connectors/types.js';
 import type { LifecycleEvent } from '../generated/prisma/client.js';
-import {
-  LIFECYCLE_WORKFLOW,
-  workflowIdForEvent,
-  type LifecycleWorkflowInput,
-} from '../../workflows/contract.js';
+import { workflowIdForEvent, type LifecycleWorkflowInput } from '../../workflows/contract.js';
+import { approveHeld, rejectHeld, retryTargets } from './transitions.js';
 
 export const EVENT_KINDS = ['joiner', 'mover', 'leaver', 'rehire'] as const;
 export const EVENT_STATUSES = ['pending', 'running', 'waiting', 'held', 'completed', 'needs_attention', 'cancelled'] as const;
@@ -207,10 +203,6 @@ function requireHeld(event: LifecycleEvent, verb: string): void {
   }
 }
 
-function signalRow(workflowId: string, signal: 'approve' | 'reject', payload: Record<string, unknown>): Prisma.OutboxEntryCreateManyInput {
-  return { kind: 'signal', workflowId, signal, args: toJson([payload]) as Prisma.InputJsonValue };
-}
-
 export interface OperatorAction {
   by: string;
   /** Called after the transaction committed, when it wrote outbox rows (kick the relay). */
@@ -230,10 +222,7 @@ export interface Signalled {
  * second approve or a late reject is refused rather than racing the first signal to the workflow.
  */
 async function approveLocked(tx: Transaction, events: LifecycleEvent[], by: string, now: Date): Promise<Signalled[]> {
-  if (events.length === 0) return [];
-  await tx.outboxEntry.createMany({ data: events.map((event) => signalRow(event.workflowId, 'approve', { by })) });
-  await tx.lifecycleEvent.updateMany({ where: { id: { in: events.map((event) => event.id) } }, data: { status: 'pending' } });
-  await appendAudit(tx, events.map((event) => ({ actor: by, action: 'operator.approve', identityId: event.identityId, eventId: event.id, data: { workflowId: event.workflowId } })), now);
+  await approveHeld(tx, events, by, now);
   return events.map((event) => ({ eventId: event.id, workflowId: event.workflowId, signal: 'approve', status: 'pending' }));
 }
 
@@ -271,15 +260,7 @@ export async function rejectEvent(db: Database, input: OperatorAction & { eventI
   const rejected = await db.$transaction(async (tx) => {
     const event = await lockEvent(tx, input.eventId);
     requireHeld(event, 'rejected');
-    const now = new Date();
-    await tx.outboxEntry.create({ data: signalRow(event.workflowId, 'reject', reason ? { by, reason } : { by }) });
-    await tx.targetAction.updateMany({ where: { eventId: event.id, status: 'pending' }, data: { status: 'cancelled' } });
-    await tx.lifecycleEvent.update({ where: { id: event.id }, data: { status: 'cancelled', completedAt: now } });
-    const base = { actor: by, identityId: event.identityId, eventId: event.id };
-    await appendAudit(tx, [
-      { ...base, action: 'operator.reject', data: { workflowId: event.workflowId, reason: reason ?? null } },
-      { ...base, action: `lifecycle.${event.kind}.cancelled`, data: { reason: `rejected by ${by}${reason ? `: ${reason}` : ''}` } },
-    ], now);
+    await rejectHeld(tx, event, by, reason, new Date());
     return { eventId: event.id, workflowId: event.workflowId, signal: 'reject' as const, status: 'cancelled', reason };
   });
   input.onOutboxWritten?.();
@@ -353,12 +334,7 @@ export async function retryEvent(db: Database, input: OperatorAction & { eventId
       generation,
     };
 
-    const now = new Date();
-    await tx.targetAction.updateMany({ where: { id: { in: failed.map((target) => target.id) } }, data: { status: 'pending', lastError: null } });
-    await tx.lifecycleEvent.update({ where: { id: event.id }, data: { status: 'pending', completedAt: null } });
-    await tx.outboxEntry.create({ data: { kind: 'start', workflowId, workflowType: LIFECYCLE_WORKFLOW, args: toJson([args]) as Prisma.InputJsonValue } });
-    const audit: AuditEntry = { actor: by, action: 'operator.retry', identityId: event.identityId, eventId: event.id, data: { workflowId, generation, targets } };
-    await appendAudit(tx, [audit], now);
+    await retryTargets(tx, event, { by, targetIds: failed.map((target) => target.id), workflowId, workflowInput: args, now: new Date() });
     return { eventId: event.id, workflowId, generation, targets };
   });
   input.onOutboxWritten?.();

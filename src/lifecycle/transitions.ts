@@ -1,0 +1,327 @@
+// The one module that changes the status of a lifecycle event or of one of its target actions.
+// Each step writes the status, the outbox row that tells the workflow, and the audit rows that
+// record it, in one transaction: the step the SCIM request or operator is in (functions taking a
+// `Transaction`), or a transaction of its own (functions taking the `Database`, the workflow's
+// steps). Every change is conditional on the status it expects (UPDATE ... WHERE status = ...), so
+// two writers racing on one event cannot both win: the loser sees `EventStatusMoved`.
+// test/lifecycle/transitions-owner.test.ts fails when any other module writes these statuses.
+import { randomUUID } from 'node:crypto';
+import type { Database, Prisma } from '../db/client.js';
+import { appendAudit, type AuditEntry, type Transaction } from '../audit/append.js';
+import { toJson } from '../audit/canonical.js';
+import type { SystemName } from '../connectors/types.js';
+import type { LifecycleEvent } from '../generated/prisma/client.js';
+import {
+  LIFECYCLE_WORKFLOW,
+  workflowIdForEvent,
+  type LifecycleTarget,
+  type LifecycleWorkflowInput,
+  type TargetActionKind,
+} from '../../workflows/contract.js';
+import type { DetectedChange } from './detect.js';
+import { finalEventStatus, OPEN_LEAVER, STARTABLE, type TargetOutcomeStatus } from './plan.js';
+import type { LifecycleSettings } from './record.js';
+
+/** The event (or target) was not in the status this step expects: another writer moved it first. */
+export class EventStatusMoved extends Error {
+  override readonly name = 'EventStatusMoved';
+  constructor(
+    readonly eventId: string,
+    readonly expected: readonly string[],
+    readonly found: string | null,
+  ) {
+    super(`Event ${eventId} is ${found ?? 'gone'}, not ${expected.join(' or ')}: another change got there first; read it again`);
+  }
+}
+
+type Signal = 'approve' | 'reject' | 'cancel' | 'reschedule';
+
+function signalRow(workflowId: string, signal: Signal, payload: Record<string, unknown>): Prisma.OutboxEntryCreateManyInput {
+  return { kind: 'signal', workflowId, signal, args: toJson([payload]) as Prisma.InputJsonValue };
+}
+
+function startRow(workflowId: string, input: LifecycleWorkflowInput): Prisma.OutboxEntryCreateManyInput {
+  return { kind: 'start', workflowId, workflowType: LIFECYCLE_WORKFLOW, args: toJson([input]) as Prisma.InputJsonValue };
+}
+
+/** Moves one event from one of `from` to `to`; throws EventStatusMoved when it was elsewhere. */
+async function moveEvent(
+  tx: Transaction,
+  event: Pick<LifecycleEvent, 'id' | 'status'>,
+  from: readonly string[],
+  data: Prisma.LifecycleEventUpdateManyMutationInput,
+): Promise<void> {
+  const { count } = await tx.lifecycleEvent.updateMany({ where: { id: event.id, status: { in: [...from] as LifecycleEvent['status'][] } }, data });
+  if (count !== 1) throw new EventStatusMoved(event.id, from, event.status);
+}
+
+// ---- Intake: inside the SCIM request's transaction; the caller appends the audit rows returned ----
+
+/**
+ * A new event with one target action per downstream system and the outbox row that starts its
+ * workflow. An event with nothing to do downstream is complete as soon as it is recorded.
+ */
+export async function recordEvent(
+  tx: Transaction,
+  input: { identityId: string; change: DetectedChange; targets: LifecycleTarget[]; actor: string; now: Date },
+  settings: LifecycleSettings,
+): Promise<{ eventId: string; audit: AuditEntry[] }> {
+  const eventId = randomUUID();
+  const workflowId = workflowIdForEvent(eventId);
+  const { targets, change } = input;
+  await tx.lifecycleEvent.create({
+    data: {
+      id: eventId,
+      identityId: input.identityId,
+      kind: change.kind,
+      status: targets.length === 0 ? 'completed' : 'pending',
+      completedAt: targets.length === 0 ? input.now : null,
+      actor: input.actor,
+      effectiveAt: change.effectiveAt ?? input.now,
+      workflowId,
+      changes: toJson(change.changes) as Prisma.InputJsonValue,
+    },
+  });
+  if (targets.length > 0) {
+    await tx.targetAction.createMany({ data: targets.map((target) => ({ eventId, system: target.system, action: target.action })) });
+    await tx.outboxEntry.create({
+      data: startRow(workflowId, {
+        eventId,
+        kind: change.kind,
+        targets,
+        queuePrefix: settings.queuePrefix,
+        retryDeadlineMs: settings.retryDeadlineMs,
+        retryInitialIntervalMs: settings.retryInitialIntervalMs,
+        retryMaximumIntervalMs: settings.retryMaximumIntervalMs,
+        effectiveAt: change.effectiveAt?.toISOString(),
+        immediateSystems: change.effectiveAt ? settings.disableNowSystems?.filter((system) => targets.some((target) => target.system === system)) : undefined,
+        guard: change.kind === 'leaver' && (settings.guard ?? false),
+      }),
+    });
+  }
+  return {
+    eventId,
+    audit: [
+      {
+        actor: input.actor,
+        action: `lifecycle.${change.kind}.detected`,
+        identityId: input.identityId,
+        eventId,
+        data: { changes: change.changes, targets, workflowId, effectiveAt: (change.effectiveAt ?? input.now).toISOString() },
+      },
+    ],
+  };
+}
+
+/** The one way an event is cancelled: its targets not yet acted on, then the event itself. */
+async function cancelLocked(
+  tx: Transaction,
+  event: Pick<LifecycleEvent, 'id' | 'status' | 'kind' | 'identityId'>,
+  from: readonly string[],
+  by: string,
+  reason: string,
+  now: Date,
+): Promise<AuditEntry> {
+  await moveEvent(tx, event, from, { status: 'cancelled', completedAt: now });
+  await tx.targetAction.updateMany({ where: { eventId: event.id, status: 'pending' }, data: { status: 'cancelled' } });
+  return { actor: by, action: `lifecycle.${event.kind}.cancelled`, identityId: event.identityId, eventId: event.id, data: { reason } };
+}
+
+/**
+ * A rehire, or a termination date taken back, before the leaver acted. The database decides (the
+ * workflow checks it before acting); the signal wakes a waiting workflow.
+ */
+export async function cancelOpenLeaver(tx: Transaction, leaver: LifecycleEvent, input: { by: string; reason: string; now: Date }): Promise<AuditEntry[]> {
+  await tx.$queryRaw`SELECT id FROM lifecycle_event WHERE id = ${leaver.id}::uuid FOR UPDATE`;
+  const audit = await cancelLocked(tx, leaver, OPEN_LEAVER, input.by, input.reason, input.now);
+  await tx.outboxEntry.create({ data: signalRow(leaver.workflowId, 'cancel', { by: input.by, reason: input.reason }) });
+  return [audit];
+}
+
+/** Already leaving: a new date, or the deactivation itself, moves the open leaver's date. */
+export async function rescheduleLeaver(
+  tx: Transaction,
+  leaver: LifecycleEvent,
+  input: { by: string; effectiveAt: string; changes: unknown },
+): Promise<AuditEntry[]> {
+  await tx.outboxEntry.create({ data: signalRow(leaver.workflowId, 'reschedule', { by: input.by, effectiveAt: input.effectiveAt }) });
+  await tx.lifecycleEvent.update({ where: { id: leaver.id }, data: { effectiveAt: new Date(input.effectiveAt) } });
+  return [{ actor: input.by, action: 'lifecycle.leaver.rescheduled', identityId: leaver.identityId, eventId: leaver.id, data: { changes: input.changes, effectiveAt: input.effectiveAt } }];
+}
+
+// ---- Operator steps: inside the operator's transaction, with the event rows locked ----
+
+/**
+ * Releases held leavers: held to pending in the same transaction as the approve signal, so a
+ * second approve or a late reject is refused rather than racing the first signal to the workflow.
+ */
+export async function approveHeld(tx: Transaction, events: LifecycleEvent[], by: string, now: Date): Promise<void> {
+  if (events.length === 0) return;
+  const ids = events.map((event) => event.id);
+  const { count } = await tx.lifecycleEvent.updateMany({ where: { id: { in: ids }, status: 'held' }, data: { status: 'pending' } });
+  if (count !== events.length) {
+    const moved = await tx.lifecycleEvent.findFirst({ where: { id: { in: ids }, status: { not: 'pending' } } });
+    throw new EventStatusMoved(moved?.id ?? ids[0]!, ['held'], moved?.status ?? null);
+  }
+  await tx.outboxEntry.createMany({ data: events.map((event) => signalRow(event.workflowId, 'approve', { by })) });
+  await appendAudit(tx, events.map((event) => ({ actor: by, action: 'operator.approve', identityId: event.identityId, eventId: event.id, data: { workflowId: event.workflowId } })), now);
+}
+
+/** Refuses a held leaver: nothing is sent downstream; the signal ends the waiting workflow. */
+export async function rejectHeld(tx: Transaction, event: LifecycleEvent, by: string, reason: string | undefined, now: Date): Promise<void> {
+  await tx.outboxEntry.create({ data: signalRow(event.workflowId, 'reject', reason ? { by, reason } : { by }) });
+  const cancelled = await cancelLocked(tx, event, ['held'], by, `rejected by ${by}${reason ? `: ${reason}` : ''}`, now);
+  await appendAudit(tx, [
+    { actor: by, identityId: event.identityId, eventId: event.id, action: 'operator.reject', data: { workflowId: event.workflowId, reason: reason ?? null } },
+    cancelled,
+  ], now);
+}
+
+/** Runs targets that need attention again, in a new workflow run (operations.ts's retryEvent). */
+export async function retryTargets(
+  tx: Transaction,
+  event: LifecycleEvent,
+  input: { by: string; targetIds: string[]; workflowId: string; workflowInput: LifecycleWorkflowInput; now: Date },
+): Promise<void> {
+  const { count } = await tx.targetAction.updateMany({ where: { id: { in: input.targetIds }, status: 'needs_attention' }, data: { status: 'pending', lastError: null } });
+  if (count !== input.targetIds.length) throw new EventStatusMoved(event.id, ['needs_attention'], event.status);
+  await moveEvent(tx, event, ['needs_attention'], { status: 'pending', completedAt: null });
+  await tx.outboxEntry.create({ data: startRow(input.workflowId, input.workflowInput) });
+  const { targets, generation } = input.workflowInput;
+  await appendAudit(tx, [{ actor: input.by, action: 'operator.retry', identityId: event.identityId, eventId: event.id, data: { workflowId: input.workflowId, generation, targets } }], input.now);
+}
+
+// ---- Workflow steps: each its own transaction. Local activities run again when their worker dies
+// before the workflow task completes, so each step leaves the same records however often it runs.
+
+/**
+ * Moves the event to running, unless it was cancelled meanwhile (a rehire cancels an open leaver
+ * directly): then the workflow must not act, and this returns false.
+ */
+export async function beginEvent(db: Database, eventId: string, now: Date): Promise<boolean> {
+  return db.$transaction(async (tx) => {
+    await tx.$queryRaw`SELECT id FROM lifecycle_event WHERE id = ${eventId}::uuid FOR UPDATE`;
+    const event = await tx.lifecycleEvent.findUniqueOrThrow({ where: { id: eventId } });
+    if (event.status === 'cancelled') return false;
+    if (!(STARTABLE as readonly string[]).includes(event.status)) return true;
+    await moveEvent(tx, event, STARTABLE, { status: 'running' });
+    await appendAudit(tx, [{ actor: 'system', action: 'workflow.started', identityId: event.identityId, eventId, data: { workflowId: event.workflowId, from: event.status } }], now);
+    return true;
+  });
+}
+
+/** Waiting for the date (from running too: the systems disabled at once are done), or held by the guard. */
+async function park(db: Database, eventId: string, to: 'waiting' | 'held', action: string, data: Record<string, unknown>, alsoFrom: readonly string[], now: Date) {
+  await db.$transaction(async (tx) => {
+    const event = await tx.lifecycleEvent.findUniqueOrThrow({ where: { id: eventId } });
+    const from = [...STARTABLE, ...alsoFrom];
+    if (!from.includes(event.status) || event.status === to) return;
+    await moveEvent(tx, event, from, { status: to });
+    await appendAudit(tx, [{ actor: 'system', action, identityId: event.identityId, eventId, data: { workflowId: event.workflowId, from: event.status, ...data } }], now);
+  });
+}
+
+export function markEventWaiting(db: Database, eventId: string, until: string, now: Date): Promise<void> {
+  return park(db, eventId, 'waiting', 'workflow.waiting', { until }, ['running'], now);
+}
+
+export function holdLeaver(db: Database, eventId: string, verdict: Record<string, unknown>, now: Date): Promise<void> {
+  return park(db, eventId, 'held', 'lifecycle.leaver.held', verdict, [], now);
+}
+
+/** The workflow's own cancellation (a cancel or reject signal); a no-op when already cancelled. */
+export async function cancelEvent(db: Database, input: { eventId: string; by: string; reason: string }, now: Date): Promise<void> {
+  await db.$transaction(async (tx) => {
+    const event = await tx.lifecycleEvent.findUniqueOrThrow({ where: { id: input.eventId } });
+    if (event.status === 'cancelled') return;
+    const audit = await cancelLocked(tx, event, [event.status], input.by, input.reason, now);
+    await appendAudit(tx, [audit], now);
+  });
+}
+
+export interface TargetKey {
+  eventId: string;
+  system: SystemName;
+  action: TargetActionKind;
+}
+
+function targetKey({ eventId, system, action }: TargetKey) {
+  return { eventId_system_action: { eventId, system, action } };
+}
+
+/** What the downstream system answered, with the account it acted on. */
+export async function settleTarget(
+  db: Database,
+  target: TargetKey & { identityId: string },
+  outcome: { status: TargetOutcomeStatus; accountId?: string | null; data: Record<string, unknown> },
+  now: Date,
+): Promise<void> {
+  await db.$transaction(async (tx) => {
+    await tx.targetAction.update({
+      where: targetKey(target),
+      data: {
+        status: outcome.status,
+        accountId: outcome.accountId ?? null,
+        attempts: { increment: 1 },
+        confirmedAt: outcome.status === 'succeeded' ? now : null,
+      },
+    });
+    await appendAudit(tx, [
+      { actor: 'system', action: `target.${target.action}.${outcome.status}`, identityId: target.identityId, eventId: target.eventId, system: target.system, data: outcome.data },
+    ], now);
+  });
+}
+
+/** A failed attempt: counted and recorded; the status stays until the retries run out. */
+export async function recordFailedAttempt(
+  db: Database,
+  target: TargetKey & { identityId: string },
+  input: { lastError: string; data: Record<string, unknown> },
+  now: Date,
+): Promise<void> {
+  await db.$transaction(async (tx) => {
+    await tx.targetAction.update({ where: targetKey(target), data: { attempts: { increment: 1 }, lastError: input.lastError } });
+    await appendAudit(tx, [
+      { actor: 'system', action: `target.${target.action}.attempt_failed`, identityId: target.identityId, eventId: target.eventId, system: target.system, data: input.data },
+    ], now);
+  });
+}
+
+/** The retries ran out or the failure is permanent: a person has to look at this target. */
+export async function markTargetNeedsAttention(db: Database, target: TargetKey & { reason: string }, now: Date): Promise<void> {
+  await db.$transaction(async (tx) => {
+    const row = await tx.targetAction.findUniqueOrThrow({ where: targetKey(target), include: { event: true } });
+    if (row.status === 'needs_attention') return;
+    await tx.targetAction.update({ where: targetKey(target), data: { status: 'needs_attention', lastError: target.reason } });
+    await appendAudit(tx, [
+      {
+        actor: 'system',
+        action: `target.${target.action}.needs_attention`,
+        identityId: row.event.identityId,
+        eventId: target.eventId,
+        system: target.system,
+        data: { reason: target.reason, attempts: row.attempts },
+      },
+    ], now);
+  });
+}
+
+/** The event's end: completed, or needs attention when a target failed or never ran. */
+export async function finishEvent(db: Database, eventId: string, now: Date): Promise<string> {
+  return db.$transaction(async (tx) => {
+    const event = await tx.lifecycleEvent.findUniqueOrThrow({ where: { id: eventId }, include: { actions: true } });
+    const status = finalEventStatus(event.actions.map((action) => action.status));
+    if (event.status === status) return status;
+    await moveEvent(tx, event, [event.status], { status, completedAt: now });
+    await appendAudit(tx, [
+      {
+        actor: 'system',
+        action: `lifecycle.${event.kind}.${status}`,
+        identityId: event.identityId,
+        eventId,
+        data: { targets: event.actions.map(({ system, action, status }) => ({ system, action, status })) },
+      },
+    ], now);
+    return status;
+  });
+}
