@@ -132,12 +132,12 @@ export const environmentSchema = z.object({
    * still answers an identity provider (with 503) well before its own request timeout.
    */
   JML_DB_CONNECTION_WAIT_MS: z.coerce.number().int().min(100).default(10_000),
-  /** Activities each worker runs at once on each task queue (the main one and each system's). */
-  JML_WORKER_ACTIVITY_SLOTS: z.coerce.number().int().min(1).max(1000).default(20),
+  /** Activities each worker runs at once on each task queue; default 10 per CPU (src/temporal/worker-sizing.ts). */
+  JML_WORKER_ACTIVITY_SLOTS: z.coerce.number().int().min(1).max(1000).optional(),
   /**
-   * Workflows a worker keeps in memory between tasks (the SDK's default follows the heap limit:
-   * about 2,300 with Node's 4 GiB). A workflow not in the cache replays its history on its next
-   * task; each cached leaver costs about 0.2 MiB.
+   * Workflows a worker keeps in memory between tasks; default 5 % of memory at half a MiB each, at
+   * most 512 (src/temporal/worker-sizing.ts). A workflow not in the cache replays its history on
+   * its next task.
    */
   JML_WORKER_CACHED_WORKFLOWS: z.coerce.number().int().min(0).optional(),
   /** A bearer token for Prometheus: accepted on /metrics only, besides operator tokens. */

@@ -9,6 +9,9 @@
 // Since 'local-bookkeeping' the bookkeeping steps run as local activities: they only write jml's
 // own tables and take milliseconds, and as ordinary activities each cost the Temporal server a
 // task-queue round trip and a workflow task (docs/decisions/015-local-bookkeeping.md).
+//
+// Since 'lean-lifecycle' an event that acts at once starts with one bookkeeping step instead of
+// two (docs/decisions/018-lifecycle-transitions.md).
 import {
   ActivityFailure,
   ApplicationFailure,
@@ -92,6 +95,12 @@ async function runTarget(input: LifecycleWorkflowInput, target: LifecycleTarget,
   }
 }
 
+/** An earlier event of the same person is in the way: wait for it, then start (false: cancelled meanwhile). */
+async function waitThenBegin(eventId: string, books: Bookkeeping): Promise<boolean> {
+  await ordering.awaitEarlierEvents({ eventId });
+  return books.markEventRunning({ eventId });
+}
+
 /** The first lifecycle workflow's path, kept for executions that started before the patch. */
 async function runWithoutGuardOrDates(input: LifecycleWorkflowInput): Promise<TargetOutcome[]> {
   await bookkeeping.markEventRunning({ eventId: input.eventId });
@@ -131,6 +140,21 @@ export async function lifecycleWorkflow(input: LifecycleWorkflowInput): Promise<
     await books.cancelEvent({ eventId: input.eventId, by, reason });
     return notRun.map((target) => ({ ...target, status: 'cancelled' }));
   };
+
+  // Since 'lean-lifecycle' an event that acts at once (no guard, no date) starts in one step: the
+  // look for earlier events and the move to running are one statement (decision 018).
+  if (local && !input.guard && !input.effectiveAt && patched('lean-lifecycle')) {
+    const begun = await books.beginIfFirst({ eventId: input.eventId });
+    if (begun === 'cancelled' || (begun === 'wait' && !(await waitThenBegin(input.eventId, books)))) {
+      phase = 'cancelled';
+      return input.targets.map((target) => ({ ...target, status: 'cancelled' }));
+    }
+    phase = 'acting';
+    const outcomes = await Promise.all(input.targets.map((target) => runTarget(input, target, books)));
+    await books.completeEvent({ eventId: input.eventId });
+    phase = 'done';
+    return outcomes;
+  }
 
   // Most events find nothing ahead of them: a quick look spares the long-running wait.
   if (!local || (await books.earlierEventsOpen({ eventId: input.eventId }))) await ordering.awaitEarlierEvents({ eventId: input.eventId });

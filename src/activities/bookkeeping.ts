@@ -6,7 +6,7 @@ import { Context } from '@temporalio/activity';
 import { appendAudit } from '../audit/append.js';
 import type { SystemName } from '../connectors/types.js';
 import type { TargetActionKind } from '../../workflows/contract.js';
-import { beginEvent, cancelEvent, finishEvent, holdLeaver, markEventWaiting, markTargetNeedsAttention } from '../lifecycle/transitions.js';
+import { beginEvent, beginIfFirst, cancelEvent, finishEvent, holdLeaver, markEventWaiting, markTargetNeedsAttention, type BeginVerdict } from '../lifecycle/transitions.js';
 import type { ActivityDependencies } from './index.js';
 
 type Deps = ActivityDependencies & { now: () => Date };
@@ -41,6 +41,11 @@ export function createBookkeepingActivities({ db, now, guard }: Deps) {
      */
     async markEventRunning({ eventId }: { eventId: string }): Promise<boolean> {
       return beginEvent(db, eventId, now());
+    },
+
+    /** The lean path's start: no earlier event in the way, and running, in one statement. */
+    async beginIfFirst({ eventId }: { eventId: string }): Promise<BeginVerdict> {
+      return beginIfFirst(db, eventId, now());
     },
 
     /**

@@ -4,6 +4,7 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import { isDownstreamError } from '../connectors/errors.js';
 import type { IdentitySnapshot, SystemName } from '../connectors/types.js';
 import { TARGET_ACTION_HEARTBEAT_TIMEOUT_MS, type TargetActionKind } from '../../workflows/contract.js';
+import { sqlOf } from '../db/sql.js';
 import { SETTLED_TARGET, type TargetOutcomeStatus } from '../lifecycle/plan.js';
 import { recordFailedAttempt, settleTarget } from '../lifecycle/transitions.js';
 import type { ActivityDependencies } from './index.js';
@@ -81,22 +82,25 @@ export function createTargetActivities({ db, connectors, dryRun, now }: Deps) {
   function settle(
     request: TargetRequest,
     identityId: string,
-    outcome: { status: TargetOutcomeStatus; accountId?: string | null; data: Record<string, unknown> },
+    outcome: { status: TargetOutcomeStatus; accountId?: string | null; newLink?: boolean; data: Record<string, unknown> },
   ) {
     return settleTarget(db, { ...keyOf(request), identityId }, outcome, now());
   }
 
   return {
     applyTargetAction: heartbeating(async (request: TargetRequest): Promise<string> => {
-      // One joined read: as nested includes Prisma sends a query per relation, four per action.
-      const [target] = await db.$queryRaw<TargetRow[]>`
-        SELECT t.status::text AS status, i.id AS "identityId", i.user_name AS "userName", i.external_id AS "externalId",
-               i.email, i.employee_number AS "employeeNumber", i.resource, a.account_id AS "accountId"
-        FROM target_action t
-        JOIN lifecycle_event e ON e.id = t.event_id
-        JOIN identity i ON i.id = e.identity_id
-        LEFT JOIN account_link a ON a.identity_id = i.id AND a.system = t.system
-        WHERE t.event_id = ${request.eventId}::uuid AND t.system = ${request.system} AND t.action = ${request.action}::action_kind`;
+      // One joined read through pg (decision 019): as nested includes Prisma sends a query per
+      // relation, four per action.
+      const [target] = await sqlOf(db).query<TargetRow>(
+        `SELECT t.status::text AS status, i.id AS "identityId", i.user_name AS "userName", i.external_id AS "externalId",
+                i.email, i.employee_number AS "employeeNumber", i.resource, a.account_id AS "accountId"
+         FROM target_action t
+         JOIN lifecycle_event e ON e.id = t.event_id
+         JOIN identity i ON i.id = e.identity_id
+         LEFT JOIN account_link a ON a.identity_id = i.id AND a.system = t.system
+         WHERE t.event_id = $1::uuid AND t.system = $2 AND t.action = $3::action_kind`,
+        [request.eventId, request.system, request.action],
+      );
       if (!target) throw new Error(`no ${request.action} target for ${request.system} in event ${request.eventId}`);
       if (SETTLED.has(target.status)) return target.status;
       const attempt = Context.current().info.attempt;
@@ -116,6 +120,7 @@ export function createTargetActivities({ db, connectors, dryRun, now }: Deps) {
 
       const started = Date.now();
       let accountId = target.accountId;
+      let newLink = false;
       try {
         if (!accountId) {
           accountId = await connector.resolveAccount(snapshotOf(target));
@@ -123,11 +128,8 @@ export function createTargetActivities({ db, connectors, dryRun, now }: Deps) {
             await settle(request, target.identityId, { status: 'account_not_found', data: { attempt, durationMs: Date.now() - started } });
             return 'account_not_found';
           }
-          await db.accountLink.upsert({
-            where: { identityId_system: { identityId: target.identityId, system: request.system } },
-            create: { identityId: target.identityId, system: request.system, accountId },
-            update: { accountId, resolvedAt: now() },
-          });
+          // Linked in the same statement as the outcome (transitions.ts), not a round trip of its own.
+          newLink = true;
         }
         const context = { idempotencyKey: idempotencyKeyFor(request) };
         if (request.action === 'deactivate') {
@@ -136,17 +138,20 @@ export function createTargetActivities({ db, connectors, dryRun, now }: Deps) {
           await settle(request, target.identityId, {
             status: 'manual_action_required',
             accountId,
+            newLink,
             data: { attempt, reason: `${request.system} cannot reactivate accounts through its API` },
           });
           return 'manual_action_required';
         }
-        await settle(request, target.identityId, { status: 'succeeded', accountId, data: { accountId, attempt, durationMs: Date.now() - started } });
+        await settle(request, target.identityId, { status: 'succeeded', accountId, newLink, data: { accountId, attempt, durationMs: Date.now() - started } });
         return 'succeeded';
       } catch (error) {
         const durationMs = Date.now() - started;
         const downstream = isDownstreamError(error) ? error : undefined;
         await recordFailedAttempt(db, { ...keyOf(request), identityId: target.identityId }, {
           lastError: downstream?.vendorMessage ?? (error as Error).message,
+          accountId,
+          newLink,
           data: {
             attempt,
             durationMs,

@@ -13,6 +13,9 @@ export interface DatabaseOptions {
   connectionWaitMs?: number;
 }
 
+/** The pg pool Prisma's adapter queries through (its own copy of pg's types). */
+export type PgPool = ReturnType<Awaited<ReturnType<PrismaPg['connect']>>['underlyingDriver']>;
+
 type Transaction = Awaited<ReturnType<Awaited<ReturnType<PrismaPg['connect']>>['startTransaction']>>;
 
 /**
@@ -44,8 +47,12 @@ function releasedWhenEndFails(transaction: Transaction): Transaction {
  * longer emits an 'error' that nobody listens to, which ended the process.
  */
 class OutageProofPrismaPg extends PrismaPg {
+  /** The pg pool Prisma queries through, once connected: src/db/sql.ts sends hot-path SQL on it. */
+  pool: PgPool | undefined;
+
   override async connect() {
     const adapter = await super.connect();
+    this.pool = adapter.underlyingDriver();
     // The statement or transaction using the connection sees the failure itself, and the pool
     // drops the connection when it is handed back.
     adapter.underlyingDriver().on('connect', (client) => client.on('error', () => {}));
@@ -65,5 +72,17 @@ export function createDatabase(url: string, options: DatabaseOptions = {}): Data
   const maxWait = options.connectionWaitMs ?? 10_000;
   // Each transaction is a few statements; `timeout` only has to cover waiting for the audit
   // chain's head row behind the transactions queued before it.
-  return new PrismaClient({ adapter, transactionOptions: { maxWait, timeout: maxWait + 30_000 } });
+  const db = new PrismaClient({ adapter, transactionOptions: { maxWait, timeout: maxWait + 30_000 } });
+  adapters.set(db, adapter);
+  return db;
+}
+
+const adapters = new WeakMap<Database, OutageProofPrismaPg>();
+
+/** The pg pool under a client made by createDatabase, connecting it first if it has not yet. */
+export async function poolOf(db: Database): Promise<PgPool> {
+  const adapter = adapters.get(db);
+  if (!adapter) throw new Error('poolOf: this Prisma client was not made by createDatabase');
+  if (!adapter.pool) await db.$connect();
+  return adapter.pool!;
 }

@@ -7,6 +7,7 @@
 // test/lifecycle/transitions-owner.test.ts fails when any other module writes these statuses.
 import { randomUUID } from 'node:crypto';
 import type { Database, Prisma } from '../db/client.js';
+import { sqlOf } from '../db/sql.js';
 import { appendAudit, type AuditEntry, type Transaction } from '../audit/append.js';
 import { toJson } from '../audit/canonical.js';
 import type { SystemName } from '../connectors/types.js';
@@ -19,7 +20,7 @@ import {
   type TargetActionKind,
 } from '../../workflows/contract.js';
 import type { DetectedChange } from './detect.js';
-import { finalEventStatus, OPEN_LEAVER, STARTABLE, type TargetOutcomeStatus } from './plan.js';
+import { OPEN_LEAVER, STARTABLE, UNFINISHED_TARGET, type TargetOutcomeStatus } from './plan.js';
 import type { LifecycleSettings } from './record.js';
 
 /** The event (or target) was not in the status this step expects: another writer moved it first. */
@@ -69,23 +70,10 @@ export async function recordEvent(
   const eventId = randomUUID();
   const workflowId = workflowIdForEvent(eventId);
   const { targets, change } = input;
-  await tx.lifecycleEvent.create({
-    data: {
-      id: eventId,
-      identityId: input.identityId,
-      kind: change.kind,
-      status: targets.length === 0 ? 'completed' : 'pending',
-      completedAt: targets.length === 0 ? input.now : null,
-      actor: input.actor,
-      effectiveAt: change.effectiveAt ?? input.now,
-      workflowId,
-      changes: toJson(change.changes) as Prisma.InputJsonValue,
-    },
-  });
-  if (targets.length > 0) {
-    await tx.targetAction.createMany({ data: targets.map((target) => ({ eventId, system: target.system, action: target.action })) });
-    await tx.outboxEntry.create({
-      data: startRow(workflowId, {
+  const done = targets.length === 0;
+  const start = done
+    ? null
+    : startRow(workflowId, {
         eventId,
         kind: change.kind,
         targets,
@@ -96,9 +84,21 @@ export async function recordEvent(
         effectiveAt: change.effectiveAt?.toISOString(),
         immediateSystems: change.effectiveAt ? settings.disableNowSystems?.filter((system) => targets.some((target) => target.system === system)) : undefined,
         guard: change.kind === 'leaver' && (settings.guard ?? false),
-      }),
-    });
-  }
+      });
+  // One statement, one round trip: the event, its targets and the row that starts its workflow.
+  await tx.$executeRaw`
+    WITH event AS (
+      INSERT INTO lifecycle_event (id, identity_id, kind, status, completed_at, actor, effective_at, workflow_id, changes, created_at, updated_at)
+      VALUES (${eventId}::uuid, ${input.identityId}::uuid, ${change.kind}::lifecycle_kind, ${done ? 'completed' : 'pending'}::event_status,
+              ${done ? input.now : null}::timestamptz, ${input.actor}, ${change.effectiveAt ?? input.now}::timestamptz, ${workflowId},
+              ${JSON.stringify(toJson(change.changes))}::jsonb, ${input.now}::timestamptz, ${input.now}::timestamptz)
+      RETURNING id),
+    targets AS (
+      INSERT INTO target_action (id, event_id, system, action, created_at, updated_at)
+      SELECT gen_random_uuid(), event.id, t.system, t.action::action_kind, ${input.now}::timestamptz, ${input.now}::timestamptz
+      FROM event, unnest(${targets.map((target) => target.system)}::text[], ${targets.map((target) => target.action)}::text[]) AS t(system, action))
+    INSERT INTO outbox (kind, workflow_id, workflow_type, args)
+    SELECT 'start', ${workflowId}, ${LIFECYCLE_WORKFLOW}, ${start ? JSON.stringify(start.args) : null}::jsonb FROM event WHERE ${!done}`;
   return {
     eventId,
     audit: [
@@ -210,6 +210,39 @@ export async function beginEvent(db: Database, eventId: string, now: Date): Prom
   });
 }
 
+export type BeginVerdict = 'begun' | 'running' | 'cancelled' | 'wait';
+
+/**
+ * The lean path's start (patch 'lean-lifecycle'): whether an earlier event of the same person is
+ * still about to act or acting, and if none is, the move to running, in one statement and no
+ * transaction of its own. It writes no audit row: "running" is jml's own progress marker, not a
+ * decision or an effect, and the event's first outcome row follows within the second
+ * (decision 018). 'wait' leaves the event as it was: the workflow waits for the earlier events,
+ * then calls beginEvent.
+ */
+export async function beginIfFirst(db: Database, eventId: string, now: Date): Promise<BeginVerdict> {
+  const [row] = await sqlOf(db).query<{ status: string; begun: boolean }>(
+    `WITH event AS (SELECT id, status, identity_id, created_at FROM lifecycle_event WHERE id = $1::uuid),
+     earlier AS (
+       SELECT EXISTS (
+         SELECT 1 FROM lifecycle_event other, event
+         WHERE other.identity_id = event.identity_id AND other.status IN ('pending', 'running')
+           AND (other.created_at < event.created_at OR (other.created_at = event.created_at AND other.id < event.id))) AS open),
+     begun AS (
+       UPDATE lifecycle_event e SET status = 'running', updated_at = $2 FROM event, earlier
+       WHERE e.id = event.id AND e.status::text = ANY($3::text[]) AND NOT earlier.open
+       RETURNING e.id)
+     SELECT event.status::text AS status, EXISTS (SELECT 1 FROM begun) AS begun FROM event`,
+    [eventId, now, [...STARTABLE]],
+  );
+  if (!row) throw new EventStatusMoved(eventId, STARTABLE, null);
+  if (row.begun) return 'begun';
+  if (row.status === 'cancelled') return 'cancelled';
+  // The UPDATE re-checks the status under its row lock: a rehire that cancelled the event between
+  // the snapshot and the lock leaves it unchanged, and the workflow asks again through beginEvent.
+  return (STARTABLE as readonly string[]).includes(row.status) ? 'wait' : 'running';
+}
+
 /** Waiting for the date (from running too: the systems disabled at once are done), or held by the guard. */
 async function park(db: Database, eventId: string, to: 'waiting' | 'held', action: string, data: Record<string, unknown>, alsoFrom: readonly string[], now: Date) {
   await db.$transaction(async (tx) => {
@@ -249,23 +282,48 @@ function targetKey({ eventId, system, action }: TargetKey) {
   return { eventId_system_action: { eventId, system, action } };
 }
 
+/**
+ * Writes the target's row, and the account link when the account was looked up on this attempt
+ * (`newLink`), in one statement. A target that is no longer pending was settled by another run of
+ * this activity, or cancelled: EventStatusMoved, and the retry reads what happened.
+ */
+async function writeTarget(
+  tx: Transaction,
+  target: TargetKey & { identityId: string },
+  change: { status: string | null; accountId: string | null; newLink: boolean; confirmedAt: Date | null; lastError: string | null },
+  now: Date,
+) {
+  const rows = await tx.$queryRaw<{ id: string }[]>`
+    WITH link AS (
+      INSERT INTO account_link (identity_id, system, account_id, resolved_at)
+      SELECT ${target.identityId}::uuid, ${target.system}, ${change.accountId}, ${now}::timestamptz WHERE ${change.newLink && change.accountId !== null}
+      ON CONFLICT (identity_id, system) DO UPDATE SET account_id = EXCLUDED.account_id, resolved_at = EXCLUDED.resolved_at)
+    UPDATE target_action SET
+      status = coalesce(${change.status}::action_status, status),
+      account_id = CASE WHEN ${change.status}::text IS NULL THEN account_id ELSE ${change.accountId} END,
+      confirmed_at = CASE WHEN ${change.status}::text IS NULL THEN confirmed_at ELSE ${change.confirmedAt}::timestamptz END,
+      last_error = coalesce(${change.lastError}, last_error),
+      attempts = attempts + 1, updated_at = ${now}::timestamptz
+    WHERE event_id = ${target.eventId}::uuid AND system = ${target.system} AND action = ${target.action}::action_kind AND status = 'pending'
+    RETURNING id`;
+  if (rows.length !== 1) throw new EventStatusMoved(target.eventId, ['pending'], null);
+}
+
 /** What the downstream system answered, with the account it acted on. */
 export async function settleTarget(
   db: Database,
   target: TargetKey & { identityId: string },
-  outcome: { status: TargetOutcomeStatus; accountId?: string | null; data: Record<string, unknown> },
+  outcome: { status: TargetOutcomeStatus; accountId?: string | null; newLink?: boolean; data: Record<string, unknown> },
   now: Date,
 ): Promise<void> {
   await db.$transaction(async (tx) => {
-    await tx.targetAction.update({
-      where: targetKey(target),
-      data: {
-        status: outcome.status,
-        accountId: outcome.accountId ?? null,
-        attempts: { increment: 1 },
-        confirmedAt: outcome.status === 'succeeded' ? now : null,
-      },
-    });
+    await writeTarget(tx, target, {
+      status: outcome.status,
+      accountId: outcome.accountId ?? null,
+      newLink: outcome.newLink ?? false,
+      confirmedAt: outcome.status === 'succeeded' ? now : null,
+      lastError: null,
+    }, now);
     await appendAudit(tx, [
       { actor: 'system', action: `target.${target.action}.${outcome.status}`, identityId: target.identityId, eventId: target.eventId, system: target.system, data: outcome.data },
     ], now);
@@ -276,11 +334,11 @@ export async function settleTarget(
 export async function recordFailedAttempt(
   db: Database,
   target: TargetKey & { identityId: string },
-  input: { lastError: string; data: Record<string, unknown> },
+  input: { lastError: string; accountId?: string | null; newLink?: boolean; data: Record<string, unknown> },
   now: Date,
 ): Promise<void> {
   await db.$transaction(async (tx) => {
-    await tx.targetAction.update({ where: targetKey(target), data: { attempts: { increment: 1 }, lastError: input.lastError } });
+    await writeTarget(tx, target, { status: null, accountId: input.accountId ?? null, newLink: input.newLink ?? false, confirmedAt: null, lastError: input.lastError }, now);
     await appendAudit(tx, [
       { actor: 'system', action: `target.${target.action}.attempt_failed`, identityId: target.identityId, eventId: target.eventId, system: target.system, data: input.data },
     ], now);
@@ -309,19 +367,21 @@ export async function markTargetNeedsAttention(db: Database, target: TargetKey &
 /** The event's end: completed, or needs attention when a target failed or never ran. */
 export async function finishEvent(db: Database, eventId: string, now: Date): Promise<string> {
   return db.$transaction(async (tx) => {
-    const event = await tx.lifecycleEvent.findUniqueOrThrow({ where: { id: eventId }, include: { actions: true } });
-    const status = finalEventStatus(event.actions.map((action) => action.status));
-    if (event.status === status) return status;
-    await moveEvent(tx, event, [event.status], { status, completedAt: now });
+    const [row] = await tx.$queryRaw<{ status: string; targets: { system: string; action: string; status: string }[]; kind: string | null; identityId: string | null }[]>`
+      WITH targets AS (
+        SELECT coalesce(json_agg(json_build_object('system', system, 'action', action, 'status', status) ORDER BY created_at, id), '[]') AS targets,
+               CASE WHEN bool_or(status::text = ANY(${[...UNFINISHED_TARGET]}::text[])) THEN 'needs_attention' ELSE 'completed' END AS status
+        FROM target_action WHERE event_id = ${eventId}::uuid),
+      finished AS (
+        UPDATE lifecycle_event e SET status = targets.status::event_status, completed_at = ${now}::timestamptz, updated_at = ${now}::timestamptz
+        FROM targets WHERE e.id = ${eventId}::uuid AND e.status::text <> targets.status
+        RETURNING e.kind::text AS kind, e.identity_id)
+      SELECT targets.status, targets.targets, finished.kind, finished.identity_id AS "identityId" FROM targets LEFT JOIN finished ON true`;
+    if (!row) throw new EventStatusMoved(eventId, ['running'], null);
+    if (row.kind === null) return row.status;
     await appendAudit(tx, [
-      {
-        actor: 'system',
-        action: `lifecycle.${event.kind}.${status}`,
-        identityId: event.identityId,
-        eventId,
-        data: { targets: event.actions.map(({ system, action, status }) => ({ system, action, status })) },
-      },
+      { actor: 'system', action: `lifecycle.${row.kind}.${row.status}`, identityId: row.identityId, eventId, data: { targets: row.targets } },
     ], now);
-    return status;
+    return row.status;
   });
 }

@@ -10,6 +10,7 @@ import type { SystemName } from '../connectors/types.js';
 import { systemTaskQueue } from '../../workflows/contract.js';
 import type { TemporalConnectionOptions } from './connection.js';
 import { installTemporalRuntime, temporalLogger } from './runtime.js';
+import { currentMachine, sizeWorker } from './worker-sizing.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const workflowsPath = path.resolve(here, '..', '..', 'workflows', 'index.ts');
@@ -32,11 +33,10 @@ export interface WorkerOptions {
   /** Activities per second allowed on each system's queue, across all workers. */
   rateLimits: Partial<Record<SystemName, number>>;
   /**
-   * Activities run at once per queue. Each needs a database connection for a moment; more slots
-   * than the pool can serve only queue inside the process, where Temporal cannot see them.
+   * Activities run at once per queue, and workflows kept in memory between tasks: sized from the
+   * machine (worker-sizing.ts) unless set. Each activity needs a database connection for a moment.
    */
   activitySlots?: number;
-  /** Workflows kept in memory between tasks; the SDK's default when undefined. */
   cachedWorkflows?: number;
   /** A prebuilt bundle (tests build it once); otherwise the workflows are bundled here. */
   workflowBundle?: WorkflowBundleWithSourceMap;
@@ -56,6 +56,7 @@ export async function startWorkers(options: WorkerOptions): Promise<RunningWorke
   const connection = await NativeConnection.connect(options.connection);
   // Downstream work runs on the systems' queues; everything else (bookkeeping) on the main one.
   const { applyTargetAction, sweepIdleRocketChatUsers, ...bookkeeping } = options.activities;
+  const sizing = sizeWorker(currentMachine(), { cachedWorkflows: options.cachedWorkflows, activitySlots: options.activitySlots });
   const workers = [
     await Worker.create({
       connection,
@@ -63,10 +64,11 @@ export async function startWorkers(options: WorkerOptions): Promise<RunningWorke
       taskQueue: options.taskQueue,
       workflowBundle: await workflowBundleFor(options.workflowBundle),
       activities: bookkeeping,
-      maxConcurrentActivityTaskExecutions: options.activitySlots,
+      maxConcurrentActivityTaskExecutions: sizing.activitySlots,
       // Bookkeeping runs as local activities too (decision 015): the same bound on the pool.
-      maxConcurrentLocalActivityExecutions: options.activitySlots,
-      maxCachedWorkflows: options.cachedWorkflows,
+      maxConcurrentLocalActivityExecutions: sizing.activitySlots,
+      maxConcurrentWorkflowTaskExecutions: sizing.workflowTaskSlots,
+      maxCachedWorkflows: sizing.cachedWorkflows,
     }),
   ];
   for (const system of options.systems) {
@@ -77,7 +79,7 @@ export async function startWorkers(options: WorkerOptions): Promise<RunningWorke
         taskQueue: systemTaskQueue(options.taskQueue, system),
         activities: system === 'rocketchat' ? { applyTargetAction, sweepIdleRocketChatUsers } : { applyTargetAction },
         maxTaskQueueActivitiesPerSecond: options.rateLimits[system],
-        maxConcurrentActivityTaskExecutions: options.activitySlots,
+        maxConcurrentActivityTaskExecutions: sizing.activitySlots,
       }),
     );
   }
