@@ -78,12 +78,17 @@ const calls = (system: 'rocketchat' | 'mendix' | 'userapi', match: (call: { meth
 describe('lifecycle workflows', () => {
   it('retries a system that is down for a while, and finishes when it recovers', async () => {
     const person = await provision();
-    jml.simulators.simulators.userapi.setFaults({ outageUntil: Date.now() + 1500 });
+    // The outage ends once jml has met it, not after a fixed window: on a loaded machine a
+    // 1.5 s window could pass before the workflow's first call, and nothing was retried.
+    jml.simulators.simulators.userapi.setFaults({ outageUntil: Date.now() + 10 * 60_000 });
+    const refusedCalls = () => calls('userapi', (call) => call.path === `/v1/users/${person.externalId}/deactivate` && call.status === 503);
     expect((await deactivate(person.id)).status).toBe(200);
     const event = await latestEvent(person.id, 'leaver');
+    for (let waited = 0; refusedCalls().length === 0 && waited < 30_000; waited += 100) await sleep(100);
+    jml.simulators.simulators.userapi.setFaults({});
     const outcomes = await jml.resultOf(event.workflow_id);
     expect(outcomes.map(({ system, status }) => [system, status]).sort()).toEqual([['mendix', 'succeeded'], ['rocketchat', 'succeeded'], ['userapi', 'succeeded']]);
-    const refused = calls('userapi', (call) => call.path === `/v1/users/${person.externalId}/deactivate` && call.status === 503);
+    const refused = refusedCalls();
     expect(refused.length).toBeGreaterThan(0);
     const [target] = await jml.database.query<{ attempts: number }>(`SELECT attempts FROM target_action WHERE event_id = $1 AND system = 'userapi'`, [event.id]);
     expect(target!.attempts).toBe(refused.length + 1);

@@ -144,5 +144,7 @@ describe('bad input', () => {
     expect(statuses.get(400) ?? 0).toBeGreaterThan(REQUESTS / 4);
     expect([...statuses.keys()].some((status) => status < 300)).toBe(true);
     expect((await fetch(`${jml.baseUrl}/health`)).status).toBe(200);
-  });
+    // A fixed amount of work, not a speed claim: a loaded 2-core machine needs more than the
+    // default minute for 3000 requests.
+  }, 240_000);
 });
