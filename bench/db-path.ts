@@ -25,12 +25,10 @@ try {
     data: Array.from({ length: options.rows }, (_, index) => ({ userName: `db-path-${index}@bench.example.com`, resource: {} })),
     select: { id: true },
   });
-  log('seeded identities');
   const events = await db.lifecycleEvent.createManyAndReturn({
     data: identities.map(({ id }, index) => ({ identityId: id, kind: 'leaver', actor: 'bench', effectiveAt: new Date(), workflowId: `db-path-${index}`, changes: {} })),
     select: { id: true },
   });
-  log('seeded events');
   await db.targetAction.createMany({ data: events.map(({ id }) => ({ eventId: id, system: 'rocketchat', action: 'deactivate' })) });
   const ids = events.map((event) => event.id);
   const sql = sqlOf(db);
