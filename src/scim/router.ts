@@ -1,7 +1,7 @@
 // The SCIM endpoint: authentication first, then a per-client rate limit, then a size-limited body
-// parser, then jml's own list/search/PATCH endpoints, then scimmy-routers for the rest.
-// scimmy-routers parses bodies before it authenticates and turns bulk on, so neither of those is
-// left to it (docs/decisions/007-scim-front-door.md).
+// parser, then jml's own list/search/write endpoints and Bulk, then scimmy-routers for discovery.
+// scimmy-routers parses bodies before it authenticates and would run Bulk through its own code
+// path, so neither is left to it (docs/decisions/007-scim-front-door.md, 032-scim-bulk.md).
 import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import SCIMMY from 'scimmy';
 import SCIMMYRouters from 'scimmy-routers';
@@ -15,7 +15,8 @@ import { canonicalDiscoveryUrl, normalisePatchBody, normaliseResourceBody, type 
 import { etagMatches } from './etag.js';
 import { errorBody, toScimError } from './errors.js';
 import { ClientRateLimiter } from './rate-limit.js';
-import { mountResource } from './resource-routes.js';
+import { createBulkHandler, type BulkLimits } from './bulk.js';
+import { mountResource, resourceWrites } from './resource-routes.js';
 import { declareUsersResource, loadUsers, type ScimDependencies, type ScimRequestContext } from './users.js';
 import { declareGroupsResource, loadGroups } from './groups.js';
 import { listGroupIds } from './query/list-groups.js';
@@ -29,6 +30,8 @@ export interface ScimRouterOptions extends ScimDependencies {
   maxBodyBytes: number;
   /** Requests per second per SCIM client (0: unlimited), and the burst above it. */
   rateLimit?: { perSecond: number; burst: number };
+  /** RFC 7644 §3.7.4: the most operations and bytes one Bulk request may carry. */
+  bulk?: Partial<BulkLimits>;
   /** The URL identity providers reach jml at; else taken from each request. */
   publicUrl?: string;
   logger: Logger;
@@ -110,6 +113,10 @@ export function createScimRouter(options: ScimRouterOptions): express.Router {
     next();
   });
 
+  const bulkLimits: BulkLimits = { maxOperations: options.bulk?.maxOperations ?? 1000, maxPayloadSize: options.bulk?.maxPayloadSize ?? 4 * 1024 * 1024 };
+  // A Bulk request may be larger than a single one; its limit is checked against Content-Length
+  // before the body is read (413), and the general parser below skips a body already parsed.
+  router.use('/Bulk', express.json({ type: ['application/scim+json', 'application/json'], limit: bulkLimits.maxPayloadSize }));
   router.use(express.json({ type: ['application/scim+json', 'application/json'], limit: options.maxBodyBytes }));
   router.use((req: Request, res: Response, next: NextFunction) => {
     // PostgreSQL cannot store U+0000 in text or jsonb; refused here, it is a clear 400 for the
@@ -146,8 +153,14 @@ export function createScimRouter(options: ScimRouterOptions): express.Router {
   });
 
   const routes = { db: options.db, contextOf, baseOf, handle };
-  mountResource(router, { path: '/Users', Resource: SCIMMY.Resources.User, Schema: SCIMMY.Schemas.User, list: listIdentityIds, load: loadUsers }, routes);
-  mountResource(router, { path: '/Groups', Resource: SCIMMY.Resources.Group, Schema: SCIMMY.Schemas.Group, list: listGroupIds, load: loadGroups }, routes);
+  const users = { path: '/Users', Resource: SCIMMY.Resources.User, Schema: SCIMMY.Schemas.User, list: listIdentityIds, load: loadUsers } as const;
+  const groups = { path: '/Groups', Resource: SCIMMY.Resources.Group, Schema: SCIMMY.Schemas.Group, list: listGroupIds, load: loadGroups } as const;
+  mountResource(router, users, routes);
+  mountResource(router, groups, routes);
+  router.post(
+    '/Bulk',
+    handle(createBulkHandler({ db: options.db, limits: bulkLimits, writes: { Users: resourceWrites(users), Groups: resourceWrites(groups) }, contextOf, baseOf })),
+  );
   router.post('/.search', (_req, res) =>
     sendError(res, 501, 'Searching across resource types is not implemented: use /Users/.search or /Groups/.search'),
   );
@@ -159,9 +172,9 @@ export function createScimRouter(options: ScimRouterOptions): express.Router {
     context: (req: Request) => contexts.get(req),
     baseUri: (req: Request) => options.publicUrl ?? `${req.protocol}://${req.get('host')}`,
   });
-  // RFC 7644 §5: advertise exactly what is implemented. Bulk is not.
+  // RFC 7644 §5: advertise exactly what is implemented.
   SCIMMY.Config.set({
-    bulk: { supported: false, maxOperations: 0, maxPayloadSize: 0 },
+    bulk: { supported: true, ...bulkLimits },
     changePassword: false,
     etag: true,
     filter: { supported: true, maxResults: 200 },
@@ -171,14 +184,14 @@ export function createScimRouter(options: ScimRouterOptions): express.Router {
   router.use(scimmy);
 
   // Errors raised before scimmy (body too large, malformed JSON) still leave as SCIM errors.
-  router.use((error: { status?: number; type?: string; message?: string }, _req: Request, res: Response, _next: NextFunction) => {
-    // scimmy-routers answers its own errors, then passes 5xx on for logging only; 501 (bulk,
+  router.use((error: { status?: number; type?: string; message?: string; limit?: number }, _req: Request, res: Response, _next: NextFunction) => {
+    // scimmy-routers answers its own errors, then passes 5xx on for logging only; 501 (cross-type search,
     // /Me) is an answer, not a failure.
     if (res.headersSent) {
       if (error.status !== 501) options.logger.error({ err: error }, 'SCIM request failed');
       return;
     }
-    if (error.type === 'entity.too.large') return sendError(res, 413, `Request body exceeds ${options.maxBodyBytes} bytes`);
+    if (error.type === 'entity.too.large') return sendError(res, 413, `Request body exceeds ${error.limit ?? options.maxBodyBytes} bytes`);
     if (error.type === 'entity.parse.failed') return sendError(res, 400, 'Request body is not valid JSON', 'invalidSyntax');
     const status = error.status && error.status >= 400 && error.status < 600 ? error.status : 500;
     if (status >= 500) options.logger.error({ err: error }, 'SCIM request failed');

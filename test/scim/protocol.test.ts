@@ -56,12 +56,12 @@ const list = (query: string) => jml.scim.get<ListBody>(`/Users?${query}`);
 const names = (body: ListBody) => body.Resources.map((user) => String(user.userName));
 
 describe('discovery (RFC 7644 §4)', () => {
-  it('advertises what is implemented: patch, filter, sort, etag on; bulk and password change off', async () => {
+  it('advertises what is implemented: patch, filter, sort, etag and bulk (with its limits) on; password change off', async () => {
     const config = await jml.scim.get('/ServiceProviderConfig');
     expect(config.status).toBe(200);
     expect(config.body).toMatchObject({
       patch: { supported: true },
-      bulk: { supported: false },
+      bulk: { supported: true, maxOperations: 1000, maxPayloadSize: 4 * 1024 * 1024 },
       filter: { supported: true, maxResults: 200 },
       sort: { supported: true },
       etag: { supported: true },
@@ -299,10 +299,10 @@ describe('errors (RFC 7644 §3.12)', () => {
     expect(missing.body).toMatchObject({ schemas: [ERROR], status: '400' });
   });
 
-  it('does not offer bulk: POST /Bulk is 501', async () => {
+  it('refuses a Bulk request without operations: 400 invalidSyntax', async () => {
     const response = await jml.scim.post('/Bulk', { schemas: ['urn:ietf:params:scim:api:messages:2.0:BulkRequest'], Operations: [] });
-    expect(response.status).toBe(501);
-    expect(response.body).toMatchObject({ schemas: [ERROR], status: '501' });
+    expect(response.status).toBe(400);
+    expect(response.body).toMatchObject({ schemas: [ERROR], status: '400', scimType: 'invalidSyntax' });
   });
 
   it('limits each client\'s request rate with 429 and Retry-After, without slowing other clients', async () => {

@@ -7,6 +7,9 @@ type Json = Record<string, unknown>;
 
 export const CORE_USER_URN = 'urn:ietf:params:scim:schemas:core:2.0:User';
 export const CORE_GROUP_URN = 'urn:ietf:params:scim:schemas:core:2.0:Group';
+const ENTERPRISE_USER_URN = 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User';
+const LIFECYCLE_USER_URN = 'urn:ietf:params:scim:schemas:extension:jml:2.0:User';
+const KNOWN_USER_URNS = [CORE_USER_URN, ENTERPRISE_USER_URN, LIFECYCLE_USER_URN].map((urn) => urn.toLowerCase());
 const CORE_URNS = [CORE_USER_URN, CORE_GROUP_URN].map((urn) => urn.toLowerCase());
 
 function isObject(value: unknown): value is Json {
@@ -66,8 +69,39 @@ function withoutNullSubAttributes(value: unknown): unknown {
   return Array.isArray(value) ? value.map(withoutNulls) : value;
 }
 
+/**
+ * HR sources add their own extension schema (Microsoft's API-driven inbound provisioning samples
+ * use `urn:ietf:params:scim:schemas:extension:csv:1.0:User`, others a company URN). jml reads one
+ * thing from such an extension, the person's termination date, into its lifecycle extension
+ * (unless that is given already); the rest of an unknown extension is dropped, as RFC 7644 §3.3
+ * lets a provider ignore what it does not define, and its URN leaves `schemas`.
+ */
+function liftHrExtensions(body: Json): Json {
+  const unknown = Object.keys(body).filter((key) => key.toLowerCase().startsWith('urn:') && !KNOWN_USER_URNS.includes(key.toLowerCase()) && isObject(body[key]));
+  if (unknown.length === 0) return body;
+  const resource: Json = Object.fromEntries(Object.entries(body).filter(([key]) => !unknown.includes(key)));
+  for (const key of unknown) {
+    const extension = body[key] as Json;
+    const dateKey = Object.keys(extension).find((attribute) => attribute.toLowerCase() === 'terminationdate');
+    const date = dateKey === undefined ? undefined : extension[dateKey];
+    if (typeof date !== 'string' || date === '') continue;
+    const lifecycleKey = Object.keys(resource).find((candidate) => candidate.toLowerCase() === LIFECYCLE_USER_URN.toLowerCase()) ?? LIFECYCLE_USER_URN;
+    const lifecycle = isObject(resource[lifecycleKey]) ? { ...(resource[lifecycleKey]) } : {};
+    if (lifecycle.terminationDate === undefined) lifecycle.terminationDate = date;
+    resource[lifecycleKey] = lifecycle;
+  }
+  if (Array.isArray(resource.schemas)) {
+    const dropped = unknown.map((key) => key.toLowerCase());
+    const schemas = (resource.schemas as unknown[]).filter((schema) => typeof schema !== 'string' || !dropped.includes(schema.toLowerCase()));
+    if (Object.keys(resource).some((key) => key.toLowerCase() === LIFECYCLE_USER_URN.toLowerCase()) && !schemas.includes(LIFECYCLE_USER_URN)) schemas.push(LIFECYCLE_USER_URN);
+    resource.schemas = schemas;
+  }
+  return resource;
+}
+
 function normaliseResource(body: Json, resourceType: ResourceType): Json {
-  const resource = liftCoreSchema(body);
+  const lifted = liftCoreSchema(body);
+  const resource = resourceType === 'Users' ? liftHrExtensions(lifted) : lifted;
   if ('active' in resource) resource.active = booleanOf(resource.active);
   if (resourceType === 'Groups' && 'members' in resource) resource.members = withoutNullSubAttributes(membersOf(resource.members));
   return resource;
