@@ -1,10 +1,12 @@
 // The operator API under /api: lifecycle events, held leavers, retries. Authentication first
-// (operator tokens only), then a rate limit, then a size-limited JSON parser, then zod on every
+// (any live token; each route names the permission it needs, src/auth/roles.ts, and refuses
+// other roles with 403), then a rate limit, then a size-limited JSON parser, then zod on every
 // input. Errors leave as `{ error, detail }` with a stable `error` name (RFC 9457 in spirit).
 import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import { z } from 'zod';
 import { authenticate, bearerToken } from '../auth/http.js';
 import type { AuthFailureGuard } from '../auth/failures.js';
+import { can, forbiddenDetail, type Permission } from '../auth/roles.js';
 import { createAuditRouter } from './audit-routes.js';
 import type { Principal, TokenVerifier } from '../auth/tokens.js';
 import type { Database } from '../db/client.js';
@@ -127,8 +129,8 @@ export function createOperatorRouter(options: OperatorApiOptions): express.Route
         realm: 'operator',
         token: bearerToken(req),
         guard: options.authFailures,
-        verify: (token) => options.verifyToken(token, 'operator'),
-        refusedReason: 'unknown, revoked or non-operator token',
+        verify: options.verifyToken,
+        refusedReason: 'unknown or revoked token',
       });
     } catch (error) {
       return toHttp(res, error, logger);
@@ -139,7 +141,7 @@ export function createOperatorRouter(options: OperatorApiOptions): express.Route
     }
     if (authentication.outcome === 'refused') {
       res.set('WWW-Authenticate', 'Bearer realm="jml-operator"');
-      return sendError(res, 401, 'Unauthorized', 'An operator bearer token is required: create one with `npx jml tokens create --name <you> --operator`');
+      return sendError(res, 401, 'Unauthorized', 'A bearer token is required: create one with `npx jml tokens create --name <you> --role operator` (or auditor, admin)');
     }
     const { principal } = authentication;
     const decision = limiter.take(principal.tokenId);
@@ -160,9 +162,19 @@ export function createOperatorRouter(options: OperatorApiOptions): express.Route
   router.use(express.json({ limit: options.maxBodyBytes ?? 16 * 1024 }));
 
   const kick = () => options.onOutboxWritten();
+  /** The route needs this permission (src/auth/roles.ts); anyone else gets 403 with what to ask for. */
+  const allow =
+    (permission: Permission): RequestHandler =>
+    (req, res, next) => {
+      const principal = principals.get(req);
+      if (principal && can(principal, permission)) return next();
+      if (principal) return sendError(res, 403, 'Forbidden', forbiddenDetail(principal, permission));
+      next(new Error('operator API: the authentication middleware did not run'));
+    };
 
   router.get(
     '/events',
+    allow('readEvents'),
     handle(async (req, res) => {
       parse(listQuery, req.query);
       // Validated above under the API's names; the service parses the same strings again.
@@ -173,6 +185,7 @@ export function createOperatorRouter(options: OperatorApiOptions): express.Route
 
   router.get(
     '/events/:id',
+    allow('readEvents'),
     handle(async (req, res) => {
       res.json(await getEvent(db, parse(eventIdSchema, req.params.id, 'id')));
     }),
@@ -180,6 +193,7 @@ export function createOperatorRouter(options: OperatorApiOptions): express.Route
 
   router.post(
     '/events/:id/approve',
+    allow('actOnEvents'),
     handle(async (req, res) => {
       const eventId = parse(eventIdSchema, req.params.id, 'id');
       parse(noBody, bodyOf(req));
@@ -189,6 +203,7 @@ export function createOperatorRouter(options: OperatorApiOptions): express.Route
 
   router.post(
     '/events/:id/reject',
+    allow('actOnEvents'),
     handle(async (req, res) => {
       const eventId = parse(eventIdSchema, req.params.id, 'id');
       const { reason } = parse(rejectSchema, bodyOf(req));
@@ -198,6 +213,7 @@ export function createOperatorRouter(options: OperatorApiOptions): express.Route
 
   router.post(
     '/events/:id/retry',
+    allow('actOnEvents'),
     handle(async (req, res) => {
       const eventId = parse(eventIdSchema, req.params.id, 'id');
       const { system } = parse(retrySchema, bodyOf(req));
@@ -207,13 +223,15 @@ export function createOperatorRouter(options: OperatorApiOptions): express.Route
 
   router.post(
     '/held/approve',
+    allow('actOnEvents'),
     handle(async (req, res) => {
       parse(noBody, bodyOf(req));
       res.json(await approveAllHeld(db, { by: operatorOf(req), onOutboxWritten: kick }));
     }),
   );
 
-  router.use('/reports', createReportRouter({ db, deprovisionSlaMs: options.deprovisionSlaMs }));
+  router.use('/reports', allow('readAudit'), createReportRouter({ db, deprovisionSlaMs: options.deprovisionSlaMs }));
+  router.use(['/audit', '/evidence'], allow('readAudit'));
   router.use(createAuditRouter({ db }));
 
   router.use((req: Request, res: Response) => sendError(res, 404, 'NotFound', `No operator route ${req.method} ${req.baseUrl}${req.path}`));

@@ -7,7 +7,8 @@ import { appendAudit } from '../audit/append.js';
 import type { Database } from '../db/client.js';
 import type { ClientProfile } from '../scim/dialect/profiles.js';
 
-export type TokenKind = 'scim' | 'operator';
+/** A token's kind is its role: src/auth/roles.ts says what each may do. */
+export type TokenKind = 'scim' | 'auditor' | 'operator' | 'admin';
 
 export interface Principal {
   /** The token's id, or "env" for the token given by JML_SCIM_TOKEN. */
@@ -18,7 +19,7 @@ export interface Principal {
   profile?: ClientProfile;
 }
 
-const PREFIX: Record<TokenKind, string> = { scim: 'jml_scim_', operator: 'jml_op_' };
+const PREFIX: Record<TokenKind, string> = { scim: 'jml_scim_', auditor: 'jml_aud_', operator: 'jml_op_', admin: 'jml_adm_' };
 
 export function hashSecret(secret: string): string {
   return createHash('sha256').update(secret).digest('hex');
@@ -69,7 +70,7 @@ export async function setTokenProfile(db: Database, idOrName: string, profile: C
 
 export interface TokenVerifierOptions {
   db: Database;
-  /** Tokens from the environment (JML_SCIM_TOKEN), accepted besides the stored ones. */
+  /** Tokens from the environment (JML_SCIM_TOKEN), accepted besides the stored ones, with their role. */
   environmentTokens?: Partial<Record<TokenKind, string>>;
 }
 
@@ -89,11 +90,13 @@ export function createTokenVerifier({ db, environmentTokens = {} }: TokenVerifie
     .filter((entry): entry is [TokenKind, string] => Boolean(entry[1]))
     .map(([kind, token]) => ({ kind, hash: Buffer.from(hashSecret(token), 'hex') }));
 
-  return async function verify(presented: string, kind: TokenKind): Promise<Principal | null> {
+  /** The principal the token stands for, whatever its role; null for anything not a live token. */
+  return async function verify(presented: string): Promise<Principal | null> {
     const hash = hashSecret(presented);
     const hashBytes = Buffer.from(hash, 'hex');
     for (const candidate of environmentHashes) {
-      if (candidate.kind === kind && timingSafeEqual(candidate.hash, hashBytes)) {
+      if (timingSafeEqual(candidate.hash, hashBytes)) {
+        const kind = candidate.kind;
         return { tokenId: 'env', name: kind === 'scim' ? 'JML_SCIM_TOKEN' : 'environment', kind, ...(kind === 'scim' ? { profile: 'generic' as const } : {}) };
       }
     }
@@ -103,13 +106,12 @@ export function createTokenVerifier({ db, environmentTokens = {} }: TokenVerifie
       refused.set(hash, true);
       return null;
     }
-    if (record.kind !== kind) return null;
     const now = Date.now();
     if ((lastTouched.get(record.id) ?? 0) < now - 60_000) {
       lastTouched.set(record.id, now);
       await db.apiToken.update({ where: { id: record.id }, data: { lastUsedAt: new Date(now) } });
     }
-    return { tokenId: record.id, name: record.name, kind, ...(kind === 'scim' ? { profile: record.profile } : {}) };
+    return { tokenId: record.id, name: record.name, kind: record.kind, ...(record.kind === 'scim' ? { profile: record.profile } : {}) };
   };
 }
 

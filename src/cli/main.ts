@@ -17,8 +17,9 @@ const USAGE = `Usage: jml <command>
 
   start [--demo] [--role all|api|worker]   run jml (npm start runs 'start'): the API and the worker as
                                            two processes, or with --role one of them (all: both in one)
-  tokens create --name <client> [--profile okta|entra|onelogin|jumpcloud|google|generic] [--operator]
-                                           print a new SCIM (or operator) bearer token, once
+  tokens create --name <client> [--role scim|auditor|operator|admin] [--profile okta|entra|onelogin|jumpcloud|google|generic]
+                                           print a new bearer token, once (default role scim;
+                                           --operator is --role operator)
   tokens profile <id or name> <profile>    change what a SCIM client's tokens expect
   oauth create|list|secret add|secret revoke|revoke
                                            OAuth 2.0 clients for POST /oauth/token ('jml oauth' for more)
@@ -63,6 +64,7 @@ async function main(argv: string[]): Promise<number> {
       profile: { type: 'string' },
       operator: { type: 'boolean', default: false },
       demo: { type: 'boolean', default: false },
+      // start: all|api|worker (default all); tokens create: the token's role (default scim).
       role: { type: 'string' },
       port: { type: 'string' },
       identity: { type: 'string' },
@@ -101,7 +103,7 @@ async function main(argv: string[]): Promise<number> {
       return startCommand({ demo: values.demo, role });
     }
     case 'tokens':
-      return withDatabase((db) => tokensCommand(db, { action: rest[0] ?? '', name: values.name, operator: values.operator, target: rest[1], as: values.as, profile: values.profile ?? rest[2] }));
+      return withDatabase((db) => tokensCommand(db, { action: rest[0] ?? '', name: values.name, operator: values.operator, role: values.role, target: rest[1], as: values.as, profile: values.profile ?? rest[2] }));
     case 'oauth':
       return withDatabase((db) => oauthCommand(db, { action: rest[0] ?? '', target: rest[1], extra: rest[2], name: values.name, profile: values.profile, actor: values.as ?? operatorName() }));
     case 'events':

@@ -1,5 +1,6 @@
-// `jml tokens create|list|revoke|profile`: credentials for SCIM clients and operators.
-import { createToken, listTokens, revokeToken, setTokenProfile } from '../auth/tokens.js';
+// `jml tokens create|list|revoke|profile`: credentials for SCIM clients, auditors, operators and admins.
+import { TOKEN_KINDS } from '../auth/roles.js';
+import { createToken, listTokens, revokeToken, setTokenProfile, type TokenKind } from '../auth/tokens.js';
 import { CLIENT_PROFILES, isClientProfile } from '../scim/dialect/index.js';
 import { userInfo } from 'node:os';
 import type { Database } from '../db/client.js';
@@ -13,7 +14,7 @@ export function operatorName(): string {
   }
 }
 
-export async function tokensCommand(db: Database, args: { action: string; name?: string; operator: boolean; target?: string; as?: string; profile?: string }): Promise<number> {
+export async function tokensCommand(db: Database, args: { action: string; name?: string; operator: boolean; role?: string; target?: string; as?: string; profile?: string }): Promise<number> {
   const actor = args.as ?? operatorName();
   const profiles = CLIENT_PROFILES.join(', ');
   if (args.profile !== undefined && !isClientProfile(args.profile)) {
@@ -24,11 +25,15 @@ export async function tokensCommand(db: Database, args: { action: string; name?:
   switch (args.action) {
     case 'create': {
       if (!args.name) {
-        process.stderr.write(`Usage: jml tokens create --name <client> [--profile ${CLIENT_PROFILES.join('|')}] [--operator]\n`);
+        process.stderr.write(`Usage: jml tokens create --name <client> [--role ${TOKEN_KINDS.join('|')}] [--profile ${CLIENT_PROFILES.join('|')}]\n`);
         return 2;
       }
-      const kind = args.operator ? 'operator' : 'scim';
-      const { token, record } = await createToken(db, { name: args.name, kind, actor, profile });
+      const kind = args.role ?? (args.operator ? 'operator' : 'scim');
+      if (!TOKEN_KINDS.includes(kind as TokenKind)) {
+        process.stderr.write(`Unknown role "${kind}": one of ${TOKEN_KINDS.join(', ')} (src/auth/roles.ts says what each may do)\n`);
+        return 2;
+      }
+      const { token, record } = await createToken(db, { name: args.name, kind: kind as TokenKind, actor, profile });
       const described = kind === 'scim' ? ` with profile ${record.profile}` : '';
       process.stderr.write(`Created ${kind} token "${record.name}"${described} (id ${record.id}). It is shown once; only its hash is stored.\n`);
       process.stdout.write(`${token}\n`);

@@ -9,6 +9,7 @@ import { looksLikeJwt, type AccessTokenService } from '../auth/access-tokens.js'
 import type { TokenVerifier } from '../auth/tokens.js';
 import { authenticate, bearerToken } from '../auth/http.js';
 import type { AuthFailureGuard } from '../auth/failures.js';
+import { can, forbiddenDetail } from '../auth/roles.js';
 import type { Logger } from '../logger.js';
 import { listIdentityIds } from './query/list.js';
 import { canonicalDiscoveryUrl, normalisePatchBody, normaliseResourceBody, type ResourceType } from './dialect/index.js';
@@ -88,7 +89,7 @@ export function createScimRouter(options: ScimRouterOptions): express.Router {
         realm: 'scim',
         token: bearerToken(req),
         guard: options.authFailures,
-        verify: (token) => (options.accessTokens && looksLikeJwt(token) ? options.accessTokens.verify(token) : options.verifyToken(token, 'scim')),
+        verify: (token) => (options.accessTokens && looksLikeJwt(token) ? options.accessTokens.verify(token) : options.verifyToken(token)),
         refusedReason: 'unknown, expired or revoked token',
       });
     } catch (error) {
@@ -104,6 +105,7 @@ export function createScimRouter(options: ScimRouterOptions): express.Router {
       return sendError(res, 401, 'A valid bearer token is required: create one with `npx jml tokens create --name <client>`');
     }
     const { principal } = authentication;
+    if (!can(principal, 'provision')) return sendError(res, 403, forbiddenDetail(principal, 'provision'));
     const decision = limiter.take(principal.tokenId);
     if (!decision.allowed) {
       res.set('Retry-After', String(decision.retryAfterSeconds));

@@ -6,6 +6,7 @@ import { chainSummary, type EvidenceReport } from '../audit/evidence.js';
 import type { EventView, TargetView } from '../lifecycle/operations.js';
 import { slaChart } from './chart.js';
 import { html, type SafeHtml } from './html.js';
+import { can, type Permission } from '../auth/roles.js';
 import type { Session } from './sessions.js';
 
 export interface LayoutInput {
@@ -16,8 +17,10 @@ export interface LayoutInput {
 
 export function layout({ title, session, body }: LayoutInput): string {
   const flash = session?.flash;
+  // Only the pages this role may open (src/auth/roles.ts); the routes refuse the rest anyway.
+  const may = (permission: Permission) => (session ? can(session.principal, permission) : false);
   const nav = session
-    ? html`<nav><a href="/ui/">Leavers</a><a href="/ui/report">SLA report</a><a href="/ui/evidence">Evidence</a><span class="who">${session.principal.name}</span><form method="post" action="/ui/logout"><button type="submit">Log out</button></form></nav>`
+    ? html`<nav>${may('readEvents') ? html`<a href="/ui/">Leavers</a>` : ''}${may('readAudit') ? html`<a href="/ui/report">SLA report</a><a href="/ui/evidence">Evidence</a>` : ''}<span class="who">${session.principal.name}</span><form method="post" action="/ui/logout"><button type="submit">Log out</button></form></nav>`
     : '';
   return `<!doctype html>\n${html`<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>${title} · jml</title><link rel="stylesheet" href="/ui/ui.css"><link rel="icon" href="/ui/favicon.svg"></head><body><header><h1>jml</h1>${nav}</header>${flash ? html`<p class="flash ${flash.kind}" role="status">${flash.text}</p>` : ''}<main>${body}</main></body></html>`.value}`;
 }
@@ -25,7 +28,7 @@ export function layout({ title, session, body }: LayoutInput): string {
 export function loginPage(error?: string): string {
   return layout({
     title: 'Log in',
-    body: html`<h2>Operator log-in</h2>${error ? html`<p class="flash error" role="alert">${error}</p>` : ''}<form class="login" method="post" action="/ui/login"><label>Operator token <input type="password" name="token" autocomplete="off" required></label><button type="submit">Log in</button></form><p class="hint">Create a token with <code>npx jml tokens create --name &lt;you&gt; --operator</code>.</p>`,
+    body: html`<h2>Log in</h2>${error ? html`<p class="flash error" role="alert">${error}</p>` : ''}<form class="login" method="post" action="/ui/login"><label>Token <input type="password" name="token" autocomplete="off" required></label><button type="submit">Log in</button></form><p class="hint">Create a token with <code>npx jml tokens create --name &lt;you&gt; --role operator</code> (or <code>--role auditor</code> to read the record only).</p>`,
   });
 }
 
@@ -62,17 +65,19 @@ export interface OverviewInput {
   attention: EventView[];
   completed: EventView[];
   names: Names;
+  /** Whether the viewer may approve, reject and retry: without it the page shows no buttons. */
+  canAct: boolean;
 }
 
-export function overviewBody({ held, inFlight, attention, completed, names }: OverviewInput): SafeHtml {
+export function overviewBody({ held, inFlight, attention, completed, names, canAct }: OverviewInput): SafeHtml {
   const heldActions = (event: EventView) =>
     html`${postButton(`/ui/events/${event.id}/approve`, 'Approve')}${postButton(`/ui/events/${event.id}/reject`, 'Reject', {}, html`<input type="text" name="reason" placeholder="reason (optional)" maxlength="1000">`)}`;
   const retryActions = (event: EventView) =>
     html`${event.targets
       .filter((target) => target.status === 'needs_attention')
       .map((target) => postButton(`/ui/events/${event.id}/retry`, `Retry ${target.system}`, { system: target.system }))}${postButton(`/ui/events/${event.id}/retry`, 'Retry all')}`;
-  return html`<section id="attention"><h2>Needs attention (${attention.length})</h2>${eventTable('attention', attention, names, retryActions)}</section>
-<section id="held"><h2>Held by the mass-deprovision guard (${held.length})</h2>${held.length > 0 ? postButton('/ui/held/approve', `Approve all ${held.length} held`) : ''}${eventTable('held', held, names, heldActions)}</section>
+  return html`<section id="attention"><h2>Needs attention (${attention.length})</h2>${eventTable('attention', attention, names, canAct ? retryActions : undefined)}</section>
+<section id="held"><h2>Held by the mass-deprovision guard (${held.length})</h2>${canAct && held.length > 0 ? postButton('/ui/held/approve', `Approve all ${held.length} held`) : ''}${eventTable('held', held, names, canAct ? heldActions : undefined)}</section>
 <section id="in-flight"><h2>In flight (${inFlight.length})</h2>${eventTable('in-flight', inFlight, names)}</section>
 <section id="completed"><h2>Recently completed</h2>${eventTable('completed', completed, names)}</section>`;
 }

@@ -12,6 +12,7 @@ import express, { type NextFunction, type Request, type RequestHandler, type Res
 import { z } from 'zod';
 import { authenticate } from '../auth/http.js';
 import type { AuthFailureGuard } from '../auth/failures.js';
+import { can, forbiddenDetail, type Permission } from '../auth/roles.js';
 import { buildEvidence, PersonNotFound } from '../audit/evidence.js';
 import { DEFAULT_DEPROVISION_SLA_MS, deprovisioningReport, reportCsv, reportWindowSchema } from '../audit/report.js';
 import type { TokenVerifier } from '../auth/tokens.js';
@@ -63,6 +64,8 @@ function sendPage(res: Response, session: Session, title: string, body: Paramete
 
 /** What an operator can fix (a wrong id, an event no longer in that state) goes back as a message. */
 const OPERATOR_ERRORS = new Set(['EventNotFound', 'EventNotInState', 'EventSuperseded']);
+/** A role with none of these has no page to see. */
+const UI_PERMISSIONS: readonly Permission[] = ['readEvents', 'readAudit'];
 
 export function createUiRouter(options: UiOptions): express.Router {
   const { db, logger } = options;
@@ -105,8 +108,8 @@ export function createUiRouter(options: UiOptions): express.Router {
         realm: 'ui',
         token: input.success ? input.data.token : undefined,
         guard: options.authFailures,
-        verify: (token) => options.verifyToken(token, 'operator'),
-        refusedReason: 'unknown, revoked or non-operator token',
+        verify: options.verifyToken,
+        refusedReason: 'unknown or revoked token',
       });
       if (authentication.outcome === 'throttled') {
         res.set('Retry-After', String(authentication.retryAfterSeconds));
@@ -114,10 +117,15 @@ export function createUiRouter(options: UiOptions): express.Router {
         return;
       }
       if (authentication.outcome === 'refused') {
-        res.status(401).type('html').send(loginPage('That is not a valid operator token.'));
+        res.status(401).type('html').send(loginPage('That is not a valid token (an operator or auditor token).'));
         return;
       }
       const { principal } = authentication;
+      // A SCIM or admin token opens no page: say so rather than log in to an empty page.
+      if (!UI_PERMISSIONS.some((permission) => can(principal, permission))) {
+        res.status(403).type('html').send(loginPage(forbiddenDetail(principal, 'readAudit')));
+        return;
+      }
       // A fresh id at each log-in: an id planted before log-in is never promoted (session fixation).
       const previous = sessionIdOf(req);
       if (previous) store.destroy(previous);
@@ -144,6 +152,17 @@ export function createUiRouter(options: UiOptions): express.Router {
     requireSession(req, res).then((ok) => ok && next(), next);
   });
 
+  /** The page or action needs this permission (src/auth/roles.ts): 403 with what to ask for. */
+  const allow =
+    (permission: Permission): RequestHandler =>
+    (req, res, next) => {
+      const session = sessionOf(req);
+      if (can(session.principal, permission)) return next();
+      // An auditor's home is the record: send a GET of the overview there instead of refusing it.
+      if (req.method === 'GET' && req.path === '/' && can(session.principal, 'readAudit')) return res.redirect(303, '/ui/report');
+      res.status(403).type('html').send(messagePage('Not allowed', forbiddenDetail(session.principal, permission), session));
+    };
+
   router.post('/logout', (req, res) => {
     store.destroy(sessionOf(req).id);
     res.set('Set-Cookie', sessionCookie(req, '', 0)).redirect(303, '/ui/login');
@@ -151,6 +170,7 @@ export function createUiRouter(options: UiOptions): express.Router {
 
   router.get(
     '/',
+    allow('readEvents'),
     handle(async (req, res) => {
       const page = (status: 'held' | 'pending' | 'running' | 'waiting' | 'needs_attention' | 'completed', limit = 200) =>
         listEvents(db, { status, limit }).then((result) => result.events);
@@ -164,12 +184,14 @@ export function createUiRouter(options: UiOptions): express.Router {
       ]);
       const inFlight = [...pending, ...running, ...waiting];
       const names = await namesOf(db, [...held, ...inFlight, ...attention, ...completed]);
-      sendPage(res, sessionOf(req), 'Leavers', overviewBody({ held, inFlight, attention, completed, names }));
+      const session = sessionOf(req);
+      sendPage(res, session, 'Leavers', overviewBody({ held, inFlight, attention, completed, names, canAct: can(session.principal, 'actOnEvents') }));
     }),
   );
 
   router.get(
     '/report',
+    allow('readAudit'),
     handle(async (req, res) => {
       const session = sessionOf(req);
       const query = reportQuery.safeParse(req.query);
@@ -183,6 +205,7 @@ export function createUiRouter(options: UiOptions): express.Router {
 
   router.get(
     '/report.csv',
+    allow('readAudit'),
     handle(async (req, res) => {
       const window = reportWindowSchema.parse(reportQuery.parse(req.query));
       const report = await deprovisioningReport(db, { ...window, slaMs });
@@ -192,6 +215,7 @@ export function createUiRouter(options: UiOptions): express.Router {
 
   router.get(
     '/evidence',
+    allow('readAudit'),
     handle(async (req, res) => {
       const session = sessionOf(req);
       const query = evidenceQuery.safeParse(req.query);
@@ -208,6 +232,7 @@ export function createUiRouter(options: UiOptions): express.Router {
 
   /** Runs an operator action from a form, then back to the overview with what happened. */
   const action = (run: (req: Request, by: string) => Promise<string>) => [
+    allow('actOnEvents'),
     form,
     handle(async (req, res) => {
       const session = sessionOf(req);

@@ -122,22 +122,24 @@ async function operatorAudit(eventId: string) {
 }
 
 describe('operator API authentication', () => {
-  it('answers 401 without a token, with a SCIM token or an unknown one, and audits each refusal', async () => {
+  it('answers 401 without a token or with an unknown one, 403 to a SCIM token, and counts each refusal', async () => {
     await jml.system.authFailures?.flush();
     const before = await jml.database.query(`SELECT 1 FROM audit_event WHERE action = 'auth.failed' AND data->>'realm' = 'operator'`);
     const none = await api('GET', '/events', { token: null });
     expect(none.status).toBe(401);
     expect(none.headers.get('www-authenticate')).toBe('Bearer realm="jml-operator"');
-    expect(none.body).toEqual({ error: 'Unauthorized', detail: containing('--operator') });
-    expect((await api('GET', '/events', { token: scimToken })).status).toBe(401);
+    expect(none.body).toEqual({ error: 'Unauthorized', detail: containing('--role operator') });
+    const scim = await api('GET', '/events', { token: scimToken });
+    expect(scim.status).toBe(403);
+    expect(scim.body).toEqual({ error: 'Forbidden', detail: containing('may not list and read lifecycle events') });
     expect((await api('GET', '/events', { token: 'jml_op_not-a-real-token' })).status).toBe(401);
     // Refused before the body is read: an oversized body gets 401, not 413.
     expect((await api('POST', '/held/approve', { token: null, body: { padding: 'x'.repeat(100_000) } })).status).toBe(401);
     await jml.system.authFailures?.flush();
     const after = await jml.database.query<{ data: { count: number } }>(`SELECT data FROM audit_event WHERE action = 'auth.failed' AND data->>'realm' = 'operator'`);
-    // Four refusals from one address in one window: one row that counts them.
+    // Three refusals from one address in one window: one row that counts them.
     expect(after.length - before.length).toBe(1);
-    expect(after.at(-1)?.data.count).toBe(4);
+    expect(after.at(-1)?.data.count).toBe(3);
 
     const ok = await api('GET', '/events');
     expect(ok.status).toBe(200);

@@ -123,8 +123,11 @@ function series(samples: Sample[], name: string): Record<string, number> {
 }
 
 describe('GET /metrics', () => {
-  it('refuses a request without a credential, or with a SCIM or unknown token, and audits it', async () => {
-    for (const token of [undefined, scimToken, 'jml_op_not-a-real-token', `${METRICS_TOKEN}x`]) {
+  it('refuses a request without a credential or with an unknown token (401, audited), and a SCIM token (403)', async () => {
+    const scim = await scrape(scimToken);
+    expect(scim.status).toBe(403);
+    expect(await scim.text()).toContain('may not read metrics');
+    for (const token of [undefined, `jml_op_${'x'.repeat(43)}`, 'jml_op_not-a-real-token', `${METRICS_TOKEN}x`]) {
       const response = await scrape(token);
       expect(response.status).toBe(401);
       expect(response.headers.get('www-authenticate')).toBe('Bearer realm="jml-metrics"');
@@ -135,7 +138,7 @@ describe('GET /metrics', () => {
     await authFailures.flush();
     const failures = await database.query<{ data: { realm: string; count: number; reasons: Record<string, number>; paths: Record<string, number> } }>("SELECT data FROM audit_event WHERE action = 'auth.failed' ORDER BY id");
     expect(failures.map((row) => row.data)).toEqual([
-      expect.objectContaining({ realm: 'metrics', count: 4, reasons: { 'no bearer token': 1, 'unknown, revoked or non-operator token': 3 }, paths: { 'GET /metrics': 4 } }),
+      expect.objectContaining({ realm: 'metrics', count: 4, reasons: { 'no bearer token': 1, 'unknown or revoked token': 3 }, paths: { 'GET /metrics': 4 } }),
     ]);
   });
 
