@@ -103,6 +103,12 @@ export const environmentSchema = z.object({
   JML_GUARD_MAX_LEAVERS: z.coerce.number().int().min(0).default(20),
   JML_GUARD_MAX_SHARE: z.coerce.number().min(0).max(1).default(0.1),
   JML_GUARD_MIN_LEAVERS: z.coerce.number().int().min(1).default(5),
+  /**
+   * This many "account not found" answers from one system within JML_GUARD_WINDOW_MS need an
+   * operator's attention: a burst of them is the sign of a wrong lookup setting, not of leavers
+   * who had no account.
+   */
+  JML_NOT_FOUND_BURST: z.coerce.number().int().min(1).default(3),
   /** Rocket.Chat's idle-user sweep: off unless JML_IDLE_SWEEP_DAYS is set. Cron in UTC. */
   JML_IDLE_SWEEP_DAYS: z.coerce.number().int().min(1).optional(),
   JML_IDLE_SWEEP_ROLE: z.string().min(1).default('user'),

@@ -91,6 +91,7 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
         maxShare: env.JML_GUARD_MAX_SHARE,
         minLeaversForShare: env.JML_GUARD_MIN_LEAVERS,
       },
+      notFoundBurst: { count: env.JML_NOT_FOUND_BURST, windowMs: env.JML_GUARD_WINDOW_MS },
     });
     workers = await startWorkers({
       connection: temporal,

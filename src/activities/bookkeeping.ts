@@ -22,7 +22,7 @@ export interface GuardSettings {
   minLeaversForShare: number;
 }
 
-export function createBookkeepingActivities({ db, now, guard }: Deps) {
+export function createBookkeepingActivities({ db, now, guard, connectors }: Deps) {
   /** Events of the same person, created before this one, about to act or acting. */
   function countEarlierOpen(event: { id: string; identityId: string; createdAt: Date }): Promise<number> {
     return db.lifecycleEvent.count({
@@ -118,7 +118,7 @@ export function createBookkeepingActivities({ db, now, guard }: Deps) {
     },
 
     async completeEvent({ eventId }: { eventId: string }): Promise<string> {
-      return finishEvent(db, eventId, now());
+      return finishEvent(db, eventId, now(), (system) => connectors[system as SystemName]?.lookup ?? `${system}'s lookup setting`);
     },
   };
 }

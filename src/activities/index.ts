@@ -14,6 +14,8 @@ export interface ActivityDependencies {
   dryRun: (system: SystemName) => boolean;
   logger: Logger;
   guard: GuardSettings;
+  /** So many "account not found" answers from one system within the window need attention (default 3 an hour). */
+  notFoundBurst?: { count: number; windowMs: number };
   now?: () => Date;
 }
 

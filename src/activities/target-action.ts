@@ -1,12 +1,12 @@
 // The activity that acts on one downstream system: find the account, disable or enable it, and
 // record the outcome. Runs on the system's own task queue (docs/decisions/005).
 import { ApplicationFailure, Context } from '@temporalio/activity';
-import { isDownstreamError } from '../connectors/errors.js';
-import type { IdentitySnapshot, SystemName } from '../connectors/types.js';
+import { AccountNotFoundError, isDownstreamError } from '../connectors/errors.js';
+import { NO_READ_API, type Connector, type IdentitySnapshot, type SystemName } from '../connectors/types.js';
 import { TARGET_ACTION_HEARTBEAT_TIMEOUT_MS, type TargetActionKind } from '../../workflows/contract.js';
 import { sqlOf } from '../db/sql.js';
 import { SETTLED_TARGET, type TargetOutcomeStatus } from '../lifecycle/plan.js';
-import { recordFailedAttempt, settleTarget } from '../lifecycle/transitions.js';
+import { recordFailedAttempt, recordReadBack, settleTarget } from '../lifecycle/transitions.js';
 import type { ActivityDependencies } from './index.js';
 
 type Deps = ActivityDependencies & { now: () => Date };
@@ -16,6 +16,15 @@ const MIN_RETRY_DELAY_MS = 100;
 
 /** Statuses after which repeating the activity must not call the system again. */
 const SETTLED = new Set<string>(SETTLED_TARGET);
+
+/**
+ * Reads that contradict an accepted write (the system said 204, the account is still active)
+ * before the target needs attention. Each is a Temporal retry with the write's backoff and rate
+ * limit; none repeats the write (docs/decisions/021-outcomes-and-read-back.md).
+ */
+export const READ_BACK_ATTEMPTS = 3;
+
+const DEFAULT_NOT_FOUND_BURST = { count: 3, windowMs: 60 * 60 * 1000 };
 
 export interface TargetRequest {
   eventId: string;
@@ -35,6 +44,8 @@ interface TargetRow {
   employeeNumber: string | null;
   resource: Record<string, unknown>;
   accountId: string | null;
+  /** The account this target acted on, once accepted. */
+  targetAccountId: string | null;
 }
 
 function snapshotOf(row: TargetRow): IdentitySnapshot {
@@ -78,13 +89,65 @@ function heartbeating<A extends unknown[], R>(activity: (...args: A) => Promise<
   };
 }
 
-export function createTargetActivities({ db, connectors, dryRun, now }: Deps) {
+export function createTargetActivities({ db, connectors, dryRun, now, notFoundBurst = DEFAULT_NOT_FOUND_BURST }: Deps) {
   function settle(
     request: TargetRequest,
     identityId: string,
-    outcome: { status: TargetOutcomeStatus; accountId?: string | null; newLink?: boolean; data: Record<string, unknown> },
+    outcome: { status: TargetOutcomeStatus; accountId?: string | null; newLink?: boolean; lastError?: string | null; data: Record<string, unknown> },
   ) {
     return settleTarget(db, { ...keyOf(request), identityId }, outcome, now());
+  }
+
+  /** What a not-found needs: attention when one system answers it in a burst (a wrong lookup setting). */
+  async function notFoundAttention(request: TargetRequest, error: AccountNotFoundError): Promise<{ attention: string | null; inWindow: number }> {
+    const since = new Date(now().getTime() - notFoundBurst.windowMs);
+    const earlier = await db.targetAction.count({ where: { system: request.system, status: 'not_found', updatedAt: { gte: since }, NOT: { eventId: request.eventId } } });
+    const inWindow = earlier + 1;
+    const attention =
+      inWindow >= notFoundBurst.count
+        ? `${inWindow} accounts not found in ${request.system} within ${Math.round(notFoundBurst.windowMs / 60_000)} min: the lookup is probably wrong; check ${error.lookup}`
+        : null;
+    return { attention, inWindow };
+  }
+
+  /**
+   * The system knows no such account: recorded as `not_found`, never as deactivated. A stale link
+   * is dropped so that a retry after the setting is fixed looks the person up again.
+   */
+  async function settleNotFound(request: TargetRequest, identityId: string, error: AccountNotFoundError, data: Record<string, unknown>, accepted: boolean) {
+    const { attention, inWindow } = await notFoundAttention(request, error);
+    if (error.accountId !== null) await db.accountLink.deleteMany({ where: { identityId, system: request.system, accountId: error.accountId } });
+    const details = { ...data, accountId: error.accountId, lookup: error.lookup, message: error.message, notFoundInWindow: inWindow, attention };
+    if (accepted) {
+      await recordReadBack(db, { ...keyOf(request), identityId, generation: request.generation ?? 0 }, { status: 'not_found', lastError: attention, data: details }, now());
+    } else {
+      await settle(request, identityId, { status: 'not_found', accountId: error.accountId, lastError: attention, data: details });
+    }
+  }
+
+  /**
+   * Reads the account back after the system accepted the change. Verified only when the read
+   * shows the new state; a contradicting read is retried by Temporal (never re-sending the
+   * write) and, after READ_BACK_ATTEMPTS, needs attention.
+   */
+  async function readBack(request: TargetRequest, identityId: string, connector: Connector, accountId: string, attempt: number): Promise<'verified'> {
+    const started = Date.now();
+    const expected = request.action === 'reactivate';
+    const state = await connector.readAccount!(accountId);
+    if (state === null) {
+      throw new AccountNotFoundError({ system: request.system, accountId, lookup: connector.lookup, vendorMessage: 'gone when read back after the change was accepted' });
+    }
+    const key = { ...keyOf(request), identityId, generation: request.generation ?? 0 };
+    if (state.active === expected) {
+      await recordReadBack(db, key, { status: 'verified', data: { accountId, attempt, read: { active: state.active }, durationMs: Date.now() - started } }, now());
+      return 'verified';
+    }
+    const seen = await recordReadBack(db, key, { status: 'read_contradicted', data: { accountId, attempt, read: { active: state.active }, expected: { active: expected } } }, now());
+    throw ApplicationFailure.create({
+      type: 'ReadBackContradicted',
+      message: `${request.system} accepted the ${request.action} of account ${accountId}, but reading it back shows it ${state.active ? 'still active' : 'still inactive'} (${seen} of ${READ_BACK_ATTEMPTS} reads): the system did not apply it; look at the account in ${request.system}, then retry`,
+      nonRetryable: seen >= READ_BACK_ATTEMPTS,
+    });
   }
 
   return {
@@ -93,7 +156,7 @@ export function createTargetActivities({ db, connectors, dryRun, now }: Deps) {
       // relation, four per action.
       const [target] = await sqlOf(db).query<TargetRow>(
         `SELECT t.status::text AS status, i.id AS "identityId", i.user_name AS "userName", i.external_id AS "externalId",
-                i.email, i.employee_number AS "employeeNumber", i.resource, a.account_id AS "accountId"
+                i.email, i.employee_number AS "employeeNumber", i.resource, a.account_id AS "accountId", t.account_id AS "targetAccountId"
          FROM target_action t
          JOIN lifecycle_event e ON e.id = t.event_id
          JOIN identity i ON i.id = e.identity_id
@@ -121,13 +184,16 @@ export function createTargetActivities({ db, connectors, dryRun, now }: Deps) {
       const started = Date.now();
       let accountId = target.accountId;
       let newLink = false;
+      const accepted = target.status === 'succeeded';
       try {
+        // Accepted by an earlier attempt whose read contradicted it: read again, never write again.
+        if (accepted) {
+          if (!connector.readAccount || !target.targetAccountId) return 'succeeded';
+          return await readBack(request, target.identityId, connector, target.targetAccountId, attempt);
+        }
         if (!accountId) {
           accountId = await connector.resolveAccount(snapshotOf(target));
-          if (accountId === null) {
-            await settle(request, target.identityId, { status: 'account_not_found', data: { attempt, durationMs: Date.now() - started } });
-            return 'account_not_found';
-          }
+          if (accountId === null) throw new AccountNotFoundError({ system: request.system, accountId: null, lookup: connector.lookup });
           // Linked in the same statement as the outcome (transitions.ts), not a round trip of its own.
           newLink = true;
         }
@@ -143,10 +209,24 @@ export function createTargetActivities({ db, connectors, dryRun, now }: Deps) {
           });
           return 'manual_action_required';
         }
-        await settle(request, target.identityId, { status: 'succeeded', accountId, newLink, data: { accountId, attempt, durationMs: Date.now() - started } });
-        return 'succeeded';
+        await settle(request, target.identityId, {
+          status: 'succeeded',
+          accountId,
+          newLink,
+          data: { accountId, attempt, durationMs: Date.now() - started, verification: connector.readAccount ? 'reading the account back' : NO_READ_API },
+        });
+        if (!connector.readAccount) return 'succeeded';
+        return await readBack(request, target.identityId, connector, accountId, attempt);
       } catch (error) {
+        // The read-back's own verdict, already recorded.
+        if (error instanceof ApplicationFailure) throw error;
         const durationMs = Date.now() - started;
+        if (error instanceof AccountNotFoundError) {
+          // A write that failed never settled: accepted is known from the status read above, or from this run's settle.
+          const wasAccepted = accepted || (await db.targetAction.count({ where: { ...keyOf(request), status: 'succeeded' } })) > 0;
+          await settleNotFound(request, target.identityId, error, { attempt, durationMs }, wasAccepted);
+          return 'not_found';
+        }
         const downstream = isDownstreamError(error) ? error : undefined;
         await recordFailedAttempt(db, { ...keyOf(request), identityId: target.identityId }, {
           lastError: downstream?.vendorMessage ?? (error as Error).message,

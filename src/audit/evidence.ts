@@ -8,6 +8,7 @@ import type { AuditEvent } from '../generated/prisma/client.js';
 import { auditRowView, identitiesNamed, type AuditRowView } from './query.js';
 import { latestVerification, type RecordedVerification } from './chain-verifier.js';
 import { entryHashMatches, GENESIS, isIntegrated, linkProblem, pendingRows, type PendingRows } from './verify.js';
+import { DOCUMENTED_READ, NO_READ_API, type SystemName } from '../connectors/types.js';
 
 export class PersonNotFound extends Error {
   override readonly name = 'PersonNotFound';
@@ -25,6 +26,33 @@ export interface EvidenceTarget {
   lastError: string | null;
   createdAt: string;
   confirmedAt: string | null;
+  /** When a read of the account showed the change; null where none did or none is documented. */
+  verifiedAt: string | null;
+  /** What this outcome proves, in words an auditor can quote. */
+  proof: string;
+}
+
+/**
+ * What a target's outcome proves. Only a read of the account proves it was disabled; an accepted
+ * call is the vendor's word; "no such account" proves nothing was disabled (issue 14).
+ */
+export function proofOf(target: { system: string; status: string; verifiedAt: Date | null }): string {
+  switch (target.status) {
+    case 'verified':
+      return `verified: a read of the account showed the change at ${target.verifiedAt?.toISOString() ?? '?'}`;
+    case 'succeeded':
+      return DOCUMENTED_READ[target.system as SystemName] === false ? NO_READ_API : 'accepted by the vendor, not yet verified by a read';
+    case 'not_found':
+      return 'the system has no such account: nothing was deactivated';
+    case 'needs_attention':
+      return 'not done: needs attention';
+    case 'manual_action_required':
+      return 'the system cannot do this through its API: a person must';
+    case 'dry_run':
+      return 'dry run: nothing was sent';
+    default:
+      return target.status;
+  }
 }
 
 export interface EvidenceEvent {
@@ -183,6 +211,8 @@ export async function buildEvidence(db: Database, subject: string, now: Date = n
           lastError: target.lastError,
           createdAt: target.createdAt.toISOString(),
           confirmedAt: iso(target.confirmedAt),
+          verifiedAt: iso(target.verifiedAt),
+          proof: proofOf(target),
         })),
       })),
       audit: rows.map(auditRowView),
@@ -244,6 +274,7 @@ export function evidenceText(report: EvidenceReport): string {
         lines.push(
           `    ${target.system.padEnd(10)} ${target.action.padEnd(10)} ${target.status.padEnd(22)} confirmed ${target.confirmedAt ?? '-'}  attempts ${target.attempts}  account ${target.accountId ?? '-'}`,
         );
+        lines.push(`      ${target.proof}`);
         if (target.lastError) lines.push(`      last error: ${target.lastError}`);
       }
     }

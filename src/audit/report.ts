@@ -33,7 +33,10 @@ export const reportWindowSchema = z
     return { from: start, to: end };
   });
 
-/** How one system ended for one leaver: disabled (confirmed), nothing to disable, or not yet. */
+/**
+ * How one system ended for one leaver: disabled (confirmed: accepted by the system, and verified
+ * where its read showed it), no such account (never counted as disabled), or not yet.
+ */
 export type TargetOutcome = 'confirmed' | 'not_found' | 'open';
 
 export interface LeaverSystem {
@@ -44,6 +47,10 @@ export interface LeaverSystem {
   confirmedAt: Date | null;
   /** Confirmed: due to confirmation. Open: due to `asOf`, so far. Nothing to disable: null. */
   durationMs: number | null;
+  /** When a read showed the account disabled; null where the system has no read or it did not. */
+  verifiedAt: Date | null;
+  /** Due to verification; null when not verified. */
+  verifiedMs: number | null;
   overSla: boolean;
 }
 
@@ -71,6 +78,12 @@ export interface SystemSummary {
   p50Ms: number | null;
   p95Ms: number | null;
   maxMs: number | null;
+  /** Confirmed disables that a read of the account verified (issue 14). */
+  verified: number;
+  /** Time to verified, over verified disables only. */
+  p50VerifiedMs: number | null;
+  p95VerifiedMs: number | null;
+  maxVerifiedMs: number | null;
 }
 
 export interface DeprovisioningReport {
@@ -95,7 +108,7 @@ export interface ReportInput {
 
 /**
  * Every deactivation of a leaver due in [from, min(to, asOf)), except dry runs and cancelled
- * targets, with its outcome and duration. Anything else than succeeded or account_not_found
+ * targets, with its outcome and duration. Anything else than succeeded or not_found
  * (pending, needs_attention) is open. `created_at < to` is implied by the due-date bound; it
  * is spelled out so the (kind, created_at) index narrows the scan.
  */
@@ -109,12 +122,13 @@ function measuredTargets({ from, to, slaMs, asOf }: Required<ReportInput>): Pris
         AND GREATEST(e.created_at, e.effective_at) >= ${from}::timestamptz AND GREATEST(e.created_at, e.effective_at) < ${until}::timestamptz
     ), measured AS (
       SELECT l.id AS event_id, l.identity_id, l.user_name, l.status AS event_status, l.due_at,
-        t.system, t.status::text AS status, t.confirmed_at,
-        CASE WHEN t.status = 'succeeded' THEN 'confirmed' WHEN t.status = 'account_not_found' THEN 'not_found' ELSE 'open' END AS outcome,
+        t.system, t.status::text AS status, t.confirmed_at, t.verified_at,
+        CASE WHEN t.status IN ('succeeded', 'verified') THEN 'confirmed' WHEN t.status = 'not_found' THEN 'not_found' ELSE 'open' END AS outcome,
+        CASE WHEN t.status = 'verified' THEN GREATEST(0, EXTRACT(EPOCH FROM t.verified_at - l.due_at) * 1000)::float8 END AS verified_ms,
         -- A system disabled at once for a future-dated leaver confirmed before the date: 0, not negative.
         CASE
-          WHEN t.status = 'succeeded' THEN GREATEST(0, EXTRACT(EPOCH FROM COALESCE(t.confirmed_at, t.updated_at) - l.due_at) * 1000)::float8
-          WHEN t.status = 'account_not_found' THEN NULL
+          WHEN t.status IN ('succeeded', 'verified') THEN GREATEST(0, EXTRACT(EPOCH FROM COALESCE(t.confirmed_at, t.updated_at) - l.due_at) * 1000)::float8
+          WHEN t.status = 'not_found' THEN NULL
           ELSE GREATEST(0, EXTRACT(EPOCH FROM ${asOf}::timestamptz - l.due_at) * 1000)::float8
         END AS duration_ms
       FROM leaver l JOIN target_action t ON t.event_id = l.id
@@ -135,6 +149,8 @@ interface TargetRecord {
   outcome: TargetOutcome;
   confirmed_at: Date | null;
   duration_ms: number | null;
+  verified_at: Date | null;
+  verified_ms: number | null;
   over_sla: boolean;
   leaver_open: boolean;
   leaver_over_sla: boolean;
@@ -150,6 +166,10 @@ interface SummaryRecord {
   p50: number | null;
   p95: number | null;
   max: number | null;
+  verified: number;
+  p50_verified: number | null;
+  p95_verified: number | null;
+  max_verified: number | null;
 }
 
 export async function deprovisioningReport(db: Database, input: ReportInput): Promise<DeprovisioningReport> {
@@ -175,7 +195,11 @@ export async function deprovisioningReport(db: Database, input: ReportInput): Pr
           count(*) FILTER (WHERE over_sla)::int AS over_sla,
           round((percentile_cont(0.5) WITHIN GROUP (ORDER BY duration_ms) FILTER (WHERE outcome = 'confirmed'))::numeric)::float8 AS p50,
           round((percentile_cont(0.95) WITHIN GROUP (ORDER BY duration_ms) FILTER (WHERE outcome = 'confirmed'))::numeric)::float8 AS p95,
-          max(duration_ms) FILTER (WHERE outcome = 'confirmed') AS max
+          max(duration_ms) FILTER (WHERE outcome = 'confirmed') AS max,
+          count(verified_ms)::int AS verified,
+          round((percentile_cont(0.5) WITHIN GROUP (ORDER BY verified_ms))::numeric)::float8 AS p50_verified,
+          round((percentile_cont(0.95) WITHIN GROUP (ORDER BY verified_ms))::numeric)::float8 AS p95_verified,
+          max(verified_ms) AS max_verified
         FROM judged GROUP BY system ORDER BY system`,
     ],
     { isolationLevel: 'RepeatableRead' },
@@ -198,7 +222,7 @@ export async function deprovisioningReport(db: Database, input: ReportInput): Pr
       };
       leavers.push(leaver);
     }
-    leaver.systems.push({ system: row.system, status: row.status, outcome: row.outcome, confirmedAt: row.confirmed_at, durationMs: row.duration_ms, overSla: row.over_sla });
+    leaver.systems.push({ system: row.system, status: row.status, outcome: row.outcome, confirmedAt: row.confirmed_at, durationMs: row.duration_ms, verifiedAt: row.verified_at, verifiedMs: row.verified_ms, overSla: row.over_sla });
   }
   return {
     from: window.from,
@@ -214,6 +238,10 @@ export async function deprovisioningReport(db: Database, input: ReportInput): Pr
       p50Ms: summary.p50,
       p95Ms: summary.p95,
       maxMs: summary.max,
+      verified: summary.verified,
+      p50VerifiedMs: summary.p50_verified,
+      p95VerifiedMs: summary.p95_verified,
+      maxVerifiedMs: summary.max_verified,
     })),
     leavers,
     overSla: leavers.filter((leaver) => leaver.overSla).map((leaver) => leaver.eventId),
@@ -256,8 +284,20 @@ export function reportText(report: DeprovisioningReport): string {
   const heading = `Time to deprovision: leavers due ${report.from.toISOString()} to ${report.to.toISOString()} (as of ${report.asOf.toISOString()}), SLA ${formatDuration(report.slaMs)}`;
   if (report.leavers.length === 0) return `${heading}\n\nNo leaver was due in this window.\n`;
   const summary = table(
-    ['System', 'Confirmed', 'Not found', 'Open', 'Over SLA', 'p50', 'p95', 'Max'],
-    report.systems.map((row) => [row.system, String(row.confirmed), String(row.notFound), String(row.open), String(row.overSla), optionalDuration(row.p50Ms), optionalDuration(row.p95Ms), optionalDuration(row.maxMs)]),
+    ['System', 'Confirmed', 'Not found', 'Open', 'Over SLA', 'p50', 'p95', 'Max', 'Verified', 'p50 verified', 'p95 verified'],
+    report.systems.map((row) => [
+      row.system,
+      String(row.confirmed),
+      String(row.notFound),
+      String(row.open),
+      String(row.overSla),
+      optionalDuration(row.p50Ms),
+      optionalDuration(row.p95Ms),
+      optionalDuration(row.maxMs),
+      String(row.verified),
+      optionalDuration(row.p50VerifiedMs),
+      optionalDuration(row.p95VerifiedMs),
+    ]),
   );
   const leavers = table(
     ['Due', 'Event', 'User', ...systems, 'Total'],
@@ -290,10 +330,10 @@ function csvField(value: string | number | boolean | null): string {
 
 /** One row per leaver and system: the detail a spreadsheet aggregates as it likes. */
 export function reportCsv(report: DeprovisioningReport): string {
-  const header = ['event_id', 'identity_id', 'user_name', 'due_at', 'system', 'status', 'outcome', 'confirmed_at', 'duration_ms', 'over_sla'];
+  const header = ['event_id', 'identity_id', 'user_name', 'due_at', 'system', 'status', 'outcome', 'confirmed_at', 'duration_ms', 'over_sla', 'verified_at', 'verified_ms'];
   const lines = report.leavers.flatMap((leaver) =>
     leaver.systems.map((target) =>
-      [leaver.eventId, leaver.identityId, leaver.userName, leaver.dueAt.toISOString(), target.system, target.status, target.outcome, target.confirmedAt?.toISOString() ?? null, target.durationMs, target.overSla]
+      [leaver.eventId, leaver.identityId, leaver.userName, leaver.dueAt.toISOString(), target.system, target.status, target.outcome, target.confirmedAt?.toISOString() ?? null, target.durationMs, target.overSla, target.verifiedAt?.toISOString() ?? null, target.verifiedMs]
         .map(csvField)
         .join(','),
     ),

@@ -7,6 +7,7 @@ import { loadEnvironment } from '../environment.js';
 import { resolveDatabase } from '../infra/database.js';
 import { logger } from '../logger.js';
 import { auditCommand } from './audit.js';
+import { connectorsCommand } from './connectors.js';
 import { eventsCommand } from './events.js';
 import { evidenceCommand } from './evidence.js';
 import { reportCommand } from './report.js';
@@ -35,6 +36,8 @@ const USAGE = `Usage: jml <command>
                                            check the audit hash chain; export or archive rows ('jml audit' for more)
   evidence <userName or id> [--format text|json]
                                            one person's identity, lifecycle events, outcomes and audit rows
+  connectors check [--user <userName or id>] [--json]
+                                           look one person up in every configured system; changes nothing
   report deprovisioning [--from <date>] [--to <date>] [--format text|json|csv]
                                            time to deprovision per leaver and system, SLA breaches
 `;
@@ -68,6 +71,7 @@ async function main(argv: string[]): Promise<number> {
       role: { type: 'string' },
       port: { type: 'string' },
       identity: { type: 'string' },
+      user: { type: 'string' },
       kind: { type: 'string' },
       status: { type: 'string' },
       since: { type: 'string' },
@@ -114,6 +118,10 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'audit':
       return withDatabase((db) => auditCommand(db, { ...values, action: rest[0] ?? '', actionFilter: values.action, by: values.as }));
+    case 'connectors': {
+      const { raw } = loadEnvironment();
+      return withDatabase((db) => connectorsCommand(db, { action: rest[0] ?? '', user: values.user, json: values.json, env: raw }));
+    }
     case 'evidence':
       return withDatabase((db) => evidenceCommand(db, { subject: rest[0], format: values.format }));
     case 'migrate':

@@ -70,6 +70,11 @@ function readResourcePath(resource: Record<string, unknown>, path: string): unkn
   return subAttribute === undefined ? value : member(value, subAttribute);
 }
 
+/** How a configured attribute is written in the settings, for messages. */
+export function describeIdentityAttribute(attribute: IdentityAttribute): string {
+  return attribute.source === 'snapshot' ? attribute.name : attribute.path;
+}
+
 /** Turns a configured attribute into the function a connector calls; empty values read as null. */
 export function identityAttributeReader(attribute: IdentityAttribute): (identity: IdentitySnapshot) => string | null {
   return (identity) => {
@@ -300,16 +305,26 @@ export function createConnectors(config: ConnectorsConfig, dependencies: Connect
     connectors.rocketchat = createRocketChatConnector({
       ...common,
       ...rocketchat,
-      lookup: { key: lookup.key, valueOf: identityAttributeReader(lookup.attribute) },
+      lookup: { key: lookup.key, valueOf: identityAttributeReader(lookup.attribute), setting: `ROCKETCHAT_LOOKUP=${lookup.key}:${describeIdentityAttribute(lookup.attribute)}` },
     });
   }
   if (config.mendix) {
     const { emailAttribute, ...mendix } = config.mendix;
-    connectors.mendix = createMendixConnector({ ...common, ...mendix, emailOf: identityAttributeReader(emailAttribute) });
+    connectors.mendix = createMendixConnector({
+      ...common,
+      ...mendix,
+      emailOf: identityAttributeReader(emailAttribute),
+      lookup: `MENDIX_EMAIL_ATTRIBUTE=${describeIdentityAttribute(emailAttribute)}`,
+    });
   }
   if (config.userapi) {
     const { idAttribute, ...userapi } = config.userapi;
-    connectors.userapi = createUserApiConnector({ ...common, ...userapi, accountIdOf: identityAttributeReader(idAttribute) });
+    connectors.userapi = createUserApiConnector({
+      ...common,
+      ...userapi,
+      accountIdOf: identityAttributeReader(idAttribute),
+      lookup: `USERAPI_ID_ATTRIBUTE=${describeIdentityAttribute(idAttribute)}`,
+    });
   }
   return connectors;
 }

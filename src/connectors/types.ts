@@ -21,17 +21,59 @@ export interface ActionContext {
   reason?: string;
 }
 
+/**
+ * What the evidence says of a change a vendor accepted but documents no read for (Mendix's User
+ * Deactivation API): exactly this, never "verified".
+ */
+export const NO_READ_API = 'accepted by the vendor, no read API to verify';
+
+/** Whether each system's vendor documents a read of one account (the read-back's source). */
+export const DOCUMENTED_READ: Record<SystemName, boolean> = { rocketchat: true, mendix: false, userapi: true };
+
 export type ReactivateResult = 'reactivated' | 'unsupported';
+
+/** An account as the system's documented read shows it. */
+export interface AccountState {
+  accountId: string;
+  active: boolean;
+}
+
+/** One account of a system's documented listing, with the values jml's lookup matches on. */
+export interface ListedAccount extends AccountState {
+  /** The values an identity's lookup value is compared with (a username, the emails, the id). */
+  keys: string[];
+}
+
+export interface ListAccountsOptions {
+  /** Entries per page, within the vendor's maximum. */
+  pageSize?: number;
+}
 
 export interface Connector {
   readonly system: SystemName;
   /**
-   * Finds the person's account. Returns null when the system has no such account: that is an
-   * outcome, recorded as such, not an error to retry.
+   * The setting that decides how this system's accounts are found, with its value (e.g.
+   * `USERAPI_ID_ATTRIBUTE=externalId`): named in every "account not found", since a wrong one
+   * makes every person look absent.
+   */
+  readonly lookup: string;
+  /**
+   * Finds the person's account. Returns null when the system has no such account: that is the
+   * outcome `not_found`, recorded as such (never as deactivated), not an error to retry.
    */
   resolveAccount(identity: IdentitySnapshot): Promise<string | null>;
-  /** Disables the account. Resolves when the system confirmed it. */
+  /** Disables the account. Resolves when the system accepted it; AccountNotFoundError when it knows no such account. */
   deactivate(accountId: string, context: ActionContext): Promise<void>;
   /** Enables the account again, or says the system cannot (Mendix). */
   reactivate(accountId: string, context: ActionContext): Promise<ReactivateResult>;
+  /**
+   * Reads the account back where the vendor documents a read (Rocket.Chat users.info, the user
+   * API's user resource); null when the system knows no such account. Absent where the vendor
+   * documents none (Mendix): an action there can be accepted, never verified.
+   */
+  readAccount?(accountId: string): Promise<AccountState | null>;
+  /** Every account, one page at a time, where the vendor documents a listing; absent elsewhere. */
+  listAccounts?(options?: ListAccountsOptions): AsyncGenerator<ListedAccount[]>;
+  /** The value this person's account is looked up by (what listAccounts' keys are compared with). */
+  lookupValueOf(identity: IdentitySnapshot): string | null;
 }

@@ -295,7 +295,11 @@ export async function retryEvent(db: Database, input: OperatorAction & { eventId
     if (event.status !== 'needs_attention') {
       throw new EventNotInState(event.id, event.status, `Event ${event.id} is ${event.status}: only an event whose workflow finished with targets that need attention can be retried`);
     }
-    const failed = await tx.targetAction.findMany({ where: { eventId: event.id, status: 'needs_attention', system }, orderBy: { system: 'asc' } });
+    // A not-found that needs attention is retried too: the operator has fixed the lookup setting.
+    const failed = await tx.targetAction.findMany({
+      where: { eventId: event.id, system, OR: [{ status: 'needs_attention' }, { status: 'not_found', lastError: { not: null } }] },
+      orderBy: { system: 'asc' },
+    });
     if (failed.length === 0) {
       throw new EventNotInState(event.id, event.status, `No target of event ${event.id}${system ? ` in ${system}` : ''} needs attention: nothing to retry`);
     }

@@ -11,9 +11,9 @@ export const OPEN_LEAVER = ['pending', 'waiting', 'held'] as const;
 export const STARTABLE = ['pending', 'waiting', 'held'] as const;
 
 /** A target outcome after which repeating the activity must not call the system again. */
-export const SETTLED_TARGET = ['succeeded', 'account_not_found', 'manual_action_required', 'dry_run', 'cancelled'] as const;
+export const SETTLED_TARGET = ['verified', 'not_found', 'manual_action_required', 'dry_run', 'cancelled'] as const;
 
-export type TargetOutcomeStatus = 'succeeded' | 'account_not_found' | 'manual_action_required' | 'dry_run';
+export type TargetOutcomeStatus = 'succeeded' | 'not_found' | 'manual_action_required' | 'dry_run';
 
 export interface LifecyclePlan {
   /** Cancel the person's open leaver, for this reason. */

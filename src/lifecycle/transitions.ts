@@ -183,7 +183,11 @@ export async function retryTargets(
   event: LifecycleEvent,
   input: { by: string; targetIds: string[]; workflowId: string; workflowInput: LifecycleWorkflowInput; now: Date },
 ): Promise<void> {
-  const { count } = await tx.targetAction.updateMany({ where: { id: { in: input.targetIds }, status: 'needs_attention' }, data: { status: 'pending', lastError: null } });
+  // A not-found that needs attention runs again too: the operator has fixed the lookup setting.
+  const { count } = await tx.targetAction.updateMany({
+    where: { id: { in: input.targetIds }, OR: [{ status: 'needs_attention' }, { status: 'not_found', lastError: { not: null } }] },
+    data: { status: 'pending', lastError: null },
+  });
   if (count !== input.targetIds.length) throw new EventStatusMoved(event.id, ['needs_attention'], event.status);
   await moveEvent(tx, event, ['needs_attention'], { status: 'pending', completedAt: null });
   await tx.outboxEntry.create({ data: startRow(input.workflowId, input.workflowInput) });
@@ -313,7 +317,7 @@ async function writeTarget(
 export async function settleTarget(
   db: Database,
   target: TargetKey & { identityId: string },
-  outcome: { status: TargetOutcomeStatus; accountId?: string | null; newLink?: boolean; data: Record<string, unknown> },
+  outcome: { status: TargetOutcomeStatus; accountId?: string | null; newLink?: boolean; lastError?: string | null; data: Record<string, unknown> },
   now: Date,
 ): Promise<void> {
   await db.$transaction(async (tx) => {
@@ -322,11 +326,36 @@ export async function settleTarget(
       accountId: outcome.accountId ?? null,
       newLink: outcome.newLink ?? false,
       confirmedAt: outcome.status === 'succeeded' ? now : null,
-      lastError: null,
+      lastError: outcome.lastError ?? null,
     }, now);
     await appendAudit(tx, [
       { actor: 'system', action: `target.${target.action}.${outcome.status}`, identityId: target.identityId, eventId: target.eventId, system: target.system, data: outcome.data },
     ], now);
+  });
+}
+
+/**
+ * The read-back of an accepted target (decision 021): `verified` when the read showed the change,
+ * `not_found` when the account was gone; a contradicting read is recorded, the status kept, and
+ * this answers how many contradicting reads this generation has seen.
+ */
+export async function recordReadBack(
+  db: Database,
+  target: TargetKey & { identityId: string; generation: number },
+  outcome: { status: 'verified' | 'not_found' | 'read_contradicted'; lastError?: string | null; data: Record<string, unknown> },
+  now: Date,
+): Promise<number> {
+  return db.$transaction(async (tx) => {
+    const where = { ...targetKey(target).eventId_system_action, status: 'succeeded' as const };
+    if (outcome.status === 'verified') await tx.targetAction.updateMany({ where, data: { status: 'verified', verifiedAt: now, lastError: null } });
+    else if (outcome.status === 'not_found') await tx.targetAction.updateMany({ where, data: { status: 'not_found', confirmedAt: null, lastError: outcome.lastError ?? null } });
+    else await tx.targetAction.updateMany({ where, data: { attempts: { increment: 1 } } });
+    const action = `target.${target.action}.${outcome.status}`;
+    await appendAudit(tx, [{ actor: 'system', action, identityId: target.identityId, eventId: target.eventId, system: target.system, data: { ...outcome.data, generation: target.generation } }], now);
+    const [row] = await tx.$queryRaw<{ count: number }[]>`
+      SELECT count(*)::int AS count FROM audit_event
+      WHERE event_id = ${target.eventId}::uuid AND system = ${target.system} AND action = ${action} AND (data->>'generation')::int = ${target.generation}`;
+    return row?.count ?? 1;
   });
 }
 
@@ -365,12 +394,20 @@ export async function markTargetNeedsAttention(db: Database, target: TargetKey &
 }
 
 /** The event's end: completed, or needs attention when a target failed or never ran. */
-export async function finishEvent(db: Database, eventId: string, now: Date): Promise<string> {
+export async function finishEvent(db: Database, eventId: string, now: Date, lookupOf: (system: string) => string = (system) => `${system}'s lookup setting`): Promise<string> {
   return db.$transaction(async (tx) => {
+    // A leaver whose every system knows no such account was most likely looked up wrongly (decision 021).
+    const actions = await tx.targetAction.findMany({ where: { eventId }, select: { id: true, system: true, status: true, lastError: true, event: { select: { kind: true } } } });
+    if (actions.length > 0 && actions[0]!.event.kind === 'leaver' && actions.every((action) => action.status === 'not_found')) {
+      for (const action of actions.filter((target) => target.lastError === null)) {
+        const lastError = `Every system answered "no such account" for this leaver: check ${lookupOf(action.system)}, or whether the person ever had accounts`;
+        await tx.targetAction.update({ where: { id: action.id }, data: { lastError } });
+      }
+    }
     const [row] = await tx.$queryRaw<{ status: string; targets: { system: string; action: string; status: string }[]; kind: string | null; identityId: string | null }[]>`
       WITH targets AS (
         SELECT coalesce(json_agg(json_build_object('system', system, 'action', action, 'status', status) ORDER BY created_at, id), '[]') AS targets,
-               CASE WHEN bool_or(status::text = ANY(${[...UNFINISHED_TARGET]}::text[])) THEN 'needs_attention' ELSE 'completed' END AS status
+               CASE WHEN bool_or(status::text = ANY(${[...UNFINISHED_TARGET]}::text[]) OR (status = 'not_found' AND last_error IS NOT NULL)) THEN 'needs_attention' ELSE 'completed' END AS status
         FROM target_action WHERE event_id = ${eventId}::uuid),
       finished AS (
         UPDATE lifecycle_event e SET status = targets.status::event_status, completed_at = ${now}::timestamptz, updated_at = ${now}::timestamptz

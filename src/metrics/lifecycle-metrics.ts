@@ -5,6 +5,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { IntegrationBatch } from '../audit/integrator.js';
 import type { Database } from '../db/client.js';
 import { createAuditMetrics } from './audit-metrics.js';
+import { DOCUMENTED_READ, type SystemName } from '../connectors/types.js';
 
 export interface LifecycleMetricsOptions {
   db: Database;
@@ -24,7 +25,9 @@ export interface LifecycleMetrics {
 
 const EVENT_KINDS = ['joiner', 'mover', 'leaver', 'rehire'] as const;
 /** Audit actions that record a call's result; dry runs and needs_attention verdicts call nothing. */
-const CALL = /^target\.(deactivate|reactivate)\.(succeeded|account_not_found|manual_action_required|attempt_failed)$/;
+const CALL = /^target\.(deactivate|reactivate)\.(succeeded|verified|read_contradicted|not_found|account_not_found|manual_action_required|attempt_failed)$/;
+/** Rows written before the outcome was renamed count under its present name. */
+const OUTCOME_RENAMED: Record<string, string> = { account_not_found: 'not_found' };
 const DETECTED = /^lifecycle\.(joiner|mover|leaver|rehire)\.detected$/;
 const HELD = 'lifecycle.leaver.held';
 const OPEN_STATUSES = ['pending', 'needs_attention', 'manual_action_required'] as const;
@@ -46,7 +49,7 @@ export function createLifecycleMetrics({ db, systems, slaMs }: LifecycleMetricsO
   });
   const calls = new Counter({
     name: 'jml_downstream_calls_total',
-    help: 'Calls to downstream systems, by system, action and outcome (succeeded, account_not_found, manual_action_required, attempt_failed).',
+    help: 'Calls to downstream systems, by system, action and outcome (succeeded = accepted, verified = read back, read_contradicted, not_found, manual_action_required, attempt_failed).',
     labelNames: ['system', 'action', 'outcome'] as const,
     registers: [registry],
   });
@@ -58,6 +61,13 @@ export function createLifecycleMetrics({ db, systems, slaMs }: LifecycleMetricsO
   const timeToDeprovision = new Histogram({
     name: 'jml_time_to_deprovision_seconds',
     help: "Time from a leaver's due time (the later of its event and effective date) until a system confirmed the account disabled.",
+    labelNames: ['system'] as const,
+    buckets: [...new Set([...BUCKETS_SECONDS, slaMs / 1000])].sort((a, b) => a - b),
+    registers: [registry],
+  });
+  const timeToVerified = new Histogram({
+    name: 'jml_time_to_verified_seconds',
+    help: "Time from a leaver's due time until a read of the account showed it disabled (systems with a documented read only).",
     labelNames: ['system'] as const,
     buckets: [...new Set([...BUCKETS_SECONDS, slaMs / 1000])].sort((a, b) => a - b),
     registers: [registry],
@@ -76,6 +86,7 @@ export function createLifecycleMetrics({ db, systems, slaMs }: LifecycleMetricsO
   };
   for (const kind of EVENT_KINDS) events.inc({ kind }, 0);
   for (const system of systems) timeToDeprovision.zero({ system });
+  for (const system of systems) if (DOCUMENTED_READ[system as SystemName]) timeToVerified.zero({ system });
   holds.inc(0);
   zeroOpenTargets();
 
@@ -89,19 +100,22 @@ export function createLifecycleMetrics({ db, systems, slaMs }: LifecycleMetricsO
         WHERE seq > ${after} AND seq <= ${upTo} AND (action LIKE 'lifecycle.%' OR action LIKE 'target.%')
         GROUP BY action, system`,
       // The same measure as the report (src/audit/report.ts): the audit row's time is confirmed_at.
-      db.$queryRaw<{ system: string; seconds: number }[]>`
-        SELECT a.system, GREATEST(0, EXTRACT(EPOCH FROM a.occurred_at - GREATEST(e.created_at, e.effective_at)))::float8 AS seconds
+      db.$queryRaw<{ system: string; action: string; seconds: number }[]>`
+        SELECT a.system, a.action, GREATEST(0, EXTRACT(EPOCH FROM a.occurred_at - GREATEST(e.created_at, e.effective_at)))::float8 AS seconds
         FROM audit_event a JOIN lifecycle_event e ON e.id = a.event_id
-        WHERE a.seq > ${after} AND a.seq <= ${upTo} AND a.action = 'target.deactivate.succeeded' AND e.kind = 'leaver'`,
+        WHERE a.seq > ${after} AND a.seq <= ${upTo} AND a.action IN ('target.deactivate.succeeded', 'target.deactivate.verified') AND e.kind = 'leaver'`,
     ]);
     for (const { action, system, count } of counts) {
       const detected = DETECTED.exec(action);
       const call = CALL.exec(action);
       if (detected) events.inc({ kind: detected[1] }, count);
       else if (action === HELD) holds.inc(count);
-      else if (call && system) calls.inc({ system, action: call[1], outcome: call[2] }, count);
+      else if (call && system) calls.inc({ system, action: call[1], outcome: OUTCOME_RENAMED[call[2]!] ?? call[2] }, count);
     }
-    for (const { system, seconds } of confirmations) timeToDeprovision.observe({ system }, seconds);
+    for (const { system, action, seconds } of confirmations) {
+      if (action === 'target.deactivate.verified') timeToVerified.observe({ system }, seconds);
+      else timeToDeprovision.observe({ system }, seconds);
+    }
   }
 
   async function refresh() {

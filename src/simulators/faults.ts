@@ -13,6 +13,12 @@ export const faultSettingsSchema = z.strictObject({
   outageUntil: z.union([z.number().int(), z.iso.datetime({ offset: true }).transform((iso) => Date.parse(iso))]).optional(),
   /** Always answer this status for calls about this account (user id, username, email or uuid). */
   statusByAccount: z.record(z.string().min(1), z.number().int().min(400).max(599)).optional(),
+  /**
+   * A lying system: it answers a state change (deactivate, activate) as a success and does not
+   * apply it. `true` for every account, or the accounts (user id, username, email or uuid) it
+   * lies about. Reads then show the account unchanged, which is what read-back must catch.
+   */
+  ignoreWrites: z.union([z.boolean(), z.array(z.string().min(1))]).optional(),
 });
 
 export type FaultSettings = z.input<typeof faultSettingsSchema>;
@@ -45,6 +51,13 @@ export class FaultInjector {
 
   clear(): void {
     this.settings = {};
+  }
+
+  /** Whether a state change of the account known by these keys is to be answered but not applied. */
+  ignoresWrite(accountKeys: readonly string[]): boolean {
+    const { ignoreWrites } = this.settings;
+    if (ignoreWrites === undefined || ignoreWrites === false) return false;
+    return ignoreWrites === true || accountKeys.some((key) => ignoreWrites.includes(key));
   }
 
   middleware(accountKeysOf: AccountKeysOf, sendError: SendVendorError): RequestHandler {

@@ -127,7 +127,8 @@ export function createMendixSimulator(options: MendixSimulatorOptions = {}): Men
     if (uuid === callerOf(response).ownerUuid) return sendMendixError(response, 403, 'You cannot deactivate yourself');
     const user = users.get(uuid);
     if (!user) return sendMendixError(response, 404, 'User not found');
-    user.active = false;
+    // The lying fault answers 204 and keeps the user active; Mendix documents no read to catch it.
+    if (!core.faults.ignoresWrite([user.uuid, user.email])) user.active = false;
     response.status(204).end();
   });
 

@@ -1,6 +1,7 @@
-// Rocket.Chat simulator: users.info, users.setActiveStatus and users.deactivateIdle as documented
-// in seeds/rocketchat-users-*.md and seeds/README.md, with the REST rate limiter and the
-// last-owner rule that `confirmRelinquish` exists for.
+// Rocket.Chat simulator: users.info, users.list, users.setActiveStatus and users.deactivateIdle as
+// documented in seeds/rocketchat-users-*.md and seeds/README.md (users.list from Rocket.Chat's
+// REST reference: `offset`/`count` paging, at most 100 a page by default), with the REST rate
+// limiter and the last-owner rule that `confirmRelinquish` exists for.
 import express, { type Request, type RequestHandler, type Response } from 'express';
 import { z } from 'zod';
 import { FixedWindowRateLimiter, type RateWindow } from './rate-limit.js';
@@ -30,6 +31,10 @@ export const ROCKETCHAT_DEFAULT_RATE_LIMIT: RateWindow = { limit: 10, windowMs: 
 export const ROCKETCHAT_DEFAULT_PERMISSIONS = ['edit-other-user-active-status'] as const;
 
 const DAY_MS = 86_400_000;
+
+/** Rocket.Chat's API_Default_Count and API_Upper_Count_Limit settings, at their defaults. */
+export const ROCKETCHAT_LIST_DEFAULT_COUNT = 50;
+export const ROCKETCHAT_LIST_MAX_COUNT = 100;
 
 export interface RocketChatUser {
   _id: string;
@@ -139,10 +144,20 @@ export function createRocketChatSimulator(options: RocketChatSimulatorOptions = 
   const limiter = rateLimit ? new FixedWindowRateLimiter([rateLimit], core.now) : undefined;
   const users = new Map<string, RocketChatUser>();
   const rooms = new Map<string, RocketChatRoom>();
+  // Indexes, so that a workspace of 100,000 users (the reconciliation benchmark) seeds and answers quickly.
+  const idsByUsername = new Map<string, string>();
+  const idsByEmail = new Map<string, string>();
+  /** User ids in the order they were created: users.list pages through them. */
+  let order: string[] = [];
 
-  const byUsername = (username: string) => [...users.values()].find((user) => user.username === username);
-  const byEmail = (email: string) =>
-    [...users.values()].find((user) => user.emails.some((entry) => entry.address.toLowerCase() === email.toLowerCase()));
+  const byUsername = (username: string) => {
+    const id = idsByUsername.get(username);
+    return id === undefined ? undefined : users.get(id);
+  };
+  const byEmail = (email: string) => {
+    const id = idsByEmail.get(email.toLowerCase());
+    return id === undefined ? undefined : users.get(id);
+  };
   const byIdOrUsername = (key: string) => users.get(key) ?? byUsername(key);
 
   function seedUser(seed: RocketChatSeed): RocketChatUser {
@@ -161,7 +176,16 @@ export function createRocketChatSimulator(options: RocketChatSimulatorOptions = 
     };
     const clash = byUsername(user.username);
     if (clash && clash._id !== user._id) throw new SimulatorSeedError(`username ${user.username} is taken by ${clash._id}`);
+    const previous = users.get(user._id);
+    if (previous) {
+      idsByUsername.delete(previous.username);
+      for (const entry of previous.emails) idsByEmail.delete(entry.address.toLowerCase());
+    } else {
+      order.push(user._id);
+    }
     users.set(user._id, user);
+    idsByUsername.set(user.username, user._id);
+    for (const entry of user.emails) idsByEmail.set(entry.address.toLowerCase(), user._id);
     return structuredClone(user);
   }
 
@@ -248,6 +272,20 @@ export function createRocketChatSimulator(options: RocketChatSimulatorOptions = 
     response.json({ user, success: true });
   });
 
+  // GET users.list?offset=&count=: {users, count, offset, total, success}. count=0 would ask for
+  // every user; Rocket.Chat caps a page at API_Upper_Count_Limit (100) all the same.
+  api.get('/users.list', (request, response) => {
+    const offset = Number(queryValue(request.query.offset) ?? '0');
+    const requested = Number(queryValue(request.query.count) ?? String(ROCKETCHAT_LIST_DEFAULT_COUNT));
+    if (!Number.isInteger(offset) || offset < 0 || !Number.isInteger(requested) || requested < 0) {
+      response.status(400).json({ success: false, error: 'Invalid offset or count [error-invalid-params]', errorType: 'error-invalid-params' });
+      return;
+    }
+    const count = Math.min(requested === 0 ? ROCKETCHAT_LIST_MAX_COUNT : requested, ROCKETCHAT_LIST_MAX_COUNT);
+    const page = order.slice(offset, offset + count).map((id) => users.get(id)!);
+    response.json({ users: page, count: page.length, offset, total: order.length, success: true });
+  });
+
   api.post(
     '/users.setActiveStatus',
     requirePermission('edit-other-user-active-status', 'manage-moderation-actions'),
@@ -278,6 +316,11 @@ export function createRocketChatSimulator(options: RocketChatSimulatorOptions = 
           return;
         }
         relinquish(userId);
+      }
+      // The lying fault: the documented answer with the requested state, and nothing changed.
+      if (core.faults.ignoresWrite([user._id, user.username, ...user.emails.map((entry) => entry.address)])) {
+        response.json({ user: { _id: user._id, active: activeStatus }, success: true });
+        return;
       }
       user.active = activeStatus;
       response.json({ user: { _id: user._id, active: user.active }, success: true });
@@ -329,6 +372,9 @@ export function createRocketChatSimulator(options: RocketChatSimulatorOptions = 
     users: () => [...users.values()],
     forget: () => {
       users.clear();
+      idsByUsername.clear();
+      idsByEmail.clear();
+      order = [];
       rooms.clear();
       limiter?.reset();
     },

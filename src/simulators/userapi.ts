@@ -1,6 +1,8 @@
 // Generic user API simulator, shaped like Weavr's authorised-users API
 // (seeds/generic-user-api-deactivate.txt and seeds/README.md): deactivate/activate by user id,
-// `api-key` + bearer auth, idempotency-ref semantics and three rate-limit windows.
+// `api-key` + bearer auth, idempotency-ref semantics and three rate-limit windows. The read
+// (`GET /v1/users/{user_id}`) and the paged list (`GET /v1/users?offset=&limit=`, answering
+// `{users, count, responseCount}`) follow Weavr's authorised-users reference, which the seed leaves out.
 import express, { type Request, type RequestHandler, type Response } from 'express';
 import { z } from 'zod';
 import { FixedWindowRateLimiter, type RateWindow } from './rate-limit.js';
@@ -29,7 +31,11 @@ export const IDEMPOTENCY_RETENTION_MS = 86_400_000;
 export interface UserApiUser {
   id: string;
   active: boolean;
+  email?: string;
 }
+
+/** Weavr's list endpoints answer at most 100 entries a page. */
+export const USERAPI_LIST_MAX_LIMIT = 100;
 
 export type UserApiAction = 'deactivate' | 'activate';
 
@@ -46,6 +52,7 @@ const seedSchema = z.strictObject({
   active: z.boolean().default(true),
   /** Not part of the vendor's record (its users are bare ids): who the account is for, for /_sim/users. */
   owner: z.string().min(1).optional(),
+  email: z.string().min(1).optional(),
 });
 export type UserApiSeed = z.input<typeof seedSchema>;
 
@@ -93,6 +100,7 @@ function sendOutcome(response: Response, outcome: Outcome): void {
 }
 
 const USER_ACTION_PATH = /^\/v1\/users\/([^/]+)\/(?:de)?activate$/;
+const USER_READ_PATH = /^\/v1\/users\/([^/]+)$/;
 
 export function createUserApiSimulator(options: UserApiSimulatorOptions = {}): UserApiSimulator {
   const core = createSimulatorCore(options);
@@ -103,12 +111,15 @@ export function createUserApiSimulator(options: UserApiSimulatorOptions = {}): U
   const users = new Map<string, UserApiUser>();
   /** Whose account each id is (seeded by jml's demo mode): the vendor itself does not know. */
   const owners = new Map<string, string>();
+  /** Ids in creation order: the list pages through them. */
+  let order: string[] = [];
   const idempotency = new Map<string, IdempotencyRecord>();
   let performed: PerformedAction[] = [];
   let hold: { reached: () => void; released: Promise<void> } | undefined;
 
   function seedUser(seed: UserApiSeed): UserApiUser {
     const { owner, ...user } = seedSchema.parse(seed);
+    if (!users.has(user.id)) order.push(user.id);
     users.set(user.id, user);
     if (owner) owners.set(user.id, owner);
     return { ...user };
@@ -135,6 +146,8 @@ export function createUserApiSimulator(options: UserApiSimulatorOptions = {}): U
     if (!user) return { status: 404, body: { code: 'USER_NOT_FOUND', message: `No user with id ${userId}` } };
     // Deactivating a deactivated user (or activating an active one) is a success that changes nothing.
     const active = action === 'activate';
+    // The lying fault: 204 as documented, and the user left as it was.
+    if (core.faults.ignoresWrite([userId])) return { status: 204 };
     if (user.active !== active) {
       user.active = active;
       performed.push({ userId, action, idempotencyRef, at: core.now() });
@@ -175,9 +188,23 @@ export function createUserApiSimulator(options: UserApiSimulatorOptions = {}): U
   vendorRoutes.use('/v1', authenticate, rateLimited);
   vendorRoutes.post('/v1/users/:id/deactivate', userAction('deactivate'));
   vendorRoutes.post('/v1/users/:id/activate', userAction('activate'));
+  vendorRoutes.get('/v1/users/:id', (request, response) => {
+    const user = users.get(String(request.params.id));
+    if (!user) return sendOutcome(response, { status: 404, body: { code: 'USER_NOT_FOUND', message: `No user with id ${String(request.params.id)}` } });
+    response.json({ ...user });
+  });
+  vendorRoutes.get('/v1/users', (request, response) => {
+    const offset = Number(request.query.offset ?? '0');
+    const limit = Number(request.query.limit ?? String(USERAPI_LIST_MAX_LIMIT));
+    if (!Number.isInteger(offset) || offset < 0 || !Number.isInteger(limit) || limit < 1 || limit > USERAPI_LIST_MAX_LIMIT) {
+      return sendUserApiError(response, 400, `offset must be 0 or more and limit 1 to ${USERAPI_LIST_MAX_LIMIT}`);
+    }
+    const page = order.slice(offset, offset + limit).map((id) => ({ ...users.get(id)! }));
+    response.json({ users: page, count: order.length, responseCount: page.length });
+  });
 
   function accountKeysOf(request: Request): string[] {
-    const userId = USER_ACTION_PATH.exec(request.path)?.[1];
+    const userId = (USER_ACTION_PATH.exec(request.path) ?? USER_READ_PATH.exec(request.path))?.[1];
     return userId ? [decodeURIComponent(userId)] : [];
   }
 
@@ -189,6 +216,7 @@ export function createUserApiSimulator(options: UserApiSimulatorOptions = {}): U
     forget: () => {
       users.clear();
       owners.clear();
+      order = [];
       idempotency.clear();
       performed = [];
       limiter?.reset();

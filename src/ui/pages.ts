@@ -74,7 +74,7 @@ export function overviewBody({ held, inFlight, attention, completed, names, canA
     html`${postButton(`/ui/events/${event.id}/approve`, 'Approve')}${postButton(`/ui/events/${event.id}/reject`, 'Reject', {}, html`<input type="text" name="reason" placeholder="reason (optional)" maxlength="1000">`)}`;
   const retryActions = (event: EventView) =>
     html`${event.targets
-      .filter((target) => target.status === 'needs_attention')
+      .filter((target) => target.status === 'needs_attention' || (target.status === 'not_found' && target.lastError))
       .map((target) => postButton(`/ui/events/${event.id}/retry`, `Retry ${target.system}`, { system: target.system }))}${postButton(`/ui/events/${event.id}/retry`, 'Retry all')}`;
   return html`<section id="attention"><h2>Needs attention (${attention.length})</h2>${eventTable('attention', attention, names, canAct ? retryActions : undefined)}</section>
 <section id="held"><h2>Held by the mass-deprovision guard (${held.length})</h2>${canAct && held.length > 0 ? postButton('/ui/held/approve', `Approve all ${held.length} held`) : ''}${eventTable('held', held, names, canAct ? heldActions : undefined)}</section>
@@ -91,8 +91,8 @@ export function reportBody(report: DeprovisioningReport, window: { from?: string
 ${error ? html`<p class="flash error" role="alert">${error}</p>` : ''}
 <p>Leavers due ${time(report.from)} to ${time(report.to)}, as of ${time(report.asOf)}; SLA <strong>${formatDuration(report.slaMs)}</strong>. <a href="/ui/report.csv?from=${encodeURIComponent(report.from.toISOString())}&amp;to=${encodeURIComponent(report.to.toISOString())}">CSV</a></p>
 <figure>${slaChart(report.systems, report.slaMs)}</figure>
-<table id="report-systems"><thead><tr><th>System</th><th>Confirmed</th><th>Not found</th><th>Open</th><th>Over SLA</th><th>p50</th><th>p95</th><th>Max</th></tr></thead><tbody>${report.systems.map(
-    (system) => html`<tr data-system="${system.system}"><td>${system.system}</td><td>${system.confirmed}</td><td>${system.notFound}</td><td>${system.open}</td><td class="${system.overSla > 0 ? 'over' : ''}">${system.overSla}</td><td>${duration(system.p50Ms)}</td><td>${duration(system.p95Ms)}</td><td>${duration(system.maxMs)}</td></tr>`,
+<table id="report-systems"><thead><tr><th>System</th><th>Confirmed</th><th>Not found</th><th>Open</th><th>Over SLA</th><th>p50</th><th>p95</th><th>Max</th><th>Verified</th><th>p50 to verified</th><th>p95 to verified</th></tr></thead><tbody>${report.systems.map(
+    (system) => html`<tr data-system="${system.system}"><td>${system.system}</td><td>${system.confirmed}</td><td>${system.notFound}</td><td>${system.open}</td><td class="${system.overSla > 0 ? 'over' : ''}">${system.overSla}</td><td>${duration(system.p50Ms)}</td><td>${duration(system.p95Ms)}</td><td>${duration(system.maxMs)}</td><td>${system.verified}</td><td>${duration(system.p50VerifiedMs)}</td><td>${duration(system.p95VerifiedMs)}</td></tr>`,
   )}</tbody></table>
 <h3>Over the SLA or still open (${leavers.length})</h3>${leavers.length === 0 ? html`<p class="empty">None.</p>` : html`<table id="report-leavers"><thead><tr><th>Person</th><th>Due</th><th>Status</th><th>Duration</th><th>Systems</th></tr></thead><tbody>${leavers.map(
     (leaver) => html`<tr><td><a href="/ui/evidence?subject=${encodeURIComponent(leaver.identityId)}">${leaver.userName}</a></td><td>${time(leaver.dueAt)}</td><td>${leaver.eventStatus}${leaver.open ? ' (open)' : ''}</td><td>${duration(leaver.durationMs)}</td><td>${leaver.systems.map((system) => html`<span class="chip ${system.outcome}${system.overSla ? ' over' : ''}">${system.system}: ${system.outcome === 'confirmed' ? duration(system.durationMs) : system.outcome}</span> `)}</td></tr>`,
@@ -109,8 +109,8 @@ export function evidenceBody(subject: string, report?: EvidenceReport, error?: s
 <dl><dt>id</dt><dd>${identity.id}</dd><dt>externalId</dt><dd>${identity.externalId ?? '–'}</dd><dt>name</dt><dd>${identity.displayName ?? '–'}</dd><dt>email</dt><dd>${identity.email ?? '–'}</dd><dt>active</dt><dd>${String(identity.active)}${identity.deletedAt ? html` (deleted over SCIM at ${time(identity.deletedAt)})` : ''}</dd><dt>termination</dt><dd>${identity.terminationDate ?? '–'}</dd></dl>
 <h4>Lifecycle events (${entry.events.length})</h4>${entry.events.map(
       (event) => html`<section class="event" data-event="${event.id}"><p><strong>${event.kind}</strong> <span class="event-status">${event.status}</span> · recorded ${time(event.createdAt)} from ${event.actor} · effective ${time(event.effectiveAt)} · completed ${time(event.completedAt)}</p>
-<table class="outcomes"><thead><tr><th>System</th><th>Action</th><th>Outcome</th><th>Confirmed</th><th>Attempts</th><th>Account</th><th>Last error</th></tr></thead><tbody>${event.targets.map(
-        (target) => html`<tr data-system="${target.system}"><td>${target.system}</td><td>${target.action}</td><td class="outcome ${target.status}">${target.status}</td><td>${time(target.confirmedAt)}</td><td>${target.attempts}</td><td>${target.accountId ?? '–'}</td><td class="error">${target.lastError ?? ''}</td></tr>`,
+<table class="outcomes"><thead><tr><th>System</th><th>Action</th><th>Outcome</th><th>Confirmed</th><th>Proof</th><th>Attempts</th><th>Account</th><th>Last error</th></tr></thead><tbody>${event.targets.map(
+        (target) => html`<tr data-system="${target.system}"><td>${target.system}</td><td>${target.action}</td><td class="outcome ${target.status}">${target.status}</td><td>${time(target.confirmedAt)}</td><td class="proof">${target.proof}</td><td>${target.attempts}</td><td>${target.accountId ?? '–'}</td><td class="error">${target.lastError ?? ''}</td></tr>`,
       )}</tbody></table></section>`,
     )}
 <h4>Audit rows (${entry.audit.length})</h4><table class="audit"><thead><tr><th>#</th><th>When</th><th>Actor</th><th>Action</th><th>System</th></tr></thead><tbody>${entry.audit.map(

@@ -46,9 +46,16 @@ describe('evidence', () => {
     const leaver = ada!.events[1]!;
     expect(leaver.targets.map(({ system, action, status, attempts }) => ({ system, action, status, attempts }))).toEqual([
       { system: 'mendix', action: 'deactivate', status: 'succeeded', attempts: 1 },
-      { system: 'rocketchat', action: 'deactivate', status: 'succeeded', attempts: 1 },
-      { system: 'userapi', action: 'deactivate', status: 'succeeded', attempts: 1 },
+      { system: 'rocketchat', action: 'deactivate', status: 'verified', attempts: 1 },
+      { system: 'userapi', action: 'deactivate', status: 'verified', attempts: 1 },
     ]);
+    // Only a read proves it; Mendix documents none, and the evidence says exactly that.
+    expect(leaver.targets.map((target) => target.proof)).toEqual([
+      'accepted by the vendor, no read API to verify',
+      expect.stringMatching(/^verified: a read of the account showed the change at 20\d\d-/),
+      expect.stringMatching(/^verified: a read of the account showed the change at 20\d\d-/),
+    ]);
+    expect(leaver.targets.map((target) => target.verifiedAt === null)).toEqual([true, false, false]);
     // Each confirmation is the moment its audit row was written.
     for (const target of leaver.targets) {
       const row = ada!.audit.find((entry) => entry.action === 'target.deactivate.succeeded' && entry.system === target.system);
@@ -66,7 +73,8 @@ describe('evidence', () => {
 
     const text = evidenceText(report);
     expect(text).toContain(`leaver ${scenario.leaverId}: completed`);
-    expect(text).toMatch(/rocketchat +deactivate +succeeded +confirmed 20\d\d-/);
+    expect(text).toMatch(/rocketchat +deactivate +verified +confirmed 20\d\d-/);
+    expect(text).toMatch(/mendix +deactivate +succeeded +confirmed 20\d\d-.*\n +accepted by the vendor, no read API to verify\n/);
     expect(text).toContain(`These ${expected.length} rows verify`);
     expect(text).toContain(`Whole chain: verified intact up to seq ${expected.length + 1}, hash `);
   });

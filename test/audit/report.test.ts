@@ -21,9 +21,9 @@ const TO = new Date('2026-03-04T00:00:00.000Z');
 const AS_OF = new Date('2026-03-03T00:00:00.000Z');
 
 type System = 'rocketchat' | 'mendix' | 'userapi';
-type Status = 'pending' | 'succeeded' | 'account_not_found' | 'needs_attention' | 'dry_run' | 'cancelled';
+type Status = 'pending' | 'succeeded' | 'verified' | 'not_found' | 'needs_attention' | 'dry_run' | 'cancelled';
 /** Per system: the status and, for succeeded, the confirmation time. */
-type Targets = Partial<Record<System, { status: Status; confirmedAt?: Date; action?: 'deactivate' | 'reactivate' }>>;
+type Targets = Partial<Record<System, { status: Status; confirmedAt?: Date; verifiedAt?: Date; action?: 'deactivate' | 'reactivate' }>>;
 
 let database: TestDatabase;
 const ids: Record<string, string> = {};
@@ -52,6 +52,7 @@ async function seed(name: string, event: { createdAt: Date; effectiveAt?: Date; 
       action: target.action ?? 'deactivate',
       status: target.status,
       confirmedAt: target.confirmedAt ?? null,
+      verifiedAt: target.verifiedAt ?? null,
       createdAt: event.createdAt,
     })),
   });
@@ -61,17 +62,17 @@ async function seed(name: string, event: { createdAt: Date; effectiveAt?: Date; 
 
 beforeAll(async () => {
   database = await createTestDatabase();
-  // alice: all three disabled within the hour.
+  // alice: all three disabled within the hour; Rocket.Chat and the user API read back a minute later.
   await seed('alice', { createdAt: T0 }, {
-    rocketchat: { status: 'succeeded', confirmedAt: at(5 * MINUTE) },
+    rocketchat: { status: 'verified', confirmedAt: at(5 * MINUTE), verifiedAt: at(6 * MINUTE) },
     mendix: { status: 'succeeded', confirmedAt: at(20 * MINUTE) },
-    userapi: { status: 'succeeded', confirmedAt: at(HOUR) },
+    userapi: { status: 'verified', confirmedAt: at(HOUR), verifiedAt: at(HOUR + MINUTE) },
   });
   // bob: Mendix took five hours (over the SLA); no user API account.
   await seed('bob', { createdAt: at(HOUR) }, {
     rocketchat: { status: 'succeeded', confirmedAt: at(HOUR + 10 * MINUTE) },
     mendix: { status: 'succeeded', confirmedAt: at(6 * HOUR) },
-    userapi: { status: 'account_not_found' },
+    userapi: { status: 'not_found' },
   });
   // carol: recorded in February, effective at T0+2h; Mendix was disabled at once, an hour early.
   const carolDue = at(2 * HOUR);
@@ -102,6 +103,9 @@ beforeAll(async () => {
 afterAll(async () => {
   await database.drop();
 });
+
+const notVerified = { verified: 0, p50VerifiedMs: null, p95VerifiedMs: null, maxVerifiedMs: null };
+const verifiedOnce = (ms: number) => ({ verified: 1, p50VerifiedMs: ms, p95VerifiedMs: ms, maxVerifiedMs: ms });
 
 /** percentile_cont's linear interpolation, rounded to the millisecond as the report rounds it. */
 function percentile(sorted: number[], fraction: number): number {
@@ -160,9 +164,9 @@ describe('deprovisioningReport', () => {
     const mendix = [0, 20 * MINUTE, 5 * HOUR];
     const userapi = [MINUTE, HOUR, 2 * HOUR];
     expect(report.systems).toEqual([
-      { system: 'mendix', confirmed: 3, notFound: 0, open: 1, overSla: 2, p50Ms: 20 * MINUTE, p95Ms: percentile(mendix, 0.95), maxMs: 5 * HOUR },
-      { system: 'rocketchat', confirmed: 4, notFound: 0, open: 0, overSla: 0, p50Ms: 12.5 * MINUTE, p95Ms: percentile(rocketchat, 0.95), maxMs: 30 * MINUTE },
-      { system: 'userapi', confirmed: 3, notFound: 1, open: 1, overSla: 1, p50Ms: HOUR, p95Ms: percentile(userapi, 0.95), maxMs: 2 * HOUR },
+      { system: 'mendix', confirmed: 3, notFound: 0, open: 1, overSla: 2, p50Ms: 20 * MINUTE, p95Ms: percentile(mendix, 0.95), maxMs: 5 * HOUR, ...notVerified },
+      { system: 'rocketchat', confirmed: 4, notFound: 0, open: 0, overSla: 0, p50Ms: 12.5 * MINUTE, p95Ms: percentile(rocketchat, 0.95), maxMs: 30 * MINUTE, ...verifiedOnce(6 * MINUTE) },
+      { system: 'userapi', confirmed: 3, notFound: 1, open: 1, overSla: 1, p50Ms: HOUR, p95Ms: percentile(userapi, 0.95), maxMs: 2 * HOUR, ...verifiedOnce(HOUR + MINUTE) },
     ]);
     // The interpolated values, spelled out: 0.95 of the way between the last two.
     expect(report.systems.map((summary) => summary.p95Ms)).toEqual([16_320_000, 1_665_000, 6_840_000]);
@@ -178,7 +182,7 @@ describe('deprovisioningReport', () => {
     const later = await deprovisioningReport(database.db, { from: FROM, to: TO, slaMs: SLA, asOf: new Date('2026-03-03T13:00:00.000Z') });
     // hank is due at 12:00 on 3 March: due now, open for an hour.
     expect(later.leavers.map((leaver) => leaver.userName)).toEqual(['alice', 'bob', 'carol', 'dave', 'erin', 'hank']);
-    expect(later.leavers.at(-1)!.systems).toEqual([{ system: 'rocketchat', status: 'pending', outcome: 'open', confirmedAt: null, durationMs: HOUR, overSla: false }]);
+    expect(later.leavers.at(-1)!.systems).toEqual([{ system: 'rocketchat', status: 'pending', outcome: 'open', confirmedAt: null, durationMs: HOUR, verifiedAt: null, verifiedMs: null, overSla: false }]);
     const carolOnly = await deprovisioningReport(database.db, { from: at(2 * HOUR), to: at(3 * HOUR), slaMs: SLA, asOf: AS_OF });
     expect(carolOnly.leavers.map((leaver) => leaver.userName)).toEqual(['carol']);
     const february = await deprovisioningReport(database.db, { from: new Date('2026-02-01T00:00:00Z'), to: FROM, slaMs: SLA, asOf: AS_OF });
@@ -188,15 +192,18 @@ describe('deprovisioningReport', () => {
   it('renders a table and a CSV row per leaver and system', () => {
     const text = reportText(report);
     expect(text).toContain('SLA 4h 00m');
-    expect(text).toMatch(/^mendix\s+3\s+0\s+1\s+2\s+20m 00s\s+4h 32m\s+5h 00m$/m);
+    expect(text).toMatch(/^mendix\s+3\s+0\s+1\s+2\s+20m 00s\s+4h 32m\s+5h 00m\s+0\s+-\s+-$/m);
+    expect(text).toMatch(/^userapi\s+3\s+1\s+1\s+1\s+1h 00m\s+\S+ \S+\s+2h 00m\s+1\s+1h 01m\s+1h 01m$/m);
     expect(text).toMatch(new RegExp(`^2026-03-02T12:00:00.000Z\\s+${ids.dave}\\s+dave\\s+open 12h 00m \\(pending\\) !\\s+15m 00s\\s+open 12h 00m \\(needs_attention\\) !\\s+open$`, 'm'));
     expect(text).toContain('Leavers: 5, over SLA: 2, still open: 1');
 
     const lines = reportCsv(report).trimEnd().split('\r\n');
-    expect(lines[0]).toBe('event_id,identity_id,user_name,due_at,system,status,outcome,confirmed_at,duration_ms,over_sla');
+    expect(lines[0]).toBe('event_id,identity_id,user_name,due_at,system,status,outcome,confirmed_at,duration_ms,over_sla,verified_at,verified_ms');
     expect(lines).toHaveLength(1 + 3 + 3 + 3 + 3 + 1);
     const bobMendix = lines.find((line) => line.startsWith(ids.bob!) && line.includes(',mendix,'));
-    expect(bobMendix).toMatch(/,bob,2026-03-02T10:00:00.000Z,mendix,succeeded,confirmed,2026-03-02T15:00:00.000Z,18000000,true$/);
+    expect(bobMendix).toMatch(/,bob,2026-03-02T10:00:00.000Z,mendix,succeeded,confirmed,2026-03-02T15:00:00.000Z,18000000,true,,$/);
+    const aliceUserApi = lines.find((line) => line.startsWith(ids.alice!) && line.includes(',userapi,'));
+    expect(aliceUserApi).toMatch(/,userapi,verified,confirmed,2026-03-02T10:00:00.000Z,3600000,false,2026-03-02T10:01:00.000Z,3660000$/);
   });
 });
 

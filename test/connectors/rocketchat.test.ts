@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import { createConnectors, parseConnectorsConfig } from '../../src/connectors/config.js';
-import { PermanentDownstreamError, RetryableDownstreamError } from '../../src/connectors/errors.js';
+import { AccountNotFoundError, PermanentDownstreamError, RetryableDownstreamError } from '../../src/connectors/errors.js';
 import { createRocketChatConnector, type RocketChatConnectorConfig } from '../../src/connectors/rocketchat/connector.js';
 import {
   SIMULATOR_CREDENTIALS,
@@ -80,12 +80,32 @@ describe('Rocket.Chat connector', () => {
     expect(simulator.calls().at(-1)?.body).toEqual({ userId: ada._id, activeStatus: true });
   });
 
-  test('a user deleted since it was resolved counts as deactivated, but cannot be reactivated', async () => {
+  test('a user deleted since it was resolved is AccountNotFoundError, never a deactivation (issue 14)', async () => {
     const { rocketChat } = await setUp();
 
-    await expect(rocketChat.deactivate('deletedUserId0001', context)).resolves.toBeUndefined();
-    const error = await rejectionOf(rocketChat.reactivate('deletedUserId0001', context));
-    expect(error).toBeInstanceOf(PermanentDownstreamError);
+    const deactivation = await rejectionOf(rocketChat.deactivate('deletedUserId0001', context));
+    expect(deactivation).toBeInstanceOf(AccountNotFoundError);
+    expect(deactivation).toMatchObject({ name: 'AccountNotFoundError', accountId: 'deletedUserId0001', lookup: 'ROCKETCHAT_LOOKUP=username:<attribute>' });
+    expect(await rejectionOf(rocketChat.reactivate('deletedUserId0001', context))).toBeInstanceOf(AccountNotFoundError);
+  });
+
+  test('users.info by userId reads the account back, and users.list pages through every user', async () => {
+    const { simulator, rocketChat } = await setUp();
+    const ada = simulator.seedUser({ username: 'ada.lovelace', email: 'ada@example.com' });
+    for (let i = 0; i < 5; i += 1) simulator.seedUser({ username: `user${i}`, active: i % 2 === 0 });
+
+    expect(await rocketChat.readAccount!(ada._id)).toEqual({ accountId: ada._id, active: true });
+    expect(await rocketChat.readAccount!('deletedUserId0001')).toBeNull();
+    const pages: { accountId: string; active: boolean; keys: string[] }[][] = [];
+    for await (const page of rocketChat.listAccounts!({ pageSize: 2 })) pages.push(page);
+    expect(pages.map((page) => page.length)).toEqual([2, 2, 2]);
+    expect(pages.flat().map((account) => account.keys[0])).toEqual(['ada.lovelace', 'user0', 'user1', 'user2', 'user3', 'user4']);
+    expect(pages.flat().filter((account) => !account.active)).toHaveLength(2);
+    expect(simulator.calls().filter((call) => call.path === '/api/v1/users.list').map((call) => call.query)).toEqual([
+      { offset: '0', count: '2' },
+      { offset: '2', count: '2' },
+      { offset: '4', count: '2' },
+    ]);
   });
 
   test('rejected credentials are permanent and name the settings to fix', async () => {

@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { PermanentDownstreamError, RetryableDownstreamError } from '../../src/connectors/errors.js';
+import { AccountNotFoundError, PermanentDownstreamError, RetryableDownstreamError } from '../../src/connectors/errors.js';
 import { createUserApiConnector, type UserApiConnectorConfig } from '../../src/connectors/userapi/connector.js';
 import { SIMULATOR_CREDENTIALS, type SimulatorServerOptions } from '../../src/simulators/index.js';
 import { identity, rejectionOf, simulatorServers } from '../simulators/harness.js';
@@ -100,13 +100,40 @@ describe('generic user API connector', () => {
     expect(simulator.calls()[0]?.path).toBe(`/v1/users/${ADA}/activate`);
   });
 
-  test('an unknown user id (the documented 404 body) counts as deactivated but cannot be reactivated', async () => {
+  test('an unknown user id (the documented 404 body) is AccountNotFoundError naming the id setting, never a deactivation (issue 14)', async () => {
     const { userApi } = await setUp();
 
-    await expect(userApi.deactivate('404404', deactivation)).resolves.toBeUndefined();
-    const error = await rejectionOf(userApi.reactivate('404404', { idempotencyKey: 'jml-event-4-userapi-reactivate' }));
-    expect(error).toBeInstanceOf(PermanentDownstreamError);
-    expect(error).toMatchObject({ status: 404, vendorMessage: 'No user with id 404404' });
+    const error = await rejectionOf(userApi.deactivate('404404', deactivation));
+    expect(error).toBeInstanceOf(AccountNotFoundError);
+    expect(error).toMatchObject({ accountId: '404404', lookup: 'USERAPI_ID_ATTRIBUTE=externalId' });
+    expect((error as Error).message).toContain('No user with id 404404');
+    expect(await rejectionOf(userApi.reactivate('404404', { idempotencyKey: 'jml-event-4-userapi-reactivate' }))).toBeInstanceOf(AccountNotFoundError);
+  });
+
+  test('reads a user back and lists every user page by page', async () => {
+    const { simulator, userApi } = await setUp();
+    simulator.seedUser({ id: ADA });
+    for (let i = 0; i < 4; i += 1) simulator.seedUser({ id: `u${i}`, active: i < 2 });
+
+    expect(await userApi.readAccount!(ADA)).toEqual({ accountId: ADA, active: true });
+    expect(await userApi.readAccount!('404404')).toBeNull();
+    const pages: { accountId: string; active: boolean }[][] = [];
+    for await (const page of userApi.listAccounts!({ pageSize: 2 })) pages.push(page);
+    expect(pages.flat().map((account) => `${account.accountId}:${account.active}`)).toEqual([`${ADA}:true`, 'u0:true', 'u1:true', 'u2:false', 'u3:false']);
+    expect(simulator.calls().filter((call) => call.method === 'GET' && call.path === '/v1/users').map((call) => call.query)).toEqual([
+      { offset: '0', limit: '2' },
+      { offset: '2', limit: '2' },
+      { offset: '4', limit: '2' },
+    ]);
+  });
+
+  test('a lying API (204 and nothing applied) shows in the read', async () => {
+    const { simulator, userApi } = await setUp();
+    simulator.seedUser({ id: ADA });
+    simulator.setFaults({ ignoreWrites: [ADA] });
+
+    await userApi.deactivate(ADA, deactivation);
+    expect(await userApi.readAccount!(ADA)).toEqual({ accountId: ADA, active: true });
   });
 
   test('a 404 without the API error body is a wrong USERAPI_URL, not a missing user', async () => {

@@ -206,9 +206,9 @@ export async function sendLeavers(
 /** SQL against jml's database, as the test's own connection (not through jml). */
 export type Query = TestDatabase['query'];
 
-/** How many downstream actions have succeeded so far. */
+/** How many downstream actions have succeeded (accepted, or accepted and read back) so far. */
 export async function succeededActions(query: Query): Promise<number> {
-  const [row] = await query<{ count: string }>(`SELECT count(*) FROM target_action WHERE status = 'succeeded'`);
+  const [row] = await query<{ count: string }>(`SELECT count(*) FROM target_action WHERE status IN ('succeeded', 'verified')`);
   return Number(row!.count);
 }
 
@@ -222,7 +222,7 @@ export async function waitFor(ready: () => Promise<boolean>, limitMs: number, po
 async function pending(query: Query) {
   const [open] = await query<{ count: string }>(`SELECT count(*) FROM lifecycle_event WHERE kind = 'leaver' AND status NOT IN ('completed', 'needs_attention', 'cancelled')`);
   const [undispatched] = await query<{ count: string }>('SELECT count(*) FROM outbox WHERE dispatched_at IS NULL');
-  const [unsettled] = await query<{ count: string }>(`SELECT count(*) FROM target_action WHERE status <> 'succeeded'`);
+  const [unsettled] = await query<{ count: string }>(`SELECT count(*) FROM target_action WHERE status NOT IN ('succeeded', 'verified')`);
   return Number(open!.count) + Number(undispatched!.count) + Number(unsettled!.count);
 }
 
@@ -243,7 +243,7 @@ export async function expectExactlyOnce(query: Query, simulators: SimulatorServe
   expect(leavers.filter((leaver) => leaver.status !== 'completed')).toEqual([]);
   const [undispatched] = await query<{ count: string }>('SELECT count(*) FROM outbox WHERE dispatched_at IS NULL');
   expect(Number(undispatched!.count)).toBe(0);
-  const unsettled = await query<{ system: string; status: string }>(`SELECT system, status FROM target_action WHERE status <> 'succeeded'`);
+  const unsettled = await query<{ system: string; status: string }>(`SELECT system, status FROM target_action WHERE status NOT IN ('succeeded', 'verified')`);
   expect(unsettled).toEqual([]);
 
   const committed = new Set(leavers.map((leaver) => leaver.external_id));

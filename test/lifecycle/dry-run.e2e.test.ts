@@ -28,7 +28,7 @@ describe('dry run', () => {
   it('for one system: that system is only audited, the others act', async () => {
     jml = await startTestSystem({ env: { JML_DRY_RUN_SYSTEMS: 'mendix' } });
     const { outcomes, audit } = await leaver(jml);
-    expect(outcomes).toEqual({ rocketchat: 'succeeded', mendix: 'dry_run', userapi: 'succeeded' });
+    expect(outcomes).toEqual({ rocketchat: 'verified', mendix: 'dry_run', userapi: 'verified' });
     expect(audit.find((row) => row.system === 'mendix')).toMatchObject({ action: 'target.deactivate.dry_run', data: { wouldDo: 'deactivate' } });
     expect(sentTo(jml, 'mendix')).toHaveLength(0);
     expect(sentTo(jml, 'userapi')).toHaveLength(1);

@@ -43,9 +43,9 @@ describe('a leaver, end to end', () => {
     const outcomes = await jml.resultOf(event!.workflow_id);
     expect(outcomes).toEqual(
       expect.arrayContaining([
-        { system: 'rocketchat', action: 'deactivate', status: 'succeeded' },
+        { system: 'rocketchat', action: 'deactivate', status: 'verified' },
         { system: 'mendix', action: 'deactivate', status: 'succeeded' },
-        { system: 'userapi', action: 'deactivate', status: 'succeeded' },
+        { system: 'userapi', action: 'deactivate', status: 'verified' },
       ]),
     );
 
@@ -76,13 +76,14 @@ describe('a leaver, end to end', () => {
       'SELECT system, status, account_id, confirmed_at FROM target_action WHERE event_id = $1 ORDER BY system', [event!.id]);
     expect(targets.map(({ system, status, account_id }) => ({ system, status, account_id }))).toEqual([
       { system: 'mendix', status: 'succeeded', account_id: hopperInMendix.uuid },
-      { system: 'rocketchat', status: 'succeeded', account_id: hopperInRocketChat._id },
-      { system: 'userapi', status: 'succeeded', account_id: 'emp-1906' },
+      { system: 'rocketchat', status: 'verified', account_id: hopperInRocketChat._id },
+      { system: 'userapi', status: 'verified', account_id: 'emp-1906' },
     ]);
     expect(targets.every((target) => target.confirmed_at instanceof Date)).toBe(true);
     const audit = await jml.database.query<{ action: string; system: string | null }>('SELECT action, system FROM audit_event WHERE event_id = $1 ORDER BY id', [event!.id]);
     expect(audit[0]).toEqual({ action: 'lifecycle.leaver.detected', system: null });
     expect(audit.filter((row) => row.action === 'target.deactivate.succeeded').map((row) => row.system).sort()).toEqual(['mendix', 'rocketchat', 'userapi']);
+    expect(audit.filter((row) => row.action === 'target.deactivate.verified').map((row) => row.system).sort()).toEqual(['rocketchat', 'userapi']);
     expect(audit.at(-1)).toEqual({ action: 'lifecycle.leaver.completed', system: null });
     const [outbox] = await jml.database.query<{ dispatched_at: Date | null }>('SELECT dispatched_at FROM outbox WHERE workflow_id = $1', [event!.workflow_id]);
     expect(outbox?.dispatched_at).toBeInstanceOf(Date);
@@ -91,7 +92,7 @@ describe('a leaver, end to end', () => {
   it('rehires without looking the accounts up again: reactivated where possible, Mendix needs a person', async () => {
     const { simulators } = jml.simulators;
     const [hopper] = (await jml.database.query<{ id: string }>(`SELECT id FROM identity WHERE user_name = 'hopper'`));
-    const lookupsBefore = simulators.rocketchat.calls().filter((call) => call.path === '/api/v1/users.info').length
+    const lookupsBefore = simulators.rocketchat.calls().filter((call) => call.path === '/api/v1/users.info' && call.query.userId === undefined).length
       + simulators.mendix.calls().filter((call) => call.path === '/v1/uuids').length;
 
     const rehired = await jml.scim.patch(`/Users/${hopper!.id}`, { schemas: [PATCH_OP], Operations: [{ op: 'replace', value: { active: true } }] });
@@ -100,15 +101,15 @@ describe('a leaver, end to end', () => {
     const outcomes = await jml.resultOf(event!.workflow_id);
     expect(outcomes).toEqual(
       expect.arrayContaining([
-        { system: 'rocketchat', action: 'reactivate', status: 'succeeded' },
-        { system: 'userapi', action: 'reactivate', status: 'succeeded' },
+        { system: 'rocketchat', action: 'reactivate', status: 'verified' },
+        { system: 'userapi', action: 'reactivate', status: 'verified' },
         { system: 'mendix', action: 'reactivate', status: 'manual_action_required' },
       ]),
     );
     expect(simulators.rocketchat.users().find((user) => user.username === 'hopper')?.active).toBe(true);
     expect(simulators.userapi.users().find((user) => user.id === 'emp-1906')?.active).toBe(true);
     expect(simulators.mendix.users().find((user) => user.email === 'grace.hopper@example.com')?.active).toBe(false);
-    const lookupsAfter = simulators.rocketchat.calls().filter((call) => call.path === '/api/v1/users.info').length
+    const lookupsAfter = simulators.rocketchat.calls().filter((call) => call.path === '/api/v1/users.info' && call.query.userId === undefined).length
       + simulators.mendix.calls().filter((call) => call.path === '/v1/uuids').length;
     expect(lookupsAfter).toBe(lookupsBefore);
     const [stored] = await jml.database.query<{ status: string }>('SELECT status FROM lifecycle_event WHERE id = $1', [event!.id]);

@@ -163,7 +163,7 @@ describe('GET /metrics', () => {
       'action=deactivate,outcome=attempt_failed,system=userapi': 2,
       'action=deactivate,outcome=succeeded,system=rocketchat': 1,
       'action=deactivate,outcome=succeeded,system=userapi': 1,
-      'action=deactivate,outcome=account_not_found,system=mendix': 1,
+      'action=deactivate,outcome=not_found,system=mendix': 1,
       'action=deactivate,outcome=succeeded,system=mendix': 2,
       'action=reactivate,outcome=manual_action_required,system=mendix': 1,
     });

@@ -23,6 +23,7 @@ export interface TestSystem {
   simulators: SimulatorServer;
   scim: ReturnType<typeof scimClient>;
   taskQueue: string;
+  connectors: Partial<Record<SystemName, Connector>>;
   close(): Promise<void>;
 }
 
@@ -31,6 +32,8 @@ export interface TestSystemOptions {
   env?: Record<string, string>;
   simulators?: SimulatorServerOptions;
   roles?: { api: boolean; worker: boolean };
+  /** Connector settings on top of the simulators' URLs and credentials (e.g. USERAPI_ID_ATTRIBUTE). */
+  connectorEnv?: Record<string, string>;
 }
 
 export async function startTestSystem(options: TestSystemOptions = {}): Promise<TestSystem> {
@@ -48,7 +51,9 @@ export async function startTestSystem(options: TestSystemOptions = {}): Promise<
     JML_RATE_LIMIT_USERAPI: '0',
     ...options.env,
   });
-  const connectors = createConnectors(parseConnectorsConfig(simulatorConnectorEnvironment(simulators.urls))) as Partial<Record<SystemName, Connector>>;
+  const connectors = createConnectors(parseConnectorsConfig({ ...simulatorConnectorEnvironment(simulators.urls), ...options.connectorEnv })) as Partial<
+    Record<SystemName, Connector>
+  >;
   const system = await startSystem({
     env,
     databaseUrl: database.url,
@@ -75,6 +80,7 @@ export async function startTestSystem(options: TestSystemOptions = {}): Promise<
     simulators,
     scim: scimClient(`${system.url}/scim/v2`, token),
     taskQueue,
+    connectors,
     async close() {
       await system.close();
       await simulators.close();

@@ -204,7 +204,7 @@ describe('operator pages in Chromium', () => {
       )
       .toBe(1);
     expect(await page.locator(`#attention tr[data-event="${event.id}"]`).count()).toBe(0);
-    expect(await completed.locator('li[data-system=userapi] .status').textContent()).toBe('succeeded');
+    expect(await completed.locator('li[data-system=userapi] .status').textContent()).toBe('verified');
     await page.screenshot({ path: `${SCREENSHOTS}/retried.png`, fullPage: true });
 
     await page.click('nav a[href="/ui/report"]');
@@ -220,10 +220,11 @@ describe('operator pages in Chromium', () => {
     await page.click('form.search button');
     const leaver = page.locator(`section.event[data-event="${event.id}"]`);
     await leaver.waitFor();
-    for (const system of ['mendix', 'rocketchat', 'userapi']) {
-      expect(await leaver.locator(`tr[data-system=${system}] td.outcome`).textContent(), system).toBe('succeeded');
+    for (const [system, outcome] of [['mendix', 'succeeded'], ['rocketchat', 'verified'], ['userapi', 'verified']] as const) {
+      expect(await leaver.locator(`tr[data-system=${system}] td.outcome`).textContent(), system).toBe(outcome);
     }
-    expect(await leaver.locator('tr[data-system=userapi] td:nth-child(5)').textContent()).toBe('2');
+    expect(await leaver.locator('tr[data-system=mendix] td.proof').textContent()).toBe('accepted by the vendor, no read API to verify');
+    expect(await leaver.locator('tr[data-system=userapi] td:nth-child(6)').textContent()).toBe('2');
     expect(await page.locator('p.verify').textContent()).toMatch(/rows verify/);
     await page.screenshot({ path: `${SCREENSHOTS}/evidence.png`, fullPage: true });
 

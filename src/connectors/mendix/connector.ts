@@ -17,6 +17,8 @@ export interface MendixConnectorConfig extends ConnectionOptions {
   identifierPat?: string;
   /** The email to look the uuid up by; default the identity's email. */
   emailOf?: (identity: IdentitySnapshot) => string | null;
+  /** The setting behind emailOf, named when nobody is found; default `MENDIX_EMAIL_ATTRIBUTE=email`. */
+  lookup?: string;
 }
 
 // {"identifiers":[{"emailAddress":...,"uuid":...}],"error":{"emailAddresses":[...not found...]}}
@@ -35,6 +37,9 @@ export function createMendixConnector(config: MendixConnectorConfig): Connector 
 
   return {
     system: 'mendix',
+    lookup: config.lookup ?? 'MENDIX_EMAIL_ATTRIBUTE=email',
+
+    lookupValueOf: (identity) => emailOf(identity)?.trim() || null,
 
     async resolveAccount(identity) {
       const email = emailOf(identity)?.trim();

@@ -3,7 +3,7 @@
 import { PermanentDownstreamError, RetryableDownstreamError } from '../errors.js';
 import { isRetryableStatus, retryAfterMs, vendorText, type HttpResponse } from '../http.js';
 
-export type RocketChatEndpoint = 'users.info' | 'users.setActiveStatus' | 'users.deactivateIdle';
+export type RocketChatEndpoint = 'users.info' | 'users.list' | 'users.setActiveStatus' | 'users.deactivateIdle';
 
 const SYSTEM = 'rocketchat';
 
@@ -37,7 +37,7 @@ function lastOwnerRooms(body: unknown): string[] {
  * The hint of Rocket.Chat's rate limiter: `X-RateLimit-Reset` is the epoch ms at which the window
  * ends; Rocket.Chat sends no Retry-After, but a proxy in front of it might.
  */
-function rateLimitWaitMs(response: HttpResponse, now: number): number | undefined {
+export function rateLimitWaitMs(response: HttpResponse, now: number): number | undefined {
   const reset = Number(response.headers.get('x-ratelimit-reset') ?? Number.NaN);
   if (Number.isFinite(reset) && reset > 0) return Math.max(0, reset - now);
   return retryAfterMs(response.headers, now);
@@ -45,6 +45,7 @@ function rateLimitWaitMs(response: HttpResponse, now: number): number | undefine
 
 const PERMISSION_NEEDED: Record<RocketChatEndpoint, string> = {
   'users.info': 'view-full-other-user-info',
+  'users.list': 'view-full-other-user-info',
   'users.setActiveStatus': 'edit-other-user-active-status',
   'users.deactivateIdle': 'edit-other-user-active-status',
 };

@@ -1,11 +1,12 @@
 // Rocket.Chat: find the user with users.info, (de)activate with users.setActiveStatus, and
 // bulk-deactivate idle users with users.deactivateIdle (seeds/rocketchat-*.md).
+import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import { logger as defaultLogger } from '../../logger.js';
-import { PermanentDownstreamError } from '../errors.js';
+import { AccountNotFoundError, PermanentDownstreamError } from '../errors.js';
 import { createHttpClient, type ConnectionOptions, type HttpResponse } from '../http.js';
 import type { ActionContext, Connector, IdentitySnapshot, ReactivateResult } from '../types.js';
-import { isUnknownUser, rocketChatError, type RocketChatEndpoint } from './classify.js';
+import { isUnknownUser, rateLimitWaitMs, rocketChatError, type RocketChatEndpoint } from './classify.js';
 
 /** users.info takes exactly one of userId, username, importId or (8.4.0+) email. */
 export type RocketChatLookupKey = 'username' | 'email' | 'userId';
@@ -17,7 +18,7 @@ export interface RocketChatConnectorConfig extends ConnectionOptions {
   /** X-Auth-Token: a personal access token (they do not expire). */
   authToken: string;
   /** Which users.info parameter to search by, filled from which identity attribute; default username from userName. */
-  lookup?: { key: RocketChatLookupKey; valueOf: (identity: IdentitySnapshot) => string | null };
+  lookup?: { key: RocketChatLookupKey; valueOf: (identity: IdentitySnapshot) => string | null; setting?: string };
   /**
    * Let deactivation proceed when the user is the last owner of a room; Rocket.Chat then makes the
    * oldest member owner. Without it such a deactivation fails with `user-last-owner`. Default true.
@@ -38,6 +39,19 @@ export interface RocketChatConnector extends Connector {
 }
 
 const userInfoAnswer = z.object({ user: z.object({ _id: z.string().min(1) }) });
+const userStateAnswer = z.object({ user: z.object({ _id: z.string().min(1), active: z.boolean() }) });
+const listedUser = z.object({
+  _id: z.string().min(1),
+  username: z.string().optional(),
+  active: z.boolean(),
+  emails: z.array(z.object({ address: z.string() })).optional(),
+});
+// GET users.list: {users, count (this page), offset, total, success}.
+const userListAnswer = z.object({ users: z.array(listedUser), total: z.number().int().min(0) });
+/** API_Upper_Count_Limit's default: Rocket.Chat answers no more a page. */
+const LIST_PAGE_MAX = 100;
+/** How often a listing waits out Rocket.Chat's limiter (X-RateLimit-Reset) before giving up. */
+const LIST_RATE_LIMIT_WAITS = 5;
 // The documented example sends count as a string ("1"); accept either.
 const deactivateIdleAnswer = z.object({ count: z.coerce.number().int().min(0) });
 
@@ -45,6 +59,7 @@ export function createRocketChatConnector(config: RocketChatConnectorConfig): Ro
   const now = config.now ?? Date.now;
   const log = (config.logger ?? defaultLogger).child({ system: 'rocketchat' });
   const lookup = config.lookup ?? { key: 'username', valueOf: (identity: IdentitySnapshot) => identity.userName };
+  const lookupSetting = lookup.setting ?? `ROCKETCHAT_LOOKUP=${lookup.key}:<attribute>`;
   const confirmRelinquish = config.confirmRelinquish ?? true;
   const { timeoutMs, fetch, logger } = config;
   const http = createHttpClient({
@@ -83,6 +98,41 @@ export function createRocketChatConnector(config: RocketChatConnectorConfig): Ro
 
   return {
     system: 'rocketchat',
+    lookup: lookupSetting,
+
+    lookupValueOf: (identity) => lookup.valueOf(identity)?.trim() || null,
+
+    // users.info by userId carries `active`: the read-back after setActiveStatus.
+    async readAccount(accountId) {
+      const response = await call('users.info', { method: 'GET', query: `?${new URLSearchParams({ userId: accountId }).toString()}` });
+      if (isUnknownUser(response)) return null;
+      if (response.status !== 200) throw rocketChatError(response, 'users.info', now());
+      return { accountId, active: parseAnswer(userStateAnswer, response, 'users.info').user.active };
+    },
+
+    async *listAccounts(options = {}) {
+      const count = Math.min(options.pageSize ?? LIST_PAGE_MAX, LIST_PAGE_MAX);
+      for (let offset = 0; ; ) {
+        const query = `?${new URLSearchParams({ offset: String(offset), count: String(count) }).toString()}`;
+        let response = await call('users.list', { method: 'GET', query });
+        // Outside a workflow's retries: wait for the limiter's window to end (10 calls a minute by
+        // default), a few times, rather than give up on a listing of thousands of pages.
+        for (let waits = 0; response.status === 429 && waits < LIST_RATE_LIMIT_WAITS; waits += 1) {
+          await sleep(Math.min(rateLimitWaitMs(response, now()) ?? 1000, 60_000));
+          response = await call('users.list', { method: 'GET', query });
+        }
+        if (response.status !== 200) throw rocketChatError(response, 'users.list', now());
+        const page = parseAnswer(userListAnswer, response, 'users.list');
+        if (page.users.length === 0) return;
+        yield page.users.map((user) => ({
+          accountId: user._id,
+          active: user.active,
+          keys: lookup.key === 'userId' ? [user._id] : lookup.key === 'username' ? (user.username ? [user.username] : []) : (user.emails ?? []).map((entry) => entry.address),
+        }));
+        offset += page.users.length;
+        if (offset >= page.total) return;
+      }
+    },
 
     async resolveAccount(identity) {
       const value = lookup.valueOf(identity)?.trim();
@@ -96,18 +146,15 @@ export function createRocketChatConnector(config: RocketChatConnectorConfig): Ro
     // Rocket.Chat answers 200 again for a user who is already inactive, so a repeat is a success.
     async deactivate(accountId: string, _context: ActionContext) {
       if ((await setActiveStatus(accountId, false)) === 'account-gone') {
-        // Deleted since it was resolved: nobody can log in with it, which is what deactivation is for.
-        log.info({ accountId }, 'Rocket.Chat user no longer exists; nothing to deactivate');
+        // Deleted since it was resolved, or a stale link: either way nothing was deactivated.
+        log.warn({ accountId, lookup: lookupSetting }, 'Rocket.Chat user not found');
+        throw new AccountNotFoundError({ system: 'rocketchat', accountId, lookup: lookupSetting, vendorMessage: 'User not found' });
       }
     },
 
     async reactivate(accountId: string, _context: ActionContext): Promise<ReactivateResult> {
       if ((await setActiveStatus(accountId, true)) === 'account-gone') {
-        throw new PermanentDownstreamError(`Rocket.Chat has no user ${accountId} to reactivate: it was deleted`, {
-          system: 'rocketchat',
-          status: 400,
-          vendorMessage: 'User not found',
-        });
+        throw new AccountNotFoundError({ system: 'rocketchat', accountId, lookup: lookupSetting, vendorMessage: 'User not found' });
       }
       return 'reactivated';
     },

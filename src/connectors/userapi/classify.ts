@@ -16,7 +16,7 @@ export function isUnknownUser(response: HttpResponse): boolean {
   return response.status === 404 && typeof field(response.body, 'code') === 'string' && typeof field(response.body, 'message') === 'string';
 }
 
-export function userApiError(response: HttpResponse, operation: 'deactivate' | 'activate', now: number): RetryableDownstreamError | PermanentDownstreamError {
+export function userApiError(response: HttpResponse, operation: 'deactivate' | 'activate' | 'read' | 'list', now: number): RetryableDownstreamError | PermanentDownstreamError {
   const { status, body } = response;
   const vendorMessage = vendorText(body, ['errorCode', 'message', 'code']);
   const details = { system: 'userapi', status, vendorMessage };
