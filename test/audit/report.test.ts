@@ -277,7 +277,7 @@ describe('the report and /metrics of a running jml', () => {
     const report = (await response.json()) as {
       leavers: { eventId: string; dueAt: string; open: boolean; systems: { system: string; status: string; outcome: string; confirmedAt: string | null; durationMs: number | null }[] }[];
       open: string[];
-      systems: { system: string; confirmed: number; open: number }[];
+      systems: { system: string; confirmed: number; open: number; verified: number }[];
       slaMs: number;
     };
     expect(report.slaMs).toBe(4 * HOUR);
@@ -286,8 +286,10 @@ describe('the report and /metrics of a running jml', () => {
     const [first, second] = report.leavers;
     expect(first!.systems.map((target) => [target.system, target.outcome])).toEqual([['mendix', 'confirmed'], ['rocketchat', 'confirmed'], ['userapi', 'confirmed']]);
     for (const target of first!.systems) expect(target.durationMs).toBe(Math.max(0, Date.parse(target.confirmedAt!) - Date.parse(first!.dueAt)));
-    expect(second!.systems.map((target) => [target.system, target.status])).toEqual([['mendix', 'needs_attention'], ['rocketchat', 'succeeded'], ['userapi', 'succeeded']]);
+    expect(second!.systems.map((target) => [target.system, target.status])).toEqual([['mendix', 'needs_attention'], ['rocketchat', 'verified'], ['userapi', 'verified']]);
     expect(report.systems.map((summary) => [summary.system, summary.confirmed, summary.open])).toEqual([['mendix', 1, 1], ['rocketchat', 2, 0], ['userapi', 2, 0]]);
+    // Time to verified, where the vendor documents a read: never for Mendix.
+    expect(report.systems.map((summary) => [summary.system, summary.verified])).toEqual([['mendix', 0], ['rocketchat', 2], ['userapi', 2]]);
 
     const csv = await api(`/api/reports/deprovisioning?from=${encodeURIComponent(from)}&to=${encodeURIComponent(to)}&format=csv`);
     expect(csv.headers.get('content-type')).toBe('text/csv; charset=utf-8');
@@ -297,6 +299,8 @@ describe('the report and /metrics of a running jml', () => {
     const metrics = await (await api('/metrics')).text();
     expect(metrics).toMatch(/^jml_time_to_deprovision_seconds_count\{system="rocketchat"\} 2$/m);
     expect(metrics).toMatch(/^jml_time_to_deprovision_seconds_count\{system="mendix"\} 1$/m);
+    expect(metrics).toMatch(/^jml_time_to_verified_seconds_count\{system="userapi"\} 2$/m);
+    expect(metrics).not.toMatch(/^jml_time_to_verified_seconds_count\{system="mendix"\}/m);
     expect(metrics).toMatch(/^jml_lifecycle_events_total\{kind="leaver"\} 2$/m);
     expect(metrics).toMatch(/^jml_downstream_calls_total\{system="mendix",action="deactivate",outcome="attempt_failed"\} 1$/m);
     expect(metrics).toMatch(/^jml_target_actions_open\{system="mendix",action="deactivate",status="needs_attention"\} 1$/m);
