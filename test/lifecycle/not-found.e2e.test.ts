@@ -72,7 +72,7 @@ describe('a user API that knows no such user (USERAPI_ID_ATTRIBUTE pointing at t
     // One not-found is not yet a burst: recorded, no attention asked.
     expect(userapi.last_error).toBeNull();
     const audit = await jml.database.query<{ action: string; data: { lookup: string; message: string } }>(
-      `SELECT action, data FROM audit_event WHERE event_id = $1 AND system = 'userapi' ORDER BY seq`,
+      `SELECT action, data FROM audit_event WHERE event_id = $1 AND system = 'userapi' ORDER BY id`,
       [eventId],
     );
     expect(audit.map((row) => row.action)).toEqual(['target.deactivate.not_found']);

@@ -30,7 +30,7 @@ async function leaver(userName: string, externalId: string) {
     emails: [{ value: `${userName}@example.com`, type: 'work', primary: true }],
   });
   expect(created.status).toBe(201);
-  return { id: created.body.id as string, seeded };
+  return { id: created.body.id, seeded };
 }
 
 async function leave(id: string) {
@@ -61,10 +61,10 @@ describe('read-back against a lying system', () => {
     expect(target).toMatchObject({ status: 'needs_attention', verified_at: null });
     expect(target!.confirmed_at).toBeInstanceOf(Date);
     expect(target!.last_error).toMatch(/ReadBackContradicted: userapi accepted the deactivate of account emp-liar-1, but reading it back shows it still active \(3 of 3 reads\)/);
-    const audit = await jml.database.query<{ action: string }>(`SELECT action FROM audit_event WHERE event_id = $1 AND system = 'userapi' ORDER BY seq`, [eventId]);
+    const audit = await jml.database.query<{ action: string }>(`SELECT action FROM audit_event WHERE event_id = $1 AND system = 'userapi' ORDER BY id`, [eventId]);
     expect(audit.map((row) => row.action)).toEqual([
       'target.deactivate.succeeded',
-      ...Array(READ_BACK_ATTEMPTS).fill('target.deactivate.read_contradicted'),
+      ...Array<string>(READ_BACK_ATTEMPTS).fill('target.deactivate.read_contradicted'),
       'target.deactivate.needs_attention',
     ]);
     const [event] = await jml.database.query<{ status: string }>('SELECT status FROM lifecycle_event WHERE id = $1', [eventId]);
