@@ -2,7 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { ConfigError, dataDir, type Environment } from '../config.js';
-import { createConnectors, parseConnectorsConfig } from '../connectors/config.js';
+import { createConnectors, parseConnectorsConfig, type ConnectorsConfig } from '../connectors/config.js';
 import type { Connector, SystemName } from '../connectors/types.js';
 import { migrateDatabase } from '../db/migrate.js';
 import { loadEnvironment } from '../environment.js';
@@ -93,11 +93,16 @@ function banner(options: { role: string; demo: boolean; token?: string; apiUrl?:
   ].join('\n');
 }
 
+/** The downstream systems a connector configuration names (its other keys are settings). */
+function configuredSystems(config: ConnectorsConfig): string[] {
+  return (['rocketchat', 'mendix', 'userapi'] as const).filter((system) => config[system] !== undefined);
+}
+
 async function superviseCommand(options: StartOptions): Promise<number> {
   const token = demoToken(options.demo);
   const { environment, raw } = loadEnvironment();
   const { database, temporal } = await startInfrastructure(environment);
-  const systems = options.demo ? ['rocketchat', 'mendix', 'userapi'] : Object.keys(parseConnectorsConfig(raw));
+  const systems = options.demo ? ['rocketchat', 'mendix', 'userapi'] : configuredSystems(parseConnectorsConfig(raw));
   return supervise({
     env: environment,
     demo: options.demo,
