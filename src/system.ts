@@ -17,6 +17,7 @@ import { AuditIntegrator } from './audit/integrator.js';
 import { createDatabase, type Database } from './db/client.js';
 import { OutboxRelay } from './lifecycle/outbox-relay.js';
 import { loadPolicy } from './lifecycle/policy.js';
+import { lifecycleSettingsOf } from './lifecycle/settings.js';
 import { logger } from './logger.js';
 import { createLifecycleMetrics } from './metrics/lifecycle-metrics.js';
 import { temporalConnectionOptions } from './temporal/connection.js';
@@ -133,6 +134,8 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
     const verifyToken = createTokenVerifier({ db, environmentTokens: { scim: env.JML_SCIM_TOKEN } });
     const accessTokens = createAccessTokenService({ db });
     authFailures = new AuthFailureGuard({ db, logger });
+    // SCIM writes and the operator's changes of people (terminate now) share one intake.
+    const intake = { db, lifecycle: lifecycleSettingsOf(env, systems, policy), onOutboxWritten: () => outbox.kick(), onIdentityWritten: options.onIdentityWritten };
     const app = createApp({
       db,
       trustProxy: env.JML_TRUST_PROXY,
@@ -145,10 +148,9 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
         metricsToken: env.JML_METRICS_TOKEN,
         logger,
       },
-      operator: { db, verifyToken, authFailures, logger, rateLimit: { perSecond: 20, burst: 100 }, onOutboxWritten: () => outbox.kick(), deprovisionSlaMs: env.JML_DEPROVISION_SLA_MS },
-      ui: { db, verifyToken, authFailures, publicUrl: env.PUBLIC_URL, logger, onOutboxWritten: () => outbox.kick(), deprovisionSlaMs: env.JML_DEPROVISION_SLA_MS },
+      operator: { db, verifyToken, authFailures, logger, rateLimit: { perSecond: 20, burst: 100 }, onOutboxWritten: () => outbox.kick(), deprovisionSlaMs: env.JML_DEPROVISION_SLA_MS, intake },
+      ui: { db, verifyToken, authFailures, publicUrl: env.PUBLIC_URL, logger, onOutboxWritten: () => outbox.kick(), deprovisionSlaMs: env.JML_DEPROVISION_SLA_MS, intake },
       scim: {
-        db,
         verifyToken,
         accessTokens,
         authFailures,
@@ -156,18 +158,7 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
         rateLimit: { perSecond: env.JML_SCIM_RATE_LIMIT, burst: env.JML_SCIM_RATE_BURST },
         publicUrl: env.PUBLIC_URL,
         logger,
-        lifecycle: {
-          systems,
-          queuePrefix: env.TEMPORAL_TASK_QUEUE,
-          retryDeadlineMs: env.JML_RETRY_DEADLINE_MS,
-          retryInitialIntervalMs: env.JML_RETRY_INITIAL_MS,
-          retryMaximumIntervalMs: env.JML_RETRY_MAX_INTERVAL_MS,
-          guard: env.JML_GUARD_ENABLED,
-          disableNowSystems: env.JML_DISABLE_NOW_SYSTEMS,
-          policy,
-        },
-        onOutboxWritten: () => outbox.kick(),
-        onIdentityWritten: options.onIdentityWritten,
+        ...intake,
       },
     });
     server = await listen(app, env);

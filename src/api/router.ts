@@ -24,7 +24,9 @@ import {
 } from '../lifecycle/operations.js';
 import type { Logger } from '../logger.js';
 import { createReportRouter } from './report-routes.js';
-import { toScimError } from '../scim/errors.js';
+import { ScimError, toScimError } from '../scim/errors.js';
+import type { ScimDependencies } from '../scim/users.js';
+import { identityIdSchema, terminateNow, terminateSchema } from '../hr/terminate.js';
 import { ClientRateLimiter } from '../scim/rate-limit.js';
 
 export interface OperatorApiOptions {
@@ -41,6 +43,8 @@ export interface OperatorApiOptions {
   onOutboxWritten: () => void;
   /** JML_DEPROVISION_SLA_MS, for the time-to-deprovision report (default 4 hours). */
   deprovisionSlaMs?: number;
+  /** The intake SCIM writes go through, for changes of people (terminate now); those routes answer 404 without it. */
+  intake?: ScimDependencies;
 }
 
 const principals = new WeakMap<Request, Principal>();
@@ -49,10 +53,14 @@ function sendError(res: Response, status: number, error: string, detail: string,
   res.status(status).type('application/json').send(JSON.stringify({ error, detail, ...extra }));
 }
 
-function operatorOf(req: Request): string {
+function principalOf(req: Request): Principal {
   const principal = principals.get(req);
   if (!principal) throw new Error('operator missing: the authentication middleware did not run');
-  return principal.name;
+  return principal;
+}
+
+function operatorOf(req: Request): string {
+  return principalOf(req).name;
 }
 
 /** A request's input failed validation: 400 with one entry per offending field. */
@@ -93,11 +101,14 @@ function toHttp(res: Response, error: unknown, logger: Logger): void {
   const named = error as { name?: string; message?: string; type?: string; status?: number };
   switch (named.name) {
     case 'EventNotFound':
+    case 'UnknownPerson':
       return sendError(res, 404, named.name, named.message ?? 'not found');
     case 'EventNotInState':
     case 'EventSuperseded':
       return sendError(res, 409, named.name, named.message ?? 'conflict');
   }
+  // The person was deleted between the lookup and the row lock (src/scim/users.ts).
+  if (error instanceof ScimError && Number(error.status) === 404) return sendError(res, 404, 'UnknownPerson', error.message);
   if (named.type === 'entity.too.large') return sendError(res, 413, 'PayloadTooLarge', 'The request body is too large');
   if (named.type === 'entity.parse.failed') return sendError(res, 400, 'InvalidRequest', 'The request body is not valid JSON');
   // The body parser's other refusals (an unsupported charset, an aborted upload) say what is wrong.
@@ -229,6 +240,19 @@ export function createOperatorRouter(options: OperatorApiOptions): express.Route
       res.json(await approveAllHeld(db, { by: operatorOf(req), onOutboxWritten: kick }));
     }),
   );
+
+  const intake = options.intake;
+  if (intake) {
+    router.post(
+      '/identities/:id/terminate',
+      allow('changePeople'),
+      handle(async (req, res) => {
+        const identityId = parse(identityIdSchema, req.params.id, 'id');
+        const { reason } = parse(terminateSchema, bodyOf(req));
+        res.json(await terminateNow(intake, { identityId, reason, principal: principalOf(req) }));
+      }),
+    );
+  }
 
   router.use('/reports', allow('readAudit'), createReportRouter({ db, deprovisionSlaMs: options.deprovisionSlaMs }));
   router.use(['/audit', '/evidence'], allow('readAudit'));

@@ -7,6 +7,7 @@ export const PERMISSIONS = {
   provision: 'provision identities over SCIM',
   readEvents: 'list and read lifecycle events',
   actOnEvents: 'approve, reject and retry lifecycle events',
+  changePeople: 'terminate a person at once and import HR changes',
   readAudit: 'read the audit trail, evidence and reports',
   readMetrics: 'read metrics',
   manageTokens: 'create, list and revoke tokens',
@@ -24,7 +25,7 @@ export type Permission = keyof typeof PERMISSIONS;
 export const ROLE_PERMISSIONS: Record<TokenKind, readonly Permission[]> = {
   scim: ['provision'],
   auditor: ['readAudit', 'readMetrics'],
-  operator: ['readEvents', 'actOnEvents', 'readAudit', 'readMetrics'],
+  operator: ['readEvents', 'actOnEvents', 'changePeople', 'readAudit', 'readMetrics'],
   admin: ['manageTokens', 'manageSettings'],
 };
 

@@ -38,6 +38,9 @@ const USAGE = `Usage: jml <command>
                                            one person's identity, lifecycle events, outcomes and audit rows
   connectors check [--user <userName or id>] [--json]
                                            look one person up in every configured system; changes nothing
+  terminate <person> --reason "<why>" [--as <operator>]
+                                           deactivate a person in jml and every system now, superseding
+                                           a future termination date (needs the server's environment)
   report deprovisioning [--from <date>] [--to <date>] [--format text|json|csv]
                                            time to deprovision per leaver and system, SLA breaches
 `;
@@ -121,6 +124,12 @@ async function main(argv: string[]): Promise<number> {
     case 'connectors': {
       const { raw } = loadEnvironment();
       return withDatabase((db) => connectorsCommand(db, { action: rest[0] ?? '', user: values.user, json: values.json, env: raw }));
+    }
+    case 'terminate': {
+      const { terminateCommand } = await import('./terminate.js');
+      const { shellIntake } = await import('./intake.js');
+      const { environment, raw } = loadEnvironment();
+      return withDatabase((db) => terminateCommand(shellIntake(db, environment, raw), { subject: rest[0], reason: values.reason, as: values.as, json: values.json }));
     }
     case 'evidence':
       return withDatabase((db) => evidenceCommand(db, { subject: rest[0], format: values.format }));

@@ -82,10 +82,17 @@ function checkPreconditions(preconditions: Preconditions, current: Identity) {
 }
 
 /** Applies a change and its consequences in one transaction; returns the row after. */
+/** What a write did to the identity row, named for the audit trail, with anything else to record. */
+export interface IdentityChange {
+  row: Identity;
+  action: string;
+  data?: Record<string, unknown>;
+}
+
 async function commitChange(
   context: ScimRequestContext,
   id: string | undefined,
-  change: (tx: Prisma.TransactionClient, before: Identity | null) => Promise<{ row: Identity; action: string }>,
+  change: (tx: Prisma.TransactionClient, before: Identity | null) => Promise<IdentityChange>,
 ): Promise<Identity> {
   const { deps, principal } = context;
   let wroteOutbox = false;
@@ -94,13 +101,13 @@ async function commitChange(
     if (id !== undefined && !before) throw notFound(id);
     if (before) checkPreconditions(context.preconditions, before);
     const now = new Date();
-    const { row: updated, action } = await change(tx, before);
+    const { row: updated, action, data } = await change(tx, before);
     const audit: AuditEntry[] = [
       {
         actor: principal.name,
         action,
         identityId: updated.id,
-        data: { client: principal.name, tokenId: principal.tokenId, before: auditView(before), after: auditView(updated) },
+        data: { client: principal.name, tokenId: principal.tokenId, ...data, before: auditView(before), after: auditView(updated) },
       },
     ];
     const lifecycle = await recordLifecycleChange(
@@ -116,6 +123,20 @@ async function commitChange(
   if (wroteOutbox) deps.onOutboxWritten();
   deps.onIdentityWritten?.(after);
   return after;
+}
+
+/**
+ * A change of one live identity that does not arrive over SCIM (an operator's terminate-now, an HR
+ * import or webhook), through the same transaction as a SCIM write: the row lock, the lifecycle
+ * event with its guard, outbox row and workflow, and the audit rows. `change` sees the row locked.
+ */
+export function commitIdentityChange(
+  deps: ScimDependencies,
+  principal: Principal,
+  id: string,
+  change: (tx: Prisma.TransactionClient, before: Identity) => Promise<IdentityChange>,
+): Promise<Identity> {
+  return commitChange({ principal, deps, preconditions: {} }, id, (tx, before) => change(tx, before!));
 }
 
 async function writeUser(context: ScimRequestContext, id: string | undefined, instance: object): Promise<ScimUser> {

@@ -21,6 +21,7 @@ import type { Database } from '../db/client.js';
 import { approveAllHeld, approveEvent, eventIdSchema, listEvents, rejectEvent, retryEvent, type EventView } from '../lifecycle/operations.js';
 import type { Logger } from '../logger.js';
 import { toScimError } from '../scim/errors.js';
+import type { ScimDependencies } from '../scim/users.js';
 import { evidenceBody, layout, loginPage, messagePage, overviewBody, reportBody, type Names } from './pages.js';
 import { sameOrigin, securityHeaders, sessionCookie, sessionIdOf } from './security.js';
 import { DEFAULT_SESSION_TTL_MS, SessionStore, type Session } from './sessions.js';
@@ -36,6 +37,8 @@ export interface UiOptions {
   onOutboxWritten: () => void;
   deprovisionSlaMs?: number;
   sessionTtlMs?: number;
+  /** The intake SCIM writes go through, for the terminate-now button. */
+  intake?: ScimDependencies;
 }
 
 const STYLESHEET = readFileSync(new URL('./ui.css', import.meta.url), 'utf8');
