@@ -19,10 +19,8 @@ export interface AuditEntry {
 
 export type Transaction = Prisma.TransactionClient;
 
-/** One multi-row INSERT, no lock: seq, prev_hash and hash stay null until integration. */
-export async function appendAudit(tx: Transaction, entries: AuditEntry[], now: Date = new Date()): Promise<void> {
-  if (entries.length === 0) return;
-  const rows = entries.map((entry) => {
+function auditRows(entries: AuditEntry[], now: Date) {
+  return entries.map((entry) => {
     const content = {
       occurredAt: now,
       actor: entry.actor,
@@ -34,6 +32,12 @@ export async function appendAudit(tx: Transaction, entries: AuditEntry[], now: D
     };
     return { ...content, entryHash: entryHash(content) };
   });
+}
+
+/** One multi-row INSERT, no lock: seq, prev_hash and hash stay null until integration. */
+export async function appendAudit(tx: Transaction, entries: AuditEntry[], now: Date = new Date()): Promise<void> {
+  if (entries.length === 0) return;
+  const rows = auditRows(entries, now);
   await tx.$executeRaw`
     INSERT INTO audit_event (occurred_at, actor, action, identity_id, event_id, system, data, entry_hash)
     SELECT * FROM unnest(
@@ -42,4 +46,31 @@ export async function appendAudit(tx: Transaction, entries: AuditEntry[], now: D
       ${rows.map((row) => row.identityId)}::uuid[], ${rows.map((row) => row.eventId)}::uuid[],
       ${rows.map((row) => row.system)}::text[], ${rows.map((row) => JSON.stringify(row.data))}::jsonb[],
       ${rows.map((row) => row.entryHash)}::text[])`;
+}
+
+/**
+ * The same INSERT as a fragment of a pg statement (src/db/sql.ts), for a status change that
+ * writes its record in the same statement (a CTE): one statement is one transaction, so the change
+ * and its audit rows still commit together (decision 019). Its parameters are numbered from
+ * `first`; `when` is an SQL condition (e.g. `EXISTS (SELECT 1 FROM moved)`) that must hold for the
+ * rows to be written.
+ */
+export function auditInsertSql(entries: AuditEntry[], now: Date, first: number, when = 'true'): { text: string; values: unknown[] } {
+  const rows = auditRows(entries, now);
+  const p = (offset: number) => `$${first + offset}`;
+  return {
+    text: `INSERT INTO audit_event (occurred_at, actor, action, identity_id, event_id, system, data, entry_hash)
+      SELECT * FROM unnest(${p(0)}::timestamptz[], ${p(1)}::text[], ${p(2)}::text[], ${p(3)}::uuid[], ${p(4)}::uuid[], ${p(5)}::text[], ${p(6)}::jsonb[], ${p(7)}::text[])
+      WHERE ${when}`,
+    values: [
+      rows.map((row) => row.occurredAt),
+      rows.map((row) => row.actor),
+      rows.map((row) => row.action),
+      rows.map((row) => row.identityId),
+      rows.map((row) => row.eventId),
+      rows.map((row) => row.system),
+      rows.map((row) => JSON.stringify(row.data)),
+      rows.map((row) => row.entryHash),
+    ],
+  };
 }

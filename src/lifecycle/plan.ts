@@ -46,7 +46,7 @@ export function planLifecycleChange(input: { change: DetectedChange | null; with
 /** A target still pending or failed when its workflow ends means a person has to look at it. */
 export const UNFINISHED_TARGET = ['needs_attention', 'pending'] as const;
 
-/** How an event ends (transitions.ts's finishEvent says the same in SQL, from UNFINISHED_TARGET). */
+/** How an event ends (transitions.ts's finishEvent decides with this). */
 export function finalEventStatus(targetStatuses: readonly string[]): 'completed' | 'needs_attention' {
   return targetStatuses.some((status) => (UNFINISHED_TARGET as readonly string[]).includes(status)) ? 'needs_attention' : 'completed';
 }

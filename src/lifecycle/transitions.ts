@@ -8,7 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Database, Prisma } from '../db/client.js';
 import { sqlOf } from '../db/sql.js';
-import { appendAudit, type AuditEntry, type Transaction } from '../audit/append.js';
+import { appendAudit, auditInsertSql, type AuditEntry, type Transaction } from '../audit/append.js';
 import { toJson } from '../audit/canonical.js';
 import type { SystemName } from '../connectors/types.js';
 import type { LifecycleEvent } from '../generated/prisma/client.js';
@@ -20,7 +20,7 @@ import {
   type TargetActionKind,
 } from '../../workflows/contract.js';
 import type { DetectedChange } from './detect.js';
-import { OPEN_LEAVER, STARTABLE, UNFINISHED_TARGET, type TargetOutcomeStatus } from './plan.js';
+import { finalEventStatus, OPEN_LEAVER, STARTABLE, type TargetOutcomeStatus } from './plan.js';
 import type { LifecycleSettings } from './record.js';
 
 /** The event (or target) was not in the status this step expects: another writer moved it first. */
@@ -287,29 +287,41 @@ function targetKey({ eventId, system, action }: TargetKey) {
 }
 
 /**
- * Writes the target's row, and the account link when the account was looked up on this attempt
- * (`newLink`), in one statement. A target that is no longer pending was settled by another run of
- * this activity, or cancelled: EventStatusMoved, and the retry reads what happened.
+ * Writes the target's row, the account link when the account was looked up on this attempt
+ * (`newLink`), and the audit row, in one statement: one round trip, and one statement is one
+ * transaction, so the three commit together or not at all. A target that is no longer pending was
+ * settled by another run of this activity, or cancelled: nothing is written, EventStatusMoved, and
+ * the retry reads what happened.
  */
 async function writeTarget(
-  tx: Transaction,
+  db: Database,
   target: TargetKey & { identityId: string },
   change: { status: string | null; accountId: string | null; newLink: boolean; confirmedAt: Date | null; lastError: string | null },
+  audit: AuditEntry,
   now: Date,
 ) {
-  const rows = await tx.$queryRaw<{ id: string }[]>`
-    WITH link AS (
-      INSERT INTO account_link (identity_id, system, account_id, resolved_at)
-      SELECT ${target.identityId}::uuid, ${target.system}, ${change.accountId}, ${now}::timestamptz WHERE ${change.newLink && change.accountId !== null}
-      ON CONFLICT (identity_id, system) DO UPDATE SET account_id = EXCLUDED.account_id, resolved_at = EXCLUDED.resolved_at)
-    UPDATE target_action SET
-      status = coalesce(${change.status}::action_status, status),
-      account_id = CASE WHEN ${change.status}::text IS NULL THEN account_id ELSE ${change.accountId} END,
-      confirmed_at = CASE WHEN ${change.status}::text IS NULL THEN confirmed_at ELSE ${change.confirmedAt}::timestamptz END,
-      last_error = coalesce(${change.lastError}, last_error),
-      attempts = attempts + 1, updated_at = ${now}::timestamptz
-    WHERE event_id = ${target.eventId}::uuid AND system = ${target.system} AND action = ${target.action}::action_kind AND status = 'pending'
-    RETURNING id`;
+  const record = auditInsertSql([audit], now, 11, 'EXISTS (SELECT 1 FROM moved)');
+  const rows = await sqlOf(db).query<{ id: string }>(
+    `WITH moved AS (
+       UPDATE target_action SET
+         status = coalesce($4::text::action_status, status),
+         account_id = CASE WHEN $4::text IS NULL THEN account_id ELSE $5 END,
+         confirmed_at = CASE WHEN $4::text IS NULL THEN confirmed_at ELSE $6::timestamptz END,
+         last_error = coalesce($7, last_error),
+         attempts = attempts + 1, updated_at = $8::timestamptz
+       WHERE event_id = $1::uuid AND system = $2 AND action = $3::action_kind AND status = 'pending'
+       RETURNING id),
+     link AS (
+       INSERT INTO account_link (identity_id, system, account_id, resolved_at)
+       SELECT $9::uuid, $2, $5, $8::timestamptz FROM moved WHERE $10::boolean
+       ON CONFLICT (identity_id, system) DO UPDATE SET account_id = EXCLUDED.account_id, resolved_at = EXCLUDED.resolved_at),
+     audit AS (${record.text})
+     SELECT id FROM moved`,
+    [
+      target.eventId, target.system, target.action, change.status, change.accountId, change.confirmedAt, change.lastError, now,
+      target.identityId, change.newLink && change.accountId !== null, ...record.values,
+    ],
+  );
   if (rows.length !== 1) throw new EventStatusMoved(target.eventId, ['pending'], null);
 }
 
@@ -320,24 +332,26 @@ export async function settleTarget(
   outcome: { status: TargetOutcomeStatus; accountId?: string | null; newLink?: boolean; lastError?: string | null; data: Record<string, unknown> },
   now: Date,
 ): Promise<void> {
-  await db.$transaction(async (tx) => {
-    await writeTarget(tx, target, {
+  await writeTarget(
+    db,
+    target,
+    {
       status: outcome.status,
       accountId: outcome.accountId ?? null,
       newLink: outcome.newLink ?? false,
       confirmedAt: outcome.status === 'succeeded' ? now : null,
       lastError: outcome.lastError ?? null,
-    }, now);
-    await appendAudit(tx, [
-      { actor: 'system', action: `target.${target.action}.${outcome.status}`, identityId: target.identityId, eventId: target.eventId, system: target.system, data: outcome.data },
-    ], now);
-  });
+    },
+    { actor: 'system', action: `target.${target.action}.${outcome.status}`, identityId: target.identityId, eventId: target.eventId, system: target.system, data: outcome.data },
+    now,
+  );
 }
 
 /**
  * The read-back of an accepted target (decision 021): `verified` when the read showed the change,
  * `not_found` when the account was gone; a contradicting read is recorded, the status kept, and
- * this answers how many contradicting reads this generation has seen.
+ * this answers how many contradicting reads this generation has seen. One statement: the target's
+ * row, its audit row and (for a contradicting read) the count.
  */
 export async function recordReadBack(
   db: Database,
@@ -345,18 +359,32 @@ export async function recordReadBack(
   outcome: { status: 'verified' | 'not_found' | 'read_contradicted'; lastError?: string | null; data: Record<string, unknown> },
   now: Date,
 ): Promise<number> {
-  return db.$transaction(async (tx) => {
-    const where = { ...targetKey(target).eventId_system_action, status: 'succeeded' as const };
-    if (outcome.status === 'verified') await tx.targetAction.updateMany({ where, data: { status: 'verified', verifiedAt: now, lastError: null } });
-    else if (outcome.status === 'not_found') await tx.targetAction.updateMany({ where, data: { status: 'not_found', confirmedAt: null, lastError: outcome.lastError ?? null } });
-    else await tx.targetAction.updateMany({ where, data: { attempts: { increment: 1 } } });
-    const action = `target.${target.action}.${outcome.status}`;
-    await appendAudit(tx, [{ actor: 'system', action, identityId: target.identityId, eventId: target.eventId, system: target.system, data: { ...outcome.data, generation: target.generation } }], now);
-    const [row] = await tx.$queryRaw<{ count: number }[]>`
-      SELECT count(*)::int AS count FROM audit_event
-      WHERE event_id = ${target.eventId}::uuid AND system = ${target.system} AND action = ${action} AND (data->>'generation')::int = ${target.generation}`;
-    return row?.count ?? 1;
-  });
+  const action = `target.${target.action}.${outcome.status}`;
+  const record = auditInsertSql(
+    [{ actor: 'system', action, identityId: target.identityId, eventId: target.eventId, system: target.system, data: { ...outcome.data, generation: target.generation } }],
+    now,
+    9,
+  );
+  // A data-modifying CTE's row is not visible to the statement's own reads: the count adds this one.
+  const [row] = await sqlOf(db).query<{ count: number }>(
+    `WITH moved AS (
+       UPDATE target_action SET
+         status = CASE $4::text WHEN 'verified' THEN 'verified'::action_status WHEN 'not_found' THEN 'not_found'::action_status ELSE status END,
+         verified_at = CASE WHEN $4::text = 'verified' THEN $5::timestamptz ELSE verified_at END,
+         confirmed_at = CASE WHEN $4::text = 'not_found' THEN NULL ELSE confirmed_at END,
+         last_error = CASE $4::text WHEN 'verified' THEN NULL WHEN 'not_found' THEN $6::text ELSE last_error END,
+         attempts = attempts + CASE WHEN $4::text = 'read_contradicted' THEN 1 ELSE 0 END,
+         updated_at = $5::timestamptz
+       WHERE event_id = $1::uuid AND system = $2 AND action = $3::action_kind AND status = 'succeeded'
+       RETURNING id),
+     audit AS (${record.text})
+     SELECT CASE WHEN $4::text = 'read_contradicted' THEN 1 + (
+       SELECT count(*)::int FROM audit_event
+       WHERE event_id = $1::uuid AND system = $2 AND action = $7 AND (data->>'generation')::int = $8)
+     ELSE 1 END AS count`,
+    [target.eventId, target.system, target.action, outcome.status, now, outcome.lastError ?? null, action, target.generation, ...record.values],
+  );
+  return row?.count ?? 1;
 }
 
 /** A failed attempt: counted and recorded; the status stays until the retries run out. */
@@ -366,12 +394,13 @@ export async function recordFailedAttempt(
   input: { lastError: string; accountId?: string | null; newLink?: boolean; data: Record<string, unknown> },
   now: Date,
 ): Promise<void> {
-  await db.$transaction(async (tx) => {
-    await writeTarget(tx, target, { status: null, accountId: input.accountId ?? null, newLink: input.newLink ?? false, confirmedAt: null, lastError: input.lastError }, now);
-    await appendAudit(tx, [
-      { actor: 'system', action: `target.${target.action}.attempt_failed`, identityId: target.identityId, eventId: target.eventId, system: target.system, data: input.data },
-    ], now);
-  });
+  await writeTarget(
+    db,
+    target,
+    { status: null, accountId: input.accountId ?? null, newLink: input.newLink ?? false, confirmedAt: null, lastError: input.lastError },
+    { actor: 'system', action: `target.${target.action}.attempt_failed`, identityId: target.identityId, eventId: target.eventId, system: target.system, data: input.data },
+    now,
+  );
 }
 
 /** The retries ran out or the failure is permanent: a person has to look at this target. */
@@ -393,32 +422,59 @@ export async function markTargetNeedsAttention(db: Database, target: TargetKey &
   });
 }
 
-/** The event's end: completed, or needs attention when a target failed or never ran. */
+/** The targets as the event's end read them; its write goes ahead only when they are still so. */
+const TARGETS_SEEN = `(SELECT coalesce(string_agg(t.id::text || ':' || t.status::text || ':' || coalesce(md5(t.last_error), ''), ',' ORDER BY t.created_at, t.id), '')
+   FROM target_action t WHERE t.event_id = $1::uuid)`;
+
+/**
+ * The event's end: completed, or needs attention when a target failed or never ran. Two
+ * statements and no transaction: a read of the event and its targets, then one statement that
+ * finishes the event with its audit row, on condition that the targets are still as read (an
+ * operator's retry between the two means reading again).
+ */
 export async function finishEvent(db: Database, eventId: string, now: Date, lookupOf: (system: string) => string = (system) => `${system}'s lookup setting`): Promise<string> {
-  return db.$transaction(async (tx) => {
+  const sql = sqlOf(db);
+  for (let attempt = 0; ; attempt += 1) {
+    const rows = await sql.query<{ kind: string; identityId: string; eventStatus: string; seen: string; id: string | null; system: string; action: string; status: string; lastError: string | null }>(
+      `SELECT e.kind::text AS kind, e.identity_id AS "identityId", e.status::text AS "eventStatus", ${TARGETS_SEEN} AS seen,
+              t.id, t.system, t.action::text AS action, t.status::text AS status, t.last_error AS "lastError"
+       FROM lifecycle_event e LEFT JOIN target_action t ON t.event_id = e.id
+       WHERE e.id = $1::uuid ORDER BY t.created_at, t.id`,
+      [eventId],
+    );
+    const [event] = rows;
+    if (!event) throw new EventStatusMoved(eventId, ['running'], null);
+    const targets = rows.filter((row) => row.id !== null);
     // A leaver whose every system knows no such account was most likely looked up wrongly (decision 021).
-    const actions = await tx.targetAction.findMany({ where: { eventId }, select: { id: true, system: true, status: true, lastError: true, event: { select: { kind: true } } } });
-    if (actions.length > 0 && actions[0]!.event.kind === 'leaver' && actions.every((action) => action.status === 'not_found')) {
-      for (const action of actions.filter((target) => target.lastError === null)) {
-        const lastError = `Every system answered "no such account" for this leaver: check ${lookupOf(action.system)}, or whether the person ever had accounts`;
-        await tx.targetAction.update({ where: { id: action.id }, data: { lastError } });
-      }
-    }
-    const [row] = await tx.$queryRaw<{ status: string; targets: { system: string; action: string; status: string }[]; kind: string | null; identityId: string | null }[]>`
-      WITH targets AS (
-        SELECT coalesce(json_agg(json_build_object('system', system, 'action', action, 'status', status) ORDER BY created_at, id), '[]') AS targets,
-               CASE WHEN bool_or(status::text = ANY(${[...UNFINISHED_TARGET]}::text[]) OR (status = 'not_found' AND last_error IS NOT NULL)) THEN 'needs_attention' ELSE 'completed' END AS status
-        FROM target_action WHERE event_id = ${eventId}::uuid),
-      finished AS (
-        UPDATE lifecycle_event e SET status = targets.status::event_status, completed_at = ${now}::timestamptz, updated_at = ${now}::timestamptz
-        FROM targets WHERE e.id = ${eventId}::uuid AND e.status::text <> targets.status
-        RETURNING e.kind::text AS kind, e.identity_id)
-      SELECT targets.status, targets.targets, finished.kind, finished.identity_id AS "identityId" FROM targets LEFT JOIN finished ON true`;
-    if (!row) throw new EventStatusMoved(eventId, ['running'], null);
-    if (row.kind === null) return row.status;
-    await appendAudit(tx, [
-      { actor: 'system', action: `lifecycle.${row.kind}.${row.status}`, identityId: row.identityId, eventId, data: { targets: row.targets } },
-    ], now);
-    return row.status;
-  });
+    const lookedUpWrongly =
+      event.kind === 'leaver' && targets.length > 0 && targets.every((target) => target.status === 'not_found')
+        ? targets.filter((target) => target.lastError === null).map((target) => ({
+            id: target.id!,
+            lastError: `Every system answered "no such account" for this leaver: check ${lookupOf(target.system)}, or whether the person ever had accounts`,
+          }))
+        : [];
+    const lastErrorOf = (target: (typeof targets)[number]) => lookedUpWrongly.find((fix) => fix.id === target.id)?.lastError ?? target.lastError;
+    const status = finalEventStatus(targets.map((target) => (target.status === 'not_found' && lastErrorOf(target) !== null ? 'needs_attention' : target.status)));
+    if (event.eventStatus === status) return status;
+    const record = auditInsertSql(
+      [{ actor: 'system', action: `lifecycle.${event.kind}.${status}`, identityId: event.identityId, eventId, data: { targets: targets.map(({ system, action, status: targetStatus }) => ({ system, action, status: targetStatus })) } }],
+      now,
+      7,
+      'EXISTS (SELECT 1 FROM finished)',
+    );
+    const [written] = await sql.query<{ finished: boolean; unchanged: boolean }>(
+      `WITH finished AS (
+         UPDATE lifecycle_event SET status = $2::text::event_status, completed_at = $3::timestamptz, updated_at = $3::timestamptz
+         WHERE id = $1::uuid AND status::text <> $2::text AND ${TARGETS_SEEN} = $4::text
+         RETURNING id),
+       noted AS (
+         UPDATE target_action t SET last_error = fix.last_error FROM unnest($5::uuid[], $6::text[]) AS fix(id, last_error), finished
+         WHERE t.id = fix.id AND t.last_error IS NULL),
+       audit AS (${record.text})
+       SELECT EXISTS (SELECT 1 FROM finished) AS finished, ${TARGETS_SEEN} = $4::text AS unchanged`,
+      [eventId, status, now, event.seen, lookedUpWrongly.map((fix) => fix.id), lookedUpWrongly.map((fix) => fix.lastError), ...record.values],
+    );
+    if (written!.finished || written!.unchanged) return status;
+    if (attempt >= 5) throw new EventStatusMoved(eventId, ['running'], event.eventStatus);
+  }
 }
