@@ -99,7 +99,11 @@ ${error ? html`<p class="flash error" role="alert">${error}</p>` : ''}
   )}</tbody></table>`}`;
 }
 
-export function evidenceBody(subject: string, report?: EvidenceReport, error?: string): SafeHtml {
+/** Terminate now (src/hr/terminate.ts): the reason is required and goes to the audit trail. */
+const terminateForm = (identityId: string) =>
+  postButton(`/ui/identities/${identityId}/terminate`, 'Terminate now', {}, html`<input type="text" name="reason" placeholder="reason (required)" required maxlength="1000">`);
+
+export function evidenceBody(subject: string, report?: EvidenceReport, error?: string, options: { canTerminate?: boolean } = {}): SafeHtml {
   const search = html`<h2>Evidence for one person</h2><form class="search" method="get" action="/ui/evidence"><label>userName or id <input type="search" name="subject" value="${subject}" required maxlength="300"></label><button type="submit">Show</button></form>`;
   if (error) return html`${search}<p class="flash error" role="alert">${error}</p>`;
   if (!report) return search;
@@ -107,6 +111,7 @@ export function evidenceBody(subject: string, report?: EvidenceReport, error?: s
     const { identity } = entry;
     return html`<article class="evidence" data-identity="${identity.id}"><h3 class="user-name">${identity.userName}</h3>
 <dl><dt>id</dt><dd>${identity.id}</dd><dt>externalId</dt><dd>${identity.externalId ?? '–'}</dd><dt>name</dt><dd>${identity.displayName ?? '–'}</dd><dt>email</dt><dd>${identity.email ?? '–'}</dd><dt>active</dt><dd>${String(identity.active)}${identity.deletedAt ? html` (deleted over SCIM at ${time(identity.deletedAt)})` : ''}</dd><dt>termination</dt><dd>${identity.terminationDate ?? '–'}</dd></dl>
+${options.canTerminate && identity.active && !identity.deletedAt ? html`<div class="terminate">${terminateForm(identity.id)}</div>` : ''}
 <h4>Lifecycle events (${entry.events.length})</h4>${entry.events.map(
       (event) => html`<section class="event" data-event="${event.id}"><p><strong>${event.kind}</strong> <span class="event-status">${event.status}</span> · recorded ${time(event.createdAt)} from ${event.actor} · effective ${time(event.effectiveAt)} · completed ${time(event.completedAt)}</p>
 <table class="outcomes"><thead><tr><th>System</th><th>Action</th><th>Outcome</th><th>Confirmed</th><th>Proof</th><th>Attempts</th><th>Account</th><th>Last error</th></tr></thead><tbody>${event.targets.map(

@@ -22,6 +22,7 @@ import { approveAllHeld, approveEvent, eventIdSchema, listEvents, rejectEvent, r
 import type { Logger } from '../logger.js';
 import { toScimError } from '../scim/errors.js';
 import type { ScimDependencies } from '../scim/users.js';
+import { identityIdSchema, terminateNow, terminateSchema } from '../hr/terminate.js';
 import { evidenceBody, layout, loginPage, messagePage, overviewBody, reportBody, type Names } from './pages.js';
 import { sameOrigin, securityHeaders, sessionCookie, sessionIdOf } from './security.js';
 import { DEFAULT_SESSION_TTL_MS, SessionStore, type Session } from './sessions.js';
@@ -66,7 +67,7 @@ function sendPage(res: Response, session: Session, title: string, body: Paramete
 }
 
 /** What an operator can fix (a wrong id, an event no longer in that state) goes back as a message. */
-const OPERATOR_ERRORS = new Set(['EventNotFound', 'EventNotInState', 'EventSuperseded']);
+const OPERATOR_ERRORS = new Set(['EventNotFound', 'EventNotInState', 'EventSuperseded', 'UnknownPerson']);
 /** A role with none of these has no page to see. */
 const UI_PERMISSIONS: readonly Permission[] = ['readEvents', 'readAudit'];
 
@@ -225,7 +226,8 @@ export function createUiRouter(options: UiOptions): express.Router {
       const subject = query.success ? (query.data.subject ?? '') : '';
       if (!subject) return sendPage(res, session, 'Evidence', evidenceBody(''), query.success ? 200 : 400);
       try {
-        sendPage(res, session, 'Evidence', evidenceBody(subject, await buildEvidence(db, subject)));
+        const canTerminate = options.intake !== undefined && can(session.principal, 'changePeople');
+        sendPage(res, session, 'Evidence', evidenceBody(subject, await buildEvidence(db, subject), undefined, { canTerminate }));
       } catch (error) {
         if (!(error instanceof PersonNotFound)) throw error;
         sendPage(res, session, 'Evidence', evidenceBody(subject, undefined, error.message), 404);
@@ -233,21 +235,24 @@ export function createUiRouter(options: UiOptions): express.Router {
     }),
   );
 
-  /** Runs an operator action from a form, then back to the overview with what happened. */
-  const action = (run: (req: Request, by: string) => Promise<string>) => [
-    allow('actOnEvents'),
+  /** Runs an operator action from a form, then back to the overview (or `back`) with what happened. */
+  const action = (
+    run: (req: Request, by: string, session: Session) => Promise<string>,
+    { permission = 'actOnEvents', back = () => '/ui/' }: { permission?: Permission; back?: (req: Request) => string } = {},
+  ) => [
+    allow(permission),
     form,
     handle(async (req, res) => {
       const session = sessionOf(req);
       try {
-        session.flash = { kind: 'ok', text: await run(req, session.principal.name) };
+        session.flash = { kind: 'ok', text: await run(req, session.principal.name, session) };
       } catch (error) {
         const named = error as { name?: string; message?: string };
         if (error instanceof z.ZodError) session.flash = { kind: 'error', text: `Invalid request: ${error.issues.map((issue) => `${issue.path.join('.') || 'id'} ${issue.message}`).join('; ')}` };
         else if (named.name && OPERATOR_ERRORS.has(named.name)) session.flash = { kind: 'error', text: named.message ?? named.name };
         else throw error;
       }
-      res.redirect(303, '/ui/');
+      res.redirect(303, back(req));
     }),
   ];
   const kick = () => options.onOutboxWritten();
@@ -286,6 +291,24 @@ export function createUiRouter(options: UiOptions): express.Router {
       return `Approved ${approved.length} held leaver${approved.length === 1 ? '' : 's'}.`;
     }),
   );
+
+  const intake = options.intake;
+  if (intake) {
+    router.post(
+      '/identities/:id/terminate',
+      ...action(
+        async (req, _by, session) => {
+          const identityId = identityIdSchema.parse(req.params.id);
+          const { reason } = terminateSchema.parse(formBody(req));
+          const result = await terminateNow(intake, { identityId, reason, principal: session.principal });
+          if (result.outcome === 'already_inactive') return `${result.userName} is inactive already: nothing changed.`;
+          const superseded = result.supersededTerminationDate ? ` (instead of ${result.supersededTerminationDate})` : '';
+          return `Terminated ${result.userName} now${superseded}: every system is being asked to deactivate them.`;
+        },
+        { permission: 'changePeople', back: (req) => `/ui/evidence?subject=${encodeURIComponent(String(req.params.id))}` },
+      ),
+    );
+  }
 
   router.use((req: Request, res: Response) => {
     res.status(404).type('html').send(messagePage('Not found', `No page ${req.method} ${req.originalUrl.slice(0, 200)}`, sessions.get(req)));

@@ -177,3 +177,45 @@ describe('jml terminate', () => {
     expect(await leaversOf(person.id)).toHaveLength(0);
   });
 });
+
+describe('the Terminate now button on the evidence page', () => {
+  const form = (path: string, fields: Record<string, string>, headers: Record<string, string>) =>
+    fetch(`${jml.system.url}${path}`, { method: 'POST', redirect: 'manual', headers: { 'content-type': 'application/x-www-form-urlencoded', origin: jml.system.url!, ...headers }, body: new URLSearchParams(fields).toString() });
+  async function logIn(token: string) {
+    const response = await form('/ui/login', { token }, {});
+    expect(response.status).toBe(303);
+    return response.headers.getSetCookie().find((header) => header.startsWith('jml_ui_session='))!.split(';')[0]!;
+  }
+  const page = async (path: string, cookie: string) => (await fetch(`${jml.system.url}${path}`, { headers: { cookie } })).text();
+
+  it('is shown to operators for an active person, terminates with the reason, and is gone afterwards', async () => {
+    const person = await provision();
+    const cookie = await logIn(operatorToken);
+    const evidence = `/ui/evidence?subject=${person.id}`;
+    expect(await page(evidence, cookie)).toContain(`action="/ui/identities/${person.id}/terminate"`);
+
+    // The reason is required: a blank one changes nothing.
+    const blank = await form(`/ui/identities/${person.id}/terminate`, { reason: ' ' }, { cookie });
+    expect(blank.status).toBe(303);
+    expect(await page(evidence, cookie)).toContain('Invalid request: reason');
+    expect(await leaversOf(person.id)).toHaveLength(0);
+
+    const posted = await form(`/ui/identities/${person.id}/terminate`, { reason: 'escorted out' }, { cookie });
+    expect(posted.status).toBe(303);
+    expect(posted.headers.get('location')).toBe(evidence);
+    const after = await page(evidence, cookie);
+    expect(after).toContain(`Terminated ${person.userName} now`);
+    expect(after).not.toContain('/terminate"');
+    const [leaver] = await leaversOf(person.id);
+    expect(leaver?.actor).toBe('walter');
+    expect((await jml.resultOf(leaver!.workflow_id)).every((outcome) => DONE.includes(outcome.status))).toBe(true);
+  });
+
+  it('is not shown to auditors, who are refused the post', async () => {
+    const person = await provision();
+    const cookie = await logIn(auditorToken);
+    expect(await page(`/ui/evidence?subject=${person.id}`, cookie)).not.toContain('/terminate"');
+    expect((await form(`/ui/identities/${person.id}/terminate`, { reason: 'x' }, { cookie })).status).toBe(403);
+    expect(await leaversOf(person.id)).toHaveLength(0);
+  });
+});
