@@ -148,6 +148,23 @@ export const environmentSchema = z.object({
   JML_WORKER_CACHED_WORKFLOWS: z.coerce.number().int().min(0).optional(),
   /** A bearer token for Prometheus: accepted on /metrics only, besides operator tokens. */
   JML_METRICS_TOKEN: secret('JML_METRICS_TOKEN').optional(),
+  /**
+   * Signed checkpoints of the audit chain (docs/decisions/035-signed-checkpoints.md). The Ed25519
+   * signing key in signed-note form (PRIVATE+KEY+<name>+<id>+<key>), or JML_CHECKPOINT_KEY_FILE;
+   * without it `npm start` generates one in JML_DATA_DIR. Never stored in the database.
+   */
+  JML_CHECKPOINT_KEY: z.string().min(1).optional(),
+  /** The verifier key (<name>+<id>+<key>) `jml audit verify` checks checkpoints with, when the signing key is elsewhere. */
+  JML_CHECKPOINT_PUBLIC_KEY: z.string().min(1).optional(),
+  /** The append-only directory checkpoints are published to (default JML_DATA_DIR/checkpoints). */
+  JML_CHECKPOINT_DIR: z.string().min(1).optional(),
+  /** Also publish each checkpoint to this HTTP endpoint (POST the note, or PUT it to <url>/<file name>). */
+  JML_CHECKPOINT_URL: z.url().optional(),
+  JML_CHECKPOINT_HTTP_METHOD: z.enum(['POST', 'PUT']).default('POST'),
+  /** A bearer token for JML_CHECKPOINT_URL (or JML_CHECKPOINT_HTTP_TOKEN_FILE). */
+  JML_CHECKPOINT_HTTP_TOKEN: z.string().min(1).optional(),
+  /** How often the head is looked at; a checkpoint is signed only when it moved. At most a minute. */
+  JML_CHECKPOINT_INTERVAL_MS: z.coerce.number().int().min(1000).max(60_000).default(30_000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 

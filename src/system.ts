@@ -12,6 +12,7 @@ import { AuthFailureGuard } from './auth/failures.js';
 import { createTokenVerifier } from './auth/tokens.js';
 import type { Environment } from './config.js';
 import type { Connector, SystemName } from './connectors/types.js';
+import { Checkpointer, type CheckpointerSetup } from './audit/checkpoint.js';
 import { ChainVerifier } from './audit/chain-verifier.js';
 import { AuditIntegrator } from './audit/integrator.js';
 import { createDatabase, type Database } from './db/client.js';
@@ -34,6 +35,8 @@ export interface SystemOptions {
   onIdentityWritten?: (identity: Identity) => void;
   mounts?: { path: string; router: Router }[];
   workflowBundle?: WorkflowBundleWithSourceMap;
+  /** Signs and publishes the audit chain's head (api role); none: no checkpoints (tests that do not need them). */
+  checkpoints?: CheckpointerSetup;
 }
 
 export interface RunningSystem {
@@ -120,6 +123,7 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
   let relay: OutboxRelay | undefined;
   let integrator: AuditIntegrator | undefined;
   let verifier: ChainVerifier | undefined;
+  let checkpointer: Checkpointer | undefined;
   let url: string | undefined;
   let authFailures: AuthFailureGuard | undefined;
   if (roles.api) {
@@ -129,6 +133,9 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
     integrator = new AuditIntegrator({ db, logger, onBatch: (batch) => metrics.observeIntegration(batch) });
     // Evidence cites its latest result instead of verifying the whole chain per request.
     verifier = new ChainVerifier({ db, logger });
+    // Beside the integrator that moves the head, and the evidence downloads that need the
+    // checkpoints (docs/decisions/035-signed-checkpoints.md).
+    if (options.checkpoints) checkpointer = new Checkpointer({ ...options.checkpoints, db, logger });
     relay = new OutboxRelay({ db, client, taskQueue: env.TEMPORAL_TASK_QUEUE, pollMs: env.JML_OUTBOX_POLL_MS, maxReleasing: env.JML_RELEASE_MAX_IN_FLIGHT, logger });
     const outbox = relay;
     const verifyToken = createTokenVerifier({ db, environmentTokens: { scim: env.JML_SCIM_TOKEN } });
@@ -166,6 +173,7 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
     relay.start();
     integrator.start();
     verifier.start();
+    checkpointer?.start();
   } else {
     // A worker-only process still answers its health check (docker-compose, Kubernetes probes).
     server = await listen(createHealthApp(db), env);
@@ -185,6 +193,7 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
       await relay?.stop();
       await integrator?.stop();
       await verifier?.stop();
+      await checkpointer?.stop();
       await workers?.shutdown();
       await connection.close();
       await db.$disconnect();

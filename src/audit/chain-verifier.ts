@@ -8,6 +8,7 @@
 // found by the next full verification: each start, and every `jml audit verify`.
 import type { Database } from '../db/client.js';
 import type { Logger } from '../logger.js';
+import { PeriodicPass } from './periodic.js';
 import { GENESIS, latestCheckpoint, verifyChain, type BrokenLink, type ChainStart, type VerifyResult } from './verify.js';
 
 export interface RecordedVerification {
@@ -76,12 +77,19 @@ export interface ChainVerifierOptions {
 }
 
 export class ChainVerifier {
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<unknown> | undefined;
-  private stopped = true;
   private verifiedFully = false;
+  private readonly loop: PeriodicPass;
 
-  constructor(private readonly options: ChainVerifierOptions) {}
+  constructor(private readonly options: ChainVerifierOptions) {
+    this.loop = new PeriodicPass(
+      async () => {
+        await this.verifyOnce({ full: !this.verifiedFully });
+        this.verifiedFully = true;
+      },
+      options.intervalMs ?? 60_000,
+      (error) => options.logger?.warn({ err: error }, 'audit chain verification failed; retrying'),
+    );
+  }
 
   /**
    * One verification: the whole chain when `full` (or when none was recorded yet), else the rows
@@ -103,30 +111,10 @@ export class ChainVerifier {
   }
 
   start(): void {
-    this.stopped = false;
-    this.schedule(0);
+    this.loop.start();
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
-    clearTimeout(this.timer);
-    await this.running;
-  }
-
-  private schedule(delayMs: number) {
-    if (this.stopped) return;
-    this.timer = setTimeout(() => {
-      const full = !this.verifiedFully;
-      this.running = this.verifyOnce({ full })
-        .then(() => {
-          this.verifiedFully = true;
-        })
-        .catch((error: unknown) => this.options.logger?.warn({ err: error }, 'audit chain verification failed; retrying'))
-        .finally(() => {
-          this.running = undefined;
-          this.schedule(this.options.intervalMs ?? 60_000);
-        });
-    }, delayMs);
-    this.timer.unref();
+    await this.loop.stop();
   }
 }

@@ -11,12 +11,17 @@ import { AuditIntegrator } from '../audit/integrator.js';
 import { verifyAndRecord } from '../audit/chain-verifier.js';
 import { GENESIS, type PendingRows } from '../audit/verify.js';
 import { ArchiveError, archiveAudit, verifyArchiveFile } from '../audit/archive.js';
+import { readPublishedCheckpoints } from '../audit/checkpoint.js';
+import { checkCheckpoints, type CheckpointCheck } from '../audit/checkpoint-consistency.js';
+import type { VerifierKey } from '../audit/signed-note.js';
 import type { Output } from './events.js';
 
 export const AUDIT_USAGE = `Usage: jml audit <action>
   jml audit verify [--json]
       integrate committed rows into the chain, then recompute every row's hashes and check the
-      chain; names the first broken row (exit 1) and says how many rows still wait for integration
+      chain; names the first broken row (exit 1) and says how many rows still wait for integration;
+      then checks the chain against every signed checkpoint in JML_CHECKPOINT_DIR (exit 1 on a
+      truncated tail, a rewritten chain, or a checkpoint not signed by the trusted key)
   jml audit export --from <date> --to <date> [--format csv|json] [--out <file>]
                    [--identity <id or userName>] [--actor <name>] [--action <action or prefix*>] [--system <system>]
       rows with from <= occurred_at < to, in chain order (CSV with a header, or a JSON array)
@@ -44,6 +49,8 @@ export interface AuditArgs {
   archive?: string;
   /** Who archives (recorded in the checkpoint and the chain). */
   by?: string;
+  /** Where the signed checkpoints are, and the key they must be signed with (null: none configured). */
+  checkpoints?: { directory: string; key: VerifierKey | null };
 }
 
 function operatorName(): string {
@@ -101,6 +108,19 @@ function pendingLine(pending: PendingRows): string {
   return `${pending.rows} committed rows are not integrated yet${age}: the chain does not cover them until the integrator links them.\n`;
 }
 
+function checkpointLines(check: CheckpointCheck | null, args: AuditArgs): string {
+  if (!args.checkpoints) return '';
+  if (!check) {
+    return `No signed checkpoints checked: no checkpoint key is configured (JML_CHECKPOINT_KEY or JML_CHECKPOINT_PUBLIC_KEY), so a deleted tail or a recomputed chain would not be detected.\n`;
+  }
+  const archived = check.archived > 0 ? ` (${check.archived} more cover archived rows: \`jml audit verify --archive <file>\` checks those)` : '';
+  const latest = check.latest ? `; latest: seq ${check.latest.size}, signed ${check.latest.time.toISOString()}` : '';
+  const summary = `Signed checkpoints in ${args.checkpoints.directory}: ${check.signed} signed by ${args.checkpoints.key!.text}, ${check.compared} compared with the chain${archived}${latest}.\n`;
+  if (check.signed === 0 && check.problems.length === 0) return `No signed checkpoints in ${args.checkpoints.directory} yet: a deleted tail or a recomputed chain would not be detected.\n`;
+  if (check.ok) return `${summary}The chain extends every one of them: no row they cover was changed, deleted or recomputed.\n`;
+  return `${summary}CHECKPOINTS CONTRADICT THE CHAIN:\n${check.problems.map((problem) => `  ${problem.kind}: ${problem.message}.\n`).join('')}`;
+}
+
 async function verify(db: Database, args: AuditArgs, io: Output): Promise<number> {
   if (args.archive) return verifyArchive(db, args, io);
   // Link what has committed first, so the check covers every row written before it began; rows
@@ -108,14 +128,19 @@ async function verify(db: Database, args: AuditArgs, io: Output): Promise<number
   await new AuditIntegrator({ db }).integrateAll();
   // Recorded, so that evidence cites it (decision 016).
   const result = await verifyAndRecord(db, 'jml audit verify');
+  // The chain alone cannot show a deleted tail or a recomputed chain: signed checkpoints kept
+  // outside the database can (docs/decisions/035-signed-checkpoints.md).
+  const key = args.checkpoints?.key;
+  const checkpoints = args.checkpoints && key ? await checkCheckpoints(db, await readPublishedCheckpoints(args.checkpoints.directory), key, result.head) : null;
+  const ok = result.ok && (checkpoints?.ok ?? true);
   if (args.json) {
-    io.out(`${JSON.stringify(result, (_key, value: unknown) => (typeof value === 'bigint' ? value.toString() : value), 2)}\n`);
+    io.out(json({ ...result, ok, chainOk: result.ok, checkpoints }));
   } else if (result.ok) {
-    io.out(`Audit chain intact: ${result.rowsChecked} rows verified, head at seq ${result.head.seq}, hash ${result.head.hash}.\n${pendingLine(result.pending)}`);
+    io.out(`Audit chain intact: ${result.rowsChecked} rows verified, head at seq ${result.head.seq}, hash ${result.head.hash}.\n${pendingLine(result.pending)}${checkpointLines(checkpoints, args)}`);
   } else {
-    io.out(`Audit chain BROKEN at seq ${result.firstBroken!.seq}: ${result.firstBroken!.reason}.\n${result.rowsChecked} rows before it verified.\n${pendingLine(result.pending)}`);
+    io.out(`Audit chain BROKEN at seq ${result.firstBroken!.seq}: ${result.firstBroken!.reason}.\n${result.rowsChecked} rows before it verified.\n${pendingLine(result.pending)}${checkpointLines(checkpoints, args)}`);
   }
-  return result.ok ? 0 : 1;
+  return ok ? 0 : 1;
 }
 
 /** A file sink that waits for the stream to drain, so a large export never buffers in memory. */

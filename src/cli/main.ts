@@ -6,6 +6,7 @@ import { migrateDatabase } from '../db/migrate.js';
 import { loadEnvironment } from '../environment.js';
 import { resolveDatabase } from '../infra/database.js';
 import { logger } from '../logger.js';
+import { checkpointDirectory, loadVerifierKey } from '../audit/checkpoint.js';
 import { auditCommand } from './audit.js';
 import { connectorsCommand } from './connectors.js';
 import { eventsCommand } from './events.js';
@@ -119,8 +120,11 @@ async function main(argv: string[]): Promise<number> {
       const slaMs = loadEnvironment().environment.JML_DEPROVISION_SLA_MS;
       return withDatabase((db) => reportCommand(db, { report: rest[0] ?? '', from: values.from, to: values.to, format: values.format, slaMs }));
     }
-    case 'audit':
-      return withDatabase((db) => auditCommand(db, { ...values, action: rest[0] ?? '', actionFilter: values.action, by: values.as }));
+    case 'audit': {
+      const { environment } = loadEnvironment();
+      const checkpoints = { directory: checkpointDirectory(environment), key: loadVerifierKey(environment) };
+      return withDatabase((db) => auditCommand(db, { ...values, action: rest[0] ?? '', actionFilter: values.action, by: values.as, checkpoints }));
+    }
     case 'connectors': {
       const { raw } = loadEnvironment();
       return withDatabase((db) => connectorsCommand(db, { action: rest[0] ?? '', user: values.user, json: values.json, env: raw }));

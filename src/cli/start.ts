@@ -10,6 +10,7 @@ import { resolveDatabase } from '../infra/database.js';
 import { obtainTemporalServer } from '../infra/temporal-server.js';
 import { logger } from '../logger.js';
 import { createSimulators, SIMULATOR_PREFIXES, simulatorConnectorEnvironment } from '../simulators/index.js';
+import { checkpointerSetup } from '../audit/checkpoint.js';
 import { startSystem } from '../system.js';
 import { reportReady, supervise } from './supervisor.js';
 
@@ -31,6 +32,8 @@ async function startInfrastructure(environment: Environment) {
   }
   const database = await resolveDatabase(environment);
   try {
+    // The checkpoint key is made once, before the API process that uses it starts.
+    checkpointerSetup(environment, { create: true, logger });
     const applied = await migrateDatabase(database.url);
     if (applied.length > 0) logger.info({ migrations: applied }, `applied ${applied.length} database migration(s)`);
     const temporal = await obtainTemporalServer({
@@ -160,6 +163,7 @@ export async function startCommand(options: StartOptions): Promise<number> {
     temporalAddress: temporal.address,
     connectors,
     roles: { api: options.role !== 'worker', worker: options.role !== 'api' },
+    checkpoints: options.role === 'worker' ? undefined : (checkpointerSetup(environment, { create: false, logger }) ?? undefined),
     mounts: simulators ? [{ path: '/', router: simulators.router }] : [],
     onIdentityWritten: simulators
       ? (identity) => simulators.seedFromIdentity({ userName: identity.userName, email: identity.email, externalId: identity.externalId, id: identity.id })

@@ -1,0 +1,351 @@
+// Signed checkpoints of the audit chain, anchored outside PostgreSQL (docs/decisions/035-signed-
+// checkpoints.md). A checkpoint says "the chain of log <origin> had <size> rows and head <hash> at
+// <time>", signed with an Ed25519 key the database never holds, in the text form of a C2SP
+// tlog-checkpoint (https://c2sp.org/tlog-checkpoint) inside a signed note (src/audit/signed-note.ts):
+//
+//   jml-audit/3f9c2a1b0d4e5f60          origin: the key's name, one per log
+//   1234                                tree size: the chain's seq at the head
+//   q6H8...base64 of the 32-byte head hash...=
+//   time 2026-12-01T22:14:05.123Z       extension line: when it was signed
+//
+//   — jml-audit/3f9c2a1b0d4e5f60 <base64 key ID || signature>
+//
+// Our third line is the hash chain's head (decision 016), not an RFC 6962 Merkle root, so
+// Merkle-proof verifiers cannot read it; the envelope and the key format are the standard ones.
+// This module owns checkpoints: the key, the format, where they are published, and the
+// checkpointer that signs the head while the chain moves.
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync, closeSync, fsyncSync, openSync } from 'node:fs';
+import { link, mkdir, open, readdir, readFile, unlink } from 'node:fs/promises';
+import path from 'node:path';
+import { dataDir, type Environment } from '../config.js';
+import type { Database } from '../db/client.js';
+import type { Logger } from '../logger.js';
+import { PeriodicPass } from './periodic.js';
+import { generateSignerKey, openNote, parseNote, parseSignerKey, parseVerifierKey, signNote, SignedNoteError, type SignerKey, type VerifierKey } from './signed-note.js';
+
+export interface Checkpoint {
+  origin: string;
+  /** The chain's seq at the head: rows 1..size are committed to by `hash`. */
+  size: bigint;
+  /** The head's hash, hex as the chain stores it. */
+  hash: string;
+  time: Date;
+}
+
+export class CheckpointError extends Error {
+  override readonly name = 'CheckpointError';
+}
+
+/** The note text (unsigned). */
+export function checkpointText(checkpoint: Checkpoint): string {
+  if (!/^[0-9a-f]{64}$/.test(checkpoint.hash)) throw new CheckpointError(`"${checkpoint.hash}" is not a sha256 hash`);
+  return `${checkpoint.origin}\n${checkpoint.size}\n${Buffer.from(checkpoint.hash, 'hex').toString('base64')}\ntime ${checkpoint.time.toISOString()}\n`;
+}
+
+export function parseCheckpointText(text: string): Checkpoint {
+  const lines = text.split('\n');
+  const [origin = '', size = '', root = '', ...extensions] = lines;
+  // tlog-checkpoint: origin non-empty; size decimal without leading zeroes; root base64.
+  if (origin === '' || !/^(0|[1-9][0-9]{0,18})$/.test(size)) throw new CheckpointError('not a checkpoint: the origin or the tree size line is wrong');
+  const hash = Buffer.from(root, 'base64');
+  if (hash.length !== 32 || hash.toString('base64') !== root) throw new CheckpointError('not a checkpoint: the third line is not a base64 sha256 hash');
+  const time = extensions.find((line) => line.startsWith('time '))?.slice(5);
+  const parsed = time ? new Date(time) : null;
+  if (!parsed || Number.isNaN(parsed.getTime())) throw new CheckpointError('not a jml checkpoint: it has no "time" line');
+  return { origin, size: BigInt(size), hash: hash.toString('hex'), time: parsed };
+}
+
+export function signCheckpoint(checkpoint: Omit<Checkpoint, 'origin'>, key: SignerKey): string {
+  // tlog-checkpoint: the log's key name should match the origin; ours is the origin.
+  return signNote(checkpointText({ ...checkpoint, origin: key.name }), key);
+}
+
+/** The checkpoint in `note` when `key` signed it (SignedNoteError otherwise). */
+export function openCheckpoint(note: string, key: VerifierKey): Checkpoint {
+  const checkpoint = parseCheckpointText(openNote(note, key));
+  if (checkpoint.origin !== key.name) throw new CheckpointError(`the checkpoint is of log "${checkpoint.origin}", not of "${key.name}"`);
+  return checkpoint;
+}
+
+// ---- The key -------------------------------------------------------------------------------
+
+/** Where `npm start` keeps the key it generated when none is configured. */
+export function defaultKeyFile(env: Environment): string {
+  return path.join(dataDir(env), 'checkpoint-signing.key');
+}
+
+export interface LoadedKey {
+  key: SignerKey;
+  /** Where it came from, for the log (never the key itself). */
+  source: string;
+  generated: boolean;
+}
+
+/**
+ * The signing key: JML_CHECKPOINT_KEY (or the file JML_CHECKPOINT_KEY_FILE names, resolved by the
+ * one secret loader, src/config.ts), else the key `npm start` generated in the data folder. With
+ * `create`, generates that key (mode 0600) when absent. Null when there is none.
+ */
+export function loadCheckpointKey(env: Environment, options: { create: boolean }): LoadedKey | null {
+  if (env.JML_CHECKPOINT_KEY) return { key: parseKeyOrThrow(env.JML_CHECKPOINT_KEY, 'JML_CHECKPOINT_KEY'), source: 'JML_CHECKPOINT_KEY', generated: false };
+  const file = defaultKeyFile(env);
+  try {
+    return { key: parseKeyOrThrow(readFileSync(file, 'utf8'), file), source: file, generated: false };
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || !options.create) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw error;
+    }
+  }
+  mkdirSync(path.dirname(file), { recursive: true });
+  const text = `${generateSignerKey(`jml-audit/${randomBytes(8).toString('hex')}`)}\n`;
+  try {
+    // 'wx': two processes starting at once never replace each other's key.
+    writeFileSync(file, text, { flag: 'wx', mode: 0o600 });
+    const fd = openSync(file, 'r');
+    fsyncSync(fd);
+    closeSync(fd);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    return { key: parseKeyOrThrow(readFileSync(file, 'utf8'), file), source: file, generated: false };
+  }
+  return { key: parseSignerKey(text), source: file, generated: true };
+}
+
+function parseKeyOrThrow(text: string, where: string): SignerKey {
+  try {
+    return parseSignerKey(text);
+  } catch (error) {
+    if (error instanceof SignedNoteError) throw new CheckpointError(`${where}: ${error.message}`);
+    throw error;
+  }
+}
+
+/**
+ * The key checkpoints are verified with: JML_CHECKPOINT_PUBLIC_KEY (an auditor needs no private
+ * key), else the public half of the signing key.
+ */
+export function loadVerifierKey(env: Environment): VerifierKey | null {
+  if (env.JML_CHECKPOINT_PUBLIC_KEY) {
+    try {
+      return parseVerifierKey(env.JML_CHECKPOINT_PUBLIC_KEY);
+    } catch (error) {
+      if (error instanceof SignedNoteError) throw new CheckpointError(`JML_CHECKPOINT_PUBLIC_KEY: ${error.message}`);
+      throw error;
+    }
+  }
+  return loadCheckpointKey(env, { create: false })?.key ?? null;
+}
+
+// ---- Where checkpoints go ------------------------------------------------------------------
+
+export function checkpointDirectory(env: Environment): string {
+  return path.resolve(env.JML_CHECKPOINT_DIR ?? path.join(dataDir(env), 'checkpoints'));
+}
+
+/** One file per checkpoint, named so that names sort by tree size. */
+export function checkpointFileName(size: bigint): string {
+  return `checkpoint-${size.toString().padStart(20, '0')}.txt`;
+}
+
+export interface PublishedCheckpoint {
+  /** The file (or URL) it was read from. */
+  source: string;
+  note: string;
+}
+
+export interface CheckpointPublisher {
+  readonly description: string;
+  /** 'exists': the same tree size was published before with the same head. */
+  publish(checkpoint: Checkpoint, note: string): Promise<'published' | 'exists'>;
+}
+
+/**
+ * Append-only: a file is written under a temporary name, fsynced, then hard-linked to its final
+ * name (link, unlike rename, fails when the name exists, so nothing is ever overwritten), and the
+ * directory is fsynced so the new name survives a crash.
+ */
+export class DirectoryPublisher implements CheckpointPublisher {
+  constructor(readonly directory: string) {}
+
+  get description(): string {
+    return `directory ${this.directory}`;
+  }
+
+  async publish(checkpoint: Checkpoint, note: string): Promise<'published' | 'exists'> {
+    await mkdir(this.directory, { recursive: true });
+    const file = path.join(this.directory, checkpointFileName(checkpoint.size));
+    const temporary = path.join(this.directory, `.${path.basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+    const handle = await open(temporary, 'wx', 0o644);
+    try {
+      await handle.writeFile(note, 'utf8');
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    try {
+      await link(temporary, file);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      return this.compareExisting(file, checkpoint);
+    } finally {
+      await unlink(temporary);
+    }
+    const directory = await open(this.directory, 'r');
+    try {
+      await directory.sync();
+    } finally {
+      await directory.close();
+    }
+    return 'published';
+  }
+
+  private async compareExisting(file: string, checkpoint: Checkpoint): Promise<'exists'> {
+    const existing = parseCheckpointText(parseNote(await readFile(file, 'utf8')).text);
+    if (existing.hash !== checkpoint.hash) {
+      throw new CheckpointError(`${file} already holds a checkpoint of size ${checkpoint.size} with head ${existing.hash}; the chain's head at that size is now ${checkpoint.hash}: the chain was rewritten`);
+    }
+    return 'exists';
+  }
+}
+
+/** Every checkpoint file in `directory`, by tree size. */
+export async function readPublishedCheckpoints(directory: string): Promise<PublishedCheckpoint[]> {
+  let names: string[];
+  try {
+    names = await readdir(directory);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw error;
+  }
+  const files = names.filter((name) => /^checkpoint-\d{20}\.txt$/.test(name)).sort();
+  return Promise.all(files.map(async (name) => ({ source: path.join(directory, name), note: await readFile(path.join(directory, name), 'utf8') })));
+}
+
+/**
+ * POST (or PUT to <url>/<file name>) the note as text/plain to any HTTP endpoint: a witness, an
+ * object store's pre-signed URL, a log collector. 2xx is published; 409 means the receiver holds
+ * that name already (an append-only store refusing an overwrite).
+ */
+export class HttpPublisher implements CheckpointPublisher {
+  constructor(private readonly options: { url: string; method: 'POST' | 'PUT'; token?: string; timeoutMs?: number }) {}
+
+  get description(): string {
+    return `${this.options.method} ${new URL(this.options.url).origin}`;
+  }
+
+  async publish(checkpoint: Checkpoint, note: string): Promise<'published' | 'exists'> {
+    const url = this.options.method === 'PUT' ? `${this.options.url.replace(/\/+$/, '')}/${checkpointFileName(checkpoint.size)}` : this.options.url;
+    const response = await fetch(url, {
+      method: this.options.method,
+      headers: { 'content-type': 'text/plain; charset=utf-8', ...(this.options.token ? { authorization: `Bearer ${this.options.token}` } : {}) },
+      body: note,
+      signal: AbortSignal.timeout(this.options.timeoutMs ?? 10_000),
+    });
+    await response.body?.cancel();
+    if (response.status === 409) return 'exists';
+    if (!response.ok) throw new CheckpointError(`${this.description} answered ${response.status} to checkpoint ${checkpoint.size}`);
+    return 'published';
+  }
+}
+
+export interface CheckpointerSetup {
+  key: SignerKey;
+  /** The first is the local directory; its failure stops a checkpoint, the others' are logged. */
+  publishers: CheckpointPublisher[];
+  intervalMs: number;
+}
+
+/** The checkpointer's configuration from the environment, or null when no key exists. */
+export function checkpointerSetup(env: Environment, options: { create: boolean; logger?: Logger }): CheckpointerSetup | null {
+  const loaded = loadCheckpointKey(env, options);
+  if (!loaded) return null;
+  if (loaded.generated) options.logger?.warn({ file: loaded.source, publicKey: loaded.key.text }, 'generated a checkpoint signing key: back it up, and give auditors its public key');
+  const publishers: CheckpointPublisher[] = [new DirectoryPublisher(checkpointDirectory(env))];
+  if (env.JML_CHECKPOINT_URL) publishers.push(new HttpPublisher({ url: env.JML_CHECKPOINT_URL, method: env.JML_CHECKPOINT_HTTP_METHOD, token: env.JML_CHECKPOINT_HTTP_TOKEN }));
+  return { key: loaded.key, publishers, intervalMs: env.JML_CHECKPOINT_INTERVAL_MS };
+}
+
+// ---- The checkpointer ----------------------------------------------------------------------
+
+export type CheckpointOutcome = { state: 'unchanged' | 'empty' } | { state: 'published'; checkpoint: Checkpoint; note: string } | { state: 'refused'; reason: string };
+
+/**
+ * Signs the chain's head while it moves: a pass reads the head (one row) and signs only when it
+ * moved since the last checkpoint. It never signs a head that does not extend the last checkpoint
+ * it published (tlog-checkpoint: a log must not sign inconsistent checkpoints); it logs an error
+ * instead, because the chain below that checkpoint was changed.
+ */
+export class Checkpointer {
+  private last: Checkpoint | undefined;
+  private loaded = false;
+  private readonly loop: PeriodicPass;
+
+  constructor(private readonly options: CheckpointerSetup & { db: Database; logger?: Logger; now?: () => Date }) {
+    this.loop = new PeriodicPass(
+      async () => {
+        const outcome = await this.checkpointOnce();
+        if (outcome.state === 'refused') options.logger?.error({ reason: outcome.reason }, 'the audit chain does not extend the last signed checkpoint: nothing signed');
+      },
+      options.intervalMs,
+      (error) => options.logger?.error({ err: error }, 'checkpoint failed; retrying'),
+    );
+  }
+
+  /** The latest checkpoint already in the local directory, so a restart does not sign the same head twice. */
+  private async loadLast(): Promise<void> {
+    if (this.loaded) return;
+    const local = this.options.publishers.find((publisher): publisher is DirectoryPublisher => publisher instanceof DirectoryPublisher);
+    const published = local ? await readPublishedCheckpoints(local.directory) : [];
+    for (const { note } of published.reverse()) {
+      try {
+        this.last = openCheckpoint(note, this.options.key);
+        break;
+      } catch {
+        // Not ours (another key, or altered): `jml audit verify` reports it; it is no base to extend.
+      }
+    }
+    this.loaded = true;
+  }
+
+  /** Whether the chain still holds the last checkpoint's head at its seq (or archived it intact). */
+  private async extendsLast(last: Checkpoint): Promise<string | null> {
+    const row = await this.options.db.auditEvent.findUnique({ where: { seq: last.size }, select: { hash: true } });
+    if (row) return row.hash === last.hash ? null : `row ${last.size}'s hash is no longer the hash checkpoint ${last.size} signed: the chain was rewritten`;
+    const archived = await this.options.db.auditCheckpoint.findFirst({ where: { seq: { gte: last.size } } });
+    // Rows an archive removed (decision 010) are checked by `jml audit verify --archive`.
+    return archived ? null : `row ${last.size}, which checkpoint ${last.size} covers, is gone: the chain was truncated`;
+  }
+
+  async checkpointOnce(): Promise<CheckpointOutcome> {
+    await this.loadLast();
+    const head = await this.options.db.auditChainHead.findUniqueOrThrow({ where: { id: 1 } });
+    const last = this.last;
+    if (head.seq === 0n) return { state: 'empty' };
+    if (last && head.seq === last.size && head.hash === last.hash) return { state: 'unchanged' };
+    if (last) {
+      const problem = head.seq < last.size ? `the chain head moved back from seq ${last.size} to ${head.seq}: rows were deleted` : await this.extendsLast(last);
+      if (problem) return { state: 'refused', reason: problem };
+    }
+    const checkpoint: Checkpoint = { origin: this.options.key.name, size: head.seq, hash: head.hash, time: (this.options.now ?? (() => new Date()))() };
+    const note = signCheckpoint(checkpoint, this.options.key);
+    const [local, ...others] = this.options.publishers;
+    if (local) await local.publish(checkpoint, note);
+    await Promise.all(
+      others.map((publisher) =>
+        publisher.publish(checkpoint, note).catch((error: unknown) => this.options.logger?.warn({ err: error, to: publisher.description }, 'a checkpoint could not be published; the next one will be')),
+      ),
+    );
+    this.last = checkpoint;
+    return { state: 'published', checkpoint, note };
+  }
+
+  start(): void {
+    this.loop.start();
+  }
+
+  async stop(): Promise<void> {
+    await this.loop.stop();
+  }
+}
