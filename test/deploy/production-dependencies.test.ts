@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const lock = JSON.parse(readFileSync(path.join(root, 'package-lock.json'), 'utf8')) as {
-  packages: Record<string, { dev?: boolean; devOptional?: boolean; optional?: boolean }>;
+  packages: Record<string, { version?: string; dev?: boolean; devOptional?: boolean; optional?: boolean }>;
 };
 
 /** Package names installed by `npm ci --omit=dev`. */
@@ -24,5 +24,15 @@ describe('the production dependency tree', () => {
 
   it('still has what jml runs on', () => {
     for (const name of ['@prisma/client', '@prisma/adapter-pg', '@temporalio/worker', 'express', 'pg', 'scimmy']) expect(production).toContain(name);
+  });
+
+  it('runs every Prisma package jml depends on on one major version (issue 17: no 7.x adapter beside a 6.x client)', () => {
+    // The packages package.json names; Prisma's own helpers are versioned with them (except
+    // @prisma/engines-version, whose version is an engine build id, not a Prisma release).
+    const manifest = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as Record<string, Record<string, string> | undefined>;
+    const named = Object.keys({ ...manifest.dependencies, ...manifest.devDependencies }).filter((name) => name === 'prisma' || name.startsWith('@prisma/'));
+    expect(named).toEqual(expect.arrayContaining(['prisma', '@prisma/client', '@prisma/adapter-pg']));
+    const majors = new Set(named.map((name) => lock.packages[`node_modules/${name}`]?.version?.split('.')[0]));
+    expect([...majors]).toEqual([lock.packages['node_modules/@prisma/client']!.version!.split('.')[0]]);
   });
 });
