@@ -5,6 +5,7 @@
 // change, or none of it does (docs/decisions/003-outbox.md).
 import type { AuditEntry, Transaction } from '../audit/append.js';
 import type { SystemName } from '../connectors/types.js';
+import type { LifecycleEvent } from '../generated/prisma/client.js';
 import type { LifecycleTarget } from '../../workflows/contract.js';
 import { detectLifecycleChange, terminationWithdrawn, type LifecycleState } from './detect.js';
 import { groupIdsOf, targetsForChange } from './entitlements.js';
@@ -45,17 +46,28 @@ export const recordLifecycleEvent = recordEvent;
  */
 export async function recordLifecycleChange(
   tx: Transaction,
-  input: { identityId: string; before: LifecycleState | null; after: LifecycleState | null; actor: string; now: Date },
+  input: {
+    identityId: string;
+    before: LifecycleState | null;
+    after: LifecycleState | null;
+    actor: string;
+    now: Date;
+    /** The person's open leaver when the caller read it already (with the identity's lock); read here when absent. */
+    openLeaver?: LifecycleEvent | null;
+  },
   settings: LifecycleSettings,
 ): Promise<{ audit: AuditEntry[]; wroteOutbox: boolean }> {
   const change = detectLifecycleChange(input.before, input.after, input.now);
   const withdrawn = terminationWithdrawn(input.before, input.after);
   if (!change && !withdrawn) return { audit: [], wroteOutbox: false };
 
-  const openLeaver = await tx.lifecycleEvent.findFirst({
-    where: { identityId: input.identityId, kind: 'leaver', status: { in: [...OPEN_LEAVER] } },
-    orderBy: { createdAt: 'desc' },
-  });
+  const openLeaver =
+    input.openLeaver !== undefined
+      ? input.openLeaver
+      : await tx.lifecycleEvent.findFirst({
+          where: { identityId: input.identityId, kind: 'leaver', status: { in: [...OPEN_LEAVER] } },
+          orderBy: { createdAt: 'desc' },
+        });
   const plan = planLifecycleChange({ change, withdrawn, openLeaver: openLeaver !== null, now: input.now });
 
   const audit: AuditEntry[] = [];

@@ -4,9 +4,11 @@
 import SCIMMY from 'scimmy';
 import { appendAudit, type AuditEntry } from '../audit/append.js';
 import { canonicalJson } from '../audit/canonical.js';
-import type { Database, Prisma } from '../db/client.js';
-import type { Identity } from '../generated/prisma/client.js';
+import { Prisma } from '../generated/prisma/client.js';
+import type { Database } from '../db/client.js';
+import type { Identity, LifecycleEvent } from '../generated/prisma/client.js';
 import { lifecycleStateOf, MOVER_ATTRIBUTES } from '../lifecycle/detect.js';
+import { OPEN_LEAVER } from '../lifecycle/plan.js';
 import { recordLifecycleChange, type LifecycleSettings } from '../lifecycle/record.js';
 import type { Principal } from '../auth/tokens.js';
 import { etagMatches } from './etag.js';
@@ -58,11 +60,40 @@ function auditView(identity: Identity | null) {
   return view;
 }
 
-async function lockIdentity(tx: Prisma.TransactionClient, id: string): Promise<Identity | null> {
+/** Prisma's field names (its @map columns are their snake_case) as a select list for raw SQL. */
+function columnsOf(fields: Record<string, string>, table: string, prefix = ''): string {
+  return Object.keys(fields)
+    .map((field) => `${table}.${field.replace(/[A-Z]/g, (letter) => `_${letter.toLowerCase()}`)}${['kind', 'status'].includes(field) ? '::text' : ''} AS "${prefix}${field}"`)
+    .join(', ');
+}
+
+const IDENTITY_COLUMNS = columnsOf(Prisma.IdentityScalarFieldEnum, 'i');
+const OPEN_LEAVER_COLUMNS = columnsOf(Prisma.LifecycleEventScalarFieldEnum, 'e', 'leaver.');
+
+/**
+ * The identity, locked, with its open leaver (what recordLifecycleChange would otherwise read
+ * again), in one statement. The identity's lock serialises intakes for one person; the leaver's
+ * status may still move under a workflow, which the transitions' conditional writes catch.
+ */
+async function lockIdentity(tx: Prisma.TransactionClient, id: string): Promise<{ identity: Identity; openLeaver: LifecycleEvent | null } | null> {
   if (!UUID.test(id)) return null;
-  const locked = await tx.$queryRaw<{ id: string }[]>`
-    SELECT id FROM identity WHERE id = ${id}::uuid AND deleted_at IS NULL FOR UPDATE`;
-  return locked.length === 0 ? null : tx.identity.findUnique({ where: { id } });
+  const [row] = await tx.$queryRawUnsafe<Record<string, unknown>[]>(
+    `SELECT ${IDENTITY_COLUMNS}, ${OPEN_LEAVER_COLUMNS} FROM identity i
+     LEFT JOIN LATERAL (
+       SELECT * FROM lifecycle_event WHERE identity_id = i.id AND kind = 'leaver' AND status::text = ANY($2::text[])
+       ORDER BY created_at DESC LIMIT 1) e ON true
+     WHERE i.id = $1::uuid AND i.deleted_at IS NULL FOR UPDATE OF i`,
+    id,
+    [...OPEN_LEAVER],
+  );
+  if (!row) return null;
+  const identity: Record<string, unknown> = {};
+  const leaver: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(row)) {
+    if (key.startsWith('leaver.')) leaver[key.slice('leaver.'.length)] = value;
+    else identity[key] = value;
+  }
+  return { identity: identity as unknown as Identity, openLeaver: leaver.id ? (leaver as unknown as LifecycleEvent) : null };
 }
 
 async function assertUserNameFree(tx: Prisma.TransactionClient, userName: string, exceptId: string | undefined) {
@@ -81,7 +112,6 @@ function checkPreconditions(preconditions: Preconditions, current: Identity) {
   if (preconditions.readVersion !== undefined && preconditions.readVersion !== current.version) throw new ConcurrentModification();
 }
 
-/** Applies a change and its consequences in one transaction; returns the row after. */
 /** What a write did to the identity row, named for the audit trail, with anything else to record. */
 export interface IdentityChange {
   row: Identity;
@@ -89,6 +119,7 @@ export interface IdentityChange {
   data?: Record<string, unknown>;
 }
 
+/** Applies a change and its consequences in one transaction; returns the row after. */
 async function commitChange(
   context: ScimRequestContext,
   id: string | undefined,
@@ -97,8 +128,9 @@ async function commitChange(
   const { deps, principal } = context;
   let wroteOutbox = false;
   const after = await deps.db.$transaction(async (tx) => {
-    const before = id === undefined ? null : await lockIdentity(tx, id);
-    if (id !== undefined && !before) throw notFound(id);
+    const locked = id === undefined ? null : await lockIdentity(tx, id);
+    if (id !== undefined && !locked) throw notFound(id);
+    const before = locked?.identity ?? null;
     if (before) checkPreconditions(context.preconditions, before);
     const now = new Date();
     const { row: updated, action, data } = await change(tx, before);
@@ -112,7 +144,8 @@ async function commitChange(
     ];
     const lifecycle = await recordLifecycleChange(
       tx,
-      { identityId: updated.id, before: lifecycleStateOf(before), after: lifecycleStateOf(updated), actor: principal.name, now },
+      // A new identity has no open leaver; a locked one came with it.
+      { identityId: updated.id, before: lifecycleStateOf(before), after: lifecycleStateOf(updated), actor: principal.name, now, openLeaver: locked?.openLeaver ?? null },
       deps.lifecycle,
     );
     audit.push(...lifecycle.audit);
@@ -150,7 +183,8 @@ async function writeUser(context: ScimRequestContext, id: string | undefined, in
     async (tx, before) => {
       // Identity providers resend unchanged resources; those keep their version (and ETag).
       if (before && canonicalJson(before.resource) === canonicalJson(resource)) return { row: before, action: 'scim.user.unchanged' };
-      await assertUserNameFree(tx, columns.userName, before?.id);
+      // The same userName as before cannot clash more than it already did: no query for it.
+      if (before?.userName !== columns.userName) await assertUserNameFree(tx, columns.userName, before?.id);
       if (!before) return { row: await tx.identity.create({ data: { ...columns, resource: json } }), action: 'scim.user.created' };
       const row = await tx.identity.update({ where: { id: before.id }, data: { ...columns, resource: json, version: { increment: 1 } } });
       return { row, action: 'scim.user.replaced' };
