@@ -11,6 +11,9 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 120_000,
     pool: 'forks',
+    // A failure's details (minimal), then one line per area and the verdict (issue 17: a summary a
+    // person can read). `npx vitest run --reporter=default` shows every file and test instead.
+    reporters: ['minimal', './test/support/summary-reporter.ts'],
     // Logs at warn and above only; a failing test prints what jml said.
     env: { LOG_LEVEL: 'warn' },
   },
