@@ -113,6 +113,17 @@ export const environmentSchema = z.object({
   JML_IDLE_SWEEP_DAYS: z.coerce.number().int().min(1).optional(),
   JML_IDLE_SWEEP_ROLE: z.string().min(1).default('user'),
   JML_IDLE_SWEEP_CRON: z.string().min(9).default('0 3 * * *'),
+  /**
+   * Reconciliation (docs/decisions/022-reconciliation.md): how often a Temporal Schedule lists
+   * every system and compares it with the identities (`90m`, `6h`, `1d`; `off`: no schedule), and
+   * whether drifted leavers are deactivated, through a leaver event each and the guard.
+   */
+  JML_RECONCILE_INTERVAL: z
+    .string()
+    .regex(/^(off|0|\d+[smhd])$/, 'must be a number with s, m, h or d (e.g. 6h), or off')
+    .default('6h')
+    .transform((value) => (value === 'off' || value === '0' ? undefined : value)),
+  JML_RECONCILE_REMEDIATE: booleanFlag.default(false),
   /** The entitlement policy (docs/policy.md); without it everyone is entitled to every system. */
   JML_POLICY_FILE: z.string().optional(),
   /** First retry delay and cap of the backoff for downstream calls. */

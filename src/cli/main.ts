@@ -11,6 +11,7 @@ import { auditCommand } from './audit.js';
 import { connectorsCommand } from './connectors.js';
 import { eventsCommand } from './events.js';
 import { evidenceCommand } from './evidence.js';
+import { reconcileCommand } from './reconcile.js';
 import { reportCommand } from './report.js';
 import { oauthCommand } from './oauth.js';
 import { tokensCommand, operatorName } from './tokens.js';
@@ -42,6 +43,9 @@ const USAGE = `Usage: jml <command>
   terminate <person> --reason "<why>" [--as <operator>]
                                            deactivate a person in jml and every system now, superseding
                                            a future termination date (needs the server's environment)
+  reconcile [--system <system>] [--dry-run] [--json]
+                                           compare each system's accounts with the identities: drift,
+                                           orphans, disabled accounts of active people
   report deprovisioning [--from <date>] [--to <date>] [--format text|json|csv]
                                            time to deprovision per leaver and system, SLA breaches
 `;
@@ -87,6 +91,7 @@ async function main(argv: string[]): Promise<number> {
       as: { type: 'string' },
       'all-held': { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
+      'dry-run': { type: 'boolean', default: false },
       from: { type: 'string' },
       to: { type: 'string' },
       format: { type: 'string' },
@@ -134,6 +139,10 @@ async function main(argv: string[]): Promise<number> {
       const { shellIntake } = await import('./intake.js');
       const { environment, raw } = loadEnvironment();
       return withDatabase((db) => terminateCommand(shellIntake(db, environment, raw), { subject: rest[0], reason: values.reason, as: values.as, json: values.json }));
+    }
+    case 'reconcile': {
+      const { raw, environment } = loadEnvironment();
+      return withDatabase((db) => reconcileCommand(db, { system: values.system, dryRun: values['dry-run'], json: values.json, raw, environment }));
     }
     case 'evidence':
       return withDatabase((db) => evidenceCommand(db, { subject: rest[0], format: values.format }));

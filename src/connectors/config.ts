@@ -305,7 +305,7 @@ export function createConnectors(config: ConnectorsConfig, dependencies: Connect
     connectors.rocketchat = createRocketChatConnector({
       ...common,
       ...rocketchat,
-      lookup: { key: lookup.key, valueOf: identityAttributeReader(lookup.attribute), setting: `ROCKETCHAT_LOOKUP=${lookup.key}:${describeIdentityAttribute(lookup.attribute)}` },
+      lookup: { key: lookup.key, valueOf: identityAttributeReader(lookup.attribute), setting: `ROCKETCHAT_LOOKUP=${lookup.key}:${describeIdentityAttribute(lookup.attribute)}`, attribute: describeIdentityAttribute(lookup.attribute) },
     });
   }
   if (config.mendix) {
@@ -324,6 +324,7 @@ export function createConnectors(config: ConnectorsConfig, dependencies: Connect
       ...userapi,
       accountIdOf: identityAttributeReader(idAttribute),
       lookup: `USERAPI_ID_ATTRIBUTE=${describeIdentityAttribute(idAttribute)}`,
+      lookupAttribute: describeIdentityAttribute(idAttribute),
     });
   }
   return connectors;

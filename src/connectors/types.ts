@@ -76,4 +76,9 @@ export interface Connector {
   listAccounts?(options?: ListAccountsOptions): AsyncGenerator<ListedAccount[]>;
   /** The value this person's account is looked up by (what listAccounts' keys are compared with). */
   lookupValueOf(identity: IdentitySnapshot): string | null;
+  /**
+   * The identity attribute lookupValueOf reads, as configured (`userName`, `externalId`, a SCIM
+   * path): reconciliation matches a listed page against it in the database, not person by person.
+   */
+  readonly lookupAttribute?: string;
 }

@@ -18,7 +18,7 @@ export interface RocketChatConnectorConfig extends ConnectionOptions {
   /** X-Auth-Token: a personal access token (they do not expire). */
   authToken: string;
   /** Which users.info parameter to search by, filled from which identity attribute; default username from userName. */
-  lookup?: { key: RocketChatLookupKey; valueOf: (identity: IdentitySnapshot) => string | null; setting?: string };
+  lookup?: { key: RocketChatLookupKey; valueOf: (identity: IdentitySnapshot) => string | null; setting?: string; attribute?: string };
   /**
    * Let deactivation proceed when the user is the last owner of a room; Rocket.Chat then makes the
    * oldest member owner. Without it such a deactivation fails with `user-last-owner`. Default true.
@@ -99,6 +99,7 @@ export function createRocketChatConnector(config: RocketChatConnectorConfig): Ro
   return {
     system: 'rocketchat',
     lookup: lookupSetting,
+    lookupAttribute: config.lookup ? config.lookup.attribute : 'userName',
 
     lookupValueOf: (identity) => lookup.valueOf(identity)?.trim() || null,
 

@@ -18,6 +18,8 @@ export interface UserApiConnectorConfig extends ConnectionOptions {
   accountIdOf?: (identity: IdentitySnapshot) => string | null;
   /** The setting behind accountIdOf, named when a user is not found; default `USERAPI_ID_ATTRIBUTE=externalId`. */
   lookup?: string;
+  /** The identity attribute accountIdOf reads, for reconciliation; default externalId. */
+  lookupAttribute?: string;
 }
 
 /** Weavr's list endpoints answer at most 100 entries a page. */
@@ -78,6 +80,7 @@ export function createUserApiConnector(config: UserApiConnectorConfig): Connecto
   return {
     system: 'userapi',
     lookup,
+    lookupAttribute: config.accountIdOf ? config.lookupAttribute : 'externalId',
 
     // No lookup call: the API addresses users by an id jml already holds as an identity attribute.
     resolveAccount(identity) {

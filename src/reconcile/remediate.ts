@@ -1,0 +1,82 @@
+// Remediation of drift (JML_RECONCILE_REMEDIATE=true): a leaver whose account is still active
+// downstream gets a new leaver event for that one system, recorded by transitions.ts like any
+// leaver. Its workflow then takes the same path as every leaver: the mass-deprovision guard (a run
+// that finds many drifts holds them for an operator), the system's rate-limited task queue, its
+// own idempotency key, the read-back. Nothing is sent from here.
+import { appendAudit, type Transaction } from '../audit/append.js';
+import type { SystemName } from '../connectors/types.js';
+import type { Database } from '../db/client.js';
+import type { LifecycleSettings } from '../lifecycle/record.js';
+import { recordEvent } from '../lifecycle/transitions.js';
+
+/** Findings remediated per transaction: bounds memory and the transaction, whatever the drift. */
+const BATCH = 200;
+/** One remediation at a time across runs and processes: two runs never both start a leaver for one account. */
+const REMEDIATION_LOCK = 'jml-reconcile-remediation';
+
+interface DriftFinding {
+  id: bigint;
+  identityId: string;
+  accountId: string;
+}
+
+/**
+ * Why a drifted account gets no new event: an event of this person already has (or had, and
+ * failed) a deactivation of this system in hand. Sending another would be a second deactivation
+ * for the same event and system; an operator retries a failed one (`jml events retry`).
+ */
+async function alreadyInHand(tx: Transaction, identityId: string, system: SystemName): Promise<string | null> {
+  const [row] = await tx.$queryRaw<{ id: string; status: string; target: string }[]>`
+    SELECT e.id, e.status::text AS status, t.status::text AS target
+    FROM lifecycle_event e JOIN target_action t ON t.event_id = e.id
+    WHERE e.identity_id = ${identityId}::uuid AND t.system = ${system} AND t.action = 'deactivate'
+      AND (e.status IN ('pending', 'running', 'waiting', 'held') OR t.status IN ('pending', 'needs_attention'))
+    ORDER BY e.created_at DESC LIMIT 1`;
+  if (!row) return null;
+  return row.target === 'needs_attention'
+    ? `event ${row.id}'s deactivation needs attention: retry it (jml events retry ${row.id})`
+    : `event ${row.id} is ${row.status}: its deactivation is in hand`;
+}
+
+export async function remediateDrift(db: Database, settings: LifecycleSettings, input: { runId: string; system: SystemName; actor: string; now: () => Date }): Promise<number> {
+  let created = 0;
+  for (;;) {
+    const batch = await db.$queryRaw<DriftFinding[]>`
+      SELECT id, identity_id AS "identityId", account_id AS "accountId" FROM reconcile_finding
+      WHERE run_id = ${input.runId}::uuid AND kind = 'drift' AND remediation IS NULL ORDER BY id LIMIT ${BATCH}`;
+    if (batch.length === 0) return created;
+    created += await db.$transaction(
+      async (tx) => {
+        await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${REMEDIATION_LOCK}))`;
+        let events = 0;
+        for (const finding of batch) {
+          const skipped = await alreadyInHand(tx, finding.identityId, input.system);
+          if (skipped) {
+            await tx.reconcileFinding.update({ where: { id: finding.id }, data: { remediation: skipped } });
+            continue;
+          }
+          const now = input.now();
+          const event = await recordEvent(
+            tx,
+            {
+              identityId: finding.identityId,
+              change: { kind: 'leaver', changes: { [`account.${input.system}`]: { from: { accountId: finding.accountId, active: true }, to: { active: false } } } },
+              targets: [{ system: input.system, action: 'deactivate' }],
+              actor: input.actor,
+              now,
+            },
+            settings,
+          );
+          await appendAudit(tx, [
+            ...event.audit,
+            { actor: input.actor, action: 'reconcile.drift.remediating', identityId: finding.identityId, eventId: event.eventId, system: input.system, data: { runId: input.runId, accountId: finding.accountId } },
+          ], now);
+          await tx.reconcileFinding.update({ where: { id: finding.id }, data: { remediation: 'event', eventId: event.eventId } });
+          events += 1;
+        }
+        return events;
+      },
+      { timeout: 60_000 },
+    );
+  }
+}

@@ -1,0 +1,168 @@
+// Reconciliation of one system (issue 14, docs/decisions/022-reconciliation.md): page through the
+// accounts its vendor lists (Rocket.Chat users.list, the user API's GET /v1/users), match each page
+// to the identities in one statement, and classify what is out of line:
+//   drift            a leaver's account still active downstream (remediable),
+//   orphan           an active account that matches no identity,
+//   disabled_active  a disabled account of a person who is active.
+// Memory stays flat: one page is held at a time, findings go to reconcile_finding as they are
+// found, counts to reconcile_run and one audit row at the end. A listing that fails part way makes
+// the run `incomplete` with the vendor's error, never a clean "no drift".
+import { randomUUID } from 'node:crypto';
+import { appendAudit } from '../audit/append.js';
+import type { Connector, ListedAccount, SystemName } from '../connectors/types.js';
+import type { Database } from '../db/client.js';
+import { sqlOf } from '../db/sql.js';
+import type { LifecycleSettings } from '../lifecycle/record.js';
+import type { Logger } from '../logger.js';
+import { matchPage, matchStatement } from './match.js';
+import { remediateDrift } from './remediate.js';
+
+export const FINDING_KINDS = ['drift', 'orphan', 'disabled_active'] as const;
+export type FindingKind = (typeof FINDING_KINDS)[number];
+
+export interface ReconcileDependencies {
+  db: Database;
+  connectors: Partial<Record<SystemName, Connector>>;
+  logger: Logger;
+  /** What a remediation's leaver event is recorded with; remediation is off without it. */
+  lifecycle?: LifecycleSettings;
+  now?: () => Date;
+  /** Accounts asked for per page (the vendors answer at most 100). */
+  pageSize?: number;
+  /** Systems jml sends nothing to (JML_DRY_RUN, JML_DRY_RUN_SYSTEMS): their runs are dry runs. */
+  dryRun?: (system: SystemName) => boolean;
+  /** Called after each page (a Temporal activity heartbeats here). */
+  onPage?: (progress: { system: SystemName; accounts: number }) => void;
+}
+
+export interface ReconcileRequest {
+  system: SystemName;
+  /** List, match and report; start nothing. Drift is reported as "would deactivate". */
+  dryRun: boolean;
+  /** Deactivate drifted leavers through a leaver event each (JML_RECONCILE_REMEDIATE). */
+  remediate: boolean;
+  /** Who asked: "schedule", "cli", or an operator's name. */
+  trigger: string;
+  runId?: string;
+}
+
+export interface SystemReconciliation {
+  runId: string | null;
+  system: SystemName;
+  /** not_listable: the vendor documents no listing (Mendix), so nothing can be compared. */
+  status: 'complete' | 'incomplete' | 'not_listable';
+  accounts: number;
+  matched: number;
+  drift: number;
+  orphans: number;
+  disabledActive: number;
+  remediated: number;
+  error: string | null;
+}
+
+/** What one listed account is, against the identity it matched (or none). Null: in line. */
+export function classify(account: Pick<ListedAccount, 'active'>, personActive: boolean | null): FindingKind | null {
+  if (personActive === null) return account.active ? 'orphan' : null;
+  if (!personActive) return account.active ? 'drift' : null;
+  return account.active ? null : 'disabled_active';
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+}
+
+export async function reconcileSystem(deps: ReconcileDependencies, request: ReconcileRequest): Promise<SystemReconciliation> {
+  const { db } = deps;
+  const { system } = request;
+  const now = deps.now ?? (() => new Date());
+  const connector = deps.connectors[system];
+  const report: SystemReconciliation = { runId: null, system, status: 'complete', accounts: 0, matched: 0, drift: 0, orphans: 0, disabledActive: 0, remediated: 0, error: null };
+  if (!connector?.listAccounts) return { ...report, status: 'not_listable', error: `${system} documents no listing of its accounts: it cannot be reconciled` };
+
+  const runId = request.runId ?? randomUUID();
+  report.runId = runId;
+  const dryRun = request.dryRun || (deps.dryRun?.(system) ?? false);
+  const remediate = request.remediate && !dryRun && deps.lifecycle !== undefined;
+  await db.reconcileRun.create({ data: { id: runId, system, trigger: request.trigger, dryRun, remediate, startedAt: now() } });
+  const log = deps.logger.child({ system, runId });
+  try {
+    const statement = matchStatement(connector.lookupAttribute);
+    for await (const page of connector.listAccounts({ pageSize: deps.pageSize })) {
+      const matches = await matchPage(db, statement, system, page, now());
+      const byIndex = new Map(matches.map((match) => [match.index, match]));
+      const findings: { kind: FindingKind; account: ListedAccount; identityId: string | null }[] = [];
+      page.forEach((account, index) => {
+        const match = byIndex.get(index);
+        const kind = classify(account, match ? match.personActive : null);
+        if (kind) findings.push({ kind, account, identityId: match?.identityId ?? null });
+      });
+      report.accounts += page.length;
+      report.matched += matches.length;
+      for (const finding of findings) {
+        if (finding.kind === 'drift') report.drift += 1;
+        else if (finding.kind === 'orphan') report.orphans += 1;
+        else report.disabledActive += 1;
+      }
+      if (findings.length > 0) {
+        await sqlOf(db).query(
+          `INSERT INTO reconcile_finding (run_id, system, kind, account_id, account_active, identity_id)
+           SELECT $1::uuid, $2, f.kind::reconcile_finding_kind, f.account_id, f.active, f.identity_id::uuid
+           FROM unnest($3::text[], $4::text[], $5::bool[], $6::text[]) AS f(kind, account_id, active, identity_id)`,
+          [
+            runId,
+            system,
+            findings.map((finding) => finding.kind),
+            findings.map((finding) => finding.account.accountId),
+            findings.map((finding) => finding.account.active),
+            findings.map((finding) => finding.identityId),
+          ],
+        );
+      }
+      deps.onPage?.({ system, accounts: report.accounts });
+    }
+  } catch (error) {
+    report.status = 'incomplete';
+    report.error = messageOf(error);
+    log.warn({ err: error, accounts: report.accounts }, 'reconciliation listing failed: the report is incomplete');
+  }
+
+  if (dryRun) {
+    // A dry run says what remediation would do, without doing it (issue 14).
+    await db.reconcileFinding.updateMany({ where: { runId, kind: 'drift' }, data: { remediation: `would deactivate account in ${system}` } });
+  } else if (remediate) {
+    // Drift found before a listing failed is real drift: remediated all the same.
+    report.remediated = await remediateDrift(db, deps.lifecycle!, { runId, system, actor: `reconcile:${request.trigger}`, now });
+  }
+
+  const finishedAt = now();
+  const status = report.status === 'incomplete' ? 'incomplete' : 'complete';
+  await db.$transaction(async (tx) => {
+    await tx.reconcileRun.update({
+      where: { id: runId },
+      data: {
+        status,
+        finishedAt,
+        accounts: report.accounts,
+        matched: report.matched,
+        drift: report.drift,
+        orphans: report.orphans,
+        disabledActive: report.disabledActive,
+        remediated: report.remediated,
+        error: report.error,
+      },
+    });
+    const { accounts, matched, drift, orphans, disabledActive, remediated, error } = report;
+    const counts = { accounts, matched, drift, orphans, disabledActive, remediated, error };
+    await appendAudit(tx, [{ actor: `reconcile:${request.trigger}`, action: `reconcile.${status}`, system, data: { runId, dryRun, remediate, ...counts } }], finishedAt);
+  });
+  log.info({ ...report }, 'reconciliation finished');
+  return report;
+}
+
+/** Every configured system that lists its accounts, or the one asked for. */
+export async function reconcileSystems(deps: ReconcileDependencies, request: Omit<ReconcileRequest, 'system' | 'runId'> & { system?: SystemName }): Promise<SystemReconciliation[]> {
+  const systems = request.system ? [request.system] : (Object.keys(deps.connectors) as SystemName[]);
+  const reports: SystemReconciliation[] = [];
+  for (const system of systems) reports.push(await reconcileSystem(deps, { ...request, system }));
+  return reports;
+}
