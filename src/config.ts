@@ -52,6 +52,11 @@ export const environmentSchema = z.object({
   /** The reverse proxies to believe for X-Forwarded-For/-Proto (client addresses, Secure cookies). */
   JML_TRUST_PROXY: trustProxy.default(false),
   DATABASE_URL: z.url().optional(),
+  /**
+   * The schema owner's URL, for `jml migrate` only (or JML_MIGRATE_DATABASE_URL_FILE); DATABASE_URL
+   * then names the application role (docs/decisions/037-least-privilege-in-the-database.md).
+   */
+  JML_MIGRATE_DATABASE_URL: z.url().optional(),
   /** `production` refuses the embedded PostgreSQL and the Temporal dev server (they are for trials). */
   NODE_ENV: z.string().optional(),
   /** Where `npm start` keeps its embedded PostgreSQL and Temporal data. */

@@ -16,6 +16,7 @@ import { Checkpointer, type CheckpointerSetup } from './audit/checkpoint.js';
 import { ChainVerifier } from './audit/chain-verifier.js';
 import { AuditIntegrator } from './audit/integrator.js';
 import { createDatabase, type Database } from './db/client.js';
+import { warnWhenPrivileged } from './db/role-check.js';
 import { OutboxRelay } from './lifecycle/outbox-relay.js';
 import { loadPolicy } from './lifecycle/policy.js';
 import { lifecycleSettingsOf } from './lifecycle/settings.js';
@@ -37,6 +38,8 @@ export interface SystemOptions {
   workflowBundle?: WorkflowBundleWithSourceMap;
   /** Signs and publishes the audit chain's head (api role); none: no checkpoints (tests that do not need them). */
   checkpoints?: CheckpointerSetup;
+  /** Warn at start-up when the database role is a superuser or owns the tables (default true). */
+  checkDatabaseRole?: boolean;
 }
 
 export interface RunningSystem {
@@ -75,6 +78,11 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
   const roles = options.roles ?? { api: true, worker: true };
   const systems = Object.keys(options.connectors) as SystemName[];
   const db = createDatabase(options.databaseUrl, { poolSize: env.JML_DB_POOL_SIZE, connectionWaitMs: env.JML_DB_CONNECTION_WAIT_MS });
+  if (options.checkDatabaseRole !== false) {
+    const processRole = roles.api && roles.worker ? 'API and worker' : roles.api ? 'API' : 'worker';
+    // A check, not a gate: a database that does not answer yet fails the start further on anyway.
+    await warnWhenPrivileged(db, processRole).catch((error: unknown) => logger.debug({ err: error }, 'could not check the database role'));
+  }
   const temporal = temporalConnectionOptions(options.temporalAddress, env);
   // grpc-js waits up to 120 s between reconnection attempts; after a Temporal restart the outbox
   // relay would start nothing for that long (docs/decisions/012-recovery-after-outages.md).

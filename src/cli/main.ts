@@ -28,7 +28,8 @@ const USAGE = `Usage: jml <command>
                                            OAuth 2.0 clients for POST /oauth/token ('jml oauth' for more)
   tokens list                              list tokens (never their secrets)
   tokens revoke <id or name>               revoke tokens
-  migrate                                  apply database migrations
+  migrate                                  apply database migrations and the application role's
+                                           privileges, as the owner (JML_MIGRATE_DATABASE_URL)
   simulate [--port <port>]                 run the Rocket.Chat, Mendix and user API simulators
   events list|show|retry|approve|reject [--as <operator>]
                                            lifecycle events: inspect them, retry failed targets,
@@ -61,6 +62,22 @@ async function withDatabase<T>(run: (db: ReturnType<typeof createDatabase>) => P
     } finally {
       await db.$disconnect();
     }
+  } finally {
+    await database.stop();
+  }
+}
+
+/**
+ * `jml migrate`: the one step that needs the schema owner (JML_MIGRATE_DATABASE_URL, else
+ * DATABASE_URL); it also (re)grants the application role its privileges (src/db/grants.ts).
+ */
+async function migrateCommand(): Promise<number> {
+  const { environment } = loadEnvironment();
+  const database = await resolveDatabase(environment);
+  try {
+    const applied = await migrateDatabase(database.migrateUrl, undefined, { grants: true });
+    process.stdout.write(applied.length > 0 ? `Applied ${applied.length} migration(s): ${applied.join(', ')}.\n` : 'The database is up to date.\n');
+    return 0;
   } finally {
     await database.stop();
   }
@@ -147,10 +164,7 @@ async function main(argv: string[]): Promise<number> {
     case 'evidence':
       return withDatabase((db) => evidenceCommand(db, { subject: rest[0], format: values.format }));
     case 'migrate':
-      return withDatabase(() => {
-        process.stdout.write('Migrations applied.\n');
-        return Promise.resolve(0);
-      });
+      return migrateCommand();
     case 'simulate': {
       const { simulateCommand } = await import('./simulate.js');
       return simulateCommand({ port: values.port ? Number(values.port) : 8090 });

@@ -6,7 +6,7 @@ import { createConnectors, parseConnectorsConfig, type ConnectorsConfig } from '
 import type { Connector, SystemName } from '../connectors/types.js';
 import { migrateDatabase } from '../db/migrate.js';
 import { loadEnvironment } from '../environment.js';
-import { resolveDatabase } from '../infra/database.js';
+import { applicationDatabaseUrl, resolveDatabase } from '../infra/database.js';
 import { obtainTemporalServer } from '../infra/temporal-server.js';
 import { logger } from '../logger.js';
 import { createSimulators, SIMULATOR_PREFIXES, simulatorConnectorEnvironment } from '../simulators/index.js';
@@ -30,12 +30,14 @@ async function startInfrastructure(environment: Environment) {
   if (!environment.TEMPORAL_ADDRESS && environment.NODE_ENV === 'production') {
     throw new ConfigError('NODE_ENV=production and TEMPORAL_ADDRESS is not set: the Temporal dev server is for trying jml out; set TEMPORAL_ADDRESS to your Temporal cluster.');
   }
-  const database = await resolveDatabase(environment);
+  const resolved = await resolveDatabase(environment);
   try {
     // The checkpoint key is made once, before the API process that uses it starts.
     checkpointerSetup(environment, { create: true, logger });
-    const applied = await migrateDatabase(database.url);
+    const applied = await migrateDatabase(resolved.migrateUrl);
     if (applied.length > 0) logger.info({ migrations: applied }, `applied ${applied.length} database migration(s)`);
+    // The API and the worker run as the application role, never as the owner that migrated.
+    const database = { ...resolved, url: await applicationDatabaseUrl(resolved, environment) };
     const temporal = await obtainTemporalServer({
       port: environment.JML_TEMPORAL_DEV_PORT,
       dbFile: path.join(dataDir(environment), 'temporal.db'),
@@ -44,7 +46,7 @@ async function startInfrastructure(environment: Environment) {
     });
     return { database, temporal };
   } catch (error) {
-    await database.stop();
+    await resolved.stop();
     throw error;
   }
 }

@@ -47,6 +47,9 @@ export class ChildProcessFailedError extends Error {
  */
 function childEnvironment(role: ChildRole, options: SupervisorOptions): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env, DATABASE_URL: options.databaseUrl, TEMPORAL_ADDRESS: options.temporalAddress, JML_SUPERVISED: '1' };
+  // The children get the application role's URL only: the owner's stays with the supervisor,
+  // which has migrated already (docs/decisions/037-least-privilege-in-the-database.md).
+  for (const name of ['DATABASE_URL_FILE', 'JML_MIGRATE_DATABASE_URL', 'JML_MIGRATE_DATABASE_URL_FILE']) delete env[name];
   if (role === 'worker') {
     env.PORT = String(options.env.PORT === 0 ? 0 : options.env.PORT + 1);
     env.JML_DEMO_SIMULATORS_URL = `http://127.0.0.1:${options.env.PORT}`;

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { logger } from '../logger.js';
+import { applyApplicationGrants } from './grants.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 /** prisma/migrations of the checkout: two folders up from src/db, three from the built dist/src/db. */
@@ -96,10 +97,26 @@ export async function pendingMigrations(databaseUrl: string): Promise<string[]> 
 }
 
 /**
- * Applies what is pending. The API, the worker and `jml migrate` may start together: the advisory
- * lock serialises them, and the second finds nothing left to apply.
+ * 42501 insufficient_privilege: jml runs as the application role, as it should, and the owner has
+ * not migrated yet (docs/decisions/037-least-privilege-in-the-database.md).
  */
-export async function migrateDatabase(databaseUrl: string, migrations = readMigrations()): Promise<string[]> {
+function ownerHint(error: unknown): string {
+  return (error as { code?: string }).code === '42501'
+    ? ' This role may not change the schema: run `jml migrate` with the owner\'s credentials (JML_MIGRATE_DATABASE_URL) first.'
+    : '';
+}
+
+export interface MigrateOptions {
+  /** Grant jml_application its privileges even when no migration was pending (`jml migrate`). */
+  grants?: boolean;
+}
+
+/**
+ * Applies what is pending, then (as the owner) the application role's privileges
+ * (src/db/grants.ts). The API, the worker and `jml migrate` may start together: the advisory lock
+ * serialises them, and the second finds nothing left to apply.
+ */
+export async function migrateDatabase(databaseUrl: string, migrations = readMigrations(), options: MigrateOptions = {}): Promise<string[]> {
   const client = new pg.Client({ connectionString: databaseUrl });
   try {
     await client.connect();
@@ -118,7 +135,11 @@ export async function migrateDatabase(databaseUrl: string, migrations = readMigr
     let applied = await appliedMigrations(client);
     const todo = pending(migrations, applied ?? []);
     if (todo.length > 0 && !applied) {
-      await client.query(CREATE_MIGRATIONS_TABLE);
+      try {
+        await client.query(CREATE_MIGRATIONS_TABLE);
+      } catch (error) {
+        throw new MigrationError(`Could not create _prisma_migrations: ${(error as Error).message}.${ownerHint(error)}`);
+      }
       applied = [];
     }
     for (const migration of todo) {
@@ -134,10 +155,11 @@ export async function migrateDatabase(databaseUrl: string, migrations = readMigr
         await client.query('COMMIT');
       } catch (error) {
         await client.query('ROLLBACK').catch(() => {});
-        throw new MigrationError(`Migration ${migration.name} failed and was rolled back: ${(error as Error).message}`);
+        throw new MigrationError(`Migration ${migration.name} failed and was rolled back: ${(error as Error).message}.${ownerHint(error)}`);
       }
       logger.debug({ migration: migration.name, ms: Date.now() - started.getTime() }, 'applied a migration');
     }
+    if (todo.length > 0 || options.grants) await applyApplicationGrants(client);
     return todo.map((migration) => migration.name);
   } finally {
     await client.end().catch(() => {});

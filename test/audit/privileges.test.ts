@@ -1,7 +1,6 @@
 // The database privileges of decision 010: the application, connected as a login role that was
 // given jml_application (and owns nothing, and is no superuser), can append to the audit trail
 // but cannot change, delete or truncate its rows, nor alter the table or switch its trigger off.
-import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { appendAudit } from '../../src/audit/append.js';
@@ -9,26 +8,24 @@ import { AuditIntegrator } from '../../src/audit/integrator.js';
 import { verifyChain } from '../../src/audit/verify.js';
 import { createDatabase, type Database } from '../../src/db/client.js';
 import { migrateDatabase } from '../../src/db/migrate.js';
+import { createApplicationLogin, type ApplicationLogin } from '../support/application-role.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 
 let database: TestDatabase;
 let role: string;
+let login: ApplicationLogin;
 let app: Database;
 let appSql: pg.Client;
 let appUrl: string;
 
 beforeAll(async () => {
   database = await createTestDatabase();
-  role = `jml_app_test_${randomBytes(4).toString('hex')}`;
-  const password = randomBytes(12).toString('hex');
   // What the decision record tells a deployer to run, once, as an administrator.
-  await database.query(`CREATE ROLE "${role}" LOGIN PASSWORD '${password}' IN ROLE jml_application`);
-  const url = new URL(database.url);
-  url.username = role;
-  url.password = password;
-  appUrl = url.toString();
+  login = await createApplicationLogin(database);
+  role = login.role;
+  appUrl = login.url;
   app = createDatabase(appUrl, { poolSize: 2 });
-  appSql = new pg.Client({ connectionString: url.toString() });
+  appSql = new pg.Client({ connectionString: appUrl });
   await appSql.connect();
 });
 
@@ -36,7 +33,7 @@ afterAll(async () => {
   await appSql.end();
   await app.$disconnect();
   await database.drop();
-  await database.query(`DROP ROLE IF EXISTS "${role}"`).catch(() => undefined);
+  await login.drop();
 });
 
 describe('the application role', () => {

@@ -12,6 +12,7 @@ import { createConnectors, parseConnectorsConfig } from '../../src/connectors/co
 import type { Connector, SystemName } from '../../src/connectors/types.js';
 import { simulatorConnectorEnvironment, startSimulatorServer, type SimulatorServerOptions, type SimulatorServer } from '../../src/simulators/index.js';
 import { startSystem, type RunningSystem } from '../../src/system.js';
+import { createApplicationLogin } from './application-role.js';
 import { createTestDatabase, type TestDatabase } from './database.js';
 import { scimClient } from './scim-client.js';
 
@@ -34,10 +35,13 @@ export interface TestSystemOptions {
   roles?: { api: boolean; worker: boolean };
   /** Connector settings on top of the simulators' URLs and credentials (e.g. USERAPI_ID_ATTRIBUTE). */
   connectorEnv?: Record<string, string>;
+  /** Run jml as a login role in jml_application, as production does, instead of as the owner. */
+  applicationRole?: boolean;
 }
 
 export async function startTestSystem(options: TestSystemOptions = {}): Promise<TestSystem> {
   const database = await createTestDatabase();
+  const login = options.applicationRole ? await createApplicationLogin(database) : undefined;
   // The vendor's own rate limiter is off unless a test turns it on: tests share one simulator.
   const simulators = await startSimulatorServer({ rocketchat: { rateLimit: false }, ...options.simulators });
   const taskQueue = `test-${randomBytes(4).toString('hex')}`;
@@ -56,11 +60,13 @@ export async function startTestSystem(options: TestSystemOptions = {}): Promise<
   >;
   const system = await startSystem({
     env,
-    databaseUrl: database.url,
+    databaseUrl: login?.url ?? database.url,
     temporalAddress: inject('temporalAddress'),
     connectors,
     workflowBundle: inject('workflowBundle'),
     roles: options.roles,
+    // Test systems run as the owner unless asked otherwise; the warning would only be noise.
+    checkDatabaseRole: options.applicationRole === true,
   });
   const { token } = await createToken(system.db, { name: 'okta-test', kind: 'scim' });
   async function resultOf(workflowId: string): Promise<TargetOutcome[]> {
@@ -85,6 +91,7 @@ export async function startTestSystem(options: TestSystemOptions = {}): Promise<
       await system.close();
       await simulators.close();
       await database.drop();
+      await login?.drop();
     },
   };
 }
