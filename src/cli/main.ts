@@ -47,6 +47,9 @@ const USAGE = `Usage: jml <command>
   reconcile [--system <system>] [--dry-run] [--json]
                                            compare each system's accounts with the identities: drift,
                                            orphans, disabled accounts of active people
+  hr import <file.csv> --mapping <mapping.json> [--dry-run]
+                                           HR changes from a CSV export; a dry run shows what would change
+                                           ('jml hr' for more; needs the server's environment)
   report deprovisioning [--from <date>] [--to <date>] [--format text|json|csv]
                                            time to deprovision per leaver and system, SLA breaches
 `;
@@ -107,6 +110,7 @@ async function main(argv: string[]): Promise<number> {
       reason: { type: 'string' },
       as: { type: 'string' },
       'all-held': { type: 'boolean', default: false },
+      mapping: { type: 'string' },
       json: { type: 'boolean', default: false },
       'dry-run': { type: 'boolean', default: false },
       from: { type: 'string' },
@@ -160,6 +164,14 @@ async function main(argv: string[]): Promise<number> {
     case 'reconcile': {
       const { raw, environment } = loadEnvironment();
       return withDatabase((db) => reconcileCommand(db, { system: values.system, dryRun: values['dry-run'], json: values.json, raw, environment }));
+    }
+    case 'hr': {
+      const { hrCommand } = await import('./hr.js');
+      const { shellIntake } = await import('./intake.js');
+      const { environment, raw } = loadEnvironment();
+      return withDatabase((db) =>
+        hrCommand(() => shellIntake(db, environment, raw), { action: rest[0] ?? '', file: rest[1], mapping: values.mapping, dryRun: values['dry-run'], json: values.json, as: values.as }),
+      );
     }
     case 'evidence':
       return withDatabase((db) => evidenceCommand(db, { subject: rest[0], format: values.format }));

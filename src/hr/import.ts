@@ -1,0 +1,313 @@
+// CSV import of HR changes (issue 16; docs/decisions/025-hr-csv-import.md). Every row is checked
+// before anything is applied: one row that cannot be applied (an unknown person, a bad date, the
+// same person twice) refuses the whole file with a line-numbered reason per row. A file that
+// passes is applied row by row, each row in its own transaction through the SCIM intake
+// (src/scim/users.ts's commitIdentityChange), so each row is all or nothing, its lifecycle event
+// takes the guard, the outbox and the workflow, and the same file applied twice changes nothing.
+import { createHash } from 'node:crypto';
+import { CsvError, parse } from 'csv-parse/sync';
+import { appendAudit } from '../audit/append.js';
+import type { Principal } from '../auth/tokens.js';
+import type { Prisma } from '../db/client.js';
+import type { Identity } from '../generated/prisma/client.js';
+import { detectLifecycleChange, lifecycleStateOf, terminationWithdrawn, type LifecycleState } from '../lifecycle/detect.js';
+import { LIFECYCLE_USER_URN } from '../scim/lifecycle-extension.js';
+import { columnsFromScim, ENTERPRISE_USER_URN, type ScimUser } from '../scim/user-mapping.js';
+import { commitIdentityChange, type ScimDependencies } from '../scim/users.js';
+import { HR_ATTRIBUTES, type HrAttribute, type HrMapping } from './mapping.js';
+
+/** Larger files are refused before they are parsed (an upload, or a file given to the CLI). */
+export const MAX_IMPORT_BYTES = 8 * 1024 * 1024;
+/** Rows applied at once, each in its own transaction: a few, to leave connections for SCIM. */
+const APPLY_CONCURRENCY = 4;
+
+/** The file cannot be read as CSV at all (quoting, a row with the wrong number of cells, a header problem). */
+export class CsvFormatError extends Error {
+  override readonly name = 'CsvFormatError';
+}
+
+type HrValues = Partial<{ terminationDate: Date | null; active: boolean } & Record<Exclude<HrAttribute, 'terminationDate' | 'active'>, string | null>>;
+
+export interface RowError {
+  line: number;
+  reason: string;
+}
+
+export interface RowChange {
+  line: number;
+  /** The person as the file names them. */
+  person: string;
+  identityId: string;
+  userName: string;
+  /** What the change means: a leaver (now, or on `effectiveAt`), mover, rehire, a withdrawn termination date, or an update with no lifecycle event. */
+  kind: 'leaver' | 'mover' | 'rehire' | 'withdrawn' | 'update';
+  effectiveAt: string | null;
+  changes: Record<string, { from: unknown; to: unknown }>;
+}
+
+export interface ImportReport {
+  file: { name: string; sha256: string; rows: number };
+  dryRun: boolean;
+  /** Rows that would change (dry run) or were to change (apply). */
+  changes: RowChange[];
+  unchanged: number;
+  /** Rows that cannot be applied; any of them means nothing was applied. */
+  errors: RowError[];
+  /** Applied rows (0 in a dry run or when `errors` is not empty). */
+  applied: number;
+  /** Rows whose own transaction failed while applying (the rest were applied; importing the file again finishes the job). */
+  failed: RowError[];
+}
+
+interface ParsedRow {
+  line: number;
+  cells: Record<string, string>;
+}
+
+function parseCsv(csv: string, mapping: HrMapping): ParsedRow[] {
+  const wanted = [mapping.person.column, ...Object.values(mapping.columns).filter((value): value is string => value !== undefined)];
+  type Parsed = { record: Record<string, string>; info: { lines: number; empty_lines: number } }[];
+  let records: Parsed;
+  try {
+    records = parse<Parsed[number]>(csv, {
+      // RFC 4180 with what exports add: a byte-order mark, CRLF or LF, blank lines, padded cells.
+      bom: true,
+      delimiter: mapping.delimiter,
+      skip_empty_lines: true,
+      trim: true,
+      info: true,
+      columns: (header: string[]) => {
+        const seen = new Set<string>();
+        for (const name of header) {
+          if (seen.has(name)) throw new CsvFormatError(`line 1: the column "${name}" appears twice in the header`);
+          seen.add(name);
+        }
+        const missing = wanted.filter((name) => !seen.has(name));
+        if (missing.length > 0) throw new CsvFormatError(`line 1: the header lacks the mapped column${missing.length > 1 ? 's' : ''} ${missing.map((name) => `"${name}"`).join(', ')} (it has ${header.map((name) => `"${name}"`).join(', ')})`);
+        return header;
+      },
+    });
+  } catch (error) {
+    if (error instanceof CsvFormatError) throw error;
+    if (error instanceof CsvError) throw new CsvFormatError(`line ${(error as CsvError & { lines?: number }).lines ?? '?'}: ${error.message}`);
+    throw error;
+  }
+  // csv-parse reports the line a record ends on; a quoted cell may span lines, so the start is
+  // the line after the previous record's end, past any blank lines skipped between them.
+  let previousEnd = 1;
+  let previousEmpty = 0;
+  return records.map(({ record, info }) => {
+    const line = previousEnd + 1 + (info.empty_lines - previousEmpty);
+    previousEnd = info.lines;
+    previousEmpty = info.empty_lines;
+    return { line, cells: record };
+  });
+}
+
+const DATE_ONLY = /^\d{4}-\d{2}-\d{2}$/;
+const DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/;
+
+function parseDate(text: string, mapping: HrMapping): Date | string {
+  if (DATE_ONLY.test(text)) {
+    const date = new Date(`${text}T${mapping.dateOnly === 'endOfDay' ? '23:59:59.999' : '00:00:00.000'}Z`);
+    if (!Number.isNaN(date.getTime()) && date.toISOString().startsWith(text)) return date;
+  } else if (DATE_TIME.test(text)) {
+    const date = new Date(text);
+    if (!Number.isNaN(date.getTime())) return date;
+  }
+  return `"${text}" is not an ISO 8601 date (2027-03-31) or date-time with a time zone (2027-03-31T17:00:00Z)`;
+}
+
+/** What a row asks for, or why it cannot be read. */
+function valuesOf(row: ParsedRow, mapping: HrMapping): HrValues | string {
+  const values: HrValues = {};
+  const problems: string[] = [];
+  for (const attribute of HR_ATTRIBUTES) {
+    const columnName = mapping.columns[attribute];
+    if (columnName === undefined) continue;
+    const text = row.cells[columnName] ?? '';
+    if (text === '') {
+      // An empty active cell says nothing: the person is neither joining nor leaving by it.
+      if (mapping.emptyCells === 'clear' && attribute !== 'active') values[attribute] = null;
+      continue;
+    }
+    if (attribute === 'active') {
+      const lower = text.toLowerCase();
+      if (mapping.activeValues.active.some((value) => value.toLowerCase() === lower)) values.active = true;
+      else if (mapping.activeValues.inactive.some((value) => value.toLowerCase() === lower)) values.active = false;
+      else problems.push(`"${columnName}" is "${text}", neither an active value (${mapping.activeValues.active.join(', ')}) nor an inactive one (${mapping.activeValues.inactive.join(', ')})`);
+    } else if (attribute === 'terminationDate') {
+      const date = parseDate(text, mapping);
+      if (typeof date === 'string') problems.push(`"${columnName}" ${date}`);
+      else values.terminationDate = date;
+    } else if (text.length > 500) problems.push(`"${columnName}" is longer than 500 characters`);
+    else values[attribute] = text;
+  }
+  return problems.length > 0 ? problems.join('; ') : values;
+}
+
+function sameValue(a: unknown, b: unknown): boolean {
+  if (a instanceof Date || b instanceof Date) return a instanceof Date && b instanceof Date && a.getTime() === b.getTime();
+  return (a ?? null) === (b ?? null);
+}
+
+/** The person's SCIM representation with the row's values, only where they differ (so a re-import is no write at all). */
+function withValues(identity: Identity, values: HrValues): { resource: ScimUser; changed: HrAttribute[] } {
+  const resource = structuredClone(identity.resource) as ScimUser;
+  const schemas = new Set(Array.isArray(resource.schemas) ? (resource.schemas as string[]) : []);
+  const changed: HrAttribute[] = [];
+  const section = (urn: string) => {
+    schemas.add(urn);
+    return (resource[urn] ??= {}) as Record<string, unknown>;
+  };
+  for (const attribute of HR_ATTRIBUTES) {
+    if (!(attribute in values)) continue;
+    const value = values[attribute];
+    if (sameValue(identity[attribute], value)) continue;
+    changed.push(attribute);
+    const target = attribute === 'active' || attribute === 'title' ? resource : section(attribute === 'terminationDate' ? LIFECYCLE_USER_URN : ENTERPRISE_USER_URN);
+    const stored = value instanceof Date ? value.toISOString() : value;
+    if (stored === null) delete target[attribute];
+    else target[attribute] = stored;
+  }
+  resource.schemas = [...schemas];
+  return { resource, changed };
+}
+
+function stateWith(identity: Identity, resource: ScimUser): LifecycleState {
+  return lifecycleStateOf({ ...identity, ...columnsFromScim(resource) })!;
+}
+
+function kindOf(identity: Identity, resource: ScimUser, now: Date): Pick<RowChange, 'kind' | 'effectiveAt' | 'changes'> {
+  const before = lifecycleStateOf(identity);
+  const after = stateWith(identity, resource);
+  const change = detectLifecycleChange(before, after, now);
+  const changes: RowChange['changes'] = {};
+  for (const key of HR_ATTRIBUTES) if (!sameValue(before?.[key], after[key])) changes[key] = { from: before?.[key] ?? null, to: after[key] ?? null };
+  if (change) return { kind: change.kind === 'joiner' ? 'update' : change.kind, effectiveAt: change.effectiveAt?.toISOString() ?? null, changes };
+  return { kind: terminationWithdrawn(before, after) ? 'withdrawn' : 'update', effectiveAt: null, changes };
+}
+
+/** Live identities by the mapped key, in one query: lowercased for userName and email (RFC 7643 §4.1.1). */
+async function identitiesByKey(db: ScimDependencies['db'], attribute: HrMapping['person']['attribute'], keys: string[]): Promise<Map<string, Identity[]>> {
+  const insensitive = attribute === 'userName' || attribute === 'email';
+  const normalise = (value: string) => (insensitive ? value.toLowerCase() : value);
+  const column = { userName: 'user_name', email: 'email', externalId: 'external_id', employeeNumber: 'employee_number' }[attribute];
+  const wanted = [...new Set(keys.map(normalise))];
+  const expression = insensitive ? `lower(${column})` : column;
+  const rows = await db.$queryRawUnsafe<{ id: string }[]>(`SELECT id FROM identity WHERE deleted_at IS NULL AND ${expression} = ANY($1::text[])`, wanted);
+  const identities = await db.identity.findMany({ where: { id: { in: rows.map((row) => row.id) } } });
+  const byKey = new Map<string, Identity[]>();
+  for (const identity of identities) {
+    const key = identity[attribute];
+    if (key === null) continue;
+    const list = byKey.get(normalise(key)) ?? [];
+    list.push(identity);
+    byKey.set(normalise(key), list);
+  }
+  return new Map(keys.map((key) => [key, byKey.get(normalise(key)) ?? []]));
+}
+
+interface PlannedRow {
+  change: RowChange;
+  values: HrValues;
+}
+
+async function plan(deps: ScimDependencies, rows: ParsedRow[], mapping: HrMapping, now: Date) {
+  const errors: RowError[] = [];
+  const planned: PlannedRow[] = [];
+  let unchanged = 0;
+  const personColumn = mapping.person.column;
+  const found = await identitiesByKey(deps.db, mapping.person.attribute, rows.map((row) => row.cells[personColumn] ?? '').filter(Boolean));
+  const lineOf = new Map<string, number>();
+  for (const row of rows) {
+    const subject = row.cells[personColumn] ?? '';
+    if (!subject) {
+      errors.push({ line: row.line, reason: `the person column "${personColumn}" is empty` });
+      continue;
+    }
+    const matches = found.get(subject) ?? [];
+    if (matches.length === 0) {
+      errors.push({ line: row.line, reason: `no live identity has ${mapping.person.attribute} "${subject}"` });
+      continue;
+    }
+    if (matches.length > 1) {
+      errors.push({ line: row.line, reason: `${matches.length} live identities have ${mapping.person.attribute} "${subject}" (${matches.map((identity) => identity.userName).join(', ')}): map a unique column` });
+      continue;
+    }
+    const identity = matches[0]!;
+    const earlier = lineOf.get(identity.id);
+    if (earlier !== undefined) {
+      errors.push({ line: row.line, reason: `the same person as line ${earlier} (${identity.userName}): one row per person, so the outcome does not depend on row order` });
+      continue;
+    }
+    lineOf.set(identity.id, row.line);
+    const values = valuesOf(row, mapping);
+    if (typeof values === 'string') {
+      errors.push({ line: row.line, reason: values });
+      continue;
+    }
+    const { resource, changed } = withValues(identity, values);
+    if (changed.length === 0) {
+      unchanged += 1;
+      continue;
+    }
+    planned.push({ values, change: { line: row.line, person: subject, identityId: identity.id, userName: identity.userName, ...kindOf(identity, resource, now) } });
+  }
+  return { errors, planned, unchanged };
+}
+
+/**
+ * Reads the file, checks every row, and unless it is a dry run or a row cannot be applied, applies
+ * the rows that change something. A dry run answers exactly what applying would change now.
+ */
+export async function importHrChanges(
+  deps: ScimDependencies,
+  input: { csv: Buffer | string; mapping: HrMapping; fileName: string; dryRun: boolean; principal: Principal },
+): Promise<ImportReport> {
+  const bytes = typeof input.csv === 'string' ? Buffer.from(input.csv, 'utf8') : input.csv;
+  if (bytes.length > MAX_IMPORT_BYTES) throw new CsvFormatError(`The file is ${bytes.length} bytes; at most ${MAX_IMPORT_BYTES} are imported at once: split it`);
+  const sha256 = createHash('sha256').update(bytes).digest('hex');
+  const rows = parseCsv(bytes.toString('utf8'), input.mapping);
+  const now = new Date();
+  const { errors, planned, unchanged } = await plan(deps, rows, input.mapping, now);
+  const report: ImportReport = {
+    file: { name: input.fileName, sha256, rows: rows.length },
+    dryRun: input.dryRun,
+    changes: planned.map((row) => row.change),
+    unchanged,
+    errors,
+    applied: 0,
+    failed: [],
+  };
+  if (input.dryRun || errors.length > 0 || planned.length === 0) return report;
+
+  const source = { file: input.fileName, sha256 };
+  let next = 0;
+  const applyOne = async ({ change, values }: PlannedRow) => {
+    try {
+      await commitIdentityChange(deps, input.principal, change.identityId, async (tx, before) => {
+        // Under the row lock, from the row as it is now: a SCIM write since the plan is kept.
+        const { resource, changed } = withValues(before, values);
+        if (changed.length === 0) return { row: before, action: 'hr.import.unchanged', data: { ...source, line: change.line } };
+        const row = await tx.identity.update({
+          where: { id: before.id },
+          data: { ...columnsFromScim(resource), resource: resource as Prisma.InputJsonValue, version: { increment: 1 } },
+        });
+        return { row, action: 'hr.import.applied', data: { ...source, line: change.line } };
+      });
+      report.applied += 1;
+    } catch (error) {
+      report.failed.push({ line: change.line, reason: (error as Error).message });
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(APPLY_CONCURRENCY, planned.length) }, async () => {
+    for (let index = next++; index < planned.length; index = next++) await applyOne(planned[index]!);
+  }));
+  report.failed.sort((a, b) => a.line - b.line);
+  // The import itself, for the record: who applied which file (by its hash) and what it did.
+  await deps.db.$transaction((tx) =>
+    appendAudit(tx, [{ actor: input.principal.name, action: 'hr.import', data: { ...source, rows: rows.length, applied: report.applied, unchanged, failed: report.failed.length, tokenId: input.principal.tokenId } }]),
+  );
+  return report;
+}

@@ -1,0 +1,183 @@
+// CSV import of HR changes (issue 16, decision 025) against a whole jml: real PostgreSQL, real
+// Temporal, simulated systems. Dry run, apply, re-import, refusals with line numbers, the CLI.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Principal } from '../../src/auth/tokens.js';
+import { hrCommand } from '../../src/cli/hr.js';
+import { parseEnvironment } from '../../src/config.js';
+import type { SystemName } from '../../src/connectors/types.js';
+import { CsvFormatError, importHrChanges } from '../../src/hr/import.js';
+import { MappingError, parseMapping, type HrMapping } from '../../src/hr/mapping.js';
+import { EVERYONE_EVERYWHERE } from '../../src/lifecycle/policy.js';
+import { lifecycleSettingsOf } from '../../src/lifecycle/settings.js';
+import type { ScimDependencies } from '../../src/scim/users.js';
+import { CORE_USER } from '../support/scim-client.js';
+import { startTestSystem, type TestSystem } from '../support/system.js';
+
+const ENTERPRISE = 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User';
+const DONE = ['succeeded', 'verified'];
+const principal: Principal = { tokenId: 'cli', name: 'hr-bot', kind: 'operator' };
+
+let jml: TestSystem;
+let intake: ScimDependencies;
+let dir: string;
+
+const mapping: HrMapping = parseMapping(
+  {
+    person: { column: 'Work Email', attribute: 'email' },
+    columns: { active: 'Status', terminationDate: 'Termination Date', department: 'Department' },
+    activeValues: { active: ['Active'], inactive: ['Terminated'] },
+  },
+  'test',
+);
+
+beforeAll(async () => {
+  jml = await startTestSystem({ env: { JML_GUARD_MAX_LEAVERS: '1000', JML_GUARD_MIN_LEAVERS: '1000' } });
+  const env = parseEnvironment({ TEMPORAL_TASK_QUEUE: jml.taskQueue });
+  intake = { db: jml.system.db, lifecycle: lifecycleSettingsOf(env, Object.keys(jml.connectors) as SystemName[], EVERYONE_EVERYWHERE), onOutboxWritten: () => jml.system.relay?.kick() };
+  dir = mkdtempSync(path.join(tmpdir(), 'jml-hr-import-'));
+});
+
+afterAll(async () => {
+  await jml.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function provision(prefix: string, count: number) {
+  const people: { id: string; userName: string; email: string; externalId: string }[] = [];
+  for (let index = 0; index < count; index++) {
+    const userName = `${prefix}${index}`;
+    const email = `${prefix}${index}@example.com`;
+    const externalId = `emp-${prefix}${index}`;
+    jml.simulators.simulators.seedFromIdentity({ userName, email, externalId });
+    const created = await jml.scim.post('/Users', { schemas: [CORE_USER, ENTERPRISE], userName, externalId, emails: [{ value: email, primary: true }], [ENTERPRISE]: { department: 'Engineering' } });
+    expect(created.status).toBe(201);
+    people.push({ id: created.body.id, userName, email, externalId });
+  }
+  return people;
+}
+
+const eventsOf = (ids: string[]) =>
+  jml.database.query<{ identity_id: string; kind: string; workflow_id: string; effective_at: Date; actor: string }>(
+    `SELECT identity_id, kind, workflow_id, effective_at, actor FROM lifecycle_event WHERE identity_id = ANY($1::uuid[]) AND kind <> 'joiner' ORDER BY created_at`, [ids]);
+const versionsOf = async (ids: string[]) =>
+  (await jml.database.query<{ id: string; version: number }>('SELECT id, version FROM identity WHERE id = ANY($1::uuid[]) ORDER BY id', [ids])).map((row) => `${row.id}:${row.version}`);
+
+describe('jml hr import', () => {
+  it('dry run shows exactly what would change; apply changes it once; the same file again changes nothing', async () => {
+    const [leaver, future, mover, same, upper] = await provision('csv-a', 5);
+    const ids = [leaver!.id, future!.id, mover!.id, same!.id, upper!.id];
+    const date = '2099-03-31';
+    // CRLF, a byte-order mark, a quoted cell with a comma, padded cells and an email in other case.
+    const csv = `\uFEFFWork Email,Status,Termination Date,Department,Note\r\n${leaver!.email},Terminated,,Engineering,"walked out, badge kept"\r\n${future!.email},Active,${date},Engineering,\r\n${mover!.email},Active,,  Sales  ,\r\n${same!.email},Active,,Engineering,\r\n${upper!.email.toUpperCase()},active,,Engineering,\r\n`;
+    const versions = await versionsOf(ids);
+
+    const dry = await importHrChanges(intake, { csv, mapping, fileName: 'workday.csv', dryRun: true, principal });
+    expect(dry.errors).toEqual([]);
+    expect(dry).toMatchObject({ dryRun: true, applied: 0, unchanged: 2, file: { rows: 5 } });
+    expect(dry.changes).toEqual([
+      { line: 2, person: leaver!.email, identityId: leaver!.id, userName: leaver!.userName, kind: 'leaver', effectiveAt: null, changes: { active: { from: true, to: false } } },
+      { line: 3, person: future!.email, identityId: future!.id, userName: future!.userName, kind: 'leaver', effectiveAt: `${date}T00:00:00.000Z`, changes: { terminationDate: { from: null, to: new Date(`${date}T00:00:00.000Z`) } } },
+      { line: 4, person: mover!.email, identityId: mover!.id, userName: mover!.userName, kind: 'mover', effectiveAt: null, changes: { department: { from: 'Engineering', to: 'Sales' } } },
+    ]);
+    expect(await eventsOf(ids)).toHaveLength(0);
+    expect(await versionsOf(ids)).toEqual(versions);
+
+    const applied = await importHrChanges(intake, { csv, mapping, fileName: 'workday.csv', dryRun: false, principal });
+    expect(applied).toMatchObject({ applied: 3, failed: [], errors: [] });
+    expect(applied.changes).toEqual(dry.changes);
+    const events = await eventsOf(ids);
+    expect(events.map((event) => [event.identity_id, event.kind, event.actor]).sort()).toEqual(
+      [[leaver!.id, 'leaver', 'hr-bot'], [future!.id, 'leaver', 'hr-bot'], [mover!.id, 'mover', 'hr-bot']].sort(),
+    );
+    expect(events.find((event) => event.identity_id === future!.id)?.effective_at.toISOString()).toBe(`${date}T00:00:00.000Z`);
+    const now = events.find((event) => event.identity_id === leaver!.id)!;
+    expect((await jml.resultOf(now.workflow_id)).every((outcome) => DONE.includes(outcome.status))).toBe(true);
+    expect(jml.simulators.simulators.userapi.users().find((user) => user.id === leaver!.externalId)?.active).toBe(false);
+    expect((await jml.scim.get(`/Users/${mover!.id}`)).body[ENTERPRISE]).toMatchObject({ department: 'Sales' });
+    const audit = await jml.database.query<{ action: string; data: { line?: number; sha256: string } }>(`SELECT action, data FROM audit_event WHERE action LIKE 'hr.import%' ORDER BY id`);
+    expect(audit.filter((row) => row.action === 'hr.import.applied').map((row) => row.data.line).sort()).toEqual([2, 3, 4]);
+    expect(audit.at(-1)).toMatchObject({ action: 'hr.import', data: { sha256: applied.file.sha256 } });
+
+    const versionsAfter = await versionsOf(ids);
+    const again = await importHrChanges(intake, { csv, mapping, fileName: 'workday.csv', dryRun: false, principal });
+    expect(again).toMatchObject({ changes: [], unchanged: 5, applied: 0, errors: [] });
+    expect(await eventsOf(ids)).toHaveLength(3);
+    expect(await versionsOf(ids)).toEqual(versionsAfter);
+  });
+
+  it('refuses the whole file with a line-numbered reason for every row that cannot be applied', async () => {
+    const [good, twice, badDate, badStatus] = await provision('csv-b', 4);
+    const ids = [good!.id, twice!.id, badDate!.id, badStatus!.id];
+    const versions = await versionsOf(ids);
+    const csv = [
+      'Work Email,Status,Termination Date,Department',
+      `${good!.email},Terminated,,`,
+      `nobody@example.com,Terminated,,`,
+      '',
+      `"${twice!.email}",Active,,"Research`,
+      `and Development"`,
+      `${badDate!.email},Active,2027-02-30,`,
+      `${badStatus!.email},Gone,,`,
+      `${twice!.email},Terminated,,`,
+      `,Terminated,,`,
+      `${good!.email.replace('0', '9')},Active,31/12/2027,`,
+    ].join('\n');
+    const report = await importHrChanges(intake, { csv, mapping, fileName: 'bad.csv', dryRun: false, principal });
+    expect(report.applied).toBe(0);
+    expect(report.errors).toEqual([
+      { line: 3, reason: 'no live identity has email "nobody@example.com"' },
+      { line: 7, reason: expect.stringContaining('"Termination Date" "2027-02-30" is not an ISO 8601 date') as unknown },
+      { line: 8, reason: expect.stringContaining('"Status" is "Gone", neither an active value (Active)') as unknown },
+      { line: 9, reason: expect.stringContaining(`the same person as line 5 (${twice!.userName})`) as unknown },
+      { line: 10, reason: 'the person column "Work Email" is empty' },
+      { line: 11, reason: expect.stringContaining('no live identity has email') as unknown },
+    ]);
+    expect(await eventsOf(ids)).toHaveLength(0);
+    expect(await versionsOf(ids)).toEqual(versions);
+  });
+
+  it('refuses a file it cannot read as CSV, and a mapping that does not validate', async () => {
+    await expect(importHrChanges(intake, { csv: 'Email,Status\nx,Active\n', mapping, fileName: 'x.csv', dryRun: true, principal })).rejects.toThrow(
+      /line 1: the header lacks the mapped columns "Work Email", "Termination Date", "Department"/,
+    );
+    await expect(importHrChanges(intake, { csv: 'Work Email,Status,Termination Date,Department\na,b,c,d\ne,f\n', mapping, fileName: 'x.csv', dryRun: true, principal })).rejects.toThrow(CsvFormatError);
+    await expect(importHrChanges(intake, { csv: 'Work Email,Status,Termination Date,Department\n"a,b,c,d\n', mapping, fileName: 'x.csv', dryRun: true, principal })).rejects.toThrow(/line \d+:.*quote/i);
+    expect(() => parseMapping({ person: { column: 'Email', attribute: 'phone' }, columns: {} }, 'm.json')).toThrow(MappingError);
+    expect(() => parseMapping({ person: { column: 'Email', attribute: 'email' }, columns: {} }, 'm.json')).toThrow(/columns: must map at least one attribute/);
+    expect(() => parseMapping({ person: { column: 'Email', attribute: 'email' }, columns: { dept: 'D' } }, 'm.json')).toThrow(/dept/);
+  });
+
+  it('from the command line: a dry run prints the changes, apply applies them, refusals exit 1', async () => {
+    const [person] = await provision('csv-c', 1);
+    const csvFile = path.join(dir, 'export.csv');
+    const mappingFile = path.join(dir, 'mapping.json');
+    writeFileSync(csvFile, `Worker,Dept\n${person!.externalId},Finance\n`);
+    writeFileSync(mappingFile, JSON.stringify({ person: { column: 'Worker', attribute: 'externalId' }, columns: { department: 'Dept' } }));
+    const run = async (args: Partial<Parameters<typeof hrCommand>[1]>) => {
+      const output = { out: '', err: '' };
+      const code = await hrCommand(() => intake, { action: 'import', file: csvFile, mapping: mappingFile, as: 'pat', ...args }, { out: (text) => void (output.out += text), err: (text) => void (output.err += text) });
+      return { code, ...output };
+    };
+    const dry = await run({ dryRun: true });
+    expect(dry.code).toBe(0);
+    expect(dry.out).toContain(`line 2  ${person!.userName}  mover  department: Engineering -> Finance`);
+    expect(dry.out).toContain('Dry run: nothing was applied.');
+    expect(await eventsOf([person!.id])).toHaveLength(0);
+    const applied = await run({});
+    expect(applied.code).toBe(0);
+    expect(applied.out).toContain('Applied 1 row');
+    expect((await eventsOf([person!.id])).map((event) => event.kind)).toEqual(['mover']);
+    expect((await run({})).out).toContain('Changes: 0');
+
+    writeFileSync(csvFile, `Worker,Dept\nemp-nobody,Finance\n`);
+    const refused = await run({});
+    expect(refused.code).toBe(1);
+    expect(refused.out).toContain('line 2: no live identity has externalId "emp-nobody"');
+    writeFileSync(mappingFile, '{"person": {}}');
+    expect((await run({})).code).toBe(2);
+    expect((await run({ mapping: path.join(dir, 'missing.json') })).code).toBe(2);
+  });
+});
