@@ -119,14 +119,26 @@ export class OutboxRelay {
       async (tx) => {
         // SKIP LOCKED lets several API replicas relay side by side without double work. A row
         // behind an approval still waiting for release waits too: one workflow's rows stay in order.
-        const ordinary = await tx.$queryRaw<OutboxRow[]>`
-          SELECT o.id, o.kind, o.workflow_id, o.workflow_type, o.signal, o.args FROM outbox o
-          WHERE o.dispatched_at IS NULL AND NOT (o.kind = 'signal' AND o.signal = 'approve')
-            AND NOT EXISTS (
-              SELECT 1 FROM outbox a WHERE a.workflow_id = o.workflow_id AND a.id < o.id
-                AND a.dispatched_at IS NULL AND a.kind = 'signal' AND a.signal = 'approve')
-          ORDER BY o.id LIMIT ${BATCH} FOR UPDATE OF o SKIP LOCKED`;
-        const release = await this.approvalsToRelease(tx);
+        // The approvals waiting come in the same statement, under the release lock, which is
+        // taken only when there are any (approvalsToRelease).
+        const taken = await tx.$queryRaw<(OutboxRow & { approval: boolean })[]>`
+          WITH ordinary AS (
+            SELECT o.id, o.kind, o.workflow_id, o.workflow_type, o.signal, o.args, false AS approval FROM outbox o
+            WHERE o.dispatched_at IS NULL AND NOT (o.kind = 'signal' AND o.signal = 'approve')
+              AND NOT EXISTS (
+                SELECT 1 FROM outbox a WHERE a.workflow_id = o.workflow_id AND a.id < o.id
+                  AND a.dispatched_at IS NULL AND a.kind = 'signal' AND a.signal = 'approve')
+            ORDER BY o.id LIMIT ${BATCH} FOR UPDATE OF o SKIP LOCKED),
+          release AS MATERIALIZED (
+            SELECT pg_try_advisory_xact_lock(${RELEASE_LOCK}) AS locked
+            WHERE EXISTS (SELECT 1 FROM outbox WHERE dispatched_at IS NULL AND kind = 'signal' AND signal = 'approve')),
+          waiting AS (
+            SELECT a.id, a.kind, a.workflow_id, a.workflow_type, a.signal, a.args, true AS approval FROM outbox a, release
+            WHERE release.locked AND a.dispatched_at IS NULL AND a.kind = 'signal' AND a.signal = 'approve'
+            ORDER BY a.id LIMIT ${BATCH + 1} FOR UPDATE OF a SKIP LOCKED)
+          SELECT * FROM ordinary UNION ALL SELECT * FROM waiting`;
+        const ordinary = taken.filter((row) => !row.approval);
+        const release = await this.approvalsToRelease(tx, taken.filter((row) => row.approval));
         const rows = [...ordinary, ...release.rows].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
         const more = ordinary.length === BATCH || release.more;
         if (rows.length === 0) return { taken: 0, failed: 0, more: false, deferred: release.deferred };
@@ -183,19 +195,14 @@ export class OutboxRelay {
   }
 
   /**
-   * The approvals there is room for. In flight: pending or running events with nothing left in
-   * the outbox, which are those whose workflow has its start and its approval. Only one relay
-   * releases at a time (a transaction-scoped advisory lock), so replicas share one budget.
+   * The approvals there is room for, of those `waiting` (read under the release lock). In flight:
+   * pending or running events with nothing left in the outbox, which are those whose workflow has
+   * its start and its approval. Only one relay releases at a time (a transaction-scoped advisory
+   * lock), so replicas share one budget.
    */
-  private async approvalsToRelease(tx: Prisma.TransactionClient): Promise<{ rows: OutboxRow[]; more: boolean; deferred: number }> {
+  private async approvalsToRelease(tx: Prisma.TransactionClient, waiting: OutboxRow[]): Promise<{ rows: OutboxRow[]; more: boolean; deferred: number }> {
     const limit = this.options.maxReleasing ?? 0;
-    const [{ locked }] = await tx.$queryRaw<[{ locked: boolean }]>`SELECT pg_try_advisory_xact_lock(${RELEASE_LOCK}) AS locked`;
-    if (!locked) return { rows: [], more: false, deferred: 0 };
-    // Looked at first: most passes (every SCIM write kicks one) find no approval and count nothing.
-    const waiting = await tx.$queryRaw<OutboxRow[]>`
-      SELECT id, kind, workflow_id, workflow_type, signal, args FROM outbox
-      WHERE dispatched_at IS NULL AND kind = 'signal' AND signal = 'approve'
-      ORDER BY id LIMIT ${BATCH + 1} FOR UPDATE SKIP LOCKED`;
+    // Most passes (every SCIM write kicks one) find no approval and count nothing.
     if (waiting.length === 0) return { rows: [], more: false, deferred: 0 };
     let room = BATCH;
     if (limit > 0) {
