@@ -76,7 +76,10 @@ async function withDatabase<T>(run: (db: ReturnType<typeof createDatabase>) => P
  */
 async function migrateCommand(): Promise<number> {
   const { environment } = loadEnvironment();
-  const database = await resolveDatabase(environment);
+  // The owner's URL alone is enough: the compose file's jml-migrate service has no DATABASE_URL.
+  const database = environment.JML_MIGRATE_DATABASE_URL
+    ? { migrateUrl: environment.JML_MIGRATE_DATABASE_URL, stop: async () => {} }
+    : await resolveDatabase(environment);
   try {
     const applied = await migrateDatabase(database.migrateUrl, undefined, { grants: true });
     process.stdout.write(applied.length > 0 ? `Applied ${applied.length} migration(s): ${applied.join(', ')}.\n` : 'The database is up to date.\n');

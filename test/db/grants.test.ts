@@ -2,7 +2,10 @@
 // table, as the application role sees it. The role can do what jml's code needs (shown by running
 // jml itself as that role, SCIM joiner to leaver through the real Temporal server), and cannot
 // change audit rows, alter or drop a table, switch a trigger off or create tables of its own.
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { databaseRole, warnWhenPrivileged } from '../../src/db/role-check.js';
@@ -153,6 +156,18 @@ describe('migrating', () => {
     const extra = { name: '29991231000000_probe', sql, checksum: createHash('sha256').update(sql).digest('hex') };
     await expect(migrateDatabase(login.url, [...readMigrations(), extra])).rejects.toThrow(/permission denied.*`jml migrate` with the owner's credentials \(JML_MIGRATE_DATABASE_URL\)/s);
     expect(await jml.database.query(`SELECT 1 FROM "_prisma_migrations" WHERE migration_name = $1`, [extra.name])).toEqual([]);
+  });
+
+  it('`jml migrate` needs only the owner\'s URL, as the compose file\'s one-shot service runs it (production, no DATABASE_URL)', () => {
+    const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+    const { DATABASE_URL: _unused, ...inherited } = process.env;
+    const run = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'migrate'], {
+      cwd: root,
+      env: { ...inherited, NODE_ENV: 'production', JML_MIGRATE_DATABASE_URL: jml.database.url, LOG_LEVEL: 'warn' },
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    expect({ status: run.status, stdout: run.stdout, stderr: run.stderr }).toEqual({ status: 0, stdout: 'The database is up to date.\n', stderr: '' });
   });
 
   it('as the owner, `jml migrate` on an up-to-date database re-applies the grants and changes nothing else', async () => {

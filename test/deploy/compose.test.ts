@@ -31,6 +31,7 @@ const service = z
     healthcheck: z.object({ test: z.array(z.string()).min(2) }).loose().optional(),
     ports: z.array(z.string()).default([]),
     volumes: z.array(z.string()).default([]),
+    restart: z.string().optional(),
   })
   .loose()
   .refine((definition) => definition.image !== undefined || definition.build !== undefined, 'needs an image or a build');
@@ -49,6 +50,8 @@ const serviceNamed = (name: string) => {
   return definition;
 };
 const JML_SERVICES = ['jml-api', 'jml-worker'] as const;
+/** Services that run once and exit: others wait for them with service_completed_successfully. */
+const ONE_SHOTS = ['jml-migrate', 'temporal-schema', 'temporal-namespace'] as const;
 
 /** The names jml reads: its own variables, the connectors', and `_FILE` forms only where resolved. */
 const JML_VARIABLES = new Set<string>([
@@ -66,9 +69,16 @@ describe('docker-compose.yml', () => {
     expect(Object.keys(services)).toEqual(expect.arrayContaining(['postgres', 'temporal', 'temporal-ui', ...JML_SERVICES]));
   });
 
-  it('gives every service a health check, except the Temporal UI that nothing waits for', () => {
+  it('gives every long-running service a health check, except the Temporal UI that nothing waits for', () => {
     const without = Object.entries(services).filter(([, definition]) => !definition.healthcheck).map(([name]) => name);
-    expect(without).toEqual(['temporal-ui']);
+    expect(without.sort()).toEqual(['temporal-ui', ...ONE_SHOTS].sort());
+    // A one-shot exits, so whatever needs it waits for its success, never for its health.
+    for (const [name, definition] of Object.entries(services)) {
+      for (const oneShot of ONE_SHOTS.filter((candidate) => candidate in definition.depends_on)) {
+        expect(definition.depends_on[oneShot]?.condition, `${name} waits on ${oneShot}`).toBe('service_completed_successfully');
+      }
+    }
+    for (const oneShot of ONE_SHOTS) expect(serviceNamed(oneShot).restart, oneShot).toBe('no');
     const waitingForUi = Object.entries(services).filter(([, definition]) => 'temporal-ui' in definition.depends_on);
     expect(waitingForUi.map(([name]) => name)).toEqual([]);
   });
@@ -119,7 +129,7 @@ describe('docker-compose.yml', () => {
       'USERAPI_AUTH_TOKEN_FILE',
       'ROCKETCHAT_USER_ID_FILE',
     ]);
-    for (const name of JML_SERVICES) {
+    for (const name of [...JML_SERVICES, 'jml-migrate']) {
       const variables = Object.keys(serviceNamed(name).environment);
       expect(unreadByJml(variables), `${name} sets variables jml ignores`).toEqual([]);
       for (const variable of variables.filter((candidate) => candidate.endsWith('_FILE'))) {
@@ -151,27 +161,88 @@ describe('docker-compose.yml', () => {
     }
   });
 
-  describe('the Temporal server (temporalio/auto-setup)', () => {
+  describe('least privilege in the database (decision 037)', () => {
+    const migrate = serviceNamed('jml-migrate');
+
+    it('migrates in a one-shot service with the owner\'s credentials, which jml never gets', () => {
+      expect(migrate.command).toEqual(['node', 'bin/jml.js', 'migrate']);
+      expect(migrate.environment).toEqual({ JML_MIGRATE_DATABASE_URL_FILE: '/run/secrets/jml_migrate_database_url' });
+      expect(migrate.depends_on.postgres?.condition).toBe('service_healthy');
+      for (const name of JML_SERVICES) {
+        const service = serviceNamed(name);
+        expect(service.depends_on['jml-migrate']?.condition, name).toBe('service_completed_successfully');
+        expect(Object.keys(service.environment).filter((variable) => variable.startsWith('JML_MIGRATE_')), name).toEqual([]);
+        expect(service.secrets, name).not.toContain('jml_migrate_database_url');
+        expect(service.environment.DATABASE_URL_FILE, name).toBe('/run/secrets/jml_database_url');
+      }
+    });
+
+    it('creates the login role jml runs as: in jml_application, owning nothing, no superuser', () => {
+      const init = read('deploy/postgres-init/02-jml-application-role.sh');
+      expect(init).toMatch(/^CREATE ROLE jml_application NOLOGIN;$/m);
+      expect(init).toMatch(/^CREATE ROLE jml_app LOGIN PASSWORD :'password' IN ROLE jml_application;$/m);
+      expect(init).not.toMatch(/SUPERUSER|CREATEROLE|CREATEDB|OWNER/);
+      // The cluster's superuser (POSTGRES_USER) owns the tables and is only handed to jml-migrate.
+      expect(serviceNamed('postgres').environment.POSTGRES_USER).not.toBe('jml_app');
+      expect(serviceNamed('postgres').secrets).toContain('jml_app_db_password');
+    });
+  });
+
+  describe('the Temporal server', () => {
     const temporal = serviceNamed('temporal');
+    const schema = serviceNamed('temporal-schema');
+    const namespace = serviceNamed('temporal-namespace');
+
+    it('runs Temporal\'s server image, not auto-setup (which Temporal meant for development)', () => {
+      expect(Object.values(services).map((definition) => definition.image ?? '').filter((image) => image.includes('auto-setup'))).toEqual([]);
+      expect(temporal.image).toMatch(/^temporalio\/server:/);
+      // The schema tool must be the server's own version: it carries that version's schema files.
+      const version = (image = '') => image.split('@')[0]!.split(':')[1];
+      expect(version(schema.image)).toBe(version(temporal.image));
+      expect(version(namespace.image)).toBe(version(temporal.image));
+    });
+
+    it('has its schema set up and upgraded by temporal-sql-tool first, for both databases', () => {
+      expect(schema.image).toMatch(/^temporalio\/admin-tools:/);
+      expect(temporal.depends_on['temporal-schema']?.condition).toBe('service_completed_successfully');
+      expect(schema.entrypoint).toEqual(['/bin/sh', '/deploy/temporal/setup-schema.sh']);
+      expect(schema.volumes).toContain('./deploy/temporal:/deploy/temporal:ro');
+      const script = read('deploy/temporal/setup-schema.sh');
+      expect(script).toContain('for database in temporal temporal_visibility');
+      expect(script).toContain('/etc/temporal/schema/postgresql/v12/temporal/versioned');
+      expect(script).toContain('/etc/temporal/schema/postgresql/v12/visibility/versioned');
+      expect(script).toMatch(/temporal-sql-tool --plugin postgres12 .* setup-schema -v 0\.0/);
+      expect(script).toMatch(/temporal-sql-tool --plugin postgres12 .* update-schema -d "\$schema"/);
+      // The tool reads SQL_PASSWORD; it comes from the secret the service mounts.
+      expect(script).toContain('SQL_PASSWORD=$(cat /run/secrets/temporal_db_password)');
+      expect(schema.secrets).toContain('temporal_db_password');
+      // Both databases exist before: the init script makes them, owned by the server's role.
+      const init = read('deploy/postgres-init/01-temporal-role.sh');
+      expect(init).toContain(`CREATE DATABASE temporal OWNER ${String(schema.environment.POSTGRES_USER)};`);
+      expect(init).toContain(`CREATE DATABASE temporal_visibility OWNER ${String(schema.environment.POSTGRES_USER)};`);
+      expect(temporal.environment).toMatchObject({ DB: 'postgres12', POSTGRES_USER: schema.environment.POSTGRES_USER, POSTGRES_SEEDS: 'postgres' });
+    });
 
     it('gets its database password from the secret, since the image reads no _FILE variables', () => {
       expect(Object.keys(temporal.environment).filter((variable) => variable.endsWith('_FILE'))).toEqual([]);
       const entrypoint = (temporal.entrypoint ?? []).join(' ');
       expect(entrypoint).toContain('POSTGRES_PWD="$$(cat /run/secrets/temporal_db_password)"');
-      // Overriding the entrypoint drops the image's CMD: autosetup must be passed on explicitly.
-      expect(entrypoint).toMatch(/exec \/etc\/temporal\/entrypoint\.sh autosetup$/);
+      expect(entrypoint).toMatch(/exec \/etc\/temporal\/entrypoint\.sh$/);
     });
 
-    it('is probed with the temporal CLI, which the image ships (tctl it no longer does)', () => {
-      expect(temporal.healthcheck?.test.slice(0, 5)).toEqual(['CMD', 'temporal', 'operator', 'cluster', 'health']);
+    it('has jml\'s namespace created before jml starts (the server image registers none)', () => {
+      expect(namespace.environment.TEMPORAL_NAMESPACE).toBe(serviceNamed('jml-api').environment.TEMPORAL_NAMESPACE);
+      expect(namespace.depends_on.temporal?.condition).toBe('service_healthy');
+      expect(read('deploy/temporal/create-namespace.sh')).toMatch(/temporal operator namespace create .*-n "\$TEMPORAL_NAMESPACE"/);
+      for (const name of JML_SERVICES) expect(serviceNamed(name).depends_on['temporal-namespace']?.condition, name).toBe('service_completed_successfully');
     });
+  });
 
-    it('finds its database: auto-setup does not create one named like its user', () => {
-      const database = String(temporal.environment.DBNAME ?? 'temporal');
-      if (database === temporal.environment.POSTGRES_USER) {
-        expect(read('deploy/postgres-init/01-temporal-role.sh')).toMatch(new RegExp(`CREATE DATABASE ${database} OWNER ${database};`));
-      }
-    });
+  it('pins every image to an exact version (a digest may follow), never a moving tag', () => {
+    for (const [name, definition] of Object.entries(services)) {
+      if (definition.image === undefined) continue;
+      expect(definition.image, name).toMatch(/^[\w./-]+:\d+\.\d+(\.\d+)?(-[\w.]+)?(@sha256:[0-9a-f]{64})?$/);
+    }
   });
 });
 
