@@ -36,6 +36,9 @@ export const APPLICATION_GRANTS: Record<string, { table: Privilege[]; columns?: 
   audit_verification: { table: ['SELECT', 'INSERT'] },
   // Archiving deletes audit rows: only the owner does that (`jml audit archive`, decision 010).
   audit_checkpoint: { table: ['SELECT'] },
+  // Reconciliation records its runs and findings, and marks what it did about each finding.
+  reconcile_run: { table: ['SELECT', 'INSERT', 'UPDATE'] },
+  reconcile_finding: { table: ['SELECT', 'INSERT', 'UPDATE'] },
   // Read at start-up to refuse a database that needs migrating; only `jml migrate` writes it.
   _prisma_migrations: { table: ['SELECT'] },
 };

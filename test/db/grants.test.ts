@@ -33,6 +33,8 @@ const EXPECTED: Record<string, string[]> = {
   audit_chain_head: ['SELECT', 'UPDATE'],
   audit_verification: ['SELECT', 'INSERT'],
   audit_checkpoint: ['SELECT'],
+  reconcile_run: ['SELECT', 'INSERT', 'UPDATE'],
+  reconcile_finding: ['SELECT', 'INSERT', 'UPDATE'],
   _prisma_migrations: ['SELECT'],
 };
 const PRIVILEGES = ['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER'];
