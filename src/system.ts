@@ -24,7 +24,7 @@ import { logger } from './logger.js';
 import { createLifecycleMetrics } from './metrics/lifecycle-metrics.js';
 import { temporalConnectionOptions } from './temporal/connection.js';
 import { startWorkers, type RunningWorkers } from './temporal/workers.js';
-import { syncIdleSweepSchedule } from './temporal/schedules.js';
+import { syncIdleSweepSchedule, syncReconcileSchedule } from './temporal/schedules.js';
 import type { Identity } from './generated/prisma/client.js';
 
 export interface SystemOptions {
@@ -104,6 +104,7 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
         minLeaversForShare: env.JML_GUARD_MIN_LEAVERS,
       },
       notFoundBurst: { count: env.JML_NOT_FOUND_BURST, windowMs: env.JML_GUARD_WINDOW_MS },
+      reconcile: { lifecycle: lifecycleSettingsOf(env, systems, policy), remediate: env.JML_RECONCILE_REMEDIATE },
     });
     workers = await startWorkers({
       connection: temporal,
@@ -125,6 +126,9 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
       });
       logger.info({ schedule: sweep, cron: env.JML_IDLE_SWEEP_CRON, daysIdle: env.JML_IDLE_SWEEP_DAYS }, 'Rocket.Chat idle sweep schedule');
     }
+    const listing = systems.filter((system) => options.connectors[system]?.listAccounts !== undefined);
+    const reconcile = await syncReconcileSchedule(client, { interval: env.JML_RECONCILE_INTERVAL, systems: listing, taskQueue: env.TEMPORAL_TASK_QUEUE });
+    logger.info({ schedule: reconcile, every: env.JML_RECONCILE_INTERVAL ?? 'off', systems: listing, remediate: env.JML_RECONCILE_REMEDIATE }, 'reconciliation schedule');
   }
 
   let server: Server | undefined;

@@ -45,6 +45,32 @@ export interface IdleSweepInput {
   queuePrefix: string;
 }
 
+export const RECONCILE_WORKFLOW = 'reconcileWorkflow';
+/** One reconciliation schedule per deployment (task queue), like the idle sweep's. */
+export function reconcileScheduleId(queuePrefix: string): string {
+  return `${queuePrefix}-reconcile`;
+}
+
+/** A reconciliation of these systems (docs/decisions/022-reconciliation.md). */
+export interface ReconcileInput {
+  systems: SystemName[];
+  dryRun: boolean;
+  /** "schedule", or the operator who asked. */
+  trigger: string;
+  queuePrefix: string;
+}
+
+/** How one system's reconciliation ended (src/reconcile/run.ts's SystemReconciliation). */
+export interface ReconcileOutcome {
+  system: SystemName;
+  runId: string | null;
+  status: 'complete' | 'incomplete' | 'not_listable';
+  drift: number;
+  orphans: number;
+  disabledActive: number;
+  remediated: number;
+}
+
 /** An operator released a leaver the mass-deprovision guard held. */
 export const approveSignal = defineSignal<[{ by: string }]>('approve');
 /** An operator refused a held leaver: nothing is sent downstream. */

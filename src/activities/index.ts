@@ -5,6 +5,7 @@ import type { Database } from '../db/client.js';
 import type { Logger } from '../logger.js';
 import { createBookkeepingActivities, type GuardSettings } from './bookkeeping.js';
 import { createIdleSweepActivities } from './idle-sweep.js';
+import { createReconcileActivities, type ReconcileSettings } from './reconcile.js';
 import { createTargetActivities } from './target-action.js';
 
 export interface ActivityDependencies {
@@ -17,6 +18,8 @@ export interface ActivityDependencies {
   /** So many "account not found" answers from one system within the window need attention (default 3 an hour). */
   notFoundBurst?: { count: number; windowMs: number };
   now?: () => Date;
+  /** Reconciliation's remediation (docs/decisions/022-reconciliation.md); reports only without it. */
+  reconcile?: ReconcileSettings;
 }
 
 export type { GuardSettings };
@@ -27,6 +30,7 @@ export function createActivities(deps: ActivityDependencies) {
     ...createBookkeepingActivities(withClock),
     ...createTargetActivities(withClock),
     ...createIdleSweepActivities(withClock),
+    ...createReconcileActivities(withClock),
   };
 }
 

@@ -5,6 +5,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { IntegrationBatch } from '../audit/integrator.js';
 import type { Database } from '../db/client.js';
 import { createAuditMetrics } from './audit-metrics.js';
+import { createReconcileMetrics } from './reconcile-metrics.js';
 import { DOCUMENTED_READ, type SystemName } from '../connectors/types.js';
 
 export interface LifecycleMetricsOptions {
@@ -80,6 +81,7 @@ export function createLifecycleMetrics({ db, systems, slaMs }: LifecycleMetricsO
   });
 
   const audit = createAuditMetrics(registry, db);
+  const reconcile = createReconcileMetrics(registry, db);
 
   const zeroOpenTargets = () => {
     for (const system of systems) for (const status of OPEN_STATUSES) openTargets.set({ system, action: 'deactivate', status }, 0);
@@ -132,6 +134,7 @@ export function createLifecycleMetrics({ db, systems, slaMs }: LifecycleMetricsO
       WHERE status IN ('pending', 'needs_attention', 'manual_action_required')
       GROUP BY system, action, status`;
     await audit.refresh();
+    await reconcile.refresh();
     // Reset and set without an await in between: a concurrent render never sees the gauge empty.
     openTargets.reset();
     zeroOpenTargets();

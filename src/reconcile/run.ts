@@ -9,6 +9,7 @@
 // the run `incomplete` with the vendor's error, never a clean "no drift".
 import { randomUUID } from 'node:crypto';
 import { appendAudit } from '../audit/append.js';
+import { RetryableDownstreamError } from '../connectors/errors.js';
 import type { Connector, ListedAccount, SystemName } from '../connectors/types.js';
 import type { Database } from '../db/client.js';
 import { sqlOf } from '../db/sql.js';
@@ -58,6 +59,8 @@ export interface SystemReconciliation {
   disabledActive: number;
   remediated: number;
   error: string | null;
+  /** The listing failed with an error worth another attempt (a 5xx, a 429 past the waits, the network). */
+  retryable: boolean;
 }
 
 /** What one listed account is, against the identity it matched (or none). Null: in line. */
@@ -76,7 +79,7 @@ export async function reconcileSystem(deps: ReconcileDependencies, request: Reco
   const { system } = request;
   const now = deps.now ?? (() => new Date());
   const connector = deps.connectors[system];
-  const report: SystemReconciliation = { runId: null, system, status: 'complete', accounts: 0, matched: 0, drift: 0, orphans: 0, disabledActive: 0, remediated: 0, error: null };
+  const report: SystemReconciliation = { runId: null, system, status: 'complete', accounts: 0, matched: 0, drift: 0, orphans: 0, disabledActive: 0, remediated: 0, error: null, retryable: false };
   if (!connector?.listAccounts) return { ...report, status: 'not_listable', error: `${system} documents no listing of its accounts: it cannot be reconciled` };
 
   const runId = request.runId ?? randomUUID();
@@ -123,6 +126,7 @@ export async function reconcileSystem(deps: ReconcileDependencies, request: Reco
   } catch (error) {
     report.status = 'incomplete';
     report.error = messageOf(error);
+    report.retryable = error instanceof RetryableDownstreamError;
     log.warn({ err: error, accounts: report.accounts }, 'reconciliation listing failed: the report is incomplete');
   }
 

@@ -55,7 +55,7 @@ export async function startWorkers(options: WorkerOptions): Promise<RunningWorke
   installTemporalRuntime();
   const connection = await NativeConnection.connect(options.connection);
   // Downstream work runs on the systems' queues; everything else (bookkeeping) on the main one.
-  const { applyTargetAction, sweepIdleRocketChatUsers, ...bookkeeping } = options.activities;
+  const { applyTargetAction, sweepIdleRocketChatUsers, reconcileAccounts, ...bookkeeping } = options.activities;
   const sizing = sizeWorker(currentMachine(), { cachedWorkflows: options.cachedWorkflows, activitySlots: options.activitySlots });
   const workers = [
     await Worker.create({
@@ -77,7 +77,7 @@ export async function startWorkers(options: WorkerOptions): Promise<RunningWorke
         connection,
         namespace: options.namespace,
         taskQueue: systemTaskQueue(options.taskQueue, system),
-        activities: system === 'rocketchat' ? { applyTargetAction, sweepIdleRocketChatUsers } : { applyTargetAction },
+        activities: system === 'rocketchat' ? { applyTargetAction, sweepIdleRocketChatUsers, reconcileAccounts } : { applyTargetAction, reconcileAccounts },
         maxTaskQueueActivitiesPerSecond: options.rateLimits[system],
         maxConcurrentActivityTaskExecutions: sizing.activitySlots,
       }),

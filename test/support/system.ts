@@ -53,6 +53,8 @@ export async function startTestSystem(options: TestSystemOptions = {}): Promise<
     JML_RATE_LIMIT_ROCKETCHAT: '0',
     JML_RATE_LIMIT_MENDIX: '0',
     JML_RATE_LIMIT_USERAPI: '0',
+    // A reconciliation firing mid-test would add listing calls to the simulators' logs.
+    JML_RECONCILE_INTERVAL: 'off',
     ...options.env,
   });
   const connectors = createConnectors(parseConnectorsConfig({ ...simulatorConnectorEnvironment(simulators.urls), ...options.connectorEnv })) as Partial<

@@ -1,0 +1,117 @@
+// Reconciliation through the real Temporal Schedule and the real leaver path: drifted leavers are
+// deactivated once each (counted by the simulator), the next run finds nothing left to do, the
+// counts reach /metrics, and a run that finds more drift than the mass-deprovision guard allows
+// holds all of it for an operator before any system is touched.
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createLifecycleMetrics } from '../../src/metrics/lifecycle-metrics.js';
+import { reconcileScheduleId } from '../../workflows/contract.js';
+import { startTestSystem, type TestSystem } from '../support/system.js';
+
+let jml: TestSystem;
+
+beforeAll(async () => {
+  jml = await startTestSystem({
+    env: {
+      JML_RECONCILE_INTERVAL: '6h',
+      JML_RECONCILE_REMEDIATE: 'true',
+      JML_RETRY_INITIAL_MS: '100',
+      JML_GUARD_MAX_LEAVERS: '20',
+      JML_GUARD_MIN_LEAVERS: '5',
+      JML_GUARD_MAX_SHARE: '0.5',
+    },
+  });
+});
+
+afterAll(async () => {
+  await jml.system.client.schedule.getHandle(reconcileScheduleId(jml.taskQueue)).delete();
+  await jml.close();
+});
+
+/** People in the database and their accounts in Rocket.Chat and the user API; leavers stay active in Rocket.Chat only. */
+async function people(prefix: string, count: number, leaver: boolean): Promise<string[]> {
+  const { rocketchat, userapi } = jml.simulators.simulators;
+  const ids: string[] = [];
+  for (let n = 0; n < count; n += 1) {
+    const userName = `${prefix}-${n}`;
+    await jml.system.db.identity.create({ data: { userName, externalId: `${prefix}-emp-${n}`, active: !leaver, resource: {} } });
+    ids.push(rocketchat.seedUser({ username: userName })._id);
+    userapi.seedUser({ id: `${prefix}-emp-${n}`, active: !leaver });
+  }
+  return ids;
+}
+
+/** Triggers the schedule and waits for both listing systems' runs of this trigger to finish. */
+async function reconcileNow(): Promise<{ system: string; status: string; drift: number; remediated: number }[]> {
+  const before = (await jml.database.query<{ count: number }>('SELECT count(*)::int AS count FROM reconcile_run'))[0]!.count;
+  await jml.system.client.schedule.getHandle(reconcileScheduleId(jml.taskQueue)).trigger();
+  for (let waited = 0; waited < 60_000; waited += 200) {
+    const runs = await jml.database.query<{ system: string; status: string; drift: number; remediated: number }>(
+      `SELECT system, status::text, drift, remediated FROM reconcile_run WHERE finished_at IS NOT NULL ORDER BY started_at OFFSET $1`,
+      [before],
+    );
+    if (runs.length === 2) return runs;
+    await sleep(200);
+  }
+  throw new Error('the reconciliation did not finish within a minute');
+}
+
+async function eventsBy(status: string) {
+  return jml.database.query<{ id: string }>(`SELECT id FROM lifecycle_event WHERE actor = 'reconcile:schedule' AND status = $1`, [status]);
+}
+
+async function waitFor<T>(read: () => Promise<T>, done: (value: T) => boolean): Promise<T> {
+  for (let waited = 0; waited < 60_000; waited += 200) {
+    const value = await read();
+    if (done(value)) return value;
+    await sleep(200);
+  }
+  return read();
+}
+
+const setActiveCalls = (accountId: string) =>
+  jml.simulators.simulators.rocketchat.calls().filter((call) => call.path === '/api/v1/users.setActiveStatus' && (call.body as { userId?: string }).userId === accountId);
+
+describe('reconciliation with remediation', () => {
+  it('deactivates each drifted leaver once through the leaver path, and the next run finds nothing left', async () => {
+    await people('staff', 60, false);
+    const drifted = await people('gone', 3, true);
+
+    const runs = await reconcileNow();
+    expect(runs.map((run) => [run.system, run.status, run.drift, run.remediated]).sort()).toEqual([
+      ['rocketchat', 'complete', 3, 3],
+      ['userapi', 'complete', 0, 0],
+    ]);
+    const completed = await waitFor(() => eventsBy('completed'), (rows) => rows.length === 3);
+    expect(completed).toHaveLength(3);
+    for (const accountId of drifted) {
+      expect(setActiveCalls(accountId), accountId).toHaveLength(1);
+      expect(jml.simulators.simulators.rocketchat.users().find((user) => user._id === accountId)?.active).toBe(false);
+    }
+    const targets = await jml.database.query<{ status: string }>(
+      `SELECT t.status::text FROM target_action t JOIN lifecycle_event e ON e.id = t.event_id WHERE e.actor = 'reconcile:schedule'`,
+    );
+    expect(targets.map((target) => target.status)).toEqual(['verified', 'verified', 'verified']);
+
+    const metrics = await createLifecycleMetrics({ db: jml.system.db, systems: ['rocketchat', 'userapi'], slaMs: 3_600_000 }).render();
+    expect(metrics).toMatch(/jml_reconcile_findings\{system="rocketchat",kind="drift"\} 3/);
+    expect(metrics).toMatch(/jml_reconcile_complete\{system="rocketchat"\} 1/);
+    expect(metrics).toMatch(/jml_reconcile_accounts\{system="userapi"\} 63/);
+
+    const again = await reconcileNow();
+    expect(again.map((run) => [run.system, run.drift, run.remediated]).sort()).toEqual([
+      ['rocketchat', 0, 0],
+      ['userapi', 0, 0],
+    ]);
+    for (const accountId of drifted) expect(setActiveCalls(accountId)).toHaveLength(1);
+  });
+
+  it('more drift than the guard allows is held for an operator before any system is touched', async () => {
+    const drifted = await people('burst', 25, true);
+    const runs = await reconcileNow();
+    expect(runs.find((run) => run.system === 'rocketchat')).toMatchObject({ drift: 25, remediated: 25 });
+    const held = await waitFor(() => eventsBy('held'), (rows) => rows.length === 25);
+    expect(held).toHaveLength(25);
+    for (const accountId of drifted) expect(setActiveCalls(accountId)).toHaveLength(0);
+  });
+});
