@@ -148,6 +148,7 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
     // Beside the integrator that moves the head, and the evidence downloads that need the
     // checkpoints (docs/decisions/035-signed-checkpoints.md).
     if (options.checkpoints) checkpointer = new Checkpointer({ ...options.checkpoints, db, logger });
+    const bundles = options.checkpoints ? { key: options.checkpoints.key, directory: options.checkpoints.directory } : undefined;
     relay = new OutboxRelay({ db, client, taskQueue: env.TEMPORAL_TASK_QUEUE, pollMs: env.JML_OUTBOX_POLL_MS, maxReleasing: env.JML_RELEASE_MAX_IN_FLIGHT, logger });
     const outbox = relay;
     const verifyToken = createTokenVerifier({ db, environmentTokens: { scim: env.JML_SCIM_TOKEN } });
@@ -167,8 +168,8 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
         metricsToken: env.JML_METRICS_TOKEN,
         logger,
       },
-      operator: { db, verifyToken, authFailures, logger, rateLimit: { perSecond: 20, burst: 100 }, onOutboxWritten: () => outbox.kick(), deprovisionSlaMs: env.JML_DEPROVISION_SLA_MS, intake },
-      ui: { db, verifyToken, authFailures, publicUrl: env.PUBLIC_URL, logger, onOutboxWritten: () => outbox.kick(), deprovisionSlaMs: env.JML_DEPROVISION_SLA_MS, intake },
+      operator: { db, verifyToken, authFailures, logger, rateLimit: { perSecond: 20, burst: 100 }, onOutboxWritten: () => outbox.kick(), deprovisionSlaMs: env.JML_DEPROVISION_SLA_MS, intake, bundles },
+      ui: { db, verifyToken, authFailures, publicUrl: env.PUBLIC_URL, logger, onOutboxWritten: () => outbox.kick(), deprovisionSlaMs: env.JML_DEPROVISION_SLA_MS, intake, bundles },
       scim: {
         verifyToken,
         accessTokens,

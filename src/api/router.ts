@@ -8,6 +8,7 @@ import { authenticate, bearerToken } from '../auth/http.js';
 import type { AuthFailureGuard } from '../auth/failures.js';
 import { can, forbiddenDetail, type Permission } from '../auth/roles.js';
 import { createAuditRouter } from './audit-routes.js';
+import type { BundleSource } from '../audit/bundle.js';
 import type { Principal, TokenVerifier } from '../auth/tokens.js';
 import type { Database } from '../db/client.js';
 import {
@@ -43,6 +44,8 @@ export interface OperatorApiOptions {
   onOutboxWritten: () => void;
   /** JML_DEPROVISION_SLA_MS, for the time-to-deprovision report (default 4 hours). */
   deprovisionSlaMs?: number;
+  /** The key and checkpoints signed evidence bundles are made with (docs/decisions/036-evidence-bundles.md). */
+  bundles?: BundleSource;
   /** The intake SCIM writes go through, for changes of people (terminate now); those routes answer 404 without it. */
   intake?: ScimDependencies;
 }
@@ -256,7 +259,7 @@ export function createOperatorRouter(options: OperatorApiOptions): express.Route
 
   router.use('/reports', allow('readAudit'), createReportRouter({ db, deprovisionSlaMs: options.deprovisionSlaMs }));
   router.use(['/audit', '/evidence'], allow('readAudit'));
-  router.use(createAuditRouter({ db }));
+  router.use(createAuditRouter({ db, bundles: options.bundles }));
 
   router.use((req: Request, res: Response) => sendError(res, 404, 'NotFound', `No operator route ${req.method} ${req.baseUrl}${req.path}`));
   // Body-parser failures (too large, not JSON) arrive here.

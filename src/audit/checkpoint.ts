@@ -252,6 +252,8 @@ export class HttpPublisher implements CheckpointPublisher {
 
 export interface CheckpointerSetup {
   key: SignerKey;
+  /** The local directory (the first publisher's), which evidence bundles read. */
+  directory: string;
   /** The first is the local directory; its failure stops a checkpoint, the others' are logged. */
   publishers: CheckpointPublisher[];
   intervalMs: number;
@@ -264,7 +266,7 @@ export function checkpointerSetup(env: Environment, options: { create: boolean; 
   if (loaded.generated) options.logger?.warn({ file: loaded.source, publicKey: loaded.key.text }, 'generated a checkpoint signing key: back it up, and give auditors its public key');
   const publishers: CheckpointPublisher[] = [new DirectoryPublisher(checkpointDirectory(env))];
   if (env.JML_CHECKPOINT_URL) publishers.push(new HttpPublisher({ url: env.JML_CHECKPOINT_URL, method: env.JML_CHECKPOINT_HTTP_METHOD, token: env.JML_CHECKPOINT_HTTP_TOKEN }));
-  return { key: loaded.key, publishers, intervalMs: env.JML_CHECKPOINT_INTERVAL_MS };
+  return { key: loaded.key, directory: checkpointDirectory(env), publishers, intervalMs: env.JML_CHECKPOINT_INTERVAL_MS };
 }
 
 // ---- The checkpointer ----------------------------------------------------------------------
@@ -282,7 +284,7 @@ export class Checkpointer {
   private loaded = false;
   private readonly loop: PeriodicPass;
 
-  constructor(private readonly options: CheckpointerSetup & { db: Database; logger?: Logger; now?: () => Date }) {
+  constructor(private readonly options: Omit<CheckpointerSetup, 'directory'> & { db: Database; logger?: Logger; now?: () => Date }) {
     this.loop = new PeriodicPass(
       async () => {
         const outcome = await this.checkpointOnce();

@@ -6,7 +6,7 @@ import { migrateDatabase } from '../db/migrate.js';
 import { loadEnvironment } from '../environment.js';
 import { resolveDatabase } from '../infra/database.js';
 import { logger } from '../logger.js';
-import { checkpointDirectory, loadVerifierKey } from '../audit/checkpoint.js';
+import { checkpointDirectory, loadCheckpointKey, loadVerifierKey } from '../audit/checkpoint.js';
 import { auditCommand } from './audit.js';
 import { connectorsCommand } from './connectors.js';
 import { eventsCommand } from './events.js';
@@ -37,8 +37,11 @@ const USAGE = `Usage: jml <command>
   audit verify | export --from <date> --to <date> [--format csv|json] [--out <file>]
         | archive --before <date> --out <dir>
                                            check the audit hash chain; export or archive rows ('jml audit' for more)
-  evidence <userName or id> [--format text|json]
-                                           one person's identity, lifecycle events, outcomes and audit rows
+  evidence <userName or id> [--format text|json] [--bundle <out.zip>]
+                                           one person's identity, lifecycle events, outcomes and audit rows;
+                                           --bundle: a signed bundle an auditor verifies offline
+  verify-bundle <bundle.zip> [--key <verifier key>]
+                                           check an evidence bundle without a database; says what it proves
   connectors check [--user <userName or id>] [--json]
                                            look one person up in every configured system; changes nothing
   terminate <person> --reason "<why>" [--as <operator>]
@@ -124,6 +127,8 @@ async function main(argv: string[]): Promise<number> {
       action: { type: 'string' },
       before: { type: 'string' },
       archive: { type: 'string' },
+      bundle: { type: 'string' },
+      key: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -176,8 +181,15 @@ async function main(argv: string[]): Promise<number> {
         hrCommand(() => shellIntake(db, environment, raw), { action: rest[0] ?? '', file: rest[1], mapping: values.mapping, dryRun: values['dry-run'], json: values.json, as: values.as }),
       );
     }
-    case 'evidence':
-      return withDatabase((db) => evidenceCommand(db, { subject: rest[0], format: values.format }));
+    case 'evidence': {
+      const { environment } = loadEnvironment();
+      const bundleSource = values.bundle ? { key: loadCheckpointKey(environment, { create: false })?.key ?? null, directory: checkpointDirectory(environment) } : undefined;
+      return withDatabase((db) => evidenceCommand(db, { subject: rest[0], format: values.format, bundle: values.bundle, bundleSource }));
+    }
+    case 'verify-bundle': {
+      const { verifyBundleCommand } = await import('./verify-bundle.js');
+      return verifyBundleCommand({ file: rest[0], key: values.key, json: values.json });
+    }
     case 'migrate':
       return migrateCommand();
     case 'simulate': {

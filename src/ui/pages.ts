@@ -103,7 +103,7 @@ ${error ? html`<p class="flash error" role="alert">${error}</p>` : ''}
 const terminateForm = (identityId: string) =>
   postButton(`/ui/identities/${identityId}/terminate`, 'Terminate now', {}, html`<input type="text" name="reason" placeholder="reason (required)" required maxlength="1000">`);
 
-export function evidenceBody(subject: string, report?: EvidenceReport, error?: string, options: { canTerminate?: boolean } = {}): SafeHtml {
+export function evidenceBody(subject: string, report?: EvidenceReport, error?: string, options: { canTerminate?: boolean; canBundle?: boolean } = {}): SafeHtml {
   const search = html`<h2>Evidence for one person</h2><form class="search" method="get" action="/ui/evidence"><label>userName or id <input type="search" name="subject" value="${subject}" required maxlength="300"></label><button type="submit">Show</button></form>`;
   if (error) return html`${search}<p class="flash error" role="alert">${error}</p>`;
   if (!report) return search;
@@ -124,7 +124,9 @@ ${options.canTerminate && identity.active && !identity.deletedAt ? html`<div cla
 <p class="verify ${entry.rows.failed.length === 0 ? 'ok' : 'broken'}">${entry.rows.failed.length === 0 ? `These ${entry.rows.checked} rows verify against the hash chain.` : `${entry.rows.failed.length} of these ${entry.rows.checked} rows FAIL verification.`}</p>${entry.rows.failed.length > 0 ? html`<ul>${entry.rows.failed.map((check) => html`<li>${check.seq === null ? `id ${check.id}` : `#${check.seq}`}: ${check.problem}</li>`)}</ul>` : ''}</article>`;
   });
   const chain = chainSummary(report.chain);
-  return html`${search}${people}<p class="chain ${chain.ok ? 'ok' : 'broken'}">${chain.text}</p>`;
+  // A signed bundle an auditor verifies offline (docs/decisions/036-evidence-bundles.md).
+  const bundle = options.canBundle ? html`<p class="bundle"><a href="/ui/evidence/bundle?subject=${encodeURIComponent(subject)}" download>Download signed evidence bundle (ZIP)</a> · check it with <code>npx jml verify-bundle &lt;file&gt; --key '&lt;verifier key&gt;'</code></p>` : '';
+  return html`${search}${people}<p class="chain ${chain.ok ? 'ok' : 'broken'}">${chain.text}</p>${bundle}`;
 }
 
 export function messagePage(title: string, text: string, session?: Session): string {

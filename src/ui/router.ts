@@ -14,6 +14,7 @@ import { authenticate } from '../auth/http.js';
 import type { AuthFailureGuard } from '../auth/failures.js';
 import { can, forbiddenDetail, type Permission } from '../auth/roles.js';
 import { buildEvidence, PersonNotFound } from '../audit/evidence.js';
+import { BundleError, bundleFileName, buildBundle, type BundleSource } from '../audit/bundle.js';
 import { DEFAULT_DEPROVISION_SLA_MS, deprovisioningReport, reportCsv, reportWindowSchema } from '../audit/report.js';
 import type { TokenVerifier } from '../auth/tokens.js';
 import { SYSTEMS } from '../connectors/types.js';
@@ -40,6 +41,8 @@ export interface UiOptions {
   sessionTtlMs?: number;
   /** The intake SCIM writes go through, for the terminate-now button. */
   intake?: ScimDependencies;
+  /** The key and checkpoints signed evidence bundles are made with. */
+  bundles?: BundleSource;
 }
 
 const STYLESHEET = readFileSync(new URL('./ui.css', import.meta.url), 'utf8');
@@ -227,10 +230,29 @@ export function createUiRouter(options: UiOptions): express.Router {
       if (!subject) return sendPage(res, session, 'Evidence', evidenceBody(''), query.success ? 200 : 400);
       try {
         const canTerminate = options.intake !== undefined && can(session.principal, 'changePeople');
-        sendPage(res, session, 'Evidence', evidenceBody(subject, await buildEvidence(db, subject), undefined, { canTerminate }));
+        sendPage(res, session, 'Evidence', evidenceBody(subject, await buildEvidence(db, subject), undefined, { canTerminate, canBundle: Boolean(options.bundles?.key) }));
       } catch (error) {
         if (!(error instanceof PersonNotFound)) throw error;
         sendPage(res, session, 'Evidence', evidenceBody(subject, undefined, error.message), 404);
+      }
+    }),
+  );
+
+  router.get(
+    '/evidence/bundle',
+    allow('readAudit'),
+    handle(async (req, res) => {
+      const session = sessionOf(req);
+      const query = evidenceQuery.safeParse(req.query);
+      const subject = query.success ? (query.data.subject ?? '') : '';
+      const key = options.bundles?.key;
+      if (!subject || !key) return sendPage(res, session, 'Evidence', evidenceBody(subject, undefined, key ? 'Name a person.' : 'Evidence bundles need the checkpoint key, and this process has none (JML_CHECKPOINT_KEY).'), key ? 400 : 404);
+      try {
+        const { zip } = await buildBundle(db, subject, { key, directory: options.bundles!.directory });
+        res.type('application/zip').attachment(bundleFileName(subject)).send(zip);
+      } catch (error) {
+        if (!(error instanceof PersonNotFound) && !(error instanceof BundleError)) throw error;
+        sendPage(res, session, 'Evidence', evidenceBody(subject, undefined, error.message), error instanceof PersonNotFound ? 404 : 409);
       }
     }),
   );

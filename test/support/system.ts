@@ -11,7 +11,7 @@ import { parseEnvironment } from '../../src/config.js';
 import { createConnectors, parseConnectorsConfig } from '../../src/connectors/config.js';
 import type { Connector, SystemName } from '../../src/connectors/types.js';
 import { simulatorConnectorEnvironment, startSimulatorServer, type SimulatorServerOptions, type SimulatorServer } from '../../src/simulators/index.js';
-import { startSystem, type RunningSystem } from '../../src/system.js';
+import { startSystem, type RunningSystem, type SystemOptions } from '../../src/system.js';
 import { createApplicationLogin } from './application-role.js';
 import { createTestDatabase, type TestDatabase } from './database.js';
 import { scimClient } from './scim-client.js';
@@ -37,6 +37,8 @@ export interface TestSystemOptions {
   connectorEnv?: Record<string, string>;
   /** Run jml as a login role in jml_application, as production does, instead of as the owner. */
   applicationRole?: boolean;
+  /** Signed checkpoints (and evidence bundles) on, with this key and directory. */
+  checkpoints?: SystemOptions['checkpoints'];
 }
 
 export async function startTestSystem(options: TestSystemOptions = {}): Promise<TestSystem> {
@@ -69,6 +71,7 @@ export async function startTestSystem(options: TestSystemOptions = {}): Promise<
     roles: options.roles,
     // Test systems run as the owner unless asked otherwise; the warning would only be noise.
     checkDatabaseRole: options.applicationRole === true,
+    checkpoints: options.checkpoints,
   });
   const { token } = await createToken(system.db, { name: 'okta-test', kind: 'scim' });
   async function resultOf(workflowId: string): Promise<TargetOutcome[]> {
