@@ -2,7 +2,7 @@
 // The rows carry their leaf hash only: nothing here waits for another transaction. The integrator
 // (src/audit/integrator.ts) links them into the chain once they have committed
 // (docs/decisions/016-audit-integration.md).
-import type { Prisma } from '../db/client.js';
+import { Prisma } from '../generated/prisma/client.js';
 import { entryHash } from './chain.js';
 import { toJson } from './canonical.js';
 
@@ -34,11 +34,10 @@ function auditRows(entries: AuditEntry[], now: Date) {
   });
 }
 
-/** One multi-row INSERT, no lock: seq, prev_hash and hash stay null until integration. */
-export async function appendAudit(tx: Transaction, entries: AuditEntry[], now: Date = new Date()): Promise<void> {
-  if (entries.length === 0) return;
+/** The INSERT of `entries`, as a fragment a Prisma raw statement can embed (a CTE of the change it records). */
+export function auditInsert(entries: AuditEntry[], now: Date): Prisma.Sql {
   const rows = auditRows(entries, now);
-  await tx.$executeRaw`
+  return Prisma.sql`
     INSERT INTO audit_event (occurred_at, actor, action, identity_id, event_id, system, data, entry_hash)
     SELECT * FROM unnest(
       ${rows.map((row) => row.occurredAt)}::timestamptz[],
@@ -46,6 +45,12 @@ export async function appendAudit(tx: Transaction, entries: AuditEntry[], now: D
       ${rows.map((row) => row.identityId)}::uuid[], ${rows.map((row) => row.eventId)}::uuid[],
       ${rows.map((row) => row.system)}::text[], ${rows.map((row) => JSON.stringify(row.data))}::jsonb[],
       ${rows.map((row) => row.entryHash)}::text[])`;
+}
+
+/** One multi-row INSERT, no lock: seq, prev_hash and hash stay null until integration. */
+export async function appendAudit(tx: Transaction, entries: AuditEntry[], now: Date = new Date()): Promise<void> {
+  if (entries.length === 0) return;
+  await tx.$executeRaw(auditInsert(entries, now));
 }
 
 /**

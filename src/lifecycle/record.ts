@@ -41,8 +41,10 @@ export function targetsFor(
 export const recordLifecycleEvent = recordEvent;
 
 /**
- * Everything a change of one identity means for its lifecycle. Returns the audit rows to append
- * and whether the outbox has rows for the relay.
+ * Everything a change of one identity means for its lifecycle. `withAudit` are the caller's audit
+ * rows for the change: written in the new event's statement when there is one (a round trip
+ * less). Returns the audit rows still to append (the caller's among them when no event was
+ * recorded) and whether the outbox has rows for the relay.
  */
 export async function recordLifecycleChange(
   tx: Transaction,
@@ -54,12 +56,14 @@ export async function recordLifecycleChange(
     now: Date;
     /** The person's open leaver when the caller read it already (with the identity's lock); read here when absent. */
     openLeaver?: LifecycleEvent | null;
+    withAudit?: AuditEntry[];
   },
   settings: LifecycleSettings,
 ): Promise<{ audit: AuditEntry[]; wroteOutbox: boolean }> {
   const change = detectLifecycleChange(input.before, input.after, input.now);
   const withdrawn = terminationWithdrawn(input.before, input.after);
-  if (!change && !withdrawn) return { audit: [], wroteOutbox: false };
+  const audit: AuditEntry[] = [...(input.withAudit ?? [])];
+  if (!change && !withdrawn) return { audit, wroteOutbox: false };
 
   const openLeaver =
     input.openLeaver !== undefined
@@ -70,7 +74,6 @@ export async function recordLifecycleChange(
         });
   const plan = planLifecycleChange({ change, withdrawn, openLeaver: openLeaver !== null, now: input.now });
 
-  const audit: AuditEntry[] = [];
   if (openLeaver && plan.cancelOpenLeaver) {
     audit.push(...(await cancelOpenLeaver(tx, openLeaver, { by: input.actor, reason: plan.cancelOpenLeaver, now: input.now })));
   }
@@ -84,7 +87,6 @@ export async function recordLifecycleChange(
   const recorded = plan.record;
   const groupIds = recorded.kind === 'mover' || recorded.kind === 'rehire' ? await groupIdsOf(tx, input.identityId) : [];
   const targets = await targetsFor(tx, settings, { change: recorded, before: input.before, after: input.after, groupIds: { before: groupIds, after: groupIds } });
-  const event = await recordEvent(tx, { identityId: input.identityId, change: recorded, targets, actor: input.actor, now: input.now }, settings);
-  audit.push(...event.audit);
-  return { audit, wroteOutbox: wroteOutbox || targets.length > 0 };
+  const event = await recordEvent(tx, { identityId: input.identityId, change: recorded, targets, actor: input.actor, now: input.now, withAudit: audit }, settings);
+  return { audit: event.audit, wroteOutbox: wroteOutbox || targets.length > 0 };
 }

@@ -6,9 +6,10 @@
 // two writers racing on one event cannot both win: the loser sees `EventStatusMoved`.
 // test/lifecycle/transitions-owner.test.ts fails when any other module writes these statuses.
 import { randomUUID } from 'node:crypto';
-import type { Database, Prisma } from '../db/client.js';
+import type { Database } from '../db/client.js';
+import { Prisma } from '../generated/prisma/client.js';
 import { sqlOf } from '../db/sql.js';
-import { appendAudit, auditInsertSql, type AuditEntry, type Transaction } from '../audit/append.js';
+import { appendAudit, auditInsert, auditInsertSql, type AuditEntry, type Transaction } from '../audit/append.js';
 import { toJson } from '../audit/canonical.js';
 import type { SystemName } from '../connectors/types.js';
 import type { LifecycleEvent } from '../generated/prisma/client.js';
@@ -60,11 +61,13 @@ async function moveEvent(
 
 /**
  * A new event with one target action per downstream system and the outbox row that starts its
- * workflow. An event with nothing to do downstream is complete as soon as it is recorded.
+ * workflow. An event with nothing to do downstream is complete as soon as it is recorded. Its
+ * audit row is returned for the caller to append, unless the caller hands in `withAudit`: then
+ * those rows and the event's own are written in the event's statement, and none is returned.
  */
 export async function recordEvent(
   tx: Transaction,
-  input: { identityId: string; change: DetectedChange; targets: LifecycleTarget[]; actor: string; now: Date },
+  input: { identityId: string; change: DetectedChange; targets: LifecycleTarget[]; actor: string; now: Date; withAudit?: AuditEntry[] },
   settings: LifecycleSettings,
 ): Promise<{ eventId: string; audit: AuditEntry[] }> {
   const eventId = randomUUID();
@@ -85,7 +88,16 @@ export async function recordEvent(
         immediateSystems: change.effectiveAt ? settings.disableNowSystems?.filter((system) => targets.some((target) => target.system === system)) : undefined,
         guard: change.kind === 'leaver' && (settings.guard ?? false),
       });
-  // One statement, one round trip: the event, its targets and the row that starts its workflow.
+  const detected: AuditEntry = {
+    actor: input.actor,
+    action: `lifecycle.${change.kind}.detected`,
+    identityId: input.identityId,
+    eventId,
+    data: { changes: change.changes, targets, workflowId, effectiveAt: (change.effectiveAt ?? input.now).toISOString() },
+  };
+  const written = input.withAudit ? [...input.withAudit, detected] : [];
+  // One statement, one round trip: the event, its targets, the row that starts its workflow and,
+  // when asked, the audit rows.
   await tx.$executeRaw`
     WITH event AS (
       INSERT INTO lifecycle_event (id, identity_id, kind, status, completed_at, actor, effective_at, workflow_id, changes, created_at, updated_at)
@@ -96,21 +108,11 @@ export async function recordEvent(
     targets AS (
       INSERT INTO target_action (id, event_id, system, action, created_at, updated_at)
       SELECT gen_random_uuid(), event.id, t.system, t.action::action_kind, ${input.now}::timestamptz, ${input.now}::timestamptz
-      FROM event, unnest(${targets.map((target) => target.system)}::text[], ${targets.map((target) => target.action)}::text[]) AS t(system, action))
+      FROM event, unnest(${targets.map((target) => target.system)}::text[], ${targets.map((target) => target.action)}::text[]) AS t(system, action)),
+    audit AS (${written.length > 0 ? auditInsert(written, input.now) : Prisma.sql`SELECT 1`})
     INSERT INTO outbox (kind, workflow_id, workflow_type, args)
     SELECT 'start', ${workflowId}, ${LIFECYCLE_WORKFLOW}, ${start ? JSON.stringify(start.args) : null}::jsonb FROM event WHERE ${!done}`;
-  return {
-    eventId,
-    audit: [
-      {
-        actor: input.actor,
-        action: `lifecycle.${change.kind}.detected`,
-        identityId: input.identityId,
-        eventId,
-        data: { changes: change.changes, targets, workflowId, effectiveAt: (change.effectiveAt ?? input.now).toISOString() },
-      },
-    ],
-  };
+  return { eventId, audit: input.withAudit ? [] : [detected] };
 }
 
 /** The one way an event is cancelled: its targets not yet acted on, then the event itself. */

@@ -134,23 +134,21 @@ async function commitChange(
     if (before) checkPreconditions(context.preconditions, before);
     const now = new Date();
     const { row: updated, action, data } = await change(tx, before);
-    const audit: AuditEntry[] = [
-      {
-        actor: principal.name,
-        action,
-        identityId: updated.id,
-        data: { client: principal.name, tokenId: principal.tokenId, ...data, before: auditView(before), after: auditView(updated) },
-      },
-    ];
+    const record: AuditEntry = {
+      actor: principal.name,
+      action,
+      identityId: updated.id,
+      data: { client: principal.name, tokenId: principal.tokenId, ...data, before: auditView(before), after: auditView(updated) },
+    };
     const lifecycle = await recordLifecycleChange(
       tx,
-      // A new identity has no open leaver; a locked one came with it.
-      { identityId: updated.id, before: lifecycleStateOf(before), after: lifecycleStateOf(updated), actor: principal.name, now, openLeaver: locked?.openLeaver ?? null },
+      // A new identity has no open leaver; a locked one came with it. The change's audit row goes
+      // into the event's statement when there is one.
+      { identityId: updated.id, before: lifecycleStateOf(before), after: lifecycleStateOf(updated), actor: principal.name, now, openLeaver: locked?.openLeaver ?? null, withAudit: [record] },
       deps.lifecycle,
     );
-    audit.push(...lifecycle.audit);
     wroteOutbox = lifecycle.wroteOutbox;
-    await appendAudit(tx, audit, now);
+    await appendAudit(tx, lifecycle.audit, now);
     return updated;
   });
   if (wroteOutbox) deps.onOutboxWritten();
