@@ -4,6 +4,7 @@ import type { DeprovisioningReport } from '../audit/report.js';
 import { formatDuration } from '../audit/report.js';
 import { chainSummary, type EvidenceReport } from '../audit/evidence.js';
 import type { EventView, TargetView } from '../lifecycle/operations.js';
+import type { ImportReport } from '../hr/import.js';
 import { slaChart } from './chart.js';
 import { html, type SafeHtml } from './html.js';
 import { can, type Permission } from '../auth/roles.js';
@@ -20,7 +21,7 @@ export function layout({ title, session, body }: LayoutInput): string {
   // Only the pages this role may open (src/auth/roles.ts); the routes refuse the rest anyway.
   const may = (permission: Permission) => (session ? can(session.principal, permission) : false);
   const nav = session
-    ? html`<nav>${may('readEvents') ? html`<a href="/ui/">Leavers</a>` : ''}${may('readAudit') ? html`<a href="/ui/report">SLA report</a><a href="/ui/evidence">Evidence</a>` : ''}<span class="who">${session.principal.name}</span><form method="post" action="/ui/logout"><button type="submit">Log out</button></form></nav>`
+    ? html`<nav>${may('readEvents') ? html`<a href="/ui/">Leavers</a>` : ''}${may('readAudit') ? html`<a href="/ui/report">SLA report</a><a href="/ui/evidence">Evidence</a>` : ''}${may('changePeople') ? html`<a href="/ui/hr">HR import</a>` : ''}<span class="who">${session.principal.name}</span><form method="post" action="/ui/logout"><button type="submit">Log out</button></form></nav>`
     : '';
   return `<!doctype html>\n${html`<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>${title} · jml</title><link rel="stylesheet" href="/ui/ui.css"><link rel="icon" href="/ui/favicon.svg"></head><body><header><h1>jml</h1>${nav}</header>${flash ? html`<p class="flash ${flash.kind}" role="status">${flash.text}</p>` : ''}<main>${body}</main></body></html>`.value}`;
 }
@@ -127,6 +128,23 @@ ${options.canTerminate && identity.active && !identity.deletedAt ? html`<div cla
   // A signed bundle an auditor verifies offline (docs/decisions/036-evidence-bundles.md).
   const bundle = options.canBundle ? html`<p class="bundle"><a href="/ui/evidence/bundle?subject=${encodeURIComponent(subject)}" download>Download signed evidence bundle (ZIP)</a> · check it with <code>npx jml verify-bundle &lt;file&gt; --key '&lt;verifier key&gt;'</code></p>` : '';
   return html`${search}${people}<p class="chain ${chain.ok ? 'ok' : 'broken'}">${chain.text}</p>${bundle}`;
+}
+
+const shown = (value: unknown) => (value === null || value === undefined ? '–' : value instanceof Date ? value.toISOString() : typeof value === 'string' ? value : JSON.stringify(value));
+
+/** The HR CSV import (src/hr/import.ts): the upload form, then what the file changes or why it cannot. */
+export function hrImportBody(report?: ImportReport, error?: string): SafeHtml {
+  const upload = html`<h2>HR import</h2><form class="upload" method="post" action="/ui/hr/import" enctype="multipart/form-data"><label>CSV export <input type="file" name="csv" accept=".csv,text/csv" required></label><label>Mapping (JSON) <input type="file" name="mapping" accept=".json,application/json" required></label><button type="submit" name="mode" value="dry-run">Dry run</button><button type="submit" name="mode" value="apply">Apply</button></form><p class="hint">A dry run shows what would change and applies nothing. A row that cannot be applied refuses the whole file. The same file applied twice changes nothing.</p>`;
+  if (error) return html`${upload}<p class="flash error" role="alert">${error}</p>`;
+  if (!report) return upload;
+  const summary = html`<p class="import-summary">${report.file.name}: ${report.file.rows} rows, ${report.changes.length} ${report.dryRun ? 'would change' : 'to change'}, ${report.unchanged} unchanged.${report.dryRun ? ' Dry run: nothing was applied.' : html` Applied <strong class="applied">${report.applied}</strong>.`}</p>`;
+  if (report.errors.length > 0) {
+    return html`${upload}<p class="flash error" role="alert">${report.errors.length} row${report.errors.length === 1 ? '' : 's'} cannot be applied, so nothing was applied.</p><table id="import-errors"><thead><tr><th>Line</th><th>Reason</th></tr></thead><tbody>${report.errors.map((row) => html`<tr><td>${row.line}</td><td>${row.reason}</td></tr>`)}</tbody></table>`;
+  }
+  const failed = report.failed.length === 0 ? '' : html`<table id="import-failed"><thead><tr><th>Line</th><th>Failed</th></tr></thead><tbody>${report.failed.map((row) => html`<tr><td>${row.line}</td><td>${row.reason}</td></tr>`)}</tbody></table>`;
+  return html`${upload}${summary}${failed}<table id="import-changes"><thead><tr><th>Line</th><th>Person</th><th>Change</th><th>Attributes</th></tr></thead><tbody>${report.changes.map(
+    (change) => html`<tr data-identity="${change.identityId}"><td>${change.line}</td><td><a href="/ui/evidence?subject=${encodeURIComponent(change.identityId)}">${change.userName}</a></td><td class="kind">${change.kind === 'leaver' ? (change.effectiveAt ? `leaver on ${change.effectiveAt}` : 'leaver now') : change.kind}</td><td>${Object.entries(change.changes).map(([key, { from, to }]) => html`<span class="chip">${key}: ${shown(from)} → ${shown(to)}</span> `)}</td></tr>`,
+  )}</tbody></table>`;
 }
 
 export function messagePage(title: string, text: string, session?: Session): string {

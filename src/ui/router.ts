@@ -24,7 +24,10 @@ import type { Logger } from '../logger.js';
 import { toScimError } from '../scim/errors.js';
 import type { ScimDependencies } from '../scim/users.js';
 import { identityIdSchema, terminateNow, terminateSchema } from '../hr/terminate.js';
-import { evidenceBody, layout, loginPage, messagePage, overviewBody, reportBody, type Names } from './pages.js';
+import { CsvFormatError, importHrChanges, MAX_IMPORT_BYTES } from '../hr/import.js';
+import { MappingError, parseMappingText } from '../hr/mapping.js';
+import { readUpload, UploadRefused } from './upload.js';
+import { evidenceBody, hrImportBody, layout, loginPage, messagePage, overviewBody, reportBody, type Names } from './pages.js';
 import { sameOrigin, securityHeaders, sessionCookie, sessionIdOf } from './security.js';
 import { DEFAULT_SESSION_TTL_MS, SessionStore, type Session } from './sessions.js';
 
@@ -329,6 +332,30 @@ export function createUiRouter(options: UiOptions): express.Router {
         },
         { permission: 'changePeople', back: (req) => `/ui/evidence?subject=${encodeURIComponent(String(req.params.id))}` },
       ),
+    );
+
+    router.get('/hr', allow('changePeople'), (req, res) => sendPage(res, sessionOf(req), 'HR import', hrImportBody()));
+    router.post(
+      '/hr/import',
+      allow('changePeople'),
+      handle(async (req, res) => {
+        const session = sessionOf(req);
+        try {
+          const upload = await readUpload(req, { files: { csv: MAX_IMPORT_BYTES, mapping: 64 * 1024 }, fields: ['mode'] });
+          const csv = upload.files.csv;
+          const mappingFile = upload.files.mapping;
+          if (!csv || !mappingFile) throw new UploadRefused(400, 'Choose both files: the CSV export and its mapping');
+          const mapping = parseMappingText(mappingFile.content.toString('utf8'), mappingFile.name);
+          const report = await importHrChanges(intake, { csv: csv.content, mapping, fileName: csv.name, dryRun: upload.fields.mode !== 'apply', principal: session.principal });
+          sendPage(res, session, 'HR import', hrImportBody(report), report.errors.length > 0 ? 422 : 200);
+        } catch (error) {
+          // The rest of an unread body is dropped; the connection closes instead of being reused.
+          if (error instanceof UploadRefused) res.set('Connection', 'close');
+          if (error instanceof UploadRefused) return sendPage(res, session, 'HR import', hrImportBody(undefined, error.message), error.status);
+          if (error instanceof MappingError || error instanceof CsvFormatError) return sendPage(res, session, 'HR import', hrImportBody(undefined, error.message), 400);
+          throw error;
+        }
+      }),
     );
   }
 

@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Principal } from '../../src/auth/tokens.js';
+import { createToken, type Principal } from '../../src/auth/tokens.js';
 import { hrCommand } from '../../src/cli/hr.js';
 import { parseEnvironment } from '../../src/config.js';
 import type { SystemName } from '../../src/connectors/types.js';
@@ -179,5 +179,56 @@ describe('jml hr import', () => {
     writeFileSync(mappingFile, '{"person": {}}');
     expect((await run({})).code).toBe(2);
     expect((await run({ mapping: path.join(dir, 'missing.json') })).code).toBe(2);
+  });
+});
+
+describe('the HR import upload on the operator pages', () => {
+  const login = async (kind: 'operator' | 'auditor') => {
+    const { token } = await createToken(jml.system.db, { name: `hr-${kind}`, kind });
+    const response = await fetch(`${jml.system.url}/ui/login`, { method: 'POST', redirect: 'manual', headers: { 'content-type': 'application/x-www-form-urlencoded', origin: jml.system.url! }, body: new URLSearchParams({ token }).toString() });
+    return response.headers.getSetCookie().find((header) => header.startsWith('jml_ui_session='))!.split(';')[0]!;
+  };
+  const upload = async (cookie: string, csv: string, mappingJson: string, mode: string) => {
+    const body = new FormData();
+    body.append('csv', new Blob([csv], { type: 'text/csv' }), 'export.csv');
+    body.append('mapping', new Blob([mappingJson], { type: 'application/json' }), 'mapping.json');
+    body.append('mode', mode);
+    const response = await fetch(`${jml.system.url}/ui/hr/import`, { method: 'POST', headers: { cookie, origin: jml.system.url! }, body });
+    return { status: response.status, text: await response.text() };
+  };
+  const mappingJson = JSON.stringify({ person: { column: 'Login', attribute: 'userName' }, columns: { terminationDate: 'Leaves' } });
+
+  it('shows a dry run, applies, and shows a refused file line by line', async () => {
+    const [person] = await provision('csv-ui', 1);
+    const cookie = await login('operator');
+    const page = await (await fetch(`${jml.system.url}/ui/hr`, { headers: { cookie } })).text();
+    expect(page).toContain('enctype="multipart/form-data"');
+    const csv = `Login,Leaves\n${person!.userName},2099-01-31\n`;
+    const dry = await upload(cookie, csv, mappingJson, 'dry-run');
+    expect(dry.status).toBe(200);
+    expect(dry.text).toContain('leaver on 2099-01-31T00:00:00.000Z');
+    expect(dry.text).toContain('Dry run: nothing was applied.');
+    expect(await eventsOf([person!.id])).toHaveLength(0);
+    const applied = await upload(cookie, csv, mappingJson, 'apply');
+    expect(applied.text).toContain('Applied <strong class="applied">1</strong>');
+    expect((await eventsOf([person!.id])).map((event) => [event.kind, event.actor])).toEqual([['leaver', 'hr-operator']]);
+    const again = await upload(cookie, csv, mappingJson, 'apply');
+    expect(again.text).toContain('0 to change, 1 unchanged');
+
+    const refused = await upload(cookie, `Login,Leaves\n${person!.userName},soon\n<b>x</b>,2099-01-01\n`, mappingJson, 'apply');
+    expect(refused.status).toBe(422);
+    expect(refused.text).toContain('2 rows cannot be applied, so nothing was applied.');
+    expect(refused.text).toContain('no live identity has userName &quot;&lt;b&gt;x&lt;/b&gt;&quot;');
+    expect((await upload(cookie, csv, '{"person": 1}', 'dry-run')).status).toBe(400);
+  });
+
+  it('refuses auditors, oversized files and uploads that are not multipart', async () => {
+    const auditor = await login('auditor');
+    expect((await upload(auditor, 'Login,Leaves\n', mappingJson, 'dry-run')).status).toBe(403);
+    const cookie = await login('operator');
+    const big = await upload(cookie, `Login,Leaves\n${'x,2099-01-01\n'.repeat(700_000)}`, mappingJson, 'dry-run');
+    expect(big.status).toBe(413);
+    const form = await fetch(`${jml.system.url}/ui/hr/import`, { method: 'POST', headers: { cookie, origin: jml.system.url!, 'content-type': 'application/x-www-form-urlencoded' }, body: 'mode=apply' });
+    expect(form.status).toBe(415);
   });
 });
