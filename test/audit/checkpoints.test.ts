@@ -3,6 +3,8 @@
 // superuser can tamper once checkpoints sit outside the database: an edited row, a deleted tail
 // with the head moved back, a chain recomputed from row 100 to a new head, and a checkpoint file
 // replaced by one signed with another key.
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -10,9 +12,11 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { appendAudit } from '../../src/audit/append.js';
 import { chainHash, entryHash } from '../../src/audit/chain.js';
 import type { JsonValue } from '../../src/audit/canonical.js';
-import { Checkpointer, checkpointFileName, DirectoryPublisher, signCheckpoint } from '../../src/audit/checkpoint.js';
+import { archiveAudit } from '../../src/audit/archive.js';
+import { Checkpointer, checkpointFileName, DirectoryPublisher, HttpPublisher, openCheckpoint, signCheckpoint } from '../../src/audit/checkpoint.js';
 import { generateSignerKey, parseSignerKey } from '../../src/audit/signed-note.js';
 import { auditCommand } from '../../src/cli/audit.js';
+import type { Logger } from '../../src/logger.js';
 import { integrated } from '../support/audit.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 
@@ -87,7 +91,65 @@ describe('the checkpointer', () => {
   });
 });
 
+describe('publishing over HTTP', () => {
+  it('POSTs or PUTs the note, takes 409 as already there, and keeps the local copy when the endpoint fails', async () => {
+    const received: { method: string; url: string; body: string; auth: string | undefined }[] = [];
+    let status = 201;
+    const server = createServer((req, res) => {
+      let body = '';
+      req.on('data', (chunk: Buffer) => (body += chunk.toString('utf8')));
+      req.on('end', () => {
+        received.push({ method: req.method!, url: req.url!, body, auth: req.headers.authorization });
+        res.writeHead(status).end();
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    try {
+      const checkpoint = { origin: key.name, size: 3n, hash: 'ab'.repeat(32), time: new Date() };
+      const note = signCheckpoint(checkpoint, key);
+      expect(await new HttpPublisher({ url: `${base}/checkpoints`, method: 'POST', token: 't0ken' }).publish(checkpoint, note)).toBe('published');
+      expect(await new HttpPublisher({ url: `${base}/bucket/`, method: 'PUT' }).publish(checkpoint, note)).toBe('published');
+      status = 409;
+      expect(await new HttpPublisher({ url: `${base}/bucket`, method: 'PUT' }).publish(checkpoint, note)).toBe('exists');
+      expect(received.slice(0, 2)).toEqual([
+        { method: 'POST', url: '/checkpoints', body: note, auth: 'Bearer t0ken' },
+        { method: 'PUT', url: `/bucket/${checkpointFileName(3n)}`, body: note, auth: undefined },
+      ]);
+      expect(openCheckpoint(received[0]!.body, key)).toEqual(checkpoint);
+
+      // An endpoint that fails does not stop the checkpoint: the directory has it, the next one retries.
+      status = 503;
+      database = await createTestDatabase();
+      directory = await mkdtemp(path.join(tmpdir(), 'jml-checkpoints-'));
+      await appendRows(database, 5);
+      const warnings: unknown[] = [];
+      const logger = { warn: (...args: unknown[]) => warnings.push(args) } as unknown as Logger;
+      const checkpointer = new Checkpointer({ db: database.db, key, publishers: [new DirectoryPublisher(directory), new HttpPublisher({ url: base, method: 'POST' })], intervalMs: 60_000, logger });
+      expect((await checkpointer.checkpointOnce()).state).toBe('published');
+      expect(await readdir(directory)).toEqual([checkpointFileName(5n)]);
+      expect(warnings).toHaveLength(1);
+    } finally {
+      server.close();
+    }
+  });
+});
+
 describe('audit verify against signed checkpoints', () => {
+  it('keeps checkpoints valid across archiving: archived ones are counted, the rest compared, and signing goes on', async () => {
+    const { db, checkpointer } = await checkpointedChain();
+    const archiveDirectory = path.join(directory!, 'archive');
+    // Every row so far occurred before now: archive them all (the archiving row itself stays).
+    const archived = await archiveAudit(db.db, { before: new Date(Date.now() + 1000), directory: archiveDirectory, by: 'alice' });
+    expect(archived.archived).toBe(150);
+    await appendRows(db, 3);
+    expect(await checkpointer.checkpointOnce()).toMatchObject({ state: 'published', checkpoint: { size: 154n } });
+    const result = await verify(db);
+    expect(result.code).toBe(0);
+    expect(result.out).toContain('4 signed by');
+    expect(result.out).toContain('1 compared with the chain (3 more cover archived rows: `jml audit verify --archive <file>` checks those)');
+  });
+
   it('passes an untouched chain and says what the checkpoints vouch for', async () => {
     const { db } = await checkpointedChain();
     const result = await verify(db);
