@@ -104,6 +104,11 @@ export const environmentSchema = z.object({
    * JML_GUARD_MIN_LEAVERS did and they are more than JML_GUARD_MAX_SHARE of the active identities.
    */
   JML_GUARD_ENABLED: booleanFlag.default(true),
+  /**
+   * Approvals a held leaver needs before it is released: 2 is the two-person rule, two different
+   * operators (docs/decisions/038-two-person-release.md).
+   */
+  JML_APPROVALS_REQUIRED: z.coerce.number().int().min(1).max(2).default(1),
   JML_GUARD_WINDOW_MS: z.coerce.number().int().min(1000).default(60 * 60 * 1000),
   JML_GUARD_MAX_LEAVERS: z.coerce.number().int().min(0).default(20),
   JML_GUARD_MAX_SHARE: z.coerce.number().min(0).max(1).default(0.1),

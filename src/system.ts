@@ -168,8 +168,8 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
         metricsToken: env.JML_METRICS_TOKEN,
         logger,
       },
-      operator: { db, verifyToken, authFailures, logger, rateLimit: { perSecond: 20, burst: 100 }, onOutboxWritten: () => outbox.kick(), deprovisionSlaMs: env.JML_DEPROVISION_SLA_MS, intake, bundles },
-      ui: { db, verifyToken, authFailures, publicUrl: env.PUBLIC_URL, logger, onOutboxWritten: () => outbox.kick(), deprovisionSlaMs: env.JML_DEPROVISION_SLA_MS, intake, bundles },
+      operator: { db, verifyToken, authFailures, logger, rateLimit: { perSecond: 20, burst: 100 }, onOutboxWritten: () => outbox.kick(), deprovisionSlaMs: env.JML_DEPROVISION_SLA_MS, intake, bundles, approvalsRequired: env.JML_APPROVALS_REQUIRED },
+      ui: { db, verifyToken, authFailures, publicUrl: env.PUBLIC_URL, logger, onOutboxWritten: () => outbox.kick(), deprovisionSlaMs: env.JML_DEPROVISION_SLA_MS, intake, bundles, approvalsRequired: env.JML_APPROVALS_REQUIRED },
       scim: {
         verifyToken,
         accessTokens,

@@ -48,6 +48,8 @@ export interface OperatorApiOptions {
   bundles?: BundleSource;
   /** The intake SCIM writes go through, for changes of people (terminate now); those routes answer 404 without it. */
   intake?: ScimDependencies;
+  /** JML_APPROVALS_REQUIRED: 2 makes releasing a held leaver take two different operators. */
+  approvalsRequired?: number;
 }
 
 const principals = new WeakMap<Request, Principal>();
@@ -108,6 +110,7 @@ function toHttp(res: Response, error: unknown, logger: Logger): void {
       return sendError(res, 404, named.name, named.message ?? 'not found');
     case 'EventNotInState':
     case 'EventSuperseded':
+    case 'SecondApproverRequired':
       return sendError(res, 409, named.name, named.message ?? 'conflict');
   }
   // The person was deleted between the lookup and the row lock (src/scim/users.ts).
@@ -211,7 +214,7 @@ export function createOperatorRouter(options: OperatorApiOptions): express.Route
     handle(async (req, res) => {
       const eventId = parse(eventIdSchema, req.params.id, 'id');
       parse(noBody, bodyOf(req));
-      res.json(await approveEvent(db, { eventId, by: operatorOf(req), onOutboxWritten: kick }));
+      res.json(await approveEvent(db, { eventId, by: operatorOf(req), onOutboxWritten: kick, approvalsRequired: options.approvalsRequired }));
     }),
   );
 
@@ -240,7 +243,7 @@ export function createOperatorRouter(options: OperatorApiOptions): express.Route
     allow('actOnEvents'),
     handle(async (req, res) => {
       parse(noBody, bodyOf(req));
-      res.json(await approveAllHeld(db, { by: operatorOf(req), onOutboxWritten: kick }));
+      res.json(await approveAllHeld(db, { by: operatorOf(req), onOutboxWritten: kick, approvalsRequired: options.approvalsRequired }));
     }),
   );
 

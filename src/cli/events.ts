@@ -11,6 +11,7 @@ import {
   listEvents,
   rejectEvent,
   retryEvent,
+  type Approved,
   type EventDetail,
   type EventView,
 } from '../lifecycle/operations.js';
@@ -26,6 +27,8 @@ Changes are recorded as --as <operator name> (default: your OS user name).
 
 export interface EventsArgs {
   action: string;
+  /** JML_APPROVALS_REQUIRED (default 1). */
+  approvalsRequired?: number;
   /** The event id, for show, retry, approve and reject. */
   target?: string;
   identity?: string;
@@ -63,6 +66,11 @@ export function defaultOperator(): string {
 
 const DELIVERY_NOTE = 'The running jml delivers it within its outbox poll interval.\n';
 
+function approvalLine(event: Approved, by: string): string {
+  if (event.released) return `Approved ${event.eventId} as ${by}${event.approvedBy.length > 1 ? ` (approved by ${event.approvedBy.join(' and ')})` : ''}.\n`;
+  return `Recorded ${by}'s approval of ${event.eventId}: it stays held until a different operator approves it (JML_APPROVALS_REQUIRED=${event.approvalsRequired}).\n`;
+}
+
 function iso(date: Date | null): string {
   return date ? date.toISOString() : '-';
 }
@@ -82,6 +90,7 @@ function detailText(event: EventDetail): string {
     `created     ${iso(event.createdAt)}`,
     `effective   ${iso(event.effectiveAt)}`,
     `completed   ${iso(event.completedAt)}`,
+    ...(event.firstApprovedBy && event.status === 'held' ? [`approval   by ${event.firstApprovedBy}; releasing it needs a different operator`] : []),
     'targets:',
     ...event.targets.map(
       (target) =>
@@ -131,15 +140,15 @@ async function run(db: Database, args: EventsArgs, io: Output): Promise<number> 
           io.err(`Give an event id or --all-held, not both.\n${EVENTS_USAGE}`);
           return 2;
         }
-        const { approved } = await approveAllHeld(db, { by });
-        for (const event of approved) io.out(`Approved ${event.eventId} as ${by}.\n`);
+        const { approved } = await approveAllHeld(db, { by, approvalsRequired: args.approvalsRequired });
+        for (const event of approved) io.out(approvalLine(event, by));
         io.out(approved.length === 0 ? 'No leaver is held.\n' : DELIVERY_NOTE);
         return 0;
       }
       const id = needsId();
       if (!id) return 2;
-      const approved = await approveEvent(db, { eventId: id, by });
-      io.out(`Approved ${approved.eventId} as ${by}. ${DELIVERY_NOTE}`);
+      const approved = await approveEvent(db, { eventId: id, by, approvalsRequired: args.approvalsRequired });
+      io.out(approved.released ? `Approved ${approved.eventId} as ${by}. ${DELIVERY_NOTE}` : approvalLine(approved, by));
       return 0;
     }
     case 'reject': {

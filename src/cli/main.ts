@@ -149,7 +149,9 @@ async function main(argv: string[]): Promise<number> {
     case 'oauth':
       return withDatabase((db) => oauthCommand(db, { action: rest[0] ?? '', target: rest[1], extra: rest[2], name: values.name, profile: values.profile, actor: values.as ?? operatorName() }));
     case 'events':
-      return withDatabase((db) => eventsCommand(db, { ...values, action: rest[0] ?? '', target: rest[1], allHeld: values['all-held'] }));
+      return withDatabase((db) =>
+        eventsCommand(db, { ...values, action: rest[0] ?? '', target: rest[1], allHeld: values['all-held'], approvalsRequired: loadEnvironment().environment.JML_APPROVALS_REQUIRED }),
+      );
     case 'report': {
       const slaMs = loadEnvironment().environment.JML_DEPROVISION_SLA_MS;
       return withDatabase((db) => reportCommand(db, { report: rest[0] ?? '', from: values.from, to: values.to, format: values.format, slaMs }));

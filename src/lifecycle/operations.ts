@@ -8,7 +8,7 @@ import type { Transaction } from '../audit/append.js';
 import { SYSTEMS, type SystemName } from '../connectors/types.js';
 import type { LifecycleEvent } from '../generated/prisma/client.js';
 import { workflowIdForEvent, type LifecycleWorkflowInput } from '../../workflows/contract.js';
-import { approveHeld, rejectHeld, retryTargets } from './transitions.js';
+import { approveHeld, recordFirstApproval, rejectHeld, retryTargets } from './transitions.js';
 
 export const EVENT_KINDS = ['joiner', 'mover', 'leaver', 'rehire'] as const;
 export const EVENT_STATUSES = ['pending', 'running', 'waiting', 'held', 'completed', 'needs_attention', 'cancelled'] as const;
@@ -30,6 +30,20 @@ export class EventNotInState extends Error {
     message: string,
   ) {
     super(message);
+  }
+}
+
+/**
+ * The two-person rule (JML_APPROVALS_REQUIRED=2): the operator who gave a held leaver its first
+ * approval cannot give it the second (docs/decisions/038-two-person-release.md).
+ */
+export class SecondApproverRequired extends Error {
+  override readonly name = 'SecondApproverRequired';
+  constructor(
+    readonly eventId: string,
+    readonly firstApprovedBy: string,
+  ) {
+    super(`Event ${eventId} was approved by ${firstApprovedBy} already; releasing a held leaver needs a second approval from a different operator (JML_APPROVALS_REQUIRED=2)`);
   }
 }
 
@@ -124,6 +138,8 @@ export interface EventView {
   createdAt: Date;
   updatedAt: Date;
   completedAt: Date | null;
+  /** Under the two-person rule: who approved this held leaver first, awaiting a second operator. */
+  firstApprovedBy: string | null;
   targets: TargetView[];
 }
 
@@ -145,6 +161,7 @@ function viewOf(event: LifecycleEvent & { actions: TargetView[] }): EventView {
     createdAt: event.createdAt,
     updatedAt: event.updatedAt,
     completedAt: event.completedAt,
+    firstApprovedBy: event.firstApprovedBy,
     targets: event.actions,
   };
 }
@@ -209,6 +226,11 @@ export interface OperatorAction {
   onOutboxWritten?: () => void;
 }
 
+export interface ApprovalAction extends OperatorAction {
+  /** JML_APPROVALS_REQUIRED: 1 (default) releases at once; 2 needs two different operators. */
+  approvalsRequired?: number;
+}
+
 export interface Signalled {
   eventId: string;
   workflowId: string;
@@ -217,36 +239,67 @@ export interface Signalled {
   status: string;
 }
 
-/**
- * Releases held leavers. The event moves from held to pending in the same transaction, so a
- * second approve or a late reject is refused rather than racing the first signal to the workflow.
- */
-async function approveLocked(tx: Transaction, events: LifecycleEvent[], by: string, now: Date): Promise<Signalled[]> {
-  await approveHeld(tx, events, by, now);
-  return events.map((event) => ({ eventId: event.id, workflowId: event.workflowId, signal: 'approve', status: 'pending' }));
+export interface Approved extends Signalled {
+  /** Released: the approve signal is on its way. Not released: still held, waiting for another operator. */
+  released: boolean;
+  /** The operators whose approvals count, in order. */
+  approvedBy: string[];
+  approvalsRequired: number;
 }
 
-export async function approveEvent(db: Database, input: OperatorAction & { eventId: string }): Promise<Signalled> {
+/**
+ * Approves held leavers. With one approval required, each moves from held to pending in the same
+ * transaction as its approve signal, so a second approve or a late reject is refused rather than
+ * racing the first signal to the workflow. With two, an event's first approval is recorded and it
+ * stays held; a different operator's approval releases it; the same operator's is refused for one
+ * event (SecondApproverRequired) and left waiting in a bulk approval.
+ */
+async function approveLocked(tx: Transaction, events: LifecycleEvent[], by: string, required: number, now: Date, single: boolean): Promise<Approved[]> {
+  const view = (event: LifecycleEvent, released: boolean, approvedBy: string[]): Approved => ({
+    eventId: event.id,
+    workflowId: event.workflowId,
+    signal: 'approve',
+    status: released ? 'pending' : 'held',
+    released,
+    approvedBy,
+    approvalsRequired: required,
+  });
+  if (required <= 1) {
+    await approveHeld(tx, events, by, now);
+    return events.map((event) => view(event, true, [by]));
+  }
+  const mine = events.filter((event) => event.firstApprovedBy === by);
+  if (single && mine[0]) throw new SecondApproverRequired(mine[0].id, by);
+  const first = events.filter((event) => event.firstApprovedBy === null);
+  const second = events.filter((event) => event.firstApprovedBy !== null && event.firstApprovedBy !== by);
+  await recordFirstApproval(tx, first, by, required, now);
+  await approveHeld(tx, second, by, now);
+  return events.map((event) =>
+    event.firstApprovedBy === null ? view(event, false, [by]) : event.firstApprovedBy === by ? view(event, false, [by]) : view(event, true, [event.firstApprovedBy, by]),
+  );
+}
+
+export async function approveEvent(db: Database, input: ApprovalAction & { eventId: string }): Promise<Approved> {
   const by = operatorNameSchema.parse(input.by);
   const [approved] = await db.$transaction(async (tx) => {
     const event = await lockEvent(tx, input.eventId);
     requireHeld(event, 'approved');
-    return approveLocked(tx, [event], by, new Date());
+    return approveLocked(tx, [event], by, input.approvalsRequired ?? 1, new Date(), true);
   });
-  input.onOutboxWritten?.();
+  if (approved!.released) input.onOutboxWritten?.();
   return approved!;
 }
 
 /** Approves every held leaver at once: the operator has looked at the burst and it is genuine. */
-export async function approveAllHeld(db: Database, input: OperatorAction): Promise<{ approved: Signalled[] }> {
+export async function approveAllHeld(db: Database, input: ApprovalAction): Promise<{ approved: Approved[] }> {
   const by = operatorNameSchema.parse(input.by);
   const approved = await db.$transaction(async (tx) => {
     const locked = await tx.$queryRaw<{ id: string }[]>`
       SELECT id FROM lifecycle_event WHERE status = 'held' ORDER BY created_at, id FOR UPDATE`;
     const events = await tx.lifecycleEvent.findMany({ where: { id: { in: locked.map((row) => row.id) } }, orderBy: [{ createdAt: 'asc' }, { id: 'asc' }] });
-    return approveLocked(tx, events, by, new Date());
+    return approveLocked(tx, events, by, input.approvalsRequired ?? 1, new Date(), false);
   });
-  if (approved.length > 0) input.onOutboxWritten?.();
+  if (approved.some((event) => event.released)) input.onOutboxWritten?.();
   return { approved };
 }
 

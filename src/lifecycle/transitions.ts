@@ -166,7 +166,40 @@ export async function approveHeld(tx: Transaction, events: LifecycleEvent[], by:
     throw new EventStatusMoved(moved?.id ?? ids[0]!, ['held'], moved?.status ?? null);
   }
   await tx.outboxEntry.createMany({ data: events.map((event) => signalRow(event.workflowId, 'approve', { by })) });
-  await appendAudit(tx, events.map((event) => ({ actor: by, action: 'operator.approve', identityId: event.identityId, eventId: event.id, data: { workflowId: event.workflowId } })), now);
+  await appendAudit(
+    tx,
+    events.map((event) => ({
+      actor: by,
+      action: 'operator.approve',
+      identityId: event.identityId,
+      eventId: event.id,
+      // Under the two-person rule the release names both operators, the first one first.
+      data: event.firstApprovedBy ? { workflowId: event.workflowId, approvedBy: [event.firstApprovedBy, by] } : { workflowId: event.workflowId },
+    })),
+    now,
+  );
+}
+
+/**
+ * The first of two approvals (JML_APPROVALS_REQUIRED=2): recorded and audited, and the leaver stays
+ * held until a different operator approves it (docs/decisions/038-two-person-release.md).
+ */
+export async function recordFirstApproval(tx: Transaction, events: LifecycleEvent[], by: string, required: number, now: Date): Promise<void> {
+  if (events.length === 0) return;
+  const ids = events.map((event) => event.id);
+  const { count } = await tx.lifecycleEvent.updateMany({
+    where: { id: { in: ids }, status: 'held', firstApprovedBy: null },
+    data: { firstApprovedBy: by, firstApprovedAt: now },
+  });
+  if (count !== events.length) {
+    const moved = await tx.lifecycleEvent.findFirst({ where: { id: { in: ids }, OR: [{ status: { not: 'held' } }, { firstApprovedBy: { not: null } }] } });
+    throw new EventStatusMoved(moved?.id ?? ids[0]!, ['held'], moved?.status ?? null);
+  }
+  await appendAudit(
+    tx,
+    events.map((event) => ({ actor: by, action: 'operator.approval.recorded', identityId: event.identityId, eventId: event.id, data: { workflowId: event.workflowId, approvals: 1, required } })),
+    now,
+  );
 }
 
 /** Refuses a held leaver: nothing is sent downstream; the signal ends the waiting workflow. */

@@ -72,7 +72,7 @@ export interface OverviewInput {
 
 export function overviewBody({ held, inFlight, attention, completed, names, canAct }: OverviewInput): SafeHtml {
   const heldActions = (event: EventView) =>
-    html`${postButton(`/ui/events/${event.id}/approve`, 'Approve')}${postButton(`/ui/events/${event.id}/reject`, 'Reject', {}, html`<input type="text" name="reason" placeholder="reason (optional)" maxlength="1000">`)}`;
+    html`${event.firstApprovedBy ? html`<p class="approval">Approved by ${event.firstApprovedBy}; needs a different operator</p>` : ''}${postButton(`/ui/events/${event.id}/approve`, 'Approve')}${postButton(`/ui/events/${event.id}/reject`, 'Reject', {}, html`<input type="text" name="reason" placeholder="reason (optional)" maxlength="1000">`)}`;
   const retryActions = (event: EventView) =>
     html`${event.targets
       .filter((target) => target.status === 'needs_attention' || (target.status === 'not_found' && target.lastError))

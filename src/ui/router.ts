@@ -46,6 +46,8 @@ export interface UiOptions {
   intake?: ScimDependencies;
   /** The key and checkpoints signed evidence bundles are made with. */
   bundles?: BundleSource;
+  /** JML_APPROVALS_REQUIRED: 2 makes releasing a held leaver take two different operators. */
+  approvalsRequired?: number;
 }
 
 const STYLESHEET = readFileSync(new URL('./ui.css', import.meta.url), 'utf8');
@@ -73,7 +75,7 @@ function sendPage(res: Response, session: Session, title: string, body: Paramete
 }
 
 /** What an operator can fix (a wrong id, an event no longer in that state) goes back as a message. */
-const OPERATOR_ERRORS = new Set(['EventNotFound', 'EventNotInState', 'EventSuperseded', 'UnknownPerson']);
+const OPERATOR_ERRORS = new Set(['EventNotFound', 'EventNotInState', 'EventSuperseded', 'UnknownPerson', 'SecondApproverRequired']);
 /** A role with none of these has no page to see. */
 const UI_PERMISSIONS: readonly Permission[] = ['readEvents', 'readAudit'];
 
@@ -296,8 +298,10 @@ export function createUiRouter(options: UiOptions): express.Router {
     '/events/:id/approve',
     ...action(async (req, by) => {
       noForm.parse(formBody(req));
-      const approved = await approveEvent(db, { eventId: eventId(req), by, onOutboxWritten: kick });
-      return `Approved event ${approved.eventId}.`;
+      const approved = await approveEvent(db, { eventId: eventId(req), by, onOutboxWritten: kick, approvalsRequired: options.approvalsRequired });
+      return approved.released
+        ? `Approved event ${approved.eventId}${approved.approvedBy.length > 1 ? ` (approved by ${approved.approvedBy.join(' and ')})` : ''}.`
+        : `Recorded your approval of event ${approved.eventId}: it stays held until a different operator approves it too.`;
     }),
   );
   router.post(
@@ -312,8 +316,10 @@ export function createUiRouter(options: UiOptions): express.Router {
     '/held/approve',
     ...action(async (req, by) => {
       noForm.parse(formBody(req));
-      const { approved } = await approveAllHeld(db, { by, onOutboxWritten: kick });
-      return `Approved ${approved.length} held leaver${approved.length === 1 ? '' : 's'}.`;
+      const { approved } = await approveAllHeld(db, { by, onOutboxWritten: kick, approvalsRequired: options.approvalsRequired });
+      const released = approved.filter((event) => event.released).length;
+      const waiting = approved.length - released;
+      return `Approved ${released} held leaver${released === 1 ? '' : 's'}${waiting > 0 ? `; ${waiting} wait${waiting === 1 ? 's' : ''} for a different operator's approval` : ''}.`;
     }),
   );
 

@@ -192,7 +192,7 @@ describe('held leavers', () => {
 
     const approved = await api('POST', `/events/${held.id}/approve`);
     expect(approved.status).toBe(200);
-    expect(approved.body).toEqual({ eventId: held.id, workflowId: held.workflow_id, signal: 'approve', status: 'pending' });
+    expect(approved.body).toEqual({ eventId: held.id, workflowId: held.workflow_id, signal: 'approve', status: 'pending', released: true, approvedBy: ['alice'], approvalsRequired: 1 });
     const again = await api('POST', `/events/${held.id}/approve`);
     expect(again.status).toBe(409);
     expect(again.body).toEqual({ error: 'EventNotInState', detail: containing('not held') });
