@@ -1,6 +1,8 @@
-// How many audited transactions per second the hash-chained audit trail sustains, at a stated
-// concurrency: every audited write in jml (a SCIM write, each workflow milestone and outcome)
-// appends under the chain head's lock. Prints figures; fails nothing.
+// How many audited transactions per second jml's audit append sustains, at a stated concurrency:
+// every audited write in jml (a SCIM write, each workflow milestone and outcome) appends its rows
+// in one INSERT without a lock; the integrator chains them later (decision 016), and is not run
+// here: bench/audit-integration.ts measures both against the bare-insert floor. Prints figures;
+// fails nothing.
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { appendAudit } from '../src/audit/append.js';

@@ -4,7 +4,8 @@
 //
 //   npm run bench                  # everything, at the sizes in docs/benchmarks.md (about an hour)
 //   npm run bench -- --quick       # the same at small sizes, to try the scripts (a few minutes)
-//   npm run bench -- --only burst  # one of: scim, deprovision, burst, burst-limited, audit-integration
+//   npm run bench -- --only burst  # one of: scim, deprovision, burst, burst-limited, audit-integration,
+//                                  # audit-append, auth-flood, leaver-statements
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -22,6 +23,9 @@ const RUNS: Run[] = [
   { name: 'burst', script: 'burst.ts', args: ['--leavers', '10000'], quick: ['--leavers', '300'] },
   { name: 'burst-limited', script: 'burst.ts', args: ['--leavers', '10000', '--allowed', '8'], quick: ['--leavers', '300', '--allowed', '8'] },
   { name: 'audit-integration', script: 'audit-integration.ts', args: ['--concurrency', '16', '--transactions', '6000'], quick: ['--concurrency', '16', '--transactions', '1000'] },
+  { name: 'audit-append', script: 'audit-append.ts', args: ['--concurrency', '16', '--transactions', '2000'], quick: ['--concurrency', '16', '--transactions', '300'] },
+  { name: 'auth-flood', script: 'auth-flood.ts', args: [], quick: ['--creates', '200', '--flood', '2000'] },
+  { name: 'leaver-statements', script: 'leaver-statements.ts', args: ['--leavers', '20'], quick: ['--leavers', '10'] },
 ];
 
 const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, only: { type: 'string', multiple: true } } });

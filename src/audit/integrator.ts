@@ -6,6 +6,7 @@
 // crash mid-batch rolls the batch back with the lock.
 import type { Database } from '../db/client.js';
 import type { Logger } from '../logger.js';
+import { PeriodicPass } from './periodic.js';
 
 export interface IntegrationBatch {
   integrated: number;
@@ -39,8 +40,7 @@ interface IntegrateRow {
 }
 
 export class AuditIntegrator {
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<void> | undefined;
+  private readonly loop: PeriodicPass;
   private stopped = true;
   private pause: number;
   /** Rows the last pass integrated. */
@@ -50,6 +50,7 @@ export class AuditIntegrator {
   constructor(private readonly options: AuditIntegratorOptions) {
     this.batchSize = options.batchSize ?? 5000;
     this.pause = options.busyMs ?? 100;
+    this.loop = new PeriodicPass(() => this.pass(), this.pause, (error) => this.options.logger?.warn({ err: error }, 'audit integration failed; retrying'));
   }
 
   /** Whether any committed row waits: one index probe, so an idle pass costs one tiny statement. */
@@ -89,26 +90,16 @@ export class AuditIntegrator {
 
   start(): void {
     this.stopped = false;
-    this.schedule(0);
+    this.loop.start();
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
-    clearTimeout(this.timer);
-    await this.running;
+    await this.loop.stop();
   }
 
-  private schedule(delayMs: number) {
-    if (this.stopped) return;
-    this.timer = setTimeout(() => {
-      this.running = this.pass().finally(() => {
-        this.running = undefined;
-      });
-    }, delayMs);
-    this.timer.unref();
-  }
-
-  private async pass() {
+  /** One pass of the background loop; answers the pause before the next. */
+  private async pass(): Promise<number> {
     const busyMs = this.options.busyMs ?? 100;
     const idleMs = this.options.idleMs ?? 500;
     try {
@@ -131,6 +122,6 @@ export class AuditIntegrator {
       this.lastIntegrated = 0;
       this.pause = idleMs;
     }
-    this.schedule(this.pause);
+    return this.pause;
   }
 }
