@@ -1,0 +1,92 @@
+// The workflow's steps in src/lifecycle/transitions.ts that are one statement each (decision 018):
+// a target outcome, a read-back and the event's end write the status and its audit row together,
+// write nothing when the row has moved, leave the same records however often they run, and their
+// audit rows chain and verify like any other.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AuditIntegrator } from '../../src/audit/integrator.js';
+import { verifyChain } from '../../src/audit/verify.js';
+import { EventStatusMoved, finishEvent, recordReadBack, settleTarget } from '../../src/lifecycle/transitions.js';
+import { createTestDatabase, type TestDatabase } from '../support/database.js';
+
+describe('one-statement transitions', () => {
+  let database: TestDatabase;
+
+  beforeAll(async () => {
+    database = await createTestDatabase();
+  });
+
+  afterAll(async () => {
+    await database.drop();
+  });
+
+  let counter = 0;
+  /** A running leaver with one pending deactivation per system. */
+  async function leaver(systems: string[]) {
+    const identity = await database.db.identity.create({ data: { userName: `transitions-${counter++}`, resource: {} } });
+    const event = await database.db.lifecycleEvent.create({
+      data: { identityId: identity.id, kind: 'leaver', status: 'running', actor: 'okta', effectiveAt: new Date(), workflowId: `wf-transitions-${counter++}`, changes: {} },
+    });
+    for (const system of systems) await database.db.targetAction.create({ data: { eventId: event.id, system, action: 'deactivate' } });
+    return { identityId: identity.id, eventId: event.id };
+  }
+  const auditOf = (eventId: string) =>
+    database.query<{ action: string; system: string | null }>(`SELECT action, system FROM audit_event WHERE event_id = $1 ORDER BY id`, [eventId]);
+
+  it('settles a target with its account link and audit row, and writes nothing once it has moved', async () => {
+    const { identityId, eventId } = await leaver(['rocketchat']);
+    const target = { eventId, system: 'rocketchat' as const, action: 'deactivate' as const, identityId };
+    await settleTarget(database.db, target, { status: 'succeeded', accountId: 'acc-1', newLink: true, data: { attempt: 1 } }, new Date());
+    await expect(settleTarget(database.db, target, { status: 'succeeded', accountId: 'acc-2', newLink: true, data: { attempt: 2 } }, new Date())).rejects.toBeInstanceOf(
+      EventStatusMoved,
+    );
+    const [row] = await database.query<{ status: string; account_id: string; confirmed: boolean; attempts: number }>(
+      `SELECT status, account_id, confirmed_at IS NOT NULL AS confirmed, attempts FROM target_action WHERE event_id = $1`,
+      [eventId],
+    );
+    expect(row).toEqual({ status: 'succeeded', account_id: 'acc-1', confirmed: true, attempts: 1 });
+    expect(await database.query(`SELECT account_id FROM account_link WHERE identity_id = $1`, [identityId])).toEqual([{ account_id: 'acc-1' }]);
+    expect(await auditOf(eventId)).toEqual([{ action: 'target.deactivate.succeeded', system: 'rocketchat' }]);
+  });
+
+  it('counts the contradicting reads of a generation, this one included, then verifies', async () => {
+    const { identityId, eventId } = await leaver(['userapi']);
+    const target = { eventId, system: 'userapi' as const, action: 'deactivate' as const, identityId };
+    await settleTarget(database.db, target, { status: 'succeeded', accountId: 'u-1', data: {} }, new Date());
+    const read = (status: 'verified' | 'read_contradicted', generation: number) =>
+      recordReadBack(database.db, { ...target, generation }, { status, data: { read: { active: status !== 'verified' } } }, new Date());
+    expect(await read('read_contradicted', 0)).toBe(1);
+    expect(await read('read_contradicted', 0)).toBe(2);
+    expect(await read('read_contradicted', 1)).toBe(1);
+    expect(await read('verified', 1)).toBe(1);
+    const [row] = await database.query<{ status: string; verified: boolean; attempts: number }>(
+      `SELECT status, verified_at IS NOT NULL AS verified, attempts FROM target_action WHERE event_id = $1`,
+      [eventId],
+    );
+    expect(row).toEqual({ status: 'verified', verified: true, attempts: 4 });
+  });
+
+  it('ends a leaver that every system answered "no such account" once, needing attention, however often it runs', async () => {
+    const { identityId, eventId } = await leaver(['rocketchat', 'mendix']);
+    for (const system of ['rocketchat', 'mendix'] as const) {
+      await settleTarget(database.db, { eventId, system, action: 'deactivate', identityId }, { status: 'not_found', data: {} }, new Date());
+    }
+    expect(await finishEvent(database.db, eventId, new Date(), (system) => `${system.toUpperCase()}_LOOKUP`)).toBe('needs_attention');
+    expect(await finishEvent(database.db, eventId, new Date())).toBe('needs_attention');
+    const notes = await database.query<{ last_error: string }>(`SELECT last_error FROM target_action WHERE event_id = $1 ORDER BY system`, [eventId]);
+    expect(notes.map((note) => note.last_error)).toEqual([expect.stringContaining('MENDIX_LOOKUP'), expect.stringContaining('ROCKETCHAT_LOOKUP')]);
+    expect((await auditOf(eventId)).map((row) => row.action)).toEqual(['target.deactivate.not_found', 'target.deactivate.not_found', 'lifecycle.leaver.needs_attention']);
+    const [event] = await database.query<{ status: string }>(`SELECT status FROM lifecycle_event WHERE id = $1`, [eventId]);
+    expect(event!.status).toBe('needs_attention');
+  });
+
+  it('writes audit rows that chain and verify', async () => {
+    const { identityId, eventId } = await leaver(['mendix']);
+    await settleTarget(database.db, { eventId, system: 'mendix', action: 'deactivate', identityId }, { status: 'succeeded', accountId: 'm-1', data: { note: 'ünïcode' } }, new Date());
+    expect(await finishEvent(database.db, eventId, new Date())).toBe('completed');
+    await new AuditIntegrator({ db: database.db }).integrateAll();
+    const result = await verifyChain(database.db);
+    expect(result.firstBroken).toBeUndefined();
+    expect(result.ok).toBe(true);
+    expect(result.rowsChecked).toBeGreaterThanOrEqual(2);
+  });
+});
