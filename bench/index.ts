@@ -4,7 +4,7 @@
 //
 //   npm run bench                  # everything, at the sizes in docs/benchmarks.md (about an hour)
 //   npm run bench -- --quick       # the same at small sizes, to try the scripts (a few minutes)
-//   npm run bench -- --only burst  # one of: scim, deprovision, burst, burst-limited, audit-integration,
+//   npm run bench -- --only burst  # one of: scim, deprovision, burst, burst-limited, hr-import, audit-integration,
 //                                  # audit-append, auth-flood, leaver-statements
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -22,6 +22,7 @@ const RUNS: Run[] = [
   { name: 'deprovision', script: 'deprovision.ts', args: ['--rates', '2,8', '--seconds', '60', '--latency', '20'], quick: ['--rates', '2,8', '--seconds', '10', '--latency', '20', '--warmup', '5'] },
   { name: 'burst', script: 'burst.ts', args: ['--leavers', '10000'], quick: ['--leavers', '300'] },
   { name: 'burst-limited', script: 'burst.ts', args: ['--leavers', '10000', '--allowed', '8'], quick: ['--leavers', '300', '--allowed', '8'] },
+  { name: 'hr-import', script: 'hr-import.ts', args: ['--rows', '10000'], quick: ['--rows', '500'] },
   { name: 'audit-integration', script: 'audit-integration.ts', args: ['--concurrency', '16', '--transactions', '6000'], quick: ['--concurrency', '16', '--transactions', '1000'] },
   { name: 'audit-append', script: 'audit-append.ts', args: ['--concurrency', '16', '--transactions', '2000'], quick: ['--concurrency', '16', '--transactions', '300'] },
   { name: 'auth-flood', script: 'auth-flood.ts', args: [], quick: ['--creates', '200', '--flood', '2000'] },
