@@ -60,5 +60,20 @@ describe('evidence bundles from the running API', () => {
     const scim = (await createToken(jml.system.db, { name: 'okta-2', kind: 'scim' })).token;
     expect((await fetch(`${jml.system.url}/api/evidence/lin/bundle`, { headers: { authorization: `Bearer ${scim}` } })).status).toBe(403);
     expect((await fetch(`${jml.system.url}/api/evidence/nobody/bundle`, { headers: { authorization: `Bearer ${auditor}` } })).status).toBe(404);
+
+    // The operator page: the evidence page links the bundle, and the link downloads one that verifies.
+    const login = await fetch(`${jml.system.url}/ui/login`, {
+      method: 'POST',
+      redirect: 'manual',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', origin: jml.system.url! },
+      body: new URLSearchParams({ token: auditor }),
+    });
+    expect(login.status).toBe(303);
+    const cookie = login.headers.get('set-cookie')!.split(';')[0]!;
+    const page = await (await fetch(`${jml.system.url}/ui/evidence?subject=lin`, { headers: { cookie } })).text();
+    expect(page).toContain('href="/ui/evidence/bundle?subject=lin"');
+    const download = await fetch(`${jml.system.url}/ui/evidence/bundle?subject=lin`, { headers: { cookie } });
+    expect(download.status).toBe(200);
+    expect(verifyBundle(Buffer.from(await download.arrayBuffer()), key)).toMatchObject({ ok: true, subject: 'lin' });
   });
 });
