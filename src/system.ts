@@ -77,6 +77,8 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
   const policy = loadPolicy(env.JML_POLICY_FILE);
   const roles = options.roles ?? { api: true, worker: true };
   const systems = Object.keys(options.connectors) as SystemName[];
+  /** The systems reconciliation can list (decision 022). */
+  const listing = systems.filter((system) => options.connectors[system]?.listAccounts !== undefined);
   const db = createDatabase(options.databaseUrl, { poolSize: env.JML_DB_POOL_SIZE, connectionWaitMs: env.JML_DB_CONNECTION_WAIT_MS });
   if (options.checkDatabaseRole !== false) {
     const processRole = roles.api && roles.worker ? 'API and worker' : roles.api ? 'API' : 'worker';
@@ -126,7 +128,6 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
       });
       logger.info({ schedule: sweep, cron: env.JML_IDLE_SWEEP_CRON, daysIdle: env.JML_IDLE_SWEEP_DAYS }, 'Rocket.Chat idle sweep schedule');
     }
-    const listing = systems.filter((system) => options.connectors[system]?.listAccounts !== undefined);
     const reconcile = await syncReconcileSchedule(client, { interval: env.JML_RECONCILE_INTERVAL, systems: listing, taskQueue: env.TEMPORAL_TASK_QUEUE });
     logger.info({ schedule: reconcile, every: env.JML_RECONCILE_INTERVAL ?? 'off', systems: listing, remediate: env.JML_RECONCILE_REMEDIATE }, 'reconciliation schedule');
   }
@@ -168,7 +169,7 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
         metricsToken: env.JML_METRICS_TOKEN,
         logger,
       },
-      operator: { db, verifyToken, authFailures, logger, rateLimit: { perSecond: 20, burst: 100 }, onOutboxWritten: () => outbox.kick(), deprovisionSlaMs: env.JML_DEPROVISION_SLA_MS, intake, bundles, approvalsRequired: env.JML_APPROVALS_REQUIRED },
+      operator: { db, verifyToken, authFailures, logger, rateLimit: { perSecond: 20, burst: 100 }, onOutboxWritten: () => outbox.kick(), deprovisionSlaMs: env.JML_DEPROVISION_SLA_MS, intake, bundles, approvalsRequired: env.JML_APPROVALS_REQUIRED, reconcile: { systems: listing, queuePrefix: env.TEMPORAL_TASK_QUEUE } },
       ui: { db, verifyToken, authFailures, publicUrl: env.PUBLIC_URL, logger, onOutboxWritten: () => outbox.kick(), deprovisionSlaMs: env.JML_DEPROVISION_SLA_MS, intake, bundles, approvalsRequired: env.JML_APPROVALS_REQUIRED },
       scim: {
         verifyToken,

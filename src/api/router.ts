@@ -29,6 +29,7 @@ import { ScimError, toScimError } from '../scim/errors.js';
 import type { ScimDependencies } from '../scim/users.js';
 import { identityIdSchema, terminateNow, terminateSchema } from '../hr/terminate.js';
 import { ClientRateLimiter } from '../scim/rate-limit.js';
+import { findingsQuerySchema, latestRuns, requestReconciliation, requestSchema, runFindings, runIdSchema, type ReconcileSetup } from '../reconcile/operations.js';
 
 export interface OperatorApiOptions {
   db: Database;
@@ -46,6 +47,8 @@ export interface OperatorApiOptions {
   deprovisionSlaMs?: number;
   /** The key and checkpoints signed evidence bundles are made with (docs/decisions/036-evidence-bundles.md). */
   bundles?: BundleSource;
+  /** The systems reconciliation lists; its routes answer 404 without it (docs/decisions/022-reconciliation.md). */
+  reconcile?: ReconcileSetup;
   /** The intake SCIM writes go through, for changes of people (terminate now); those routes answer 404 without it. */
   intake?: ScimDependencies;
   /** JML_APPROVALS_REQUIRED: 2 makes releasing a held leaver take two different operators. */
@@ -107,10 +110,12 @@ function toHttp(res: Response, error: unknown, logger: Logger): void {
   switch (named.name) {
     case 'EventNotFound':
     case 'UnknownPerson':
+    case 'RunNotFound':
       return sendError(res, 404, named.name, named.message ?? 'not found');
     case 'EventNotInState':
     case 'EventSuperseded':
     case 'SecondApproverRequired':
+    case 'NothingToReconcile':
       return sendError(res, 409, named.name, named.message ?? 'conflict');
   }
   // The person was deleted between the lookup and the row lock (src/scim/users.ts).
@@ -256,6 +261,34 @@ export function createOperatorRouter(options: OperatorApiOptions): express.Route
         const identityId = parse(identityIdSchema, req.params.id, 'id');
         const { reason } = parse(terminateSchema, bodyOf(req));
         res.json(await terminateNow(intake, { identityId, reason, principal: principalOf(req) }));
+      }),
+    );
+  }
+
+  const reconcile = options.reconcile;
+  if (reconcile) {
+    router.post(
+      '/reconcile',
+      allow('actOnEvents'),
+      handle(async (req, res) => {
+        const { system, dryRun } = parse(requestSchema, bodyOf(req));
+        const requested = await requestReconciliation(db, reconcile, { by: operatorOf(req), system, dryRun });
+        kick();
+        res.status(202).json(requested);
+      }),
+    );
+    router.get(
+      '/reconcile/runs',
+      allow('readEvents'),
+      handle(async (_req, res) => {
+        res.json({ runs: await latestRuns(db) });
+      }),
+    );
+    router.get(
+      '/reconcile/runs/:id/findings',
+      allow('readEvents'),
+      handle(async (req, res) => {
+        res.json(await runFindings(db, parse(runIdSchema, req.params.id, 'id'), parse(findingsQuerySchema, req.query)));
       }),
     );
   }

@@ -4,6 +4,7 @@
 // holds all of it for an operator before any system is touched.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createToken } from '../../src/auth/tokens.js';
 import { createLifecycleMetrics } from '../../src/metrics/lifecycle-metrics.js';
 import { reconcileScheduleId } from '../../workflows/contract.js';
 import { startTestSystem, type TestSystem } from '../support/system.js';
@@ -113,5 +114,36 @@ describe('reconciliation with remediation', () => {
     const held = await waitFor(() => eventsBy('held'), (rows) => rows.length === 25);
     expect(held).toHaveLength(25);
     for (const accountId of drifted) expect(setActiveCalls(accountId)).toHaveLength(0);
+  });
+
+  it('an operator asks for a dry run over the API, and reads its runs and findings', async () => {
+    const { token } = await createToken(jml.system.db, { name: 'ops', kind: 'operator' });
+    const { token: scimToken } = await createToken(jml.system.db, { name: 'idp', kind: 'scim' });
+    const api = (path: string, bearer: string, body?: unknown) =>
+      fetch(`${jml.system.url}/api${path}`, {
+        method: body === undefined ? 'GET' : 'POST',
+        headers: { authorization: `Bearer ${bearer}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+    expect((await api('/reconcile', scimToken, {})).status).toBe(403);
+    const refused = await api('/reconcile', token, { system: 'mendix' });
+    expect(refused.status).toBe(409);
+    expect(await refused.json()).toMatchObject({ error: 'NothingToReconcile' });
+
+    const asked = await api('/reconcile', token, { system: 'rocketchat', dryRun: true });
+    expect(asked.status).toBe(202);
+    const { workflowId } = (await asked.json()) as { workflowId: string };
+    const outcomes = (await jml.resultOf(workflowId)) as unknown as { runId: string; drift: number; remediated: number }[];
+    expect(outcomes).toEqual([expect.objectContaining({ system: 'rocketchat', status: 'complete', drift: 25, remediated: 0 })]);
+
+    const runs = (await (await api('/reconcile/runs', token)).json()) as { runs: { id: string; dryRun: boolean; trigger: string }[] };
+    expect(runs.runs[0]).toMatchObject({ id: outcomes[0]!.runId, dryRun: true, trigger: 'ops' });
+    const page = await api(`/reconcile/runs/${outcomes[0]!.runId}/findings?kind=drift&limit=20`, token);
+    const body = (await page.json()) as { findings: { remediation: string }[]; next: string | null };
+    expect(body.findings).toHaveLength(20);
+    expect(body.findings.every((finding) => finding.remediation === 'would deactivate account in rocketchat')).toBe(true);
+    const rest = (await (await api(`/reconcile/runs/${outcomes[0]!.runId}/findings?kind=drift&after=${body.next}`, token)).json()) as { findings: unknown[]; next: string | null };
+    expect(rest).toMatchObject({ next: null });
+    expect(rest.findings).toHaveLength(5);
   });
 });
