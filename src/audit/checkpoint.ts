@@ -188,7 +188,7 @@ export class DirectoryPublisher implements CheckpointPublisher {
       await link(temporary, file);
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      return this.compareExisting(file, checkpoint);
+      return await this.compareExisting(file, checkpoint);
     } finally {
       await unlink(temporary);
     }
@@ -261,8 +261,22 @@ export interface CheckpointerSetup {
 
 /** The checkpointer's configuration from the environment, or null when no key exists. */
 export function checkpointerSetup(env: Environment, options: { create: boolean; logger?: Logger }): CheckpointerSetup | null {
-  const loaded = loadCheckpointKey(env, options);
-  if (!loaded) return null;
+  // In production a key generated into a container's data folder would change at every fresh
+  // start; there the key is configured (JML_CHECKPOINT_KEY_FILE) or checkpoints are off, loudly.
+  const create = options.create && env.NODE_ENV !== 'production';
+  let loaded: LoadedKey | null;
+  try {
+    loaded = loadCheckpointKey(env, { create });
+  } catch (error) {
+    if (error instanceof CheckpointError) throw error;
+    // A data folder jml may not write (a read-only image): run, but say what is missing.
+    options.logger?.error({ err: error, file: defaultKeyFile(env) }, 'cannot create the checkpoint signing key: audit checkpoints are off; set JML_CHECKPOINT_KEY_FILE');
+    return null;
+  }
+  if (!loaded) {
+    if (options.create) options.logger?.warn('no checkpoint signing key (JML_CHECKPOINT_KEY_FILE): the audit chain is not signed, so a deleted tail or a recomputed chain goes unnoticed');
+    return null;
+  }
   if (loaded.generated) options.logger?.warn({ file: loaded.source, publicKey: loaded.key.text }, 'generated a checkpoint signing key: back it up, and give auditors its public key');
   const publishers: CheckpointPublisher[] = [new DirectoryPublisher(checkpointDirectory(env))];
   if (env.JML_CHECKPOINT_URL) publishers.push(new HttpPublisher({ url: env.JML_CHECKPOINT_URL, method: env.JML_CHECKPOINT_HTTP_METHOD, token: env.JML_CHECKPOINT_HTTP_TOKEN }));

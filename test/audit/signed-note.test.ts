@@ -5,8 +5,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { generateSignerKey, openNote, parseSignerKey, parseVerifierKey, signNote, SignedNoteError } from '../../src/audit/signed-note.js';
-import { CheckpointError, DirectoryPublisher, loadCheckpointKey, loadVerifierKey, openCheckpoint, readPublishedCheckpoints, signCheckpoint } from '../../src/audit/checkpoint.js';
+import { CheckpointError, checkpointerSetup, DirectoryPublisher, loadCheckpointKey, loadVerifierKey, openCheckpoint, readPublishedCheckpoints, signCheckpoint } from '../../src/audit/checkpoint.js';
 import { loadEnvironment } from '../../src/environment.js';
+import type { Logger } from '../../src/logger.js';
 
 const GO_SIGNER = 'PRIVATE+KEY+PeterNeumann+c74f20a3+AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz';
 const GO_VERIFIER = 'PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW';
@@ -74,6 +75,21 @@ describe('the checkpoint key', () => {
       expect(again).toMatchObject({ generated: false, source: made.source });
       expect(again.key.text).toBe(made.key.text);
       expect(loadVerifierKey(environment)?.text).toBe(made.key.text);
+    } finally {
+      await rm(folder, { recursive: true, force: true });
+    }
+  });
+
+  it('is not generated in production, nor where the data folder cannot be written: checkpoints are off, and the log says so', async () => {
+    const folder = await mkdtemp(path.join(tmpdir(), 'jml-data-'));
+    const said: string[] = [];
+    const logger = { warn: (message: string) => said.push(message), error: (_context: unknown, message: string) => said.push(message) } as unknown as Logger;
+    try {
+      expect(checkpointerSetup(loadEnvironment({ JML_DATA_DIR: folder, NODE_ENV: 'production' }).environment, { create: true, logger })).toBeNull();
+      expect(await readdir(folder)).toEqual([]);
+      await writeFile(path.join(folder, 'a-file'), '');
+      expect(checkpointerSetup(loadEnvironment({ JML_DATA_DIR: path.join(folder, 'a-file', 'data') }).environment, { create: true, logger })).toBeNull();
+      expect(said).toEqual([expect.stringMatching(/^no checkpoint signing key/), expect.stringMatching(/^cannot create the checkpoint signing key/)]);
     } finally {
       await rm(folder, { recursive: true, force: true });
     }
