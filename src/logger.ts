@@ -19,6 +19,19 @@ export function serializeError(error: unknown): unknown {
   return withoutSecrets(error instanceof Error ? stdSerializers.errWithCause(error) : error);
 }
 
+/** Where log lines go: standard output, unless something holds them (holdLogs). */
+const standardOutput = pino.destination(1);
+let held: { write(line: string): unknown } | undefined;
+
+/**
+ * Sends log lines to `sink` instead of standard output (undefined: back to standard output). The
+ * test setup holds each test's lines and prints them only when that test fails, so the warnings
+ * that fault-injection tests provoke on purpose do not read like failures (issue 17).
+ */
+export function holdLogs(sink: { write(line: string): unknown } | undefined): void {
+  held = sink;
+}
+
 export const logger = pino({
   level: process.env.LOG_LEVEL ?? 'info',
   serializers: { err: serializeError },
@@ -36,6 +49,6 @@ export const logger = pino({
     ],
     censor: '[redacted]',
   },
-});
+}, { write: (line: string) => (held ?? standardOutput).write(line) });
 
 export type Logger = typeof logger;
