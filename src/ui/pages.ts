@@ -68,9 +68,36 @@ export interface OverviewInput {
   names: Names;
   /** Whether the viewer may approve, reject and retry: without it the page shows no buttons. */
   canAct: boolean;
+  /** The latest reconciliation runs, when reconciliation is set up (docs/decisions/022-reconciliation.md). */
+  reconcileRuns?: ReconcileRunView[];
 }
 
-export function overviewBody({ held, inFlight, attention, completed, names, canAct }: OverviewInput): SafeHtml {
+export interface ReconcileRunView {
+  id: string;
+  system: string;
+  status: string;
+  trigger: string;
+  dryRun: boolean;
+  startedAt: Date;
+  finishedAt: Date | null;
+  accounts: number;
+  drift: number;
+  orphans: number;
+  disabledActive: number;
+  remediated: number;
+  error: string | null;
+}
+
+function reconcileSection(runs: ReconcileRunView[], canAct: boolean): SafeHtml {
+  const rows = runs.map(
+    (run) =>
+      html`<tr data-run="${run.id}"><td>${run.system}</td><td class="run-status">${run.status === 'incomplete' ? html`<strong>incomplete</strong>: ${run.error ?? ''}` : run.status}${run.dryRun ? ' (dry run)' : ''}</td><td>${run.trigger}</td><td>${time(run.finishedAt ?? run.startedAt)}</td><td>${String(run.accounts)}</td><td>${String(run.drift)}</td><td>${String(run.orphans)}</td><td>${String(run.disabledActive)}</td><td>${String(run.remediated)}</td></tr>`,
+  );
+  const buttons = canAct ? html`${postButton('/ui/reconcile', 'Reconcile now')}${postButton('/ui/reconcile', 'Dry run', { dryRun: 'true' })}` : '';
+  return html`<section id="reconcile"><h2>Reconciliation</h2>${buttons}<p>Drift: a leaver's account still active (deactivated when JML_RECONCILE_REMEDIATE is on). Orphan: an active account of nobody: find its owner or disable it in the system. Disabled of active: check with the person's manager. Findings: GET /api/reconcile/runs/{id}/findings.</p><table id="reconcile-table"><thead><tr><th>System</th><th>Status</th><th>By</th><th>Finished</th><th>Accounts</th><th>Drift</th><th>Orphans</th><th>Disabled of active</th><th>Remediated</th></tr></thead><tbody>${rows}</tbody></table></section>`;
+}
+
+export function overviewBody({ held, inFlight, attention, completed, names, canAct, reconcileRuns }: OverviewInput): SafeHtml {
   const heldActions = (event: EventView) =>
     html`${event.firstApprovedBy ? html`<p class="approval">Approved by ${event.firstApprovedBy}; needs a different operator</p>` : ''}${postButton(`/ui/events/${event.id}/approve`, 'Approve')}${postButton(`/ui/events/${event.id}/reject`, 'Reject', {}, html`<input type="text" name="reason" placeholder="reason (optional)" maxlength="1000">`)}`;
   const retryActions = (event: EventView) =>
@@ -80,7 +107,7 @@ export function overviewBody({ held, inFlight, attention, completed, names, canA
   return html`<section id="attention"><h2>Needs attention (${attention.length})</h2>${eventTable('attention', attention, names, canAct ? retryActions : undefined)}</section>
 <section id="held"><h2>Held by the mass-deprovision guard (${held.length})</h2>${canAct && held.length > 0 ? postButton('/ui/held/approve', `Approve all ${held.length} held`) : ''}${eventTable('held', held, names, canAct ? heldActions : undefined)}</section>
 <section id="in-flight"><h2>In flight (${inFlight.length})</h2>${eventTable('in-flight', inFlight, names)}</section>
-<section id="completed"><h2>Recently completed</h2>${eventTable('completed', completed, names)}</section>`;
+<section id="completed"><h2>Recently completed</h2>${eventTable('completed', completed, names)}</section>${reconcileRuns ? reconcileSection(reconcileRuns, canAct) : ''}`;
 }
 
 const duration = (ms: number | null) => (ms === null ? '–' : formatDuration(ms));

@@ -21,6 +21,7 @@ import { SYSTEMS } from '../connectors/types.js';
 import type { Database } from '../db/client.js';
 import { approveAllHeld, approveEvent, eventIdSchema, listEvents, rejectEvent, retryEvent, type EventView } from '../lifecycle/operations.js';
 import type { Logger } from '../logger.js';
+import { latestRuns, requestReconciliation, type ReconcileSetup } from '../reconcile/operations.js';
 import { toScimError } from '../scim/errors.js';
 import type { ScimDependencies } from '../scim/users.js';
 import { identityIdSchema, terminateNow, terminateSchema } from '../hr/terminate.js';
@@ -46,6 +47,8 @@ export interface UiOptions {
   intake?: ScimDependencies;
   /** The key and checkpoints signed evidence bundles are made with. */
   bundles?: BundleSource;
+  /** The systems reconciliation lists: the overview shows its runs and a button (decision 022). */
+  reconcile?: ReconcileSetup;
   /** JML_APPROVALS_REQUIRED: 2 makes releasing a held leaver take two different operators. */
   approvalsRequired?: number;
 }
@@ -75,7 +78,7 @@ function sendPage(res: Response, session: Session, title: string, body: Paramete
 }
 
 /** What an operator can fix (a wrong id, an event no longer in that state) goes back as a message. */
-const OPERATOR_ERRORS = new Set(['EventNotFound', 'EventNotInState', 'EventSuperseded', 'UnknownPerson', 'SecondApproverRequired']);
+const OPERATOR_ERRORS = new Set(['EventNotFound', 'EventNotInState', 'EventSuperseded', 'UnknownPerson', 'SecondApproverRequired', 'NothingToReconcile']);
 /** A role with none of these has no page to see. */
 const UI_PERMISSIONS: readonly Permission[] = ['readEvents', 'readAudit'];
 
@@ -197,7 +200,8 @@ export function createUiRouter(options: UiOptions): express.Router {
       const inFlight = [...pending, ...running, ...waiting];
       const names = await namesOf(db, [...held, ...inFlight, ...attention, ...completed]);
       const session = sessionOf(req);
-      sendPage(res, session, 'Leavers', overviewBody({ held, inFlight, attention, completed, names, canAct: can(session.principal, 'actOnEvents') }));
+      const reconcileRuns = options.reconcile ? await latestRuns(db, 10) : undefined;
+      sendPage(res, session, 'Leavers', overviewBody({ held, inFlight, attention, completed, names, canAct: can(session.principal, 'actOnEvents'), reconcileRuns }));
     }),
   );
 
@@ -322,6 +326,20 @@ export function createUiRouter(options: UiOptions): express.Router {
       return `Approved ${released} held leaver${released === 1 ? '' : 's'}${waiting > 0 ? `; ${waiting} wait${waiting === 1 ? 's' : ''} for a different operator's approval` : ''}.`;
     }),
   );
+
+  const reconcile = options.reconcile;
+  if (reconcile) {
+    const reconcileForm = z.strictObject({ dryRun: z.literal('true').optional() });
+    router.post(
+      '/reconcile',
+      ...action(async (req, by) => {
+        const { dryRun } = reconcileForm.parse(formBody(req));
+        const requested = await requestReconciliation(db, reconcile, { by, dryRun: dryRun === 'true' });
+        kick();
+        return `${requested.dryRun ? 'Dry run' : 'Reconciliation'} of ${requested.systems.join(', ')} started; its runs appear below when they finish.`;
+      }),
+    );
+  }
 
   const intake = options.intake;
   if (intake) {

@@ -146,4 +146,27 @@ describe('reconciliation with remediation', () => {
     expect(rest).toMatchObject({ next: null });
     expect(rest.findings).toHaveLength(5);
   });
+
+  it('the operator page starts a dry run with a button and lists the runs', async () => {
+    const base = jml.system.url!;
+    const { token } = await createToken(jml.system.db, { name: 'page-ops', kind: 'operator' });
+    const form = (path: string, body: Record<string, string>, headers: Record<string, string>) =>
+      fetch(`${base}${path}`, { method: 'POST', redirect: 'manual', headers: { 'content-type': 'application/x-www-form-urlencoded', origin: base, ...headers }, body: new URLSearchParams(body).toString() });
+    const login = await form('/ui/login', { token }, {});
+    const cookie = login.headers.getSetCookie().find((header) => header.startsWith('jml_ui_session='))!.split(';')[0]!;
+    const overview = await (await fetch(`${base}/ui/`, { headers: { cookie } })).text();
+    expect(overview).toContain('<form method="post" action="/ui/reconcile">');
+
+    const before = (await jml.database.query<{ count: number }>('SELECT count(*)::int AS count FROM reconcile_run WHERE dry_run'))[0]!.count;
+    const pressed = await form('/ui/reconcile', { dryRun: 'true' }, { cookie });
+    expect(pressed.status).toBe(303);
+    const runs = await waitFor(
+      () => jml.database.query<{ id: string; trigger: string }>('SELECT id, trigger FROM reconcile_run WHERE dry_run AND finished_at IS NOT NULL'),
+      (rows) => rows.length === before + 2,
+    );
+    expect(runs.filter((run) => run.trigger === 'page-ops')).toHaveLength(2);
+    const page = await (await fetch(`${base}/ui/`, { headers: { cookie } })).text();
+    expect(page).toMatch(/Dry run of rocketchat, userapi started/);
+    for (const run of runs.filter((entry) => entry.trigger === 'page-ops')) expect(page).toContain(`data-run="${run.id}"`);
+  });
 });
