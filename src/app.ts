@@ -8,6 +8,7 @@ import type { Database } from './db/client.js';
 import { createMetricsHandler, type MetricsRouteOptions } from './metrics/route.js';
 import { createScimRouter, type ScimRouterOptions } from './scim/router.js';
 import { createUiRouter, type UiOptions } from './ui/router.js';
+import { logUnexplainedFailure } from './http-failures.js';
 
 export interface AppOptions {
   db: Database;
@@ -58,6 +59,7 @@ export const requestId: RequestHandler = (req, res, next) => {
   const id = offered && /^[A-Za-z0-9._:-]{1,128}$/.test(offered) ? offered : randomUUID();
   res.locals.requestId = id;
   res.set('X-Request-Id', id);
+  res.once('finish', () => logUnexplainedFailure(req, res));
   next();
 };
 

@@ -30,6 +30,8 @@ import type { ScimDependencies } from '../scim/users.js';
 import { identityIdSchema, terminateNow, terminateSchema } from '../hr/terminate.js';
 import { ClientRateLimiter } from '../scim/rate-limit.js';
 import { findingsQuerySchema, latestRuns, requestReconciliation, requestSchema, runFindings, runIdSchema, type ReconcileSetup } from '../reconcile/operations.js';
+import { DATABASE_RETRY_AFTER_SECONDS } from '../db/errors.js';
+import { logFailure } from '../http-failures.js';
 
 export interface OperatorApiOptions {
   db: Database;
@@ -124,13 +126,16 @@ function toHttp(res: Response, error: unknown, logger: Logger): void {
   if (named.type === 'entity.parse.failed') return sendError(res, 400, 'InvalidRequest', 'The request body is not valid JSON');
   // The body parser's other refusals (an unsupported charset, an aborted upload) say what is wrong.
   if (named.type && named.status && named.status >= 400 && named.status < 500) return sendError(res, named.status, 'InvalidRequest', named.message ?? 'Bad request');
-  // One classification of database outages for every HTTP surface (src/scim/errors.ts).
-  if (toScimError(error).status === 503) {
-    logger.warn({ err: error }, 'operator API: database unavailable');
+  // One classification of database errors for every HTTP surface (src/db/errors.ts).
+  const status = Number(toScimError(error).status);
+  if (status === 400) return sendError(res, 400, 'InvalidRequest', toScimError(error).message);
+  if (status === 503) {
+    logFailure(res, error, 'operator API: database unavailable', logger);
+    res.set('Retry-After', String(DATABASE_RETRY_AFTER_SECONDS));
     return sendError(res, 503, 'ServiceUnavailable', 'The database is temporarily unavailable; retry later');
   }
-  logger.error({ err: error }, 'operator API request failed');
-  return sendError(res, 500, 'InternalError', 'Internal error; the server log has the details');
+  logFailure(res, error, 'operator API request failed', logger);
+  return sendError(res, 500, 'InternalError', `Internal error; the server log has the details under request id ${String(res.locals.requestId)}`);
 }
 
 export function createOperatorRouter(options: OperatorApiOptions): express.Router {

@@ -1,6 +1,7 @@
 // Every SCIM error leaves as an RFC 7644 §3.12 body. scimmy turns errors it does not know into
 // 404s, so handlers convert theirs first: bad input is 400, a clash 409, an outage 503.
 import SCIMMY from 'scimmy';
+import { classifyDatabaseError, databaseMessage } from '../db/errors.js';
 
 export const ScimError = SCIMMY.Types.Error;
 export type ScimError = InstanceType<typeof SCIMMY.Types.Error>;
@@ -45,6 +46,12 @@ export function toScimError(error: unknown): ScimError {
   const typed = error as { name?: string; status?: number; scimType?: string; message?: string };
   if (typed?.name === 'ScimQueryError') return new ScimError(typed.status ?? 400, typed.scimType ?? 'invalidFilter', typed.message ?? 'invalid query');
   if (isUniqueViolation(error)) return new ScimError(409, 'uniqueness', 'A resource with that userName already exists');
+  // Whose fault it is, by SQLSTATE (src/db/errors.ts): a value the request carried is a 400
+  // invalidValue (RFC 7644 §3.12), the database being away a 503 the client should retry.
+  const fault = classifyDatabaseError(error);
+  if (fault === 'invalid-input') return scimError(400, 'invalidValue', `A value in the request is not acceptable: ${databaseMessage(error) ?? 'out of range or malformed'}`);
+  if (fault === 'unavailable') return scimError(503, undefined, 'The identity store is temporarily unavailable; retry later');
+  if (fault === 'internal') return scimError(500, undefined, 'Internal error');
   const code = codeOf(error);
   if ((code && OUTAGE_CODES.has(code)) || isDatabaseError(error)) {
     return scimError(503, undefined, 'The identity store is temporarily unavailable; retry later');

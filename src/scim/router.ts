@@ -14,6 +14,8 @@ import type { Logger } from '../logger.js';
 import { listIdentityIds } from './query/list.js';
 import { canonicalDiscoveryUrl, normalisePatchBody, normaliseResourceBody, type ResourceType } from './dialect/index.js';
 import { etagMatches } from './etag.js';
+import { DATABASE_RETRY_AFTER_SECONDS } from '../db/errors.js';
+import { logFailure } from '../http-failures.js';
 import { errorBody, toScimError } from './errors.js';
 import { ClientRateLimiter } from './rate-limit.js';
 import { createBulkHandler, type BulkLimits } from './bulk.js';
@@ -48,12 +50,15 @@ function containsNul(value: unknown, depth = 0): boolean {
 }
 
 function sendError(res: Response, status: number, detail: string, scimType?: string) {
+  if (status === 503) res.set('Retry-After', String(DATABASE_RETRY_AFTER_SECONDS));
   res.status(status).type('application/scim+json').send(JSON.stringify(errorBody(status, detail, scimType)));
 }
 
 function sendScimError(res: Response, error: unknown) {
   const scim = toScimError(error);
-  sendError(res, scim.status, scim.message, scim.scimType || undefined);
+  // The body says only "internal error": the log line, found by the response's X-Request-Id, says what.
+  if (Number(scim.status) >= 500) logFailure(res, error, 'SCIM request failed');
+  sendError(res, Number(scim.status), scim.message, scim.scimType || undefined);
 }
 
 function contextOf(req: Request): ScimRequestContext {

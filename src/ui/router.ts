@@ -31,6 +31,8 @@ import { readUpload, UploadRefused } from './upload.js';
 import { evidenceBody, hrImportBody, layout, loginPage, messagePage, overviewBody, reportBody, type Names } from './pages.js';
 import { sameOrigin, securityHeaders, sessionCookie, sessionIdOf } from './security.js';
 import { DEFAULT_SESSION_TTL_MS, SessionStore, type Session } from './sessions.js';
+import { DATABASE_RETRY_AFTER_SECONDS } from '../db/errors.js';
+import { logFailure } from '../http-failures.js';
 
 export interface UiOptions {
   db: Database;
@@ -397,11 +399,12 @@ export function createUiRouter(options: UiOptions): express.Router {
       return;
     }
     if (toScimError(error).status === 503) {
-      logger.warn({ err: error }, 'operator pages: database unavailable');
+      logFailure(res, error, 'operator pages: database unavailable', logger);
+      res.set('Retry-After', String(DATABASE_RETRY_AFTER_SECONDS));
       res.status(503).type('html').send(messagePage('Unavailable', 'The database is temporarily unavailable; reload in a moment.', sessions.get(req)));
       return;
     }
-    logger.error({ err: error }, 'operator page failed');
+    logFailure(res, error, 'operator page failed', logger);
     res.status(500).type('html').send(messagePage('Error', 'Internal error; the server log has the details.', sessions.get(req)));
   });
   return router;
