@@ -89,6 +89,28 @@ function heartbeating<A extends unknown[], R>(activity: (...args: A) => Promise<
   };
 }
 
+/**
+ * A dry run goes as far as it safely can (issue 14): it looks the account up and reads its state
+ * where the vendor documents reads, and says what it would do to which account; it sends no
+ * change. A lookup that fails is reported, not retried: nothing depends on it.
+ */
+async function lookUpForDryRun(
+  request: TargetRequest,
+  connector: Connector,
+  target: TargetRow,
+): Promise<{ accountId: string | null; message: string; active?: boolean; lookupError?: string }> {
+  try {
+    const accountId = target.accountId ?? (await connector.resolveAccount(snapshotOf(target)));
+    if (accountId === null) return { accountId, message: `would find no account in ${request.system} (${connector.lookup}): nothing to ${request.action}` };
+    const state = connector.readAccount ? await connector.readAccount(accountId) : undefined;
+    if (state === null) return { accountId, message: `would find no account ${accountId} in ${request.system}: nothing to ${request.action}` };
+    const now = state === undefined ? '' : `, now ${state.active ? 'active' : 'inactive'}`;
+    return { accountId, message: `would ${request.action} account ${accountId} in ${request.system}${now}`, ...(state ? { active: state.active } : {}) };
+  } catch (error) {
+    return { accountId: target.accountId, message: `would ${request.action} in ${request.system}; the look-up failed`, lookupError: (error as Error).message };
+  }
+}
+
 export function createTargetActivities({ db, connectors, dryRun, now, notFoundBurst = DEFAULT_NOT_FOUND_BURST }: Deps) {
   function settle(
     request: TargetRequest,
@@ -177,7 +199,8 @@ export function createTargetActivities({ db, connectors, dryRun, now, notFoundBu
         });
       }
       if (dryRun(request.system)) {
-        await settle(request, target.identityId, { status: 'dry_run', data: { wouldDo: request.action, attempt } });
+        const lookup = await lookUpForDryRun(request, connector, target);
+        await settle(request, target.identityId, { status: 'dry_run', accountId: lookup.accountId, data: { wouldDo: request.action, attempt, ...lookup } });
         return 'dry_run';
       }
 

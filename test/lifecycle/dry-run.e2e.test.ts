@@ -1,4 +1,5 @@
-// Dry run: the whole workflow runs and the audit says what would have been done; nothing is sent.
+// Dry run: the whole workflow runs, looks each account up (reads only) and the audit says what
+// would have been done to which account; no change is sent.
 import { afterEach, describe, expect, it } from 'vitest';
 import { CORE_USER, PATCH_OP } from '../support/scim-client.js';
 import { startTestSystem, type TestSystem } from '../support/system.js';
@@ -16,7 +17,7 @@ async function leaver(system: TestSystem) {
   await system.scim.patch(`/Users/${created.body.id}`, { schemas: [PATCH_OP], Operations: [{ op: 'replace', value: { active: false } }] });
   const [event] = await system.database.query<{ id: string; workflow_id: string }>(`SELECT id, workflow_id FROM lifecycle_event WHERE kind = 'leaver'`);
   const outcomes = await system.resultOf(event!.workflow_id);
-  const audit = await system.database.query<{ action: string; system: string; data: { wouldDo?: string } }>(
+  const audit = await system.database.query<{ action: string; system: string; data: { wouldDo?: string; message?: string; accountId?: string } }>(
     `SELECT action, system, data FROM audit_event WHERE event_id = $1 AND action LIKE 'target.%' ORDER BY system`, [event!.id]);
   return { outcomes: Object.fromEntries(outcomes.map(({ system: name, status }) => [name, status])), audit };
 }
@@ -39,8 +40,15 @@ describe('dry run', () => {
     const { outcomes, audit } = await leaver(jml);
     expect(outcomes).toEqual({ rocketchat: 'dry_run', mendix: 'dry_run', userapi: 'dry_run' });
     expect(audit.map((row) => row.action)).toEqual(['target.deactivate.dry_run', 'target.deactivate.dry_run', 'target.deactivate.dry_run']);
+    const said = Object.fromEntries(audit.map((row) => [row.system, row.data.message]));
+    const chatId = jml.simulators.simulators.rocketchat.users().find((user) => user.username === 'dry')!._id;
+    expect(said.rocketchat).toBe(`would deactivate account ${chatId} in rocketchat, now active`);
+    expect(said.userapi).toBe('would deactivate account ext-dry in userapi, now active');
+    expect(said.mendix).toMatch(/^would deactivate account \S+ in mendix$/);
+    // Only look-ups and reads: no change reached any system, and every account is still active.
     for (const name of ['rocketchat', 'mendix', 'userapi'] as const) {
-      expect(jml.simulators.simulators[name].calls()).toHaveLength(0);
+      expect(sentTo(jml, name)).toHaveLength(0);
+      expect(jml.simulators.simulators[name].users().every((user) => user.active)).toBe(true);
     }
   });
 });
