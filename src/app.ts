@@ -9,6 +9,7 @@ import { createMetricsHandler, type MetricsRouteOptions } from './metrics/route.
 import { createScimRouter, type ScimRouterOptions } from './scim/router.js';
 import { createUiRouter, type UiOptions } from './ui/router.js';
 import { logUnexplainedFailure } from './http-failures.js';
+import { createHrWebhookRouter, type HrWebhookOptions } from './hr/webhook.js';
 
 export interface AppOptions {
   db: Database;
@@ -17,6 +18,8 @@ export interface AppOptions {
   scim: ScimRouterOptions;
   /** The operator API under /api; not served without it. */
   operator?: OperatorApiOptions;
+  /** The HR webhook at /api/hr/events (signed with JML_HR_WEBHOOK_SECRET); not served without it. */
+  hrWebhook?: HrWebhookOptions;
   /** The operator web pages under /ui; not served without it. */
   ui?: UiOptions;
   /** The OAuth 2.0 token endpoint at /oauth/token (client credentials); not served without it. */
@@ -76,6 +79,8 @@ export function createApp(options: AppOptions): express.Express {
   if (options.metrics) app.get('/metrics', createMetricsHandler(options.metrics));
   if (options.oauth) app.use('/oauth', createOAuthRouter(options.oauth));
   app.use('/scim/v2', createScimRouter(options.scim));
+  // Before the operator API: the webhook reads its body raw, to check the signature over it.
+  if (options.hrWebhook) app.use('/api/hr', createHrWebhookRouter(options.hrWebhook));
   if (options.operator) app.use('/api', createOperatorRouter(options.operator));
   if (options.ui) app.use('/ui', createUiRouter(options.ui));
   for (const mount of options.mounts ?? []) app.use(mount.path, mount.router);

@@ -169,6 +169,8 @@ export const environmentSchema = z.object({
   JML_WORKER_CACHED_WORKFLOWS: z.coerce.number().int().min(0).optional(),
   /** A bearer token for Prometheus: accepted on /metrics only, besides operator tokens. */
   JML_METRICS_TOKEN: secret('JML_METRICS_TOKEN').optional(),
+  /** The HR webhook's shared HMAC secret (or JML_HR_WEBHOOK_SECRET_FILE); POST /api/hr/events is served only with it (decision 026). */
+  JML_HR_WEBHOOK_SECRET: secret('JML_HR_WEBHOOK_SECRET').optional(),
   /**
    * Signed checkpoints of the audit chain (docs/decisions/035-signed-checkpoints.md). The Ed25519
    * signing key in signed-note form (PRIVATE+KEY+<name>+<id>+<key>), or JML_CHECKPOINT_KEY_FILE;

@@ -26,7 +26,7 @@ export class CsvFormatError extends Error {
   override readonly name = 'CsvFormatError';
 }
 
-type HrValues = Partial<{ terminationDate: Date | null; active: boolean } & Record<Exclude<HrAttribute, 'terminationDate' | 'active'>, string | null>>;
+export type HrValues = Partial<{ terminationDate: Date | null; active: boolean } & Record<Exclude<HrAttribute, 'terminationDate' | 'active'>, string | null>>;
 
 export interface RowError {
   line: number;
@@ -107,7 +107,8 @@ function parseCsv(csv: string, mapping: HrMapping): ParsedRow[] {
 const DATE_ONLY = /^\d{4}-\d{2}-\d{2}$/;
 const DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/;
 
-function parseDate(text: string, mapping: HrMapping): Date | string {
+/** An ISO 8601 date (the start or end of that day, UTC) or date-time with a zone, or why not. */
+export function parseDate(text: string, mapping: Pick<HrMapping, 'dateOnly'>): Date | string {
   if (DATE_ONLY.test(text)) {
     const date = new Date(`${text}T${mapping.dateOnly === 'endOfDay' ? '23:59:59.999' : '00:00:00.000'}Z`);
     if (!Number.isNaN(date.getTime()) && date.toISOString().startsWith(text)) return date;
@@ -208,6 +209,38 @@ async function identitiesByKey(db: ScimDependencies['db'], attribute: HrMapping[
   return new Map(keys.map((key) => [key, byKey.get(normalise(key)) ?? []]));
 }
 
+/**
+ * Sets an HR source's values on one person through the SCIM intake, in one transaction; computed
+ * under the row lock from the row as it is then, so a SCIM write since the caller looked is kept.
+ * Audited as `<action>.applied`, or `<action>.unchanged` when nothing differs. Answers whether it changed anything.
+ */
+export async function applyHrValues(
+  deps: ScimDependencies,
+  principal: Principal,
+  identityId: string,
+  values: HrValues,
+  audit: { action: string; data: Record<string, unknown> },
+): Promise<boolean> {
+  let changedAny = false;
+  await commitIdentityChange(deps, principal, identityId, async (tx, before) => {
+    const { resource, changed } = withValues(before, values);
+    if (changed.length === 0) return { row: before, action: `${audit.action}.unchanged`, data: audit.data };
+    changedAny = true;
+    const row = await tx.identity.update({
+      where: { id: before.id },
+      data: { ...columnsFromScim(resource), resource: resource as Prisma.InputJsonValue, version: { increment: 1 } },
+    });
+    return { row, action: `${audit.action}.applied`, data: audit.data };
+  });
+  return changedAny;
+}
+
+/** What `values` would change for `identity` now (for answers and dry runs). */
+export function describeHrChange(identity: Identity, values: HrValues, now: Date): Pick<RowChange, 'kind' | 'effectiveAt' | 'changes'> | null {
+  const { resource, changed } = withValues(identity, values);
+  return changed.length === 0 ? null : kindOf(identity, resource, now);
+}
+
 interface PlannedRow {
   change: RowChange;
   values: HrValues;
@@ -286,16 +319,7 @@ export async function importHrChanges(
   let next = 0;
   const applyOne = async ({ change, values }: PlannedRow) => {
     try {
-      await commitIdentityChange(deps, input.principal, change.identityId, async (tx, before) => {
-        // Under the row lock, from the row as it is now: a SCIM write since the plan is kept.
-        const { resource, changed } = withValues(before, values);
-        if (changed.length === 0) return { row: before, action: 'hr.import.unchanged', data: { ...source, line: change.line } };
-        const row = await tx.identity.update({
-          where: { id: before.id },
-          data: { ...columnsFromScim(resource), resource: resource as Prisma.InputJsonValue, version: { increment: 1 } },
-        });
-        return { row, action: 'hr.import.applied', data: { ...source, line: change.line } };
-      });
+      await applyHrValues(deps, input.principal, change.identityId, values, { action: 'hr.import', data: { ...source, line: change.line } });
       report.applied += 1;
     } catch (error) {
       report.failed.push({ line: change.line, reason: (error as Error).message });

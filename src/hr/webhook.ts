@@ -1,0 +1,169 @@
+// The HR webhook (issue 16, docs/decisions/026-hr-webhook.md): POST /api/hr/events, for HR systems
+// that call a URL per joiner, leaver or mover. The credential is a shared secret
+// (JML_HR_WEBHOOK_SECRET): the sender signs `<timestamp>.<raw body>` with HMAC-SHA256, as
+// Stripe and Slack sign theirs. The body is read raw and size-limited before anything else, the
+// signature compared in constant time, a timestamp older or newer than five minutes refused, and a
+// signature seen before refused as a replay (a bounded in-memory store covering the window).
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import express, { type Request, type Response } from 'express';
+import { LRUCache } from 'lru-cache';
+import { z } from 'zod';
+import type { AuthFailureGuard } from '../auth/failures.js';
+import type { Principal } from '../auth/tokens.js';
+import type { Logger } from '../logger.js';
+import { toScimError } from '../scim/errors.js';
+import type { ScimDependencies } from '../scim/users.js';
+import { applyHrValues, describeHrChange, parseDate, type HrValues } from './import.js';
+import { identitiesBy } from './person.js';
+
+export const TIMESTAMP_HEADER = 'x-jml-timestamp';
+export const SIGNATURE_HEADER = 'x-jml-signature';
+/** How far a timestamp may be from the server's clock, either way. */
+export const SIGNATURE_WINDOW_SECONDS = 300;
+const MAX_BODY_BYTES = 16 * 1024;
+/** Signatures remembered for replay detection: more than a sender delivers in five minutes. */
+const REPLAY_CAPACITY = 100_000;
+
+const text = z.string().trim().min(1).max(500);
+export const hrEventSchema = z.strictObject({
+  /** The HR system's own id for the event, recorded in the audit trail. */
+  id: z.string().trim().min(1).max(200).optional(),
+  person: z.strictObject({ attribute: z.enum(['userName', 'email', 'externalId', 'employeeNumber']).default('externalId'), value: text }),
+  event: z.enum(['joiner', 'leaver', 'mover']),
+  /** ISO 8601 date or date-time; a leaver's defaults to now. */
+  effectiveDate: z.string().max(40).optional(),
+  department: text.optional(),
+  title: text.optional(),
+  division: text.optional(),
+  organization: text.optional(),
+  costCenter: text.optional(),
+});
+export type HrEvent = z.output<typeof hrEventSchema>;
+
+export interface HrWebhookOptions {
+  secret: string;
+  intake: ScimDependencies;
+  authFailures: AuthFailureGuard;
+  logger: Logger;
+  now?: () => Date;
+}
+
+const PRINCIPAL: Principal = { tokenId: 'hr-webhook', name: 'hr-webhook', kind: 'scim' };
+
+/** The signature a sender puts in X-JML-Signature. */
+export function signHrEvent(secret: string, timestamp: string, body: Buffer | string): string {
+  return `sha256=${createHmac('sha256', secret).update(`${timestamp}.`).update(body).digest('hex')}`;
+}
+
+function send(res: Response, status: number, error: string, detail: string, extra: Record<string, unknown> = {}) {
+  res.status(status).json({ error, detail, ...extra });
+}
+
+/** What the event asks of the person, or why it cannot be done. */
+function valuesOf(event: HrEvent, now: Date, active: boolean): HrValues | string {
+  const date = event.effectiveDate === undefined ? now : parseDate(event.effectiveDate, { dateOnly: 'startOfDay' });
+  if (typeof date === 'string') return `effectiveDate ${date}`;
+  const future = date.getTime() > now.getTime();
+  const attributes = { department: event.department, title: event.title, division: event.division, organization: event.organization, costCenter: event.costCenter };
+  const given = Object.fromEntries(Object.entries(attributes).filter(([, value]) => value !== undefined));
+  switch (event.event) {
+    case 'leaver':
+      // A future date schedules the leaver (src/lifecycle/detect.ts); a past one acts now. A
+      // person who left already keeps their date unless the event names one: a redelivery is no change.
+      if (future) return { terminationDate: date };
+      return !active && event.effectiveDate === undefined ? { active: false } : { active: false, terminationDate: date };
+    case 'joiner':
+      // jml has no dated joiners: people arrive over SCIM; a joiner here re-activates a known person.
+      if (future) return 'a joiner with a future effectiveDate is not supported: send it on the day';
+      return { active: true, terminationDate: null, ...given };
+    case 'mover':
+      if (future) return 'a mover with a future effectiveDate is not supported: send it on the day';
+      if (Object.keys(given).length === 0) return 'a mover needs at least one of department, title, division, organization, costCenter';
+      return given;
+  }
+}
+
+export function createHrWebhookRouter(options: HrWebhookOptions): express.Router {
+  const { intake, logger } = options;
+  const now = options.now ?? (() => new Date());
+  const router = express.Router();
+  const seen = new LRUCache<string, true>({ max: REPLAY_CAPACITY, ttl: 2 * SIGNATURE_WINDOW_SECONDS * 1000 });
+
+  router.post(
+    '/events',
+    (req, res, next) => {
+      const admission = options.authFailures.admit(req, req.get(SIGNATURE_HEADER));
+      if (!admission.allowed) {
+        res.set('Retry-After', String(admission.retryAfterSeconds));
+        return send(res, 429, 'TooManyRequests', `Too many failed signatures from this address: retry after ${admission.retryAfterSeconds} s`);
+      }
+      next();
+    },
+    // Raw bytes, size-limited before parsing: the signature covers them exactly as sent.
+    express.raw({ type: () => true, limit: MAX_BODY_BYTES }),
+    (req: Request, res: Response) => {
+      const refuse = (reason: string, detail: string) => {
+        options.authFailures.failed(req, 'hr', reason);
+        res.set('WWW-Authenticate', 'HMAC realm="jml-hr"');
+        send(res, 401, 'Unauthorized', detail);
+      };
+      const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+      const timestamp = req.get(TIMESTAMP_HEADER) ?? '';
+      const signature = req.get(SIGNATURE_HEADER) ?? '';
+      if (!/^\d{1,12}$/.test(timestamp)) return refuse('no timestamp', `${TIMESTAMP_HEADER} must be the signing time in Unix seconds`);
+      const skew = Math.abs(now().getTime() / 1000 - Number(timestamp));
+      if (skew > SIGNATURE_WINDOW_SECONDS) return refuse('stale timestamp', `${TIMESTAMP_HEADER} is ${Math.round(skew)} s from the server's clock; at most ${SIGNATURE_WINDOW_SECONDS} s are accepted: sign each delivery when sending it`);
+      const expected = Buffer.from(signHrEvent(options.secret, timestamp, body), 'utf8');
+      const offered = Buffer.from(signature, 'utf8');
+      // Constant time: the comparison takes as long however much of the signature is right.
+      if (offered.length !== expected.length || !timingSafeEqual(offered, expected)) {
+        return refuse('bad signature', `${SIGNATURE_HEADER} must be sha256=<hex HMAC-SHA256 of "<timestamp>.<body>" with the shared secret>`);
+      }
+      options.authFailures.succeeded(signature);
+      // Only a correctly signed delivery reaches here, so only a real replay can be refused.
+      if (seen.has(signature)) return send(res, 409, 'Replay', 'This delivery was received before: sign each delivery anew (a new timestamp)');
+      seen.set(signature, true);
+      handleEvent(body, timestamp, res).catch((error: unknown) => {
+        if (toScimError(error).status === 503) return send(res, 503, 'ServiceUnavailable', 'The database is temporarily unavailable; retry later');
+        logger.error({ err: error }, 'HR webhook failed');
+        send(res, 500, 'InternalError', 'Internal error; the server log has the details');
+      });
+    },
+  );
+
+  async function handleEvent(body: Buffer, timestamp: string, res: Response): Promise<void> {
+    let json: unknown;
+    try {
+      json = JSON.parse(body.toString('utf8'));
+    } catch {
+      return send(res, 400, 'InvalidRequest', 'The body is not JSON');
+    }
+    const parsed = hrEventSchema.safeParse(json);
+    if (!parsed.success) {
+      const errors = parsed.error.issues.map((issue) => ({ field: issue.path.join('.') || 'body', message: issue.message }));
+      return send(res, 400, 'InvalidRequest', errors.map((entry) => `${entry.field} ${entry.message}`).join('; '), { errors });
+    }
+    const event = parsed.data;
+    const at = now();
+    const people = await identitiesBy(intake.db, event.person.attribute, event.person.value);
+    if (people.length === 0) return send(res, 404, 'UnknownPerson', `No live identity has ${event.person.attribute} "${event.person.value}": jml learns of people over SCIM first`);
+    if (people.length > 1) return send(res, 409, 'AmbiguousPerson', `${people.length} live identities have ${event.person.attribute} "${event.person.value}": name the person by a unique attribute`);
+    const person = people[0]!;
+    const values = valuesOf(event, at, person.active);
+    if (typeof values === 'string') return send(res, 422, 'Unprocessable', values);
+    const change = describeHrChange(person, values, at);
+    const applied = await applyHrValues(intake, PRINCIPAL, person.id, values, {
+      action: 'hr.event',
+      data: { hrEventId: event.id ?? null, event: event.event, effectiveDate: event.effectiveDate ?? null, signedAt: Number(timestamp) },
+    });
+    res.json({ identityId: person.id, userName: person.userName, outcome: applied ? 'applied' : 'unchanged', kind: applied ? (change?.kind ?? null) : null, effectiveAt: applied ? (change?.effectiveAt ?? null) : null });
+  }
+
+  // The raw body parser's refusals (too large, an aborted upload) answer in the webhook's own shape.
+  router.use((error: { type?: string; status?: number; message?: string }, _req: Request, res: Response, next: (error?: unknown) => void) => {
+    if (error.type === 'entity.too.large') return send(res, 413, 'PayloadTooLarge', `The body is larger than ${MAX_BODY_BYTES} bytes`);
+    if (error.status && error.status >= 400 && error.status < 500) return send(res, error.status, 'InvalidRequest', error.message ?? 'Bad request');
+    next(error);
+  });
+  return router;
+}
