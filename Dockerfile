@@ -23,6 +23,9 @@ COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY --from=build /app/prisma/migrations ./prisma/migrations
 COPY bin ./bin
+# The checkpoint folder (docker-compose.yml mounts a volume here): a new named volume takes this
+# folder's owner, so the API, running as node, can publish to it.
+RUN mkdir -p /var/lib/jml/checkpoints && chown node:node /var/lib/jml/checkpoints
 USER node
 EXPOSE 8080
 HEALTHCHECK --interval=10s --timeout=3s --start-period=30s CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||8080)+'/health').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]

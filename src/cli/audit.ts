@@ -30,6 +30,9 @@ export const AUDIT_USAGE = `Usage: jml audit <action>
   jml audit archive --before <date> --out <dir> [--as <operator>]
       move rows that occurred before <date> to a JSONL file in <dir>, leaving a checkpoint that
       verification starts from; run with the database owner's credentials (it deletes rows)
+  jml audit keygen --out <file> [--name <name>]
+      a new checkpoint signing key in <file> (0600, never replaced) for JML_CHECKPOINT_KEY_FILE;
+      prints its verifier key for auditors (no database needed)
 Dates are ISO 8601: 2026-01-31 (midnight UTC) or 2026-01-31T12:00:00Z.
 `;
 

@@ -36,6 +36,7 @@ const USAGE = `Usage: jml <command>
                                            approve or reject held leavers ('jml events' for more)
   audit verify | export --from <date> --to <date> [--format csv|json] [--out <file>]
         | archive --before <date> --out <dir>
+        | keygen --out <file> [--name <name>]
                                            check the audit hash chain; export or archive rows ('jml audit' for more)
   evidence <userName or id> [--format text|json] [--bundle <out.zip>]
                                            one person's identity, lifecycle events, outcomes and audit rows;
@@ -157,6 +158,11 @@ async function main(argv: string[]): Promise<number> {
       return withDatabase((db) => reportCommand(db, { report: rest[0] ?? '', from: values.from, to: values.to, format: values.format, slaMs }));
     }
     case 'audit': {
+      if (rest[0] === 'keygen') {
+        // No database and no environment: the key is made before the deployment exists.
+        const { keygenCommand } = await import('./keygen.js');
+        return keygenCommand({ out: values.out, name: values.name }, { out: (text) => process.stdout.write(text), err: (text) => process.stderr.write(text) });
+      }
       const { environment } = loadEnvironment();
       const checkpoints = { directory: checkpointDirectory(environment), key: loadVerifierKey(environment) };
       return withDatabase((db) => auditCommand(db, { ...values, action: rest[0] ?? '', actionFilter: values.action, by: values.as, checkpoints }));

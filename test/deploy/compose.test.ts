@@ -161,6 +161,19 @@ describe('docker-compose.yml', () => {
     }
   });
 
+  it('gives the API its checkpoint signing key as a secret and a volume of its own for the checkpoints (decision 035)', () => {
+    const api = serviceNamed('jml-api');
+    expect(api.environment.JML_CHECKPOINT_KEY_FILE).toBe('/run/secrets/jml_checkpoint_key');
+    expect(api.secrets).toContain('jml_checkpoint_key');
+    const directory = String(api.environment.JML_CHECKPOINT_DIR);
+    const volume = api.volumes.find((mount) => mount.endsWith(`:${directory}`));
+    expect(volume, 'a volume mounted at JML_CHECKPOINT_DIR').toBeDefined();
+    // A named volume, not a folder inside the image, which a rebuild or a new container would lose.
+    expect(Object.keys(compose.volumes ?? {})).toContain(volume!.split(':')[0]);
+    // Neither the worker nor the migration may sign: the key stays in one process.
+    for (const name of ['jml-worker', 'jml-migrate']) expect(serviceNamed(name).secrets, name).not.toContain('jml_checkpoint_key');
+  });
+
   describe('least privilege in the database (decision 037)', () => {
     const migrate = serviceNamed('jml-migrate');
 

@@ -2,7 +2,7 @@
 // was exercised and what failed without scrolling through every file. Vitest's `minimal` reporter
 // before it prints the details of each failure; this only counts (Vitest reporter API,
 // onTestRunEnd).
-import type { Reporter, TestModule } from 'vitest/node';
+import type { Reporter, TestModule, TestRunEndReason } from 'vitest/node';
 
 interface Area {
   files: number;
@@ -19,7 +19,7 @@ export default class SummaryReporter implements Reporter {
     this.started = Date.now();
   }
 
-  onTestRunEnd(modules: ReadonlyArray<TestModule>): void {
+  onTestRunEnd(modules: ReadonlyArray<TestModule>, unhandledErrors: ReadonlyArray<unknown>, reason: TestRunEndReason): void {
     const areas = new Map<string, Area>();
     for (const module of modules) {
       const parts = module.relativeModuleId.split(/[\\/]/);
@@ -46,7 +46,8 @@ export default class SummaryReporter implements Reporter {
       const skipped = area.skipped > 0 ? `  ${area.skipped} skipped` : '';
       lines.push(`  ${name.padEnd(width)}  ${String(area.passed).padStart(4)} passed${failed}${skipped}  (${area.files} file${area.files === 1 ? '' : 's'}, ${(area.millis / 1000).toFixed(0)} s)`);
     }
-    const verdict = total.failed === 0 ? 'ALL PASSED' : `${total.failed} FAILED`;
+    // A run can fail with no failed test: the global setup, an unhandled error, an interruption.
+    const verdict = total.failed > 0 ? `${total.failed} FAILED` : reason !== 'passed' || unhandledErrors.length > 0 ? `RUN ${reason === 'interrupted' ? 'INTERRUPTED' : 'FAILED'}: an error outside the tests (setup, or an unhandled error), shown above` : 'ALL PASSED';
     lines.push(`  ${verdict}: ${total.passed} passed, ${total.failed} failed, ${total.skipped} skipped, ${modules.length} files, ${((Date.now() - this.started) / 1000).toFixed(0)} s`);
     for (const [, area] of rows) for (const failure of area.failed) lines.push(`  failed: ${failure}`);
     process.stdout.write(`${lines.join('\n')}\n`);
