@@ -6,15 +6,8 @@ import { migrateDatabase } from '../db/migrate.js';
 import { loadEnvironment } from '../environment.js';
 import { resolveDatabase } from '../infra/database.js';
 import { logger } from '../logger.js';
-import { checkpointDirectory, loadCheckpointKey, loadVerifierKey } from '../audit/checkpoint.js';
-import { auditCommand } from './audit.js';
-import { connectorsCommand } from './connectors.js';
-import { eventsCommand } from './events.js';
-import { evidenceCommand } from './evidence.js';
-import { reconcileCommand } from './reconcile.js';
-import { reportCommand } from './report.js';
-import { oauthCommand } from './oauth.js';
-import { tokensCommand, operatorName } from './tokens.js';
+// Each command's module is imported in its own case, not here: an operator command loads only what
+// it runs (issue 17: the CLI answers in about a second; every module is compiled by tsx at start).
 
 const USAGE = `Usage: jml <command>
 
@@ -145,15 +138,22 @@ async function main(argv: string[]): Promise<number> {
       if (role !== 'supervised' && role !== 'all' && role !== 'api' && role !== 'worker') throw new ConfigError('--role must be all, api or worker');
       return startCommand({ demo: values.demo, role });
     }
-    case 'tokens':
+    case 'tokens': {
+      const { tokensCommand } = await import('./tokens.js');
       return withDatabase((db) => tokensCommand(db, { action: rest[0] ?? '', name: values.name, operator: values.operator, role: values.role, target: rest[1], as: values.as, profile: values.profile ?? rest[2] }));
-    case 'oauth':
+    }
+    case 'oauth': {
+      const [{ oauthCommand }, { operatorName }] = await Promise.all([import('./oauth.js'), import('./tokens.js')]);
       return withDatabase((db) => oauthCommand(db, { action: rest[0] ?? '', target: rest[1], extra: rest[2], name: values.name, profile: values.profile, actor: values.as ?? operatorName() }));
-    case 'events':
+    }
+    case 'events': {
+      const { eventsCommand } = await import('./events.js');
       return withDatabase((db) =>
         eventsCommand(db, { ...values, action: rest[0] ?? '', target: rest[1], allHeld: values['all-held'], approvalsRequired: loadEnvironment().environment.JML_APPROVALS_REQUIRED }),
       );
+    }
     case 'report': {
+      const { reportCommand } = await import('./report.js');
       const slaMs = loadEnvironment().environment.JML_DEPROVISION_SLA_MS;
       return withDatabase((db) => reportCommand(db, { report: rest[0] ?? '', from: values.from, to: values.to, format: values.format, slaMs }));
     }
@@ -163,11 +163,13 @@ async function main(argv: string[]): Promise<number> {
         const { keygenCommand } = await import('./keygen.js');
         return keygenCommand({ out: values.out, name: values.name }, { out: (text) => process.stdout.write(text), err: (text) => process.stderr.write(text) });
       }
+      const [{ auditCommand }, { checkpointDirectory, loadVerifierKey }] = await Promise.all([import('./audit.js'), import('../audit/checkpoint.js')]);
       const { environment } = loadEnvironment();
       const checkpoints = { directory: checkpointDirectory(environment), key: loadVerifierKey(environment) };
       return withDatabase((db) => auditCommand(db, { ...values, action: rest[0] ?? '', actionFilter: values.action, by: values.as, checkpoints }));
     }
     case 'connectors': {
+      const { connectorsCommand } = await import('./connectors.js');
       const { raw } = loadEnvironment();
       return withDatabase((db) => connectorsCommand(db, { action: rest[0] ?? '', user: values.user, json: values.json, env: raw }));
     }
@@ -178,6 +180,7 @@ async function main(argv: string[]): Promise<number> {
       return withDatabase((db) => terminateCommand(shellIntake(db, environment, raw), { subject: rest[0], reason: values.reason, as: values.as, json: values.json }));
     }
     case 'reconcile': {
+      const { reconcileCommand } = await import('./reconcile.js');
       const { raw, environment } = loadEnvironment();
       return withDatabase((db) => reconcileCommand(db, { system: values.system, dryRun: values['dry-run'], json: values.json, raw, environment }));
     }
@@ -190,6 +193,7 @@ async function main(argv: string[]): Promise<number> {
       );
     }
     case 'evidence': {
+      const [{ evidenceCommand }, { checkpointDirectory, loadCheckpointKey }] = await Promise.all([import('./evidence.js'), import('../audit/checkpoint.js')]);
       const { environment } = loadEnvironment();
       const bundleSource = values.bundle ? { key: loadCheckpointKey(environment, { create: false })?.key ?? null, directory: checkpointDirectory(environment) } : undefined;
       return withDatabase((db) => evidenceCommand(db, { subject: rest[0], format: values.format, bundle: values.bundle, bundleSource }));

@@ -1,7 +1,7 @@
 // `jml tokens create|list|revoke|profile`: credentials for SCIM clients, auditors, operators and admins.
 import { TOKEN_KINDS } from '../auth/roles.js';
 import { createToken, listTokens, revokeToken, setTokenProfile, type TokenKind } from '../auth/tokens.js';
-import { CLIENT_PROFILES, isClientProfile } from '../scim/dialect/index.js';
+import { CLIENT_PROFILES, isClientProfile } from '../scim/dialect/profiles.js';
 import { userInfo } from 'node:os';
 import type { Database } from '../db/client.js';
 

@@ -3,7 +3,6 @@
 // Go, then the SDK's own download of the dev server (machines with internet only).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { Connection } from '@temporalio/client';
 import { buildTemporalCli, locateTemporal } from '../../scripts/temporal-cli.js';
@@ -126,15 +125,5 @@ export async function obtainTemporalServer(options: DevServerOptions): Promise<T
   }
 }
 
-/** Finds a free TCP port on loopback (for test servers that must not collide). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
-}
+// freePort lives in its own module so that PostgreSQL's tooling does not load the Temporal SDK.
+export { freePort } from './free-port.js';
