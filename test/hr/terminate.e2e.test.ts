@@ -8,10 +8,8 @@ import { parseEnvironment } from '../../src/config.js';
 import { EVERYONE_EVERYWHERE } from '../../src/lifecycle/policy.js';
 import { lifecycleSettingsOf } from '../../src/lifecycle/settings.js';
 import type { SystemName } from '../../src/connectors/types.js';
-import { CORE_USER } from '../support/scim-client.js';
-import { startTestSystem, type TestSystem } from '../support/system.js';
+import { provisionPerson, startTestSystem, type TestSystem } from '../support/system.js';
 
-const ENTERPRISE = 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User';
 const LIFECYCLE = 'urn:ietf:params:scim:schemas:extension:jml:2.0:User';
 const DONE = ['succeeded', 'verified'];
 
@@ -33,20 +31,7 @@ afterAll(async () => {
 
 async function provision(extra: Record<string, unknown> = {}) {
   counter++;
-  const userName = `walkout${counter}`;
-  const email = `walkout${counter}@example.com`;
-  const externalId = `emp-w${counter}`;
-  jml.simulators.simulators.seedFromIdentity({ userName, email, externalId });
-  const created = await jml.scim.post('/Users', {
-    schemas: [CORE_USER, ENTERPRISE, LIFECYCLE],
-    userName,
-    externalId,
-    emails: [{ value: email, type: 'work', primary: true }],
-    [ENTERPRISE]: { department: 'Engineering' },
-    ...extra,
-  });
-  expect(created.status).toBe(201);
-  return { id: created.body.id, userName, email, externalId };
+  return provisionPerson(jml, 'walkout', counter, extra);
 }
 
 async function terminate(id: string, body: unknown, token = operatorToken, raw?: string) {

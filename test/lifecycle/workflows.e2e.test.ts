@@ -5,8 +5,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CORE_USER, PATCH_OP } from '../support/scim-client.js';
-import { startTestSystem, type TestSystem } from '../support/system.js';
+import { PATCH_OP } from '../support/scim-client.js';
+import { provisionPerson, startTestSystem, type TestSystem } from '../support/system.js';
 
 /** Done downstream: accepted (Mendix, which documents no read) or accepted and read back. */
 const DONE = ['succeeded', 'verified'];
@@ -37,20 +37,7 @@ afterAll(async () => {
 /** A person with accounts in all three systems, provisioned over SCIM. */
 async function provision(extra: Record<string, unknown> = {}) {
   counter++;
-  const userName = `person${counter}`;
-  const email = `person${counter}@example.com`;
-  const externalId = `emp-${counter}`;
-  jml.simulators.simulators.seedFromIdentity({ userName, email, externalId });
-  const created = await jml.scim.post('/Users', {
-    schemas: [CORE_USER, ENTERPRISE, LIFECYCLE],
-    userName,
-    externalId,
-    emails: [{ value: email, type: 'work', primary: true }],
-    [ENTERPRISE]: { department: 'Engineering' },
-    ...extra,
-  });
-  expect(created.status).toBe(201);
-  return { id: created.body.id, userName, email, externalId };
+  return provisionPerson(jml, 'person', counter, extra);
 }
 
 const deactivate = (id: string) => jml.scim.patch(`/Users/${id}`, { schemas: [PATCH_OP], Operations: [{ op: 'replace', value: { active: false } }] });

@@ -14,7 +14,7 @@ import { simulatorConnectorEnvironment, startSimulatorServer, type SimulatorServ
 import { startSystem, type RunningSystem, type SystemOptions } from '../../src/system.js';
 import { createApplicationLogin } from './application-role.js';
 import { createTestDatabase, type TestDatabase } from './database.js';
-import { scimClient } from './scim-client.js';
+import { CORE_USER, scimClient } from './scim-client.js';
 
 export interface TestSystem {
   /** The workflow's result, once the outbox relay has started it (it starts just after the 2xx). */
@@ -99,4 +99,28 @@ export async function startTestSystem(options: TestSystemOptions = {}): Promise<
       await login?.drop();
     },
   };
+}
+
+const ENTERPRISE_USER = 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User';
+const JML_LIFECYCLE = 'urn:ietf:params:scim:schemas:extension:jml:2.0:User';
+
+/**
+ * A person with accounts in all three simulated systems, provisioned over SCIM as `<prefix><n>`
+ * (`extra` is merged into the SCIM body). Throws unless jml answered 201.
+ */
+export async function provisionPerson(jml: TestSystem, prefix: string, n: number, extra: Record<string, unknown> = {}) {
+  const userName = `${prefix}${n}`;
+  const email = `${prefix}${n}@example.com`;
+  const externalId = `emp-${prefix}${n}`;
+  jml.simulators.simulators.seedFromIdentity({ userName, email, externalId });
+  const created = await jml.scim.post('/Users', {
+    schemas: [CORE_USER, ENTERPRISE_USER, JML_LIFECYCLE],
+    userName,
+    externalId,
+    emails: [{ value: email, type: 'work', primary: true }],
+    [ENTERPRISE_USER]: { department: 'Engineering' },
+    ...extra,
+  });
+  if (created.status !== 201) throw new Error(`provisioning ${userName} answered ${created.status}: ${JSON.stringify(created.body)}`);
+  return { id: created.body.id, userName, email, externalId };
 }
