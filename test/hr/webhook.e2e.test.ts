@@ -64,8 +64,10 @@ describe('POST /api/hr/events', () => {
     expect(audit?.data.hrEventId).toBe('bamboo-881');
 
     expect(await deliver(body, { timestamp })).toMatchObject({ status: 409, body: { error: 'Replay' } });
-    // Signed anew, the same event is accepted and changes nothing: still one leaver.
-    expect((await deliver(body)).body).toMatchObject({ outcome: 'unchanged' });
+    // Signed anew, the same event is accepted and changes nothing: still one leaver. The new
+    // signing time is one second later on purpose: re-signed within the same second, the signature
+    // is byte for byte the first one, which the server rightly refuses as a replay.
+    expect((await deliver(body, { timestamp: String(Number(timestamp) + 1) })).body).toMatchObject({ outcome: 'unchanged' });
     expect(await eventsOf(person.id)).toHaveLength(1);
   });
 
