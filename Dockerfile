@@ -1,6 +1,10 @@
 # jml's image: the API and the worker run from the same image with different commands.
-# Node 22 LTS, pinned by digest so a rebuild gets the same base (README: "The image").
-ARG NODE_IMAGE=node:22.14-bookworm-slim@sha256:bac8ff0b5302b06924a5e288fb4ceecef9c8bb0bb92515985d2efdc3a2447052
+# Node 22 LTS, pinned by digest so a rebuild gets the same base (README: "The image"). No registry
+# is reachable from where this was written: the digest is the one independent public Dockerfiles
+# pin for this image (dxw/towtruck: node:22.14.0-slim, techneg-it/ci-commitlint under Renovate:
+# node:22-bookworm-slim, a tailor-cms Dockerfile: node:22.14.0-bookworm-slim, all @sha256:bac8ff0b...;
+# 22.14.0 is the only 22.14 release and slim is bookworm-slim for Node 22, so they name one image).
+ARG NODE_IMAGE=node:22.14.0-bookworm-slim@sha256:bac8ff0b5302b06924a5e288fb4ceecef9c8bb0bb92515985d2efdc3a2447052
 
 # Build: every dependency, the Prisma client, TypeScript compiled to dist/ and the workflow bundle.
 FROM ${NODE_IMAGE} AS build
