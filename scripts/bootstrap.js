@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Prepares a fresh clone before `npm start` and `npm test`: installs dependencies, runs the
 // install steps npm 11 no longer runs for dependencies, generates the Prisma client and makes sure
-// a Temporal server can be had; with --for-tests, also that Chromium is there for the page tests.
+// a Temporal server can be had; with --for-tests, also that Chromium is there for the page tests
+// and that the S3-compatible server the checkpoint tests publish to is built.
 // Plain Node with no dependencies: it runs before they exist.
 // Each step is skipped when its output is already up to date, so a warm run takes well under 1 s.
 import { spawnSync } from 'node:child_process';
@@ -10,6 +11,7 @@ import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ensureChromium } from './chromium.js';
+import { ensureS3Server } from './s3-server.js';
 import { buildTemporalCli, locateTemporal } from './temporal-cli.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -99,5 +101,8 @@ hydrateEmbeddedPostgres();
 generatePrismaClient();
 // `jml tokens|events|audit...` pass --no-temporal: they never talk to a Temporal server.
 if (!process.argv.includes('--no-temporal')) ensureTemporal();
-// Only the tests drive a browser: `npm start` never needs one.
-if (process.argv.includes('--for-tests')) ensureChromium(log);
+// Only the tests drive a browser and an S3 server: `npm start` never needs them.
+if (process.argv.includes('--for-tests')) {
+  ensureChromium(log);
+  ensureS3Server(log);
+}

@@ -186,9 +186,30 @@ export const environmentSchema = z.object({
   JML_CHECKPOINT_HTTP_METHOD: z.enum(['POST', 'PUT']).default('POST'),
   /** A bearer token for JML_CHECKPOINT_URL (or JML_CHECKPOINT_HTTP_TOKEN_FILE). */
   JML_CHECKPOINT_HTTP_TOKEN: z.string().min(1).optional(),
+  /**
+   * Also publish each checkpoint to an S3 bucket (AWS or S3-compatible; decision 045): the service
+   * endpoint (https://s3.eu-west-1.amazonaws.com, http://minio:9000), or the bucket's own
+   * virtual-hosted URL with JML_CHECKPOINT_S3_BUCKET unset. Objects are created with
+   * `If-None-Match: *`, never replaced; Object Lock on the bucket makes them undeletable.
+   */
+  JML_CHECKPOINT_S3_URL: z.url().optional(),
+  /** The bucket, addressed path-style as <url>/<bucket>/<key>. */
+  JML_CHECKPOINT_S3_BUCKET: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'is not an S3 bucket name (3-63 lowercase letters, digits, dots and hyphens)').optional(),
+  /** The key prefix the checkpoint objects go under. */
+  JML_CHECKPOINT_S3_PREFIX: z.string().regex(/^([^/].*\/)?$/, 'must be empty or end with "/" and not start with one').default('jml-checkpoints/'),
+  JML_CHECKPOINT_S3_REGION: z.string().min(1).default('us-east-1'),
+  /** The credentials requests are signed with (SigV4); the secret preferably as JML_CHECKPOINT_S3_SECRET_ACCESS_KEY_FILE. */
+  JML_CHECKPOINT_S3_ACCESS_KEY_ID: z.string().min(1).optional(),
+  JML_CHECKPOINT_S3_SECRET_ACCESS_KEY: z.string().min(1).optional(),
   /** How often the head is looked at; a checkpoint is signed only when it moved. At most a minute. */
   JML_CHECKPOINT_INTERVAL_MS: z.coerce.number().int().min(1000).max(60_000).default(30_000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+}).superRefine((env, context) => {
+  // A bucket half configured would publish nowhere without a word: refuse to start instead.
+  if (!env.JML_CHECKPOINT_S3_URL) return;
+  for (const name of ['JML_CHECKPOINT_S3_ACCESS_KEY_ID', 'JML_CHECKPOINT_S3_SECRET_ACCESS_KEY'] as const) {
+    if (!env[name]) context.addIssue({ code: 'custom', path: [name], message: `is needed with JML_CHECKPOINT_S3_URL (or ${name}_FILE)` });
+  }
 });
 
 export type Environment = z.infer<typeof environmentSchema>;

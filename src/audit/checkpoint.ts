@@ -12,8 +12,9 @@
 //
 // Our third line is the hash chain's head (decision 016), not an RFC 6962 Merkle root, so
 // Merkle-proof verifiers cannot read it; the envelope and the key format are the standard ones.
-// This module owns checkpoints: the key, the format, where they are published, and the
-// checkpointer that signs the head while the chain moves.
+// This module owns checkpoints: the key, the format, where they are published and read back
+// from (a directory, an HTTP endpoint, an S3 bucket), and the checkpointer that signs the head
+// while the chain moves.
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync, closeSync, fsyncSync, openSync } from 'node:fs';
 import { link, mkdir, open, readdir, readFile, unlink } from 'node:fs/promises';
@@ -22,6 +23,7 @@ import { dataDir, type Environment } from '../config.js';
 import type { Database } from '../db/client.js';
 import type { Logger } from '../logger.js';
 import { PeriodicPass } from './periodic.js';
+import { S3Bucket, type S3BucketOptions } from './s3-bucket.js';
 import { generateSignerKey, openNote, parseNote, parseSignerKey, parseVerifierKey, signNote, SignedNoteError, type SignerKey, type VerifierKey } from './signed-note.js';
 
 export interface Checkpoint {
@@ -149,16 +151,37 @@ export function checkpointFileName(size: bigint): string {
   return `checkpoint-${size.toString().padStart(20, '0')}.txt`;
 }
 
+const CHECKPOINT_FILE = /^checkpoint-\d{20}\.txt$/;
+
 export interface PublishedCheckpoint {
-  /** The file (or URL) it was read from. */
+  /** The file (or s3:// name) it was read from. */
   source: string;
   note: string;
 }
 
 export interface CheckpointPublisher {
+  /** Where, for logs and `jml audit verify`'s report (a path, a URL, s3://bucket/prefix/). */
   readonly description: string;
   /** 'exists': the same tree size was published before with the same head. */
   publish(checkpoint: Checkpoint, note: string): Promise<'published' | 'exists'>;
+  /** Every checkpoint published here, by tree size; absent where nothing can be read back (a POST endpoint). */
+  read?(): Promise<PublishedCheckpoint[]>;
+}
+
+/** A place `jml audit verify` reads checkpoints back from. */
+export type CheckpointReader = Required<Pick<CheckpointPublisher, 'description' | 'read'>>;
+
+export function canBeRead(place: CheckpointPublisher): place is CheckpointPublisher & CheckpointReader {
+  return typeof place.read === 'function';
+}
+
+/** 'exists' when `existing` (already at `source`) signs the same head; a different head means the chain was rewritten. */
+function sameHeadOrThrow(source: string, existing: string, checkpoint: Checkpoint): 'exists' {
+  const { hash } = parseCheckpointText(parseNote(existing).text);
+  if (hash !== checkpoint.hash) {
+    throw new CheckpointError(`${source} already holds a checkpoint of size ${checkpoint.size} with head ${hash}; the chain's head at that size is now ${checkpoint.hash}: the chain was rewritten`);
+  }
+  return 'exists';
 }
 
 /**
@@ -170,7 +193,7 @@ export class DirectoryPublisher implements CheckpointPublisher {
   constructor(readonly directory: string) {}
 
   get description(): string {
-    return `directory ${this.directory}`;
+    return this.directory;
   }
 
   async publish(checkpoint: Checkpoint, note: string): Promise<'published' | 'exists'> {
@@ -188,7 +211,7 @@ export class DirectoryPublisher implements CheckpointPublisher {
       await link(temporary, file);
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      return await this.compareExisting(file, checkpoint);
+      return sameHeadOrThrow(file, await readFile(file, 'utf8'), checkpoint);
     } finally {
       await unlink(temporary);
     }
@@ -201,12 +224,8 @@ export class DirectoryPublisher implements CheckpointPublisher {
     return 'published';
   }
 
-  private async compareExisting(file: string, checkpoint: Checkpoint): Promise<'exists'> {
-    const existing = parseCheckpointText(parseNote(await readFile(file, 'utf8')).text);
-    if (existing.hash !== checkpoint.hash) {
-      throw new CheckpointError(`${file} already holds a checkpoint of size ${checkpoint.size} with head ${existing.hash}; the chain's head at that size is now ${checkpoint.hash}: the chain was rewritten`);
-    }
-    return 'exists';
+  read(): Promise<PublishedCheckpoint[]> {
+    return readPublishedCheckpoints(this.directory);
   }
 }
 
@@ -219,7 +238,7 @@ export async function readPublishedCheckpoints(directory: string): Promise<Publi
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw error;
   }
-  const files = names.filter((name) => /^checkpoint-\d{20}\.txt$/.test(name)).sort();
+  const files = names.filter((name) => CHECKPOINT_FILE.test(name)).sort();
   return Promise.all(files.map(async (name) => ({ source: path.join(directory, name), note: await readFile(path.join(directory, name), 'utf8') })));
 }
 
@@ -250,11 +269,108 @@ export class HttpPublisher implements CheckpointPublisher {
   }
 }
 
+/** How many checkpoint objects `read` fetches at once. */
+const READ_CONCURRENCY = 8;
+
+/**
+ * An S3 bucket (AWS or S3-compatible), one object per checkpoint under `prefix`, named as the
+ * files are. Append-only from jml's side: every PutObject carries `If-None-Match: *`, so an
+ * existing object is never replaced, by jml or by a second writer. That the objects can never be
+ * deleted or overwritten by anyone is the bucket's setting (Object Lock in compliance mode, or
+ * versioning): the operator's WORM switch, decision 045.
+ */
+export class S3Publisher implements CheckpointPublisher {
+  constructor(
+    private readonly bucket: S3Bucket,
+    private readonly prefix: string,
+  ) {}
+
+  get description(): string {
+    return `${this.bucket.description}${this.prefix}`;
+  }
+
+  async publish(checkpoint: Checkpoint, note: string): Promise<'published' | 'exists'> {
+    const key = `${this.prefix}${checkpointFileName(checkpoint.size)}`;
+    if ((await this.bucket.putIfAbsent(key, note)) === 'created') return 'published';
+    const existing = await this.bucket.get(key);
+    // 412 and then no object: deleted in between (a bucket without Object Lock); the next pass writes it again.
+    if (existing === null) throw new CheckpointError(`${this.description}${checkpointFileName(checkpoint.size)} was refused as existing, then not found`);
+    return sameHeadOrThrow(`${this.description}${checkpointFileName(checkpoint.size)}`, existing, checkpoint);
+  }
+
+  async read(): Promise<PublishedCheckpoint[]> {
+    const names = (await this.bucket.list(this.prefix)).map((key) => key.slice(this.prefix.length)).filter((name) => CHECKPOINT_FILE.test(name)).sort();
+    const read: (PublishedCheckpoint | null)[] = [];
+    for (let index = 0; index < names.length; index += READ_CONCURRENCY) {
+      const batch = names.slice(index, index + READ_CONCURRENCY);
+      read.push(...(await Promise.all(batch.map(async (name) => {
+        const note = await this.bucket.get(`${this.prefix}${name}`);
+        return note === null ? null : { source: `${this.description}${name}`, note };
+      }))));
+    }
+    return read.filter((item): item is PublishedCheckpoint => item !== null);
+  }
+}
+
+/** The S3 bucket checkpoints go to, from JML_CHECKPOINT_S3_* (checked together by src/config.ts). */
+export function s3BucketOptions(env: Environment): S3BucketOptions | null {
+  if (!env.JML_CHECKPOINT_S3_URL || !env.JML_CHECKPOINT_S3_ACCESS_KEY_ID || !env.JML_CHECKPOINT_S3_SECRET_ACCESS_KEY) return null;
+  return {
+    endpoint: env.JML_CHECKPOINT_S3_URL,
+    bucket: env.JML_CHECKPOINT_S3_BUCKET,
+    region: env.JML_CHECKPOINT_S3_REGION,
+    accessKeyId: env.JML_CHECKPOINT_S3_ACCESS_KEY_ID,
+    secretAccessKey: env.JML_CHECKPOINT_S3_SECRET_ACCESS_KEY,
+  };
+}
+
+/**
+ * Every place checkpoints are published to: the local directory first (the checkpointer's own
+ * record), then the HTTP endpoint and the S3 bucket when configured. `jml audit verify` reads back
+ * from those that can be read (the directory and the bucket).
+ */
+export function checkpointPlaces(env: Environment): CheckpointPublisher[] {
+  const places: CheckpointPublisher[] = [new DirectoryPublisher(checkpointDirectory(env))];
+  if (env.JML_CHECKPOINT_URL) places.push(new HttpPublisher({ url: env.JML_CHECKPOINT_URL, method: env.JML_CHECKPOINT_HTTP_METHOD, token: env.JML_CHECKPOINT_HTTP_TOKEN }));
+  const s3 = s3BucketOptions(env);
+  if (s3) places.push(new S3Publisher(new S3Bucket(s3), env.JML_CHECKPOINT_S3_PREFIX));
+  return places;
+}
+
+export interface ReadBack {
+  /** Every checkpoint read, once: a note found in several places is listed from the first. */
+  published: PublishedCheckpoint[];
+  /** Places that could not be read, and why. */
+  unreadable: { place: string; reason: string }[];
+}
+
+/** Reads every place back; a place that fails is reported, not fatal, so the others still count. */
+export async function readBack(places: CheckpointReader[]): Promise<ReadBack> {
+  const published: PublishedCheckpoint[] = [];
+  const unreadable: ReadBack['unreadable'] = [];
+  const seen = new Set<string>();
+  for (const place of places) {
+    let items: PublishedCheckpoint[];
+    try {
+      items = await place.read();
+    } catch (error) {
+      unreadable.push({ place: place.description, reason: error instanceof Error ? error.message : String(error) });
+      continue;
+    }
+    for (const item of items) {
+      if (seen.has(item.note)) continue;
+      seen.add(item.note);
+      published.push(item);
+    }
+  }
+  return { published, unreadable };
+}
+
 export interface CheckpointerSetup {
   key: SignerKey;
   /** The local directory (the first publisher's), which evidence bundles read. */
   directory: string;
-  /** The first is the local directory; its failure stops a checkpoint, the others' are logged. */
+  /** The first is the local directory; its failure stops a checkpoint, the others' are logged and retried. */
   publishers: CheckpointPublisher[];
   intervalMs: number;
 }
@@ -278,14 +394,18 @@ export function checkpointerSetup(env: Environment, options: { create: boolean; 
     return null;
   }
   if (loaded.generated) options.logger?.warn({ file: loaded.source, publicKey: loaded.key.text }, 'generated a checkpoint signing key: back it up, and give auditors its public key');
-  const publishers: CheckpointPublisher[] = [new DirectoryPublisher(checkpointDirectory(env))];
-  if (env.JML_CHECKPOINT_URL) publishers.push(new HttpPublisher({ url: env.JML_CHECKPOINT_URL, method: env.JML_CHECKPOINT_HTTP_METHOD, token: env.JML_CHECKPOINT_HTTP_TOKEN }));
-  return { key: loaded.key, directory: checkpointDirectory(env), publishers, intervalMs: env.JML_CHECKPOINT_INTERVAL_MS };
+  return { key: loaded.key, directory: checkpointDirectory(env), publishers: checkpointPlaces(env), intervalMs: env.JML_CHECKPOINT_INTERVAL_MS };
 }
 
 // ---- The checkpointer ----------------------------------------------------------------------
 
 export type CheckpointOutcome = { state: 'unchanged' | 'empty' } | { state: 'published'; checkpoint: Checkpoint; note: string } | { state: 'refused'; reason: string };
+
+/**
+ * Checkpoints kept for a remote place that failed, per place. A day of checkpoints at one a
+ * minute; past that the oldest is dropped (the newest carries the chain forward, decision 035).
+ */
+const MAX_PENDING = 1440;
 
 /**
  * Signs the chain's head while it moves: a pass reads the head (one row) and signs only when it
@@ -297,6 +417,8 @@ export class Checkpointer {
   private last: Checkpoint | undefined;
   private loaded = false;
   private readonly loop: PeriodicPass;
+  /** Per remote place, the checkpoints it has not accepted yet, oldest first: retried at every pass. */
+  private readonly pending = new Map<CheckpointPublisher, { checkpoint: Checkpoint; note: string }[]>();
 
   constructor(private readonly options: Omit<CheckpointerSetup, 'directory'> & { db: Database; logger?: Logger; now?: () => Date }) {
     this.loop = new PeriodicPass(
@@ -334,7 +456,19 @@ export class Checkpointer {
     return archived ? null : `row ${last.size}, which checkpoint ${last.size} covers, is gone: the chain was truncated`;
   }
 
+  /** Signs the head when it moved, then sends every place the checkpoints it still lacks. */
   async checkpointOnce(): Promise<CheckpointOutcome> {
+    const outcome = await this.signHead();
+    await this.publishPending();
+    return outcome;
+  }
+
+  /** How many checkpoints wait for each remote place (for tests and logs). */
+  pendingCount(): number {
+    return [...this.pending.values()].reduce((sum, queue) => sum + queue.length, 0);
+  }
+
+  private async signHead(): Promise<CheckpointOutcome> {
     await this.loadLast();
     const head = await this.options.db.auditChainHead.findUniqueOrThrow({ where: { id: 1 } });
     const last = this.last;
@@ -347,14 +481,39 @@ export class Checkpointer {
     const checkpoint: Checkpoint = { origin: this.options.key.name, size: head.seq, hash: head.hash, time: (this.options.now ?? (() => new Date()))() };
     const note = signCheckpoint(checkpoint, this.options.key);
     const [local, ...others] = this.options.publishers;
+    // The local directory is the record: if it fails, nothing is signed as done, and the next pass tries again.
     if (local) await local.publish(checkpoint, note);
-    await Promise.all(
-      others.map((publisher) =>
-        publisher.publish(checkpoint, note).catch((error: unknown) => this.options.logger?.warn({ err: error, to: publisher.description }, 'a checkpoint could not be published; the next one will be')),
-      ),
-    );
+    for (const place of others) {
+      const queue = this.pending.get(place) ?? [];
+      queue.push({ checkpoint, note });
+      const dropped = queue.splice(0, Math.max(0, queue.length - MAX_PENDING));
+      if (dropped.length > 0) this.options.logger?.error({ to: place.description, dropped: dropped.length }, 'checkpoints waited too long for a place that keeps failing; the oldest are no longer retried');
+      this.pending.set(place, queue);
+    }
     this.last = checkpoint;
     return { state: 'published', checkpoint, note };
+  }
+
+  /**
+   * Each remote place gets its waiting checkpoints, oldest first, until one fails: a place that is
+   * down or refuses jml's credentials is logged at each pass and tried again at the next; it never
+   * stops the checkpointer or the process.
+   */
+  private async publishPending(): Promise<void> {
+    await Promise.all(
+      [...this.pending].map(async ([place, queue]) => {
+        while (queue.length > 0) {
+          const { checkpoint, note } = queue[0]!;
+          try {
+            await place.publish(checkpoint, note);
+          } catch (error) {
+            this.options.logger?.warn({ err: error, to: place.description, checkpoint: checkpoint.size.toString(), waiting: queue.length }, 'a checkpoint could not be published there; retrying at the next pass');
+            return;
+          }
+          queue.shift();
+        }
+      }),
+    );
   }
 
   start(): void {

@@ -11,7 +11,7 @@ import { AuditIntegrator } from '../audit/integrator.js';
 import { verifyAndRecord } from '../audit/chain-verifier.js';
 import { GENESIS, type PendingRows } from '../audit/verify.js';
 import { ArchiveError, archiveAudit, verifyArchiveFile } from '../audit/archive.js';
-import { readPublishedCheckpoints } from '../audit/checkpoint.js';
+import { readBack, type CheckpointReader, type ReadBack } from '../audit/checkpoint.js';
 import { checkCheckpoints, type CheckpointCheck } from '../audit/checkpoint-consistency.js';
 import type { VerifierKey } from '../audit/signed-note.js';
 import type { Output } from './events.js';
@@ -20,8 +20,9 @@ export const AUDIT_USAGE = `Usage: jml audit <action>
   jml audit verify [--json]
       integrate committed rows into the chain, then recompute every row's hashes and check the
       chain; names the first broken row (exit 1) and says how many rows still wait for integration;
-      then checks the chain against every signed checkpoint in JML_CHECKPOINT_DIR (exit 1 on a
-      truncated tail, a rewritten chain, or a checkpoint not signed by the trusted key)
+      then checks the chain against every signed checkpoint in JML_CHECKPOINT_DIR and, when
+      configured, the S3 bucket (JML_CHECKPOINT_S3_*) (exit 1 on a truncated tail, a rewritten
+      chain, a checkpoint not signed by the trusted key, or a place that cannot be read)
   jml audit export --from <date> --to <date> [--format csv|json] [--out <file>]
                    [--identity <id or userName>] [--actor <name>] [--action <action or prefix*>] [--system <system>]
       rows with from <= occurred_at < to, in chain order (CSV with a header, or a JSON array)
@@ -52,8 +53,8 @@ export interface AuditArgs {
   archive?: string;
   /** Who archives (recorded in the checkpoint and the chain). */
   by?: string;
-  /** Where the signed checkpoints are, and the key they must be signed with (null: none configured). */
-  checkpoints?: { directory: string; key: VerifierKey | null };
+  /** Where the signed checkpoints are read back from, and the key they must be signed with (null: none configured). */
+  checkpoints?: { places: CheckpointReader[]; key: VerifierKey | null };
 }
 
 function operatorName(): string {
@@ -111,15 +112,17 @@ function pendingLine(pending: PendingRows): string {
   return `${pending.rows} committed rows are not integrated yet${age}: the chain does not cover them until the integrator links them.\n`;
 }
 
-function checkpointLines(check: CheckpointCheck | null, args: AuditArgs): string {
+function checkpointLines(check: CheckpointCheck | null, read: ReadBack | null, args: AuditArgs): string {
   if (!args.checkpoints) return '';
-  if (!check) {
+  if (!check || !read) {
     return `No signed checkpoints checked: no checkpoint key is configured (JML_CHECKPOINT_KEY or JML_CHECKPOINT_PUBLIC_KEY), so a deleted tail or a recomputed chain would not be detected.\n`;
   }
+  const where = args.checkpoints.places.map((place) => place.description).join(' and ');
+  const unreadable = read.unreadable.map(({ place, reason }) => `CHECKPOINTS UNREADABLE from ${place}: ${reason}.\n`).join('');
   const archived = check.archived > 0 ? ` (${check.archived} more cover archived rows: \`jml audit verify --archive <file>\` checks those)` : '';
   const latest = check.latest ? `; latest: seq ${check.latest.size}, signed ${check.latest.time.toISOString()}` : '';
-  const summary = `Signed checkpoints in ${args.checkpoints.directory}: ${check.signed} signed by ${args.checkpoints.key!.text}, ${check.compared} compared with the chain${archived}${latest}.\n`;
-  if (check.signed === 0 && check.problems.length === 0) return `No signed checkpoints in ${args.checkpoints.directory} yet: a deleted tail or a recomputed chain would not be detected.\n`;
+  const summary = `Signed checkpoints in ${where}: ${check.signed} signed by ${args.checkpoints.key!.text}, ${check.compared} compared with the chain${archived}${latest}.\n${unreadable}`;
+  if (check.signed === 0 && check.problems.length === 0) return `No signed checkpoints in ${where} yet: a deleted tail or a recomputed chain would not be detected.\n${unreadable}`;
   if (check.ok) return `${summary}The chain extends every one of them: no row they cover was changed, deleted or recomputed.\n`;
   return `${summary}CHECKPOINTS CONTRADICT THE CHAIN:\n${check.problems.map((problem) => `  ${problem.kind}: ${problem.message}.\n`).join('')}`;
 }
@@ -133,15 +136,18 @@ async function verify(db: Database, args: AuditArgs, io: Output): Promise<number
   const result = await verifyAndRecord(db, 'jml audit verify');
   // The chain alone cannot show a deleted tail or a recomputed chain: signed checkpoints kept
   // outside the database can (docs/decisions/035-signed-checkpoints.md).
+  // Every place that can be read back (the directory, the S3 bucket): a copy the attacker could
+  // not reach still shows what they deleted from the others.
   const key = args.checkpoints?.key;
-  const checkpoints = args.checkpoints && key ? await checkCheckpoints(db, await readPublishedCheckpoints(args.checkpoints.directory), key, result.head) : null;
-  const ok = result.ok && (checkpoints?.ok ?? true);
+  const read = args.checkpoints && key ? await readBack(args.checkpoints.places) : null;
+  const checkpoints = read && key ? await checkCheckpoints(db, read.published, key, result.head) : null;
+  const ok = result.ok && (checkpoints?.ok ?? true) && (read?.unreadable.length ?? 0) === 0;
   if (args.json) {
-    io.out(json({ ...result, ok, chainOk: result.ok, checkpoints }));
+    io.out(json({ ...result, ok, chainOk: result.ok, checkpoints: checkpoints && { ...checkpoints, unreadable: read?.unreadable ?? [] } }));
   } else if (result.ok) {
-    io.out(`Audit chain intact: ${result.rowsChecked} rows verified, head at seq ${result.head.seq}, hash ${result.head.hash}.\n${pendingLine(result.pending)}${checkpointLines(checkpoints, args)}`);
+    io.out(`Audit chain intact: ${result.rowsChecked} rows verified, head at seq ${result.head.seq}, hash ${result.head.hash}.\n${pendingLine(result.pending)}${checkpointLines(checkpoints, read, args)}`);
   } else {
-    io.out(`Audit chain BROKEN at seq ${result.firstBroken!.seq}: ${result.firstBroken!.reason}.\n${result.rowsChecked} rows before it verified.\n${pendingLine(result.pending)}${checkpointLines(checkpoints, args)}`);
+    io.out(`Audit chain BROKEN at seq ${result.firstBroken!.seq}: ${result.firstBroken!.reason}.\n${result.rowsChecked} rows before it verified.\n${pendingLine(result.pending)}${checkpointLines(checkpoints, read, args)}`);
   }
   return ok ? 0 : 1;
 }

@@ -163,9 +163,9 @@ async function main(argv: string[]): Promise<number> {
         const { keygenCommand } = await import('./keygen.js');
         return keygenCommand({ out: values.out, name: values.name }, { out: (text) => process.stdout.write(text), err: (text) => process.stderr.write(text) });
       }
-      const [{ auditCommand }, { checkpointDirectory, loadVerifierKey }] = await Promise.all([import('./audit.js'), import('../audit/checkpoint.js')]);
+      const [{ auditCommand }, { canBeRead, checkpointPlaces, loadVerifierKey }] = await Promise.all([import('./audit.js'), import('../audit/checkpoint.js')]);
       const { environment } = loadEnvironment();
-      const checkpoints = { directory: checkpointDirectory(environment), key: loadVerifierKey(environment) };
+      const checkpoints = { places: checkpointPlaces(environment).filter(canBeRead), key: loadVerifierKey(environment) };
       return withDatabase((db) => auditCommand(db, { ...values, action: rest[0] ?? '', actionFilter: values.action, by: values.as, checkpoints }));
     }
     case 'connectors': {

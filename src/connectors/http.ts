@@ -60,12 +60,12 @@ function causeCode(error: unknown): string | undefined {
   return undefined;
 }
 
-class ResponseTooLarge extends Error {
+export class ResponseTooLarge extends Error {
   override readonly name = 'ResponseTooLarge';
 }
 
 /** The body's text, read chunk by chunk so that no more than `limit` bytes are ever held. */
-async function readCapped(response: Response, limit: number): Promise<string> {
+export async function readCapped(response: Response, limit: number): Promise<string> {
   if (!response.body) return '';
   const declared = Number(response.headers.get('content-length') ?? '0');
   if (declared > limit) {

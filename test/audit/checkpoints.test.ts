@@ -67,7 +67,7 @@ async function asSuperuser(db: TestDatabase, statements: string[]): Promise<void
 async function verify(db: TestDatabase) {
   const output = { out: '', err: '' };
   const io = { out: (text: string) => void (output.out += text), err: (text: string) => void (output.err += text) };
-  const code = await auditCommand(db.db, { action: 'verify', checkpoints: { directory: directory!, key } }, io);
+  const code = await auditCommand(db.db, { action: 'verify', checkpoints: { places: [new DirectoryPublisher(directory!)], key } }, io);
   return { code, ...output };
 }
 
