@@ -81,6 +81,11 @@ export const environmentSchema = z.object({
   JML_TEMPORAL_DEV_PORT: z.coerce.number().int().min(1).max(65535).default(7233),
   /** An extra SCIM bearer token accepted besides those in the database (compose files, scripts). */
   JML_SCIM_TOKEN: secret('JML_SCIM_TOKEN').optional(),
+  /**
+   * How long a live token's lookup is trusted before it is looked up again: a revocation or profile
+   * change takes effect within this bound (decision 006). 0 looks every request's token up.
+   */
+  JML_TOKEN_CACHE_MS: z.coerce.number().int().min(0).max(60_000).default(5000),
   /** Largest SCIM request body accepted; larger requests get 413 before being parsed. */
   JML_SCIM_MAX_BODY_BYTES: z.coerce.number().int().min(1024).default(256 * 1024),
   /** Requests per second each SCIM client may make (0: no limit), and the burst allowed above it. */

@@ -152,7 +152,7 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
     const bundles = options.checkpoints ? { key: options.checkpoints.key, directory: options.checkpoints.directory } : undefined;
     relay = new OutboxRelay({ db, client, taskQueue: env.TEMPORAL_TASK_QUEUE, pollMs: env.JML_OUTBOX_POLL_MS, maxReleasing: env.JML_RELEASE_MAX_IN_FLIGHT, logger });
     const outbox = relay;
-    const verifyToken = createTokenVerifier({ db, environmentTokens: { scim: env.JML_SCIM_TOKEN } });
+    const verifyToken = createTokenVerifier({ db, environmentTokens: { scim: env.JML_SCIM_TOKEN }, trustForMs: env.JML_TOKEN_CACHE_MS });
     const accessTokens = createAccessTokenService({ db });
     authFailures = new AuthFailureGuard({ db, logger });
     // SCIM writes and the operator's changes of people (terminate now) share one intake.

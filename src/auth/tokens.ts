@@ -72,6 +72,13 @@ export interface TokenVerifierOptions {
   db: Database;
   /** Tokens from the environment (JML_SCIM_TOKEN), accepted besides the stored ones, with their role. */
   environmentTokens?: Partial<Record<TokenKind, string>>;
+  /**
+   * How long a live token's lookup is trusted (JML_TOKEN_CACHE_MS): a revocation or a profile
+   * change made elsewhere takes effect within this bound. 0 looks every request up.
+   */
+  trustForMs?: number;
+  /** The clock, for tests of the bound. */
+  now?: () => number;
 }
 
 /** What a token that `createToken` printed looks like; anything else is refused without a lookup. */
@@ -82,10 +89,14 @@ const TOKEN_SHAPE = /^jml_[a-z]+_[A-Za-z0-9_-]{43}$/;
  * A wrong token costs no database round trip when it is not shaped like ours, or when its hash
  * was already looked up and found unknown or revoked: both answers are final (a 256-bit random
  * token that does not exist now never will, and revocation is permanent), so they are cached.
+ * A live token's answer is not final: it is trusted for `trustForMs` (decision 006), which takes
+ * the lookup off every SCIM request's path, and looked up again after that.
  */
-export function createTokenVerifier({ db, environmentTokens = {} }: TokenVerifierOptions) {
+export function createTokenVerifier({ db, environmentTokens = {}, trustForMs = 0, now: clock = Date.now }: TokenVerifierOptions) {
   const lastTouched = new LRUCache<string, number>({ max: 10_000 });
   const refused = new LRUCache<string, true>({ max: 10_000 });
+  // Keyed by the hash, never the token: nothing here holds a secret.
+  const trusted = new LRUCache<string, { principal: Principal; until: number }>({ max: 1_000 });
   const environmentHashes = Object.entries(environmentTokens)
     .filter((entry): entry is [TokenKind, string] => Boolean(entry[1]))
     .map(([kind, token]) => ({ kind, hash: Buffer.from(hashSecret(token), 'hex') }));
@@ -101,17 +112,21 @@ export function createTokenVerifier({ db, environmentTokens = {} }: TokenVerifie
       }
     }
     if (!TOKEN_SHAPE.test(presented) || refused.has(hash)) return null;
+    const known = trusted.get(hash);
+    if (known && known.until > clock()) return known.principal;
     const record = await db.apiToken.findUnique({ where: { secretHash: hash } });
     if (!record || record.revokedAt) {
       refused.set(hash, true);
       return null;
     }
-    const now = Date.now();
+    const now = clock();
     if ((lastTouched.get(record.id) ?? 0) < now - 60_000) {
       lastTouched.set(record.id, now);
       await db.apiToken.update({ where: { id: record.id }, data: { lastUsedAt: new Date(now) } });
     }
-    return { tokenId: record.id, name: record.name, kind: record.kind, ...(record.kind === 'scim' ? { profile: record.profile } : {}) };
+    const principal: Principal = { tokenId: record.id, name: record.name, kind: record.kind, ...(record.kind === 'scim' ? { profile: record.profile } : {}) };
+    if (trustForMs > 0) trusted.set(hash, { principal, until: now + trustForMs });
+    return principal;
   };
 }
 

@@ -15,6 +15,21 @@ afterAll(async () => {
   await database.drop();
 });
 
+/** The database, counting token lookups. */
+function countingLookups() {
+  let count = 0;
+  const counting = {
+    apiToken: {
+      findUnique: (...args: Parameters<Database['apiToken']['findUnique']>) => {
+        count++;
+        return database.db.apiToken.findUnique(...args);
+      },
+      update: (...args: Parameters<Database['apiToken']['update']>) => database.db.apiToken.update(...args),
+    },
+  } as unknown as Database;
+  return { counting, lookups: () => count };
+}
+
 describe('tokens', () => {
   it('stores only a hash, accepts several at once, refuses a revoked one, and audits both steps', async () => {
     const first = await createToken(database.db, { name: 'okta', kind: 'scim', actor: 'alice' });
@@ -42,27 +57,33 @@ describe('tokens', () => {
   });
 
   it('refuses a wrong token without a database round trip when its shape or an earlier lookup settles it', async () => {
-    let lookups = 0;
-    const counting = {
-      apiToken: {
-        findUnique: (...args: Parameters<Database['apiToken']['findUnique']>) => {
-          lookups++;
-          return database.db.apiToken.findUnique(...args);
-        },
-        update: (...args: Parameters<Database['apiToken']['update']>) => database.db.apiToken.update(...args),
-      },
-    } as unknown as Database;
+    const { counting, lookups } = countingLookups();
     const verify = createTokenVerifier({ db: counting });
     const real = await createToken(database.db, { name: 'entra', kind: 'scim' });
     for (const garbage of ['not-a-token', 'x'.repeat(2000), 'jml_scim_short']) expect(await verify(garbage)).toBeNull();
-    expect(lookups).toBe(0);
+    expect(lookups()).toBe(0);
     const unknown = `jml_scim_${'A'.repeat(43)}`;
     for (let attempt = 0; attempt < 100; attempt++) expect(await verify(unknown)).toBeNull();
-    expect(lookups).toBe(1);
+    expect(lookups()).toBe(1);
     expect(await verify(real.token)).toMatchObject({ name: 'entra' });
     await revokeToken(database.db, real.record.id);
     expect(await verify(real.token)).toBeNull();
     expect(await verify(real.token)).toBeNull();
-    expect(lookups).toBe(3);
+    expect(lookups()).toBe(3);
+  });
+
+  it('trusts a live token for trustForMs without a lookup, and refuses it once revoked and that has passed', async () => {
+    let clock = 1_000_000;
+    const { counting, lookups } = countingLookups();
+    const verify = createTokenVerifier({ db: counting, trustForMs: 5000, now: () => clock });
+    const real = await createToken(database.db, { name: 'okta-cached', kind: 'scim' });
+    for (let request = 0; request < 50; request++) expect(await verify(real.token)).toMatchObject({ name: 'okta-cached' });
+    expect(lookups()).toBe(1);
+    await revokeToken(database.db, real.record.id);
+    clock += 4_999;
+    expect(await verify(real.token)).not.toBeNull();
+    clock += 2;
+    expect(await verify(real.token)).toBeNull();
+    expect(lookups()).toBe(2);
   });
 });
