@@ -9,7 +9,10 @@
 // second per system; the figure is the achieved rate as a share of N, and every leaver must still
 // succeed.
 //
-//   node --import tsx bench/burst.ts [--leavers 10000] [--allowed 0] [--latency 20] [--concurrency 16]
+// Unthrottled runs first measure the bare Temporal fan-out floor on the same server
+// (bench/support/temporal-floor.ts) and print the release as a share of it.
+//
+//   node --import tsx bench/burst.ts [--leavers 10000] [--allowed 0] [--latency 20] [--concurrency 16] [--floor-workflows 2000]
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import pg from 'pg';
@@ -19,7 +22,8 @@ import { describeCounts, leaverStatusCounts, waitForLeavers } from './support/le
 import { runLoad, scimHttpClient } from './support/load.js';
 import { machineBusyPercent, machineTicks, processMemory } from './support/machine.js';
 import type { DownstreamCounts } from './support/simulators-process.js';
-import { summariseLatencies } from './support/stats.js';
+import { ofFloor, summariseLatencies } from './support/stats.js';
+import { measureTemporalFloor } from './support/temporal-floor.js';
 import { LEAVER_PATCH } from './support/users.js';
 
 const optionsSchema = z.object({
@@ -28,8 +32,10 @@ const optionsSchema = z.object({
   latency: countOption(20, 0),
   concurrency: countOption(16),
   'drain-timeout': countOption(3600),
-  /** JML_WORKER_CACHED_WORKFLOWS for the worker; 0 keeps the SDK's default. */
+  /** JML_WORKER_CACHED_WORKFLOWS for the worker; 0 keeps jml's machine-sized default (decision 020). */
   'cached-workflows': countOption(0, 0),
+  /** Workflows in the bare Temporal floor; by default as many as leavers, at most 2,000. */
+  'floor-workflows': countOption(0, 0),
 });
 type Options = z.infer<typeof optionsSchema>;
 
@@ -44,9 +50,14 @@ interface SystemRate {
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 
 await runBenchmark('burst', async (harness) => {
-  const options: Options = parseOptions(optionsSchema, ['leavers', 'allowed', 'latency', 'concurrency', 'drain-timeout', 'cached-workflows']);
+  const options: Options = parseOptions(optionsSchema, ['leavers', 'allowed', 'latency', 'concurrency', 'drain-timeout', 'cached-workflows', 'floor-workflows']);
   const limited = options.allowed > 0;
   const label = limited ? `rate-limited (each vendor allows ${options.allowed} deactivations/s)` : 'unthrottled';
+  // The floor first, on the same (still empty) Temporal server, before any jml process runs. A
+  // rate-limited run is measured against the rate allowed instead.
+  const floorWorkflows = options['floor-workflows'] || Math.min(options.leavers, 2000);
+  if (!limited) log(`burst ${label}: bare Temporal floor, ${floorWorkflows} workflows`);
+  const floor = limited ? undefined : await measureTemporalFloor({ address: harness.temporal.address, workflows: floorWorkflows, latencyMs: options.latency });
   const simulators = await harness.startSimulators({ latencyMs: options.latency, ...(limited ? { deactivationsPerSecond: options.allowed } : {}) });
 
   // The two docker-compose services: the API (SCIM, operator API, outbox relay) and one worker.
@@ -103,6 +114,7 @@ await runBenchmark('burst', async (harness) => {
   const releaseBusy = machineBusyPercent(ticks, machineTicks());
   const cpuAfter = await cpuOf();
   const releaseWallMicros = (Date.now() - releaseStart.getTime()) * 1000;
+  const workerCpuMsPerLeaver = (cpuAfter.worker - cpuBefore.worker) / 1000 / Math.max(1, approved.length);
   const cpuShare = (process: keyof typeof cpuBefore) => `${((100 * (cpuAfter[process] - cpuBefore[process])) / releaseWallMicros).toFixed(0)}%`;
   const memoryAfter = processMemory(worker.child.pid);
 
@@ -112,6 +124,7 @@ await runBenchmark('burst', async (harness) => {
   );
   const released = Number(rows[0]?.done ?? 0);
   const releaseMs = rows[0]?.last ? rows[0].last.getTime() - releaseStart.getTime() : Number.NaN;
+  const releaseRate = released / (releaseMs / 1000);
   const rates = await pool.query<{ system: SystemRate['system']; confirmed: string; first: Date | null; last: Date | null }>(
     `SELECT t.system, count(*) AS confirmed, min(t.confirmed_at) AS first, max(t.confirmed_at) AS last
        FROM target_action t JOIN lifecycle_event e ON e.id = t.event_id
@@ -157,11 +170,12 @@ await runBenchmark('burst', async (harness) => {
     '',
     `Burst of ${options.leavers} leavers, ${label}`,
     ...harness.context(),
-    `setup:       jml API and one jml worker in separate processes (as docker-compose runs them), mass-deprovision guard on (the default), worker cache ${options['cached-workflows'] > 0 ? `${options['cached-workflows']} workflows` : "the SDK's default"}; simulators in their own process, ${options.latency} ms added to every vendor call`,
+    `setup:       jml API and one jml worker in separate processes (as docker-compose runs them), mass-deprovision guard on (the default), worker cache ${options['cached-workflows'] > 0 ? `${options['cached-workflows']} workflows` : "sized from the machine (decision 020)"}; simulators in their own process, ${options.latency} ms added to every vendor call`,
     '',
     `intake:      ${options.leavers} SCIM PATCHes at concurrency ${options.concurrency} in ${seconds(intake.wallMs)} (${(options.leavers / (intake.wallMs / 1000)).toFixed(1)}/s, p50 ${intakeLatency.p50.toFixed(0)} ms, p99 ${intakeLatency.p99.toFixed(0)} ms), ${intake.errors} errors${intake.errorSamples.length > 0 ? ` (${intake.errorSamples.join(' | ')})` : ''}; machine ${intakeBusy.toFixed(0)}% busy`,
     `guard:       after the intake: ${describeCounts(held.events)}`,
-    `release:     ${approved.length} approved in one operator call; ${released} completed in ${seconds(releaseMs)} = ${(released / (releaseMs / 1000)).toFixed(1)} leavers/s (${(3 * released / (releaseMs / 1000)).toFixed(1)} deactivations/s); machine ${releaseBusy.toFixed(0)}% busy of ${os.cpus().length} cores; CPU in % of one core: worker ${cpuShare('worker')}, API ${cpuShare('api')}, simulators ${cpuShare('simulators')} (PostgreSQL and Temporal take the rest)`,
+    ...(floor ? [`floor:       ${floor.describe()}`] : []),
+    `release:     ${approved.length} approved in one operator call; ${released} completed in ${seconds(releaseMs)} = ${releaseRate.toFixed(1)} leavers/s${floor ? ` = ${ofFloor(releaseRate, floor.perSecond)}` : ''} (${(3 * releaseRate).toFixed(1)} deactivations/s); worker ${workerCpuMsPerLeaver.toFixed(1)} ms CPU per leaver${floor ? ` = ${ofFloor(workerCpuMsPerLeaver, floor.workerCpuMsPerWorkflow)}` : ''}; machine ${releaseBusy.toFixed(0)}% busy of ${os.cpus().length} cores; CPU in % of one core: worker ${cpuShare('worker')}, API ${cpuShare('api')}, simulators ${cpuShare('simulators')} (PostgreSQL and Temporal take the rest)`,
     `worker RSS:  ${memoryBefore?.rssMiB.toFixed(0) ?? 'n/a'} MiB before the release, peak ${peakRss.toFixed(0)} MiB during it (sampled every 0.5 s), ${memoryAfter?.rssMiB.toFixed(0) ?? 'n/a'} MiB after; process high-water mark ${memoryAfter?.peakRssMiB.toFixed(0) ?? 'n/a'} MiB`,
     'per system:',
     ...systemRates.map(rateLine),

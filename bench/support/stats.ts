@@ -42,3 +42,8 @@ export function seededRandom(seed: number): () => number {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
+
+/** "0.NN× floor": how every jml figure that has a floor is printed beside it. */
+export function ofFloor(value: number, floor: number): string {
+  return `${(value / floor).toFixed(2)}× floor`;
+}

@@ -1,0 +1,99 @@
+// The bare Temporal fan-out floor (issue 13): one workflow per leaver running three activities in
+// parallel, each a call to an HTTP stub that answers after `latencyMs`, on the Temporal server the
+// benchmark already uses, with jml's worker settings. Nothing of jml runs: this is as fast as the
+// stack can release leavers on this machine in this minute, the figure jml's release is divided by.
+import { randomBytes } from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { Client, Connection } from '@temporalio/client';
+import { startChild } from './child.js';
+import type { FloorWorkerApi } from './temporal-floor-worker.js';
+
+export interface TemporalFloorOptions {
+  address: string;
+  namespace?: string;
+  workflows: number;
+  /** The stub's answer time, as the simulators' added latency. */
+  latencyMs: number;
+  /** Workflows started at once; the rest wait for one to be started (starting is not the floor). */
+  startConcurrency?: number;
+}
+
+export interface TemporalFloor {
+  workflows: number;
+  wallMs: number;
+  perSecond: number;
+  /** The worker process's CPU time per workflow (user + system), in ms. */
+  workerCpuMsPerWorkflow: number;
+  /** The worker's CPU in % of one core over the run. */
+  workerCpuPercent: number;
+  describe(): string;
+}
+
+const SYSTEMS = ['rocketchat', 'mendix', 'userapi'];
+
+/** A vendor API reduced to its answer time: 200 after `latencyMs`, for every request. */
+async function startStub(latencyMs: number): Promise<{ url: string; close(): Promise<void> }> {
+  const server = http.createServer((req, res) => {
+    req.resume();
+    req.once('end', () => setTimeout(() => res.writeHead(200, { 'content-type': 'application/json' }).end('{}'), latencyMs));
+  });
+  server.keepAliveTimeout = 60_000;
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    close: () => new Promise((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }),
+  };
+}
+
+export async function measureTemporalFloor(options: TemporalFloorOptions): Promise<TemporalFloor> {
+  const namespace = options.namespace ?? 'default';
+  const taskQueue = `floor-${randomBytes(4).toString('hex')}`;
+  const stub = await startStub(options.latencyMs);
+  const worker = startChild<FloorWorkerApi>(fileURLToPath(new URL('./temporal-floor-worker.ts', import.meta.url)), { LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' });
+  const connection = await Connection.connect({ address: options.address });
+  try {
+    await worker.call('start', { address: options.address, namespace, taskQueue, stubUrl: stub.url });
+    const client = new Client({ connection, namespace });
+    const run = async (count: number, prefix: string) => {
+      const handles: Promise<unknown>[] = [];
+      let next = 0;
+      await Promise.all(
+        Array.from({ length: options.startConcurrency ?? 16 }, async () => {
+          for (let index = next++; index < count; index = next++) {
+            const handle = await client.workflow.start('floorLeaverWorkflow', { taskQueue, workflowId: `${prefix}-${index}`, args: [SYSTEMS] });
+            handles.push(handle.result());
+          }
+        }),
+      );
+      await Promise.all(handles);
+    };
+    // Warm-up, not counted: the worker's first workflow tasks load the bundle into its isolate.
+    await run(Math.min(20, options.workflows), `${taskQueue}-warm`);
+    const cpuBefore = (await worker.cpu()).micros;
+    const started = performance.now();
+    await run(options.workflows, taskQueue);
+    const wallMs = performance.now() - started;
+    const cpuMs = ((await worker.cpu()).micros - cpuBefore) / 1000;
+    const result = {
+      workflows: options.workflows,
+      wallMs,
+      perSecond: options.workflows / (wallMs / 1000),
+      workerCpuMsPerWorkflow: cpuMs / options.workflows,
+      workerCpuPercent: (100 * cpuMs) / wallMs,
+    };
+    return {
+      ...result,
+      describe: () =>
+        `bare Temporal fan-out (${result.workflows} workflows, 3 parallel activities each calling a ${options.latencyMs} ms HTTP stub, jml's worker settings): ` +
+        `${result.perSecond.toFixed(1)} wf/s, worker ${result.workerCpuMsPerWorkflow.toFixed(1)} ms CPU per workflow (${result.workerCpuPercent.toFixed(0)}% of a core)`,
+    };
+  } finally {
+    await connection.close();
+    await worker.stop();
+    await stub.close();
+  }
+}
