@@ -6,7 +6,7 @@ import { Context } from '@temporalio/activity';
 import { appendAudit } from '../audit/append.js';
 import type { SystemName } from '../connectors/types.js';
 import type { TargetActionKind } from '../../workflows/contract.js';
-import { beginEvent, beginIfFirst, cancelEvent, finishEvent, holdLeaver, markEventWaiting, markTargetNeedsAttention, type BeginVerdict } from '../lifecycle/transitions.js';
+import { beginEvent, beginIfFirst, cancelEvent, finishEvent, holdEvent, markEventWaiting, markTargetNeedsAttention, type BeginVerdict } from '../lifecycle/transitions.js';
 import type { ActivityDependencies } from './index.js';
 
 type Deps = ActivityDependencies & { now: () => Date };
@@ -15,9 +15,9 @@ export interface GuardSettings {
   enabled: boolean;
   /** The window leavers are counted in. */
   windowMs: number;
-  /** More leavers than this in the window trips the guard. */
+  /** More deprovisions (leavers and movers losing an entitlement) than this in the window trips the guard. */
   maxLeavers: number;
-  /** So does a share of active identities above this, once at least `minLeaversForShare` left. */
+  /** So does a share of active identities above this, once at least `minLeaversForShare` lost access. */
   maxShare: number;
   minLeaversForShare: number;
 }
@@ -72,23 +72,35 @@ export function createBookkeepingActivities({ db, now, guard, connectors }: Deps
     },
 
     /**
-     * The mass-deprovision guard: counts leavers in the window, this one included. Every leaver
-     * that finds the count over the threshold holds, so a burst holds as a whole whatever the
-     * order its workflows start in.
+     * The mass-deprovision guard: counts what takes access away in the window, this event
+     * included: leavers, and movers who lose an entitlement (a group deleted or emptied by an
+     * identity provider; docs/decisions/041-every-mass-action-through-the-guard.md). Every such
+     * event that finds the count over the threshold holds, so a burst holds as a whole whatever
+     * the order its workflows start in.
      */
     async checkDeprovisionGuard({ eventId }: { eventId: string }): Promise<'pass' | 'hold'> {
       if (!guard.enabled) return 'pass';
       const at = now();
       const since = new Date(at.getTime() - guard.windowMs);
-      const [leavers, active] = await Promise.all([
-        db.lifecycleEvent.count({ where: { kind: 'leaver', createdAt: { gte: since }, status: { not: 'cancelled' } } }),
+      const [[counted], active] = await Promise.all([
+        db.$queryRaw<{ leavers: number; movers: number }[]>`
+          SELECT count(*) FILTER (WHERE e.kind = 'leaver')::int AS leavers, count(*) FILTER (WHERE e.kind = 'mover')::int AS movers
+          FROM lifecycle_event e
+          WHERE e.created_at >= ${since} AND e.status <> 'cancelled'
+            AND (e.kind = 'leaver' OR (e.kind = 'mover' AND EXISTS (
+              SELECT 1 FROM target_action t WHERE t.event_id = e.id AND t.action = 'deactivate')))`,
         db.identity.count({ where: { active: true, deletedAt: null } }),
       ]);
-      const share = leavers / Math.max(1, active + leavers);
-      const tripped = leavers > guard.maxLeavers || (leavers >= guard.minLeaversForShare && share > guard.maxShare);
+      const { leavers, movers } = counted ?? { leavers: 0, movers: 0 };
+      const deprovisions = leavers + movers;
+      // Movers are still active identities; leavers no longer are, so they are added back.
+      const share = deprovisions / Math.max(1, active + leavers);
+      const tripped = deprovisions > guard.maxLeavers || (deprovisions >= guard.minLeaversForShare && share > guard.maxShare);
       if (!tripped) return 'pass';
-      await holdLeaver(db, eventId, {
+      await holdEvent(db, eventId, {
         leaversInWindow: leavers,
+        moversLosingAccessInWindow: movers,
+        deprovisionsInWindow: deprovisions,
         windowMs: guard.windowMs,
         shareOfActive: Math.round(share * 1000) / 1000,
         maxLeavers: guard.maxLeavers,
@@ -102,10 +114,11 @@ export function createBookkeepingActivities({ db, now, guard, connectors }: Deps
         // Locked, and recorded once: a local activity runs again if its worker dies before the
         // workflow task that ran it completes.
         await tx.$queryRaw`SELECT id FROM lifecycle_event WHERE id = ${eventId}::uuid FOR UPDATE`;
-        const recorded = await tx.auditEvent.findFirst({ where: { eventId, action: 'lifecycle.leaver.approved' }, select: { seq: true } });
-        if (recorded) return;
         const event = await tx.lifecycleEvent.findUniqueOrThrow({ where: { id: eventId } });
-        await appendAudit(tx, [{ actor: by, action: 'lifecycle.leaver.approved', identityId: event.identityId, eventId, data: { workflowId: event.workflowId } }], now());
+        const action = `lifecycle.${event.kind}.approved`;
+        const recorded = await tx.auditEvent.findFirst({ where: { eventId, action }, select: { seq: true } });
+        if (recorded) return;
+        await appendAudit(tx, [{ actor: by, action, identityId: event.identityId, eventId, data: { workflowId: event.workflowId } }], now());
       });
     },
 

@@ -142,7 +142,7 @@ async function run(db: Database, args: EventsArgs, io: Output): Promise<number> 
         }
         const { approved } = await approveAllHeld(db, { by, approvalsRequired: args.approvalsRequired });
         for (const event of approved) io.out(approvalLine(event, by));
-        io.out(approved.length === 0 ? 'No leaver is held.\n' : DELIVERY_NOTE);
+        io.out(approved.length === 0 ? 'No event is held.\n' : DELIVERY_NOTE);
         return 0;
       }
       const id = needsId();

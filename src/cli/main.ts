@@ -26,7 +26,7 @@ const USAGE = `Usage: jml <command>
   simulate [--port <port>]                 run the Rocket.Chat, Mendix and user API simulators
   events list|show|retry|approve|reject [--as <operator>]
                                            lifecycle events: inspect them, retry failed targets,
-                                           approve or reject held leavers ('jml events' for more)
+                                           approve or reject held events ('jml events' for more)
   audit verify | export --from <date> --to <date> [--format csv|json] [--out <file>]
         | archive --before <date> --out <dir>
         | keygen --out <file> [--name <name>]

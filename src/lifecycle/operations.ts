@@ -1,5 +1,5 @@
 // What an operator may do to lifecycle events: look at them, release or refuse a leaver the
-// mass-deprovision guard held, and run targets that need attention again. Shared by the operator
+// mass-deprovision guard held (a leaver, or a mover losing an entitlement), and run targets that need attention again. Shared by the operator
 // API and the CLI. Every change commits in one transaction with its outbox row and its audit row,
 // written by src/lifecycle/transitions.ts; the caller kicks the relay afterwards (`onOutboxWritten`), or the relay's sweep picks it up.
 import { z } from 'zod';
@@ -43,7 +43,7 @@ export class SecondApproverRequired extends Error {
     readonly eventId: string,
     readonly firstApprovedBy: string,
   ) {
-    super(`Event ${eventId} was approved by ${firstApprovedBy} already; releasing a held leaver needs a second approval from a different operator (JML_APPROVALS_REQUIRED=2)`);
+    super(`Event ${eventId} was approved by ${firstApprovedBy} already; releasing a held event needs a second approval from a different operator (JML_APPROVALS_REQUIRED=2)`);
   }
 }
 
@@ -216,7 +216,7 @@ async function lockEvent(tx: Transaction, eventId: string): Promise<LifecycleEve
 
 function requireHeld(event: LifecycleEvent, verb: string): void {
   if (event.status !== 'held') {
-    throw new EventNotInState(event.id, event.status, `Event ${event.id} is ${event.status}, not held: only a leaver the mass-deprovision guard held can be ${verb}`);
+    throw new EventNotInState(event.id, event.status, `Event ${event.id} is ${event.status}, not held: only an event the mass-deprovision guard held (a leaver, or a mover losing access) can be ${verb}`);
   }
 }
 

@@ -60,6 +60,15 @@ async function moveEvent(
 // ---- Intake: inside the SCIM request's transaction; the caller appends the audit rows returned ----
 
 /**
+ * Whether an event takes access away, and so consults the mass-deprovision guard: every leaver,
+ * and a mover who loses an entitlement (a group deleted or emptied by an identity provider's push
+ * turns its members into such movers at once; docs/decisions/041-every-mass-action-through-the-guard.md).
+ */
+export function deprovisions(kind: DetectedChange['kind'], targets: readonly LifecycleTarget[]): boolean {
+  return kind === 'leaver' || (kind === 'mover' && targets.some((target) => target.action === 'deactivate'));
+}
+
+/**
  * A new event with one target action per downstream system and the outbox row that starts its
  * workflow. An event with nothing to do downstream is complete as soon as it is recorded. Its
  * audit row is returned for the caller to append, unless the caller hands in `withAudit`: then
@@ -86,7 +95,7 @@ export async function recordEvent(
         retryMaximumIntervalMs: settings.retryMaximumIntervalMs,
         effectiveAt: change.effectiveAt?.toISOString(),
         immediateSystems: change.effectiveAt ? settings.disableNowSystems?.filter((system) => targets.some((target) => target.system === system)) : undefined,
-        guard: change.kind === 'leaver' && (settings.guard ?? false),
+        guard: (settings.guard ?? false) && deprovisions(change.kind, targets),
       });
   const detected: AuditEntry = {
     actor: input.actor,
@@ -283,22 +292,31 @@ export async function beginIfFirst(db: Database, eventId: string, now: Date): Pr
 }
 
 /** Waiting for the date (from running too: the systems disabled at once are done), or held by the guard. */
-async function park(db: Database, eventId: string, to: 'waiting' | 'held', action: string, data: Record<string, unknown>, alsoFrom: readonly string[], now: Date) {
+async function park(
+  db: Database,
+  eventId: string,
+  to: 'waiting' | 'held',
+  action: (kind: string) => string,
+  data: Record<string, unknown>,
+  alsoFrom: readonly string[],
+  now: Date,
+) {
   await db.$transaction(async (tx) => {
     const event = await tx.lifecycleEvent.findUniqueOrThrow({ where: { id: eventId } });
     const from = [...STARTABLE, ...alsoFrom];
     if (!from.includes(event.status) || event.status === to) return;
     await moveEvent(tx, event, from, { status: to });
-    await appendAudit(tx, [{ actor: 'system', action, identityId: event.identityId, eventId, data: { workflowId: event.workflowId, from: event.status, ...data } }], now);
+    await appendAudit(tx, [{ actor: 'system', action: action(event.kind), identityId: event.identityId, eventId, data: { workflowId: event.workflowId, from: event.status, ...data } }], now);
   });
 }
 
 export function markEventWaiting(db: Database, eventId: string, until: string, now: Date): Promise<void> {
-  return park(db, eventId, 'waiting', 'workflow.waiting', { until }, ['running'], now);
+  return park(db, eventId, 'waiting', () => 'workflow.waiting', { until }, ['running'], now);
 }
 
-export function holdLeaver(db: Database, eventId: string, verdict: Record<string, unknown>, now: Date): Promise<void> {
-  return park(db, eventId, 'held', 'lifecycle.leaver.held', verdict, [], now);
+/** A leaver, or a mover losing an entitlement, in a burst: `lifecycle.<kind>.held` with the guard's verdict. */
+export function holdEvent(db: Database, eventId: string, verdict: Record<string, unknown>, now: Date): Promise<void> {
+  return park(db, eventId, 'held', (kind) => `lifecycle.${kind}.held`, verdict, [], now);
 }
 
 /** The workflow's own cancellation (a cancel or reject signal); a no-op when already cancelled. */

@@ -30,7 +30,7 @@ const CALL = /^target\.(deactivate|reactivate)\.(succeeded|verified|read_contrad
 /** Rows written before the outcome was renamed count under its present name. */
 const OUTCOME_RENAMED: Record<string, string> = { account_not_found: 'not_found' };
 const DETECTED = /^lifecycle\.(joiner|mover|leaver|rehire)\.detected$/;
-const HELD = 'lifecycle.leaver.held';
+const HELD = /^lifecycle\.(leaver|mover)\.held$/;
 const OPEN_STATUSES = ['pending', 'needs_attention', 'manual_action_required'] as const;
 
 const HOUR = 3600;
@@ -56,7 +56,7 @@ export function createLifecycleMetrics({ db, systems, slaMs }: LifecycleMetricsO
   });
   const holds = new Counter({
     name: 'jml_guard_holds_total',
-    help: 'Leavers held by the mass-deprovision guard for an operator.',
+    help: 'Leavers and movers losing an entitlement held by the mass-deprovision guard for an operator.',
     registers: [registry],
   });
   const timeToDeprovision = new Histogram({
@@ -111,7 +111,7 @@ export function createLifecycleMetrics({ db, systems, slaMs }: LifecycleMetricsO
       const detected = DETECTED.exec(action);
       const call = CALL.exec(action);
       if (detected) events.inc({ kind: detected[1] }, count);
-      else if (action === HELD) holds.inc(count);
+      else if (HELD.test(action)) holds.inc(count);
       else if (call && system) calls.inc({ system, action: call[1], outcome: OUTCOME_RENAMED[call[2]!] ?? call[2] }, count);
     }
     for (const { system, action, seconds } of confirmations) {

@@ -325,7 +325,7 @@ export function createUiRouter(options: UiOptions): express.Router {
       const { approved } = await approveAllHeld(db, { by, onOutboxWritten: kick, approvalsRequired: options.approvalsRequired });
       const released = approved.filter((event) => event.released).length;
       const waiting = approved.length - released;
-      return `Approved ${released} held leaver${released === 1 ? '' : 's'}${waiting > 0 ? `; ${waiting} wait${waiting === 1 ? 's' : ''} for a different operator's approval` : ''}.`;
+      return `Approved ${released} held event${released === 1 ? '' : 's'}${waiting > 0 ? `; ${waiting} wait${waiting === 1 ? 's' : ''} for a different operator's approval` : ''}.`;
     }),
   );
 

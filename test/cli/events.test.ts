@@ -126,7 +126,7 @@ describe('jml events', () => {
     expect(result.out).toContain(first.id);
     expect(result.out).toContain(second.id);
     expect([await statusOf(first.id), await statusOf(second.id)]).toEqual(['pending', 'pending']);
-    expect(await jmlEvents({ action: 'approve', allHeld: true })).toMatchObject({ code: 0, out: 'No leaver is held.\n' });
+    expect(await jmlEvents({ action: 'approve', allHeld: true })).toMatchObject({ code: 0, out: 'No event is held.\n' });
   });
 
   it('retries only the failed target of one system, as a new generation with the original settings', async () => {

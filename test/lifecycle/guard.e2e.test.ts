@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { approveAllHeld } from '../../src/lifecycle/operations.js';
 import { approveSignal } from '../../workflows/contract.js';
 import { CORE_USER, PATCH_OP } from '../support/scim-client.js';
-import { startTestSystem, type TestSystem } from '../support/system.js';
+import { startTestSystem, waitUntil, type TestSystem } from '../support/system.js';
 
 /** Done downstream: accepted (Mendix, which documents no read) or accepted and read back. */
 const DONE = ['succeeded', 'verified'];
@@ -23,15 +23,6 @@ async function provision(jml: TestSystem, userName: string, extra: Record<string
 
 const setActive = (jml: TestSystem, id: string, active: boolean) =>
   jml.scim.patch(`/Users/${id}`, { schemas: [PATCH_OP], Operations: [{ op: 'replace', value: { active } }] });
-
-async function waitUntil<T>(read: () => Promise<T>, done: (value: T) => boolean): Promise<T> {
-  for (let waited = 0; waited < 20_000; waited += 100) {
-    const value = await read();
-    if (done(value)) return value;
-    await sleep(100);
-  }
-  return read();
-}
 
 describe('mass-deprovision guard', () => {
   let jml: TestSystem;

@@ -124,3 +124,13 @@ export async function provisionPerson(jml: TestSystem, prefix: string, n: number
   if (created.status !== 201) throw new Error(`provisioning ${userName} answered ${created.status}: ${JSON.stringify(created.body)}`);
   return { id: created.body.id, userName, email, externalId };
 }
+
+/** Reads until `done` holds or `limitMs` passes, then returns the last read for the test to assert on. */
+export async function waitUntil<T>(read: () => Promise<T>, done: (value: T) => boolean, limitMs = 20_000, pollMs = 100): Promise<T> {
+  for (let waited = 0; waited < limitMs; waited += pollMs) {
+    const value = await read();
+    if (done(value)) return value;
+    await sleep(pollMs);
+  }
+  return read();
+}

@@ -110,7 +110,7 @@ describe('operator pages without a browser', () => {
     const ok = await post('/ui/held/approve', {}, { cookie, origin: base });
     expect(ok.status).toBe(303);
     const page = await (await fetch(`${base}/ui/`, { headers: { cookie } })).text();
-    expect(page).toContain('Approved 0 held leavers.');
+    expect(page).toContain('Approved 0 held events.');
     expect(await approvals()).toBe(0);
   });
 
