@@ -12,7 +12,7 @@ import { logger } from '../logger.js';
 import { createSimulators, SIMULATOR_PREFIXES, simulatorConnectorEnvironment } from '../simulators/index.js';
 import { checkpointerSetup } from '../audit/checkpoint.js';
 import { startSystem } from '../system.js';
-import { reportReady, supervise } from './supervisor.js';
+import { followSupervisor, reportReady, supervise } from './supervisor.js';
 
 export interface StartOptions {
   demo: boolean;
@@ -140,6 +140,7 @@ export async function startCommand(options: StartOptions): Promise<number> {
   const { environment, raw } = loadEnvironment();
   // Under the supervisor, the database is migrated and Temporal is up already.
   const supervised = raw.JML_SUPERVISED === '1';
+  if (supervised && options.role !== 'all') followSupervisor(options.role);
   const { database, temporal } = supervised
     ? {
         database: { url: environment.DATABASE_URL!, description: 'DATABASE_URL', stop: async () => {} },

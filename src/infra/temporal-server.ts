@@ -1,12 +1,13 @@
 // Gets a Temporal server to talk to, in the documented order (docs/decisions/001-temporal-server.md):
 // TEMPORAL_ADDRESS, then a local dev server from the CLI on PATH / TEMPORAL_CLI_PATH / built with
 // Go, then the SDK's own download of the dev server (machines with internet only).
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { Connection } from '@temporalio/client';
 import { buildTemporalCli, locateTemporal } from '../../scripts/temporal-cli.js';
 import { logger } from '../logger.js';
+import { spawnTethered } from './tethered-process.js';
 
 export interface TemporalServer {
   address: string;
@@ -33,13 +34,6 @@ export interface DevServer extends TemporalServer {
 
 export class TemporalUnavailableError extends Error {
   override readonly name = 'TemporalUnavailableError';
-}
-
-function waitForExit(child: ChildProcess): Promise<void> {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) resolve();
-    else child.once('exit', () => resolve());
-  });
 }
 
 async function waitUntilServing(address: string, child: ChildProcess, timeoutMs: number): Promise<void> {
@@ -69,7 +63,9 @@ export async function startDevServer(executable: string, options: DevServerOptio
   }
   if (options.uiPort) args.push('--ui-port', String(options.uiPort));
   else args.push('--headless');
-  const child = spawn(executable, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  // Its own process group: a Ctrl-C stops jml's API and worker before this server (tethered-process.ts).
+  const server = spawnTethered(executable, args, { stdio: ['ignore', 'pipe', 'pipe'], stopSignal: 'SIGTERM' });
+  const { child } = server;
   const output: string[] = [];
   const keep = (chunk: Buffer) => {
     output.push(chunk.toString());
@@ -81,21 +77,15 @@ export async function startDevServer(executable: string, options: DevServerOptio
   try {
     await waitUntilServing(address, child, 60_000);
   } catch (error) {
-    child.kill('SIGKILL');
+    await server.kill();
     throw new TemporalUnavailableError(`${(error as Error).message}\n${output.join('').slice(-2000)}`);
   }
   return {
     address,
     description: `local dev server (${executable})${options.dbFile ? `, state in ${options.dbFile}` : ''}`,
     uiUrl: options.uiPort ? `http://127.0.0.1:${options.uiPort}` : undefined,
-    async stop() {
-      child.kill('SIGTERM');
-      await waitForExit(child);
-    },
-    async kill() {
-      child.kill('SIGKILL');
-      await waitForExit(child);
-    },
+    stop: server.stop,
+    kill: server.kill,
   };
 }
 
