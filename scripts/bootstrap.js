@@ -7,7 +7,8 @@
 // Each step is skipped when its output is already up to date, so a warm run takes well under 1 s.
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ensureChromium } from './chromium.js';
@@ -36,9 +37,17 @@ function once(stampFile, inputs, step) {
   writeFileSync(stampFile, print);
 }
 
-/** @param {string} command @param {string[]} args */
+/**
+ * Runs a command to completion with a TMPDIR of its own, removed afterwards: the Prisma CLI
+ * (6.19, its bundled temp-directory helper) leaves an empty /tmp/<32 hex digits> folder behind on
+ * every run, and `npm install` runs it three times through @prisma/client's and @prisma/engines'
+ * install scripts.
+ * @param {string} command @param {string[]} args
+ */
 function run(command, args, env = process.env) {
-  const result = spawnSync(command, args, { cwd: root, stdio: ['ignore', 'inherit', 'inherit'], env });
+  const scratch = mkdtempSync(path.join(tmpdir(), 'jml-bootstrap-'));
+  const result = spawnSync(command, args, { cwd: root, stdio: ['ignore', 'inherit', 'inherit'], env: { ...env, TMPDIR: scratch } });
+  rmSync(scratch, { recursive: true, force: true });
   if (result.status !== 0) {
     log(`${command} ${args.join(' ')} failed (exit ${result.status ?? result.signal}).`);
     process.exit(result.status ?? 1);
