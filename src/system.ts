@@ -25,6 +25,7 @@ import { createLifecycleMetrics } from './metrics/lifecycle-metrics.js';
 import { temporalConnectionOptions } from './temporal/connection.js';
 import { startWorkers, type RunningWorkers } from './temporal/workers.js';
 import { syncIdleSweepSchedule, syncReconcileSchedule } from './temporal/schedules.js';
+import { closeAbandonedRuns } from './reconcile/run.js';
 import type { Identity } from './generated/prisma/client.js';
 
 export interface SystemOptions {
@@ -130,6 +131,8 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
     }
     const reconcile = await syncReconcileSchedule(client, { interval: env.JML_RECONCILE_INTERVAL, systems: listing, taskQueue: env.TEMPORAL_TASK_QUEUE });
     logger.info({ schedule: reconcile, every: env.JML_RECONCILE_INTERVAL ?? 'off', systems: listing, remediate: env.JML_RECONCILE_REMEDIATE }, 'reconciliation schedule');
+    // Runs a stopped worker left `running` (decision 022); one stopped moments ago is closed by the next run.
+    await closeAbandonedRuns(db, { now: new Date(), logger });
   }
 
   let server: Server | undefined;

@@ -21,6 +21,13 @@ import { remediateDrift } from './remediate.js';
 export const FINDING_KINDS = ['drift', 'orphan', 'disabled_active'] as const;
 export type FindingKind = (typeof FINDING_KINDS)[number];
 
+/**
+ * A `running` run whose last page is older than this was abandoned: its worker died or restarted.
+ * The listing activity's heartbeat timeout (workflows/reconcile.ts), past which Temporal too
+ * gives the attempt up and retries it as a new run.
+ */
+export const ABANDONED_AFTER_MS = 2 * 60 * 1000;
+
 export interface ReconcileDependencies {
   db: Database;
   connectors: Partial<Record<SystemName, Connector>>;
@@ -86,8 +93,9 @@ export async function reconcileSystem(deps: ReconcileDependencies, request: Reco
   report.runId = runId;
   const dryRun = request.dryRun || (deps.dryRun?.(system) ?? false);
   const remediate = request.remediate && !dryRun && deps.lifecycle !== undefined;
-  await db.reconcileRun.create({ data: { id: runId, system, trigger: request.trigger, dryRun, remediate, startedAt: now() } });
   const log = deps.logger.child({ system, runId });
+  await closeAbandonedRuns(db, { system, now: now(), logger: log });
+  await db.reconcileRun.create({ data: { id: runId, system, trigger: request.trigger, dryRun, remediate, startedAt: now(), progressAt: now() } });
   try {
     const statement = matchStatement(connector.lookupAttribute);
     for await (const page of connector.listAccounts({ pageSize: deps.pageSize })) {
@@ -121,6 +129,8 @@ export async function reconcileSystem(deps: ReconcileDependencies, request: Reco
           ],
         );
       }
+      // The run's sign of life: a run without one for ABANDONED_AFTER_MS is closed by the next.
+      await db.reconcileRun.update({ where: { id: runId }, data: { progressAt: now(), accounts: report.accounts } });
       deps.onPage?.({ system, accounts: report.accounts });
     }
   } catch (error) {
@@ -161,6 +171,49 @@ export async function reconcileSystem(deps: ReconcileDependencies, request: Reco
   });
   log.info({ ...report }, 'reconciliation finished');
   return report;
+}
+
+/**
+ * Closes runs left `running` by a worker that died (a crash, a restart, a killed container) as
+ * `incomplete`, with the reason, the accounts listed before the last page and the findings
+ * written so far, and one `reconcile.incomplete` audit row each: a run that never finished must
+ * not read as "no drift", nor stay "running" forever. A run that showed progress within
+ * ABANDONED_AFTER_MS may still be listing in another process and is left alone. Called when jml
+ * starts and before each run; returns the runs closed.
+ */
+export async function closeAbandonedRuns(db: Database, input: { system?: SystemName; now: Date; logger?: Logger }): Promise<string[]> {
+  const before = new Date(input.now.getTime() - ABANDONED_AFTER_MS);
+  const abandoned = await db.reconcileRun.findMany({
+    where: { status: 'running', system: input.system, OR: [{ progressAt: { lt: before } }, { progressAt: null, startedAt: { lt: before } }] },
+    select: { id: true },
+  });
+  const closed: string[] = [];
+  for (const { id } of abandoned) {
+    const done = await db.$transaction(async (tx) => {
+      // Locked and re-read: two processes starting at once close each run once.
+      const [run] = await tx.$queryRaw<{ status: string; system: string; trigger: string; dry_run: boolean; remediate: boolean; accounts: number; progress_at: Date | null; started_at: Date }[]>`
+        SELECT status::text AS status, system, trigger, dry_run, remediate, accounts, progress_at, started_at FROM reconcile_run WHERE id = ${id}::uuid FOR UPDATE`;
+      if (!run || run.status !== 'running') return false;
+      const found = await tx.reconcileFinding.groupBy({ by: ['kind'], where: { runId: id }, _count: { _all: true } });
+      const count = (kind: FindingKind) => found.find((row) => row.kind === kind)?._count._all ?? 0;
+      const last = run.progress_at ?? run.started_at;
+      const error = `abandoned: no progress since ${last.toISOString()} (the worker listing it stopped: a crash or a restart); the counts are what it found before, and a later run lists ${run.system} again`;
+      const counts = { accounts: run.accounts, drift: count('drift'), orphans: count('orphan'), disabledActive: count('disabled_active') };
+      await tx.reconcileRun.update({ where: { id }, data: { status: 'incomplete', finishedAt: input.now, error, ...counts } });
+      await appendAudit(tx, [{
+        actor: `reconcile:${run.trigger}`,
+        action: 'reconcile.incomplete',
+        system: run.system,
+        data: { runId: id, dryRun: run.dry_run, remediate: run.remediate, ...counts, matched: null, remediated: 0, error, abandoned: true },
+      }], input.now);
+      return true;
+    });
+    if (done) {
+      closed.push(id);
+      input.logger?.warn({ runId: id }, 'a reconciliation run left running by a stopped worker is closed as incomplete');
+    }
+  }
+  return closed;
 }
 
 /** Every configured system that lists its accounts, or the one asked for. */

@@ -2,6 +2,7 @@
 // orphans and disabled accounts of active people are found exactly, across pages; a dry run and
 // remediation say and do what they should; a listing that fails part way is "incomplete", never
 // "no drift".
+import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createConnectors, parseConnectorsConfig } from '../../src/connectors/config.js';
 import type { Connector, SystemName } from '../../src/connectors/types.js';
@@ -9,7 +10,7 @@ import type { LifecycleSettings } from '../../src/lifecycle/record.js';
 import { logger } from '../../src/logger.js';
 import { reconcileCommand } from '../../src/cli/reconcile.js';
 import { parseEnvironment } from '../../src/config.js';
-import { reconcileSystem, reconcileSystems } from '../../src/reconcile/run.js';
+import { ABANDONED_AFTER_MS, closeAbandonedRuns, reconcileSystem, reconcileSystems } from '../../src/reconcile/run.js';
 import { simulatorConnectorEnvironment, startSimulatorServer, type SimulatorServer } from '../../src/simulators/index.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 
@@ -212,5 +213,50 @@ describe('reconciliation', () => {
     expect(runs).toEqual([{ system: 'rocketchat', dry_run: false }, { system: 'userapi', dry_run: true }]);
     expect(await reconcileCommand(database.db, { system: 'ldap', dryRun: false, json: false, raw: {}, environment, connectors }, io)).toBe(2);
     expect(err.join('')).toMatch(/--system must be one of rocketchat, mendix, userapi/);
+  });
+
+  it('closes a run a crashed worker left running as incomplete, with the reason and what it found, at start or by the next run', async () => {
+    const planted = await plant();
+    // A worker that died part way: its run row, the first findings it wrote, and no end.
+    const long = new Date(Date.now() - ABANDONED_AFTER_MS - 60_000);
+    const crashed = { id: randomUUID(), system: 'rocketchat', trigger: 'schedule', startedAt: long, progressAt: long, accounts: 14 };
+    const crashedUserApi = { ...crashed, id: randomUUID(), system: 'userapi', accounts: 7 };
+    // Another process still listing: progress a moment ago, so it is left alone.
+    const live = { id: randomUUID(), system: 'rocketchat', trigger: 'alice', startedAt: long, progressAt: new Date(), accounts: 300 };
+    await database.db.reconcileRun.createMany({ data: [crashed, crashedUserApi, live] });
+    await database.db.reconcileFinding.createMany({
+      data: [
+        { runId: crashed.id, system: 'rocketchat', kind: 'drift', accountId: planted.drift.rocketchat![0]!, accountActive: true },
+        { runId: crashed.id, system: 'rocketchat', kind: 'orphan', accountId: planted.orphan.rocketchat![0]!, accountActive: true },
+      ],
+    });
+
+    // The next run of Rocket.Chat closes Rocket.Chat's abandoned run before it starts.
+    const report = await reconcileSystem({ db: database.db, connectors, logger }, { system: 'rocketchat', dryRun: true, remediate: false, trigger: 'test' });
+    expect(report.status).toBe('complete');
+    const runs = async () => new Map((await database.db.reconcileRun.findMany()).map((run) => [run.id, run]));
+    let byId = await runs();
+    expect(byId.get(crashed.id)).toMatchObject({ status: 'incomplete', accounts: 14, drift: 1, orphans: 1, disabledActive: 0, finishedAt: expect.any(Date) as unknown });
+    expect(byId.get(crashed.id)!.error).toMatch(new RegExp(`^abandoned: no progress since ${long.toISOString().replace(/[.]/g, '\\.')}`));
+    expect(byId.get(live.id)!.status).toBe('running');
+    expect(byId.get(crashedUserApi.id)!.status).toBe('running');
+
+    // At start, every system's abandoned runs are closed once; the live one stays.
+    expect(await closeAbandonedRuns(database.db, { now: new Date() })).toEqual([crashedUserApi.id]);
+    expect(await closeAbandonedRuns(database.db, { now: new Date() })).toEqual([]);
+    byId = await runs();
+    expect(byId.get(crashedUserApi.id)).toMatchObject({ status: 'incomplete', accounts: 7, drift: 0 });
+    expect(byId.get(live.id)!.status).toBe('running');
+    // Until it, too, stops showing progress.
+    expect(await closeAbandonedRuns(database.db, { now: new Date(Date.now() + ABANDONED_AFTER_MS + 1000) })).toEqual([live.id]);
+
+    const audit = await database.query<{ action: string; system: string; data: { runId: string; error: string; abandoned: boolean; drift: number } }>(
+      `SELECT action, system, data FROM audit_event WHERE data->>'abandoned' = 'true' ORDER BY id`);
+    expect(audit.map((row) => [row.action, row.system, row.data.runId, row.data.drift])).toEqual([
+      ['reconcile.incomplete', 'rocketchat', crashed.id, 1],
+      ['reconcile.incomplete', 'userapi', crashedUserApi.id, 0],
+      ['reconcile.incomplete', 'rocketchat', live.id, 0],
+    ]);
+    expect(audit.every((row) => row.data.error.startsWith('abandoned: no progress since'))).toBe(true);
   });
 });
