@@ -18,7 +18,7 @@ export interface AppOptions {
   scim: ScimRouterOptions;
   /** The operator API under /api; not served without it. */
   operator?: OperatorApiOptions;
-  /** The HR webhook at /api/hr/events (signed with JML_HR_WEBHOOK_SECRET); not served without it. */
+  /** The HR webhook at /api/hr/events (an hr token, and signed with JML_HR_WEBHOOK_SECRET); not served without the secret. */
   hrWebhook?: HrWebhookOptions;
   /** The operator web pages under /ui; not served without it. */
   ui?: UiOptions;

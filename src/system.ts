@@ -173,7 +173,7 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
         logger,
       },
       operator: { db, verifyToken, authFailures, logger, rateLimit: { perSecond: 20, burst: 100 }, onOutboxWritten: () => outbox.kick(), deprovisionSlaMs: env.JML_DEPROVISION_SLA_MS, intake, bundles, approvalsRequired: env.JML_APPROVALS_REQUIRED, reconcile: { systems: listing, queuePrefix: env.TEMPORAL_TASK_QUEUE } },
-      hrWebhook: env.JML_HR_WEBHOOK_SECRET ? { secret: env.JML_HR_WEBHOOK_SECRET, intake, authFailures, logger } : undefined,
+      hrWebhook: env.JML_HR_WEBHOOK_SECRET ? { secret: env.JML_HR_WEBHOOK_SECRET, verifyToken, intake, authFailures, logger } : undefined,
       ui: { db, verifyToken, authFailures, publicUrl: env.PUBLIC_URL, logger, onOutboxWritten: () => outbox.kick(), deprovisionSlaMs: env.JML_DEPROVISION_SLA_MS, intake, bundles, approvalsRequired: env.JML_APPROVALS_REQUIRED, reconcile: { systems: listing, queuePrefix: env.TEMPORAL_TASK_QUEUE } },
       scim: {
         verifyToken,

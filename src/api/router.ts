@@ -4,7 +4,7 @@
 // input. Errors leave as `{ error, detail }` with a stable `error` name (RFC 9457 in spirit).
 import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import { z } from 'zod';
-import { authenticate, bearerToken } from '../auth/http.js';
+import { authenticate, bearerToken, refusalOf } from '../auth/http.js';
 import type { AuthFailureGuard } from '../auth/failures.js';
 import { can, forbiddenDetail, type Permission } from '../auth/roles.js';
 import { createAuditRouter } from './audit-routes.js';
@@ -162,13 +162,13 @@ export function createOperatorRouter(options: OperatorApiOptions): express.Route
     } catch (error) {
       return toHttp(res, error, logger);
     }
-    if (authentication.outcome === 'throttled') {
-      res.set('Retry-After', String(authentication.retryAfterSeconds));
-      return sendError(res, 429, 'TooManyRequests', `Too many failed authentications from this address: retry after ${authentication.retryAfterSeconds} s`);
-    }
-    if (authentication.outcome === 'refused') {
-      res.set('WWW-Authenticate', 'Bearer realm="jml-operator"');
-      return sendError(res, 401, 'Unauthorized', 'A bearer token is required: create one with `npx jml tokens create --name <you> --role operator` (or auditor, admin)');
+    if (authentication.outcome !== 'authenticated') {
+      const refusal = refusalOf(authentication, {
+        realm: 'jml-operator',
+        howToGetOne: 'A bearer token is required: create one with `npx jml tokens create --name <you> --role operator` (or auditor, admin)',
+      });
+      res.set(refusal.headers);
+      return sendError(res, refusal.status, refusal.error, refusal.detail);
     }
     const { principal } = authentication;
     const decision = limiter.take(principal.tokenId);

@@ -39,3 +39,23 @@ export async function authenticate(
   guard.succeeded(token);
   return { outcome: 'authenticated', principal };
 }
+
+/** What a JSON surface answers a request that did not authenticate. */
+export interface Refusal {
+  status: 401 | 429;
+  headers: Record<string, string>;
+  error: 'Unauthorized' | 'TooManyRequests';
+  detail: string;
+}
+
+/**
+ * 429 with Retry-After for an address past its failure budget; otherwise 401 with the realm's
+ * Bearer challenge (RFC 6750 §3) and `howToGetOne`, the command that makes the token it needs.
+ */
+export function refusalOf(authentication: Exclude<Authentication, { outcome: 'authenticated' }>, input: { realm: string; howToGetOne: string }): Refusal {
+  if (authentication.outcome === 'throttled') {
+    const after = String(authentication.retryAfterSeconds);
+    return { status: 429, headers: { 'Retry-After': after }, error: 'TooManyRequests', detail: `Too many failed authentications from this address: retry after ${after} s` };
+  }
+  return { status: 401, headers: { 'WWW-Authenticate': `Bearer realm="${input.realm}"` }, error: 'Unauthorized', detail: input.howToGetOne };
+}

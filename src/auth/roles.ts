@@ -8,6 +8,7 @@ export const PERMISSIONS = {
   readEvents: 'list and read lifecycle events',
   actOnEvents: 'approve, reject and retry lifecycle events',
   changePeople: 'terminate a person at once and import HR changes',
+  postHrEvents: 'post HR events to the webhook',
   readAudit: 'read the audit trail, evidence and reports',
   readMetrics: 'read metrics',
   manageTokens: 'create, list and revoke tokens',
@@ -20,13 +21,16 @@ export type Permission = keyof typeof PERMISSIONS;
  * scim: provisioning only. auditor: the record and the figures, nothing that changes anything.
  * operator: the events and the actions on them, with the record they need to decide (a person's
  * evidence before approving their release). admin: tokens and settings, no lifecycle power and
- * no reading of people's records. No role but scim provisions, and scim does nothing else.
+ * no reading of people's records. hr: an HR system's webhook deliveries, nothing else (it names
+ * people and changes them only through POST /api/hr/events, signed as well; decision 026). No role
+ * but scim provisions, and scim does nothing else.
  */
 export const ROLE_PERMISSIONS: Record<TokenKind, readonly Permission[]> = {
   scim: ['provision'],
   auditor: ['readAudit', 'readMetrics'],
   operator: ['readEvents', 'actOnEvents', 'changePeople', 'readAudit', 'readMetrics'],
   admin: ['manageTokens', 'manageSettings'],
+  hr: ['postHrEvents'],
 };
 
 export const TOKEN_KINDS = Object.keys(ROLE_PERMISSIONS) as TokenKind[];

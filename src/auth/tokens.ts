@@ -8,7 +8,7 @@ import type { Database } from '../db/client.js';
 import type { ClientProfile } from '../scim/dialect/profiles.js';
 
 /** A token's kind is its role: src/auth/roles.ts says what each may do. */
-export type TokenKind = 'scim' | 'auditor' | 'operator' | 'admin';
+export type TokenKind = 'scim' | 'auditor' | 'operator' | 'admin' | 'hr';
 
 export interface Principal {
   /** The token's id, or "env" for the token given by JML_SCIM_TOKEN. */
@@ -19,7 +19,7 @@ export interface Principal {
   profile?: ClientProfile;
 }
 
-const PREFIX: Record<TokenKind, string> = { scim: 'jml_scim_', auditor: 'jml_aud_', operator: 'jml_op_', admin: 'jml_adm_' };
+const PREFIX: Record<TokenKind, string> = { scim: 'jml_scim_', auditor: 'jml_aud_', operator: 'jml_op_', admin: 'jml_adm_', hr: 'jml_hr_' };
 
 export function hashSecret(secret: string): string {
   return createHash('sha256').update(secret).digest('hex');

@@ -1,15 +1,20 @@
 // The HR webhook (issue 16, docs/decisions/026-hr-webhook.md): POST /api/hr/events, for HR systems
-// that call a URL per joiner, leaver or mover. The credential is a shared secret
-// (JML_HR_WEBHOOK_SECRET): the sender signs `<timestamp>.<raw body>` with HMAC-SHA256, as
-// Stripe and Slack sign theirs. The body is read raw and size-limited before anything else, the
-// signature compared in constant time, a timestamp older or newer than five minutes refused, and a
-// signature seen before refused as a replay (a bounded in-memory store covering the window).
+// that call a URL per joiner, leaver or mover. Two credentials, both required: a bearer token of
+// the `hr` kind (src/auth/roles.ts: it may post HR events and nothing else), checked first as every
+// surface checks its tokens, which names the sender in the audit trail; and an HMAC-SHA256 over
+// `<timestamp>.<raw body>` with the shared secret JML_HR_WEBHOOK_SECRET, as Stripe and Slack sign
+// theirs, which proves the body was not altered and lets a replay be refused. The body is read raw
+// and size-limited only after the token, the signature compared in constant time, a timestamp
+// older or newer than five minutes refused, and a signature seen before refused as a replay (a
+// bounded in-memory store covering the window).
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import express, { type Request, type Response } from 'express';
 import { LRUCache } from 'lru-cache';
 import { z } from 'zod';
 import type { AuthFailureGuard } from '../auth/failures.js';
-import type { Principal } from '../auth/tokens.js';
+import { authenticate, bearerToken, refusalOf } from '../auth/http.js';
+import { can, forbiddenDetail } from '../auth/roles.js';
+import type { Principal, TokenVerifier } from '../auth/tokens.js';
 import type { Logger } from '../logger.js';
 import { toScimError } from '../scim/errors.js';
 import type { ScimDependencies } from '../scim/users.js';
@@ -42,13 +47,13 @@ export type HrEvent = z.output<typeof hrEventSchema>;
 
 export interface HrWebhookOptions {
   secret: string;
+  /** The token verifier every surface uses; only `hr` tokens may post (src/auth/roles.ts). */
+  verifyToken: TokenVerifier;
   intake: ScimDependencies;
   authFailures: AuthFailureGuard;
   logger: Logger;
   now?: () => Date;
 }
-
-const PRINCIPAL: Principal = { tokenId: 'hr-webhook', name: 'hr-webhook', kind: 'scim' };
 
 /** The signature a sender puts in X-JML-Signature. */
 export function signHrEvent(secret: string, timestamp: string, body: Buffer | string): string {
@@ -89,15 +94,30 @@ export function createHrWebhookRouter(options: HrWebhookOptions): express.Router
   const router = express.Router();
   const seen = new LRUCache<string, true>({ max: REPLAY_CAPACITY, ttl: 2 * SIGNATURE_WINDOW_SECONDS * 1000 });
 
+  const principals = new WeakMap<Request, Principal>();
+
   router.post(
     '/events',
-    (req, res, next) => {
-      const admission = options.authFailures.admit(req, req.get(SIGNATURE_HEADER));
-      if (!admission.allowed) {
-        res.set('Retry-After', String(admission.retryAfterSeconds));
-        return send(res, 429, 'TooManyRequests', `Too many failed signatures from this address: retry after ${admission.retryAfterSeconds} s`);
-      }
-      next();
+    // The bearer token first, before the body is read: a missing or wrong token costs what it
+    // costs on every surface (src/auth/http.ts), and an address past its failure budget nothing.
+    (req: Request, res: Response, next: (error?: unknown) => void) => {
+      authenticate(req, { realm: 'hr', token: bearerToken(req), guard: options.authFailures, verify: options.verifyToken, refusedReason: 'unknown or revoked token' })
+        .then((authentication) => {
+          if (authentication.outcome !== 'authenticated') {
+            const refusal = refusalOf(authentication, { realm: 'jml-hr', howToGetOne: 'A bearer token of kind hr is required: create one with `npx jml tokens create --name <hr system> --role hr`' });
+            res.set(refusal.headers);
+            return send(res, refusal.status, refusal.error, refusal.detail);
+          }
+          const { principal } = authentication;
+          if (!can(principal, 'postHrEvents')) return send(res, 403, 'Forbidden', forbiddenDetail(principal, 'postHrEvents'));
+          principals.set(req, principal);
+          next();
+        })
+        .catch((error: unknown) => {
+          if (toScimError(error).status === 503) return send(res, 503, 'ServiceUnavailable', 'The database is temporarily unavailable; retry later');
+          logger.error({ err: error }, 'HR webhook authentication failed');
+          send(res, 500, 'InternalError', 'Internal error; the server log has the details');
+        });
     },
     // Raw bytes, size-limited before parsing: the signature covers them exactly as sent.
     express.raw({ type: () => true, limit: MAX_BODY_BYTES }),
@@ -119,11 +139,10 @@ export function createHrWebhookRouter(options: HrWebhookOptions): express.Router
       if (offered.length !== expected.length || !timingSafeEqual(offered, expected)) {
         return refuse('bad signature', `${SIGNATURE_HEADER} must be sha256=<hex HMAC-SHA256 of "<timestamp>.<body>" with the shared secret>`);
       }
-      options.authFailures.succeeded(signature);
       // Only a correctly signed delivery reaches here, so only a real replay can be refused.
       if (seen.has(signature)) return send(res, 409, 'Replay', 'This delivery was received before: sign each delivery anew (a new timestamp)');
       seen.set(signature, true);
-      handleEvent(body, timestamp, res).catch((error: unknown) => {
+      handleEvent(principals.get(req)!, body, timestamp, res).catch((error: unknown) => {
         if (toScimError(error).status === 503) return send(res, 503, 'ServiceUnavailable', 'The database is temporarily unavailable; retry later');
         logger.error({ err: error }, 'HR webhook failed');
         send(res, 500, 'InternalError', 'Internal error; the server log has the details');
@@ -131,7 +150,7 @@ export function createHrWebhookRouter(options: HrWebhookOptions): express.Router
     },
   );
 
-  async function handleEvent(body: Buffer, timestamp: string, res: Response): Promise<void> {
+  async function handleEvent(principal: Principal, body: Buffer, timestamp: string, res: Response): Promise<void> {
     let json: unknown;
     try {
       json = JSON.parse(body.toString('utf8'));
@@ -152,7 +171,7 @@ export function createHrWebhookRouter(options: HrWebhookOptions): express.Router
     const values = valuesOf(event, at, person.active);
     if (typeof values === 'string') return send(res, 422, 'Unprocessable', values);
     const change = describeHrChange(person, values, at);
-    const applied = await applyHrValues(intake, PRINCIPAL, person.id, values, {
+    const applied = await applyHrValues(intake, principal, person.id, values, {
       action: 'hr.event',
       data: { hrEventId: event.id ?? null, event: event.event, effectiveDate: event.effectiveDate ?? null, signedAt: Number(timestamp) },
     });

@@ -31,7 +31,7 @@ beforeAll(async () => {
   const server = await listen(app);
   baseUrl = server.baseUrl;
   close = () => new Promise((resolve) => server.server.close(() => resolve()));
-  for (const kind of ['scim', 'auditor', 'operator', 'admin'] as const) tokens[kind] = (await createToken(db, { name: `${kind}-1`, kind })).token;
+  for (const kind of ['scim', 'auditor', 'operator', 'admin', 'hr'] as const) tokens[kind] = (await createToken(db, { name: `${kind}-1`, kind })).token;
 });
 
 afterAll(async () => {
@@ -58,6 +58,8 @@ const ALLOWED: Record<TokenKind, RequestName[]> = {
   auditor: ['read the audit trail', 'read evidence', 'read the report', 'metrics'],
   operator: ['list events', 'approve an event', 'approve all held', 'read the audit trail', 'read evidence', 'read the report', 'metrics'],
   admin: [],
+  // Its one permission is the HR webhook's (test/hr/webhook.e2e.test.ts).
+  hr: [],
 };
 
 describe('roles over HTTP', () => {
@@ -102,8 +104,8 @@ describe('roles on the pages', () => {
   const page = (cookie: string, path: string, method = 'GET') =>
     fetch(`${baseUrl}${path}`, { method, redirect: 'manual', headers: { cookie, origin: baseUrl, ...(method === 'POST' ? { 'content-type': 'application/x-www-form-urlencoded' } : {}) }, body: method === 'POST' ? '' : undefined });
 
-  it('lets no SCIM or admin token log in, with 403 saying why', async () => {
-    for (const kind of ['scim', 'admin'] as const) {
+  it('lets no SCIM, admin or hr token log in, with 403 saying why', async () => {
+    for (const kind of ['scim', 'admin', 'hr'] as const) {
       const refused = await logIn(kind);
       expect(refused.status).toBe(403);
       expect(refused.cookie).toBeUndefined();

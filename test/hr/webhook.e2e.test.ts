@@ -1,7 +1,9 @@
 // The HR webhook (issue 16, decision 026) against a whole jml: real PostgreSQL, real Temporal,
-// simulated systems. Signed events take effect; a bad signature, a stale timestamp and a replay
-// are refused and change nothing.
+// simulated systems. Signed events from an hr token's holder take effect, with the token's name as
+// the actor; a missing, wrong or other kind of token, a bad signature, a stale timestamp and a
+// replay are refused and change nothing.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createToken, revokeToken } from '../../src/auth/tokens.js';
 import { signHrEvent } from '../../src/hr/webhook.js';
 import { CORE_USER } from '../support/scim-client.js';
 import { startTestSystem, type TestSystem } from '../support/system.js';
@@ -11,10 +13,12 @@ const ENTERPRISE = 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User';
 const DONE = ['succeeded', 'verified'];
 
 let jml: TestSystem;
+let hrToken: string;
 let counter = 0;
 
 beforeAll(async () => {
   jml = await startTestSystem({ env: { JML_HR_WEBHOOK_SECRET: SECRET, JML_GUARD_MAX_LEAVERS: '1000', JML_GUARD_MIN_LEAVERS: '1000' } });
+  hrToken = (await createToken(jml.system.db, { name: 'bamboohr', kind: 'hr' })).token;
 });
 
 afterAll(async () => {
@@ -34,12 +38,13 @@ async function provision() {
 
 const nowSeconds = () => String(Math.floor(Date.now() / 1000));
 
-async function deliver(body: string, headers: { timestamp?: string; signature?: string } = {}) {
+async function deliver(body: string, headers: { timestamp?: string; signature?: string; token?: string | null } = {}) {
   const timestamp = headers.timestamp ?? nowSeconds();
   const signature = headers.signature ?? signHrEvent(SECRET, timestamp, body);
+  const token = headers.token === undefined ? hrToken : headers.token;
   const response = await fetch(`${jml.system.url}/api/hr/events`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', 'x-jml-timestamp': timestamp, 'x-jml-signature': signature },
+    headers: { 'content-type': 'application/json', 'x-jml-timestamp': timestamp, 'x-jml-signature': signature, ...(token === null ? {} : { authorization: `Bearer ${token}` }) },
     body,
   });
   return { status: response.status, body: (await response.json()) as Record<string, unknown> };
@@ -57,11 +62,12 @@ describe('POST /api/hr/events', () => {
     const answer = await deliver(body, { timestamp });
     expect(answer).toMatchObject({ status: 200, body: { identityId: person.id, outcome: 'applied', kind: 'leaver', effectiveAt: null } });
     const [leaver] = await eventsOf(person.id);
-    expect(leaver?.actor).toBe('hr-webhook');
+    // The hr token's name is who did it.
+    expect(leaver?.actor).toBe('bamboohr');
     expect((await jml.resultOf(leaver!.workflow_id)).every((outcome) => DONE.includes(outcome.status))).toBe(true);
     expect(jml.simulators.simulators.userapi.users().find((user) => user.id === person.externalId)?.active).toBe(false);
-    const [audit] = await jml.database.query<{ data: { hrEventId: string } }>(`SELECT data FROM audit_event WHERE identity_id = $1 AND action = 'hr.event.applied'`, [person.id]);
-    expect(audit?.data.hrEventId).toBe('bamboo-881');
+    const [audit] = await jml.database.query<{ actor: string; data: { hrEventId: string } }>(`SELECT actor, data FROM audit_event WHERE identity_id = $1 AND action = 'hr.event.applied'`, [person.id]);
+    expect(audit).toMatchObject({ actor: 'bamboohr', data: { hrEventId: 'bamboo-881' } });
 
     expect(await deliver(body, { timestamp })).toMatchObject({ status: 409, body: { error: 'Replay' } });
     // Signed anew, the same event is accepted and changes nothing: still one leaver. The new
@@ -106,5 +112,26 @@ describe('POST /api/hr/events', () => {
     expect((await deliver(JSON.stringify({ person: { value: person.externalId }, event: 'leaver', effectiveDate: 'next week' }))).status).toBe(422);
     expect(await eventsOf(person.id)).toHaveLength(0);
     expect((await jml.scim.get(`/Users/${person.id}`)).body.active).toBe(true);
+  });
+
+  it('needs a live hr token besides the signature; an hr token can do nothing else', async () => {
+    const person = await provision();
+    const body = JSON.stringify({ person: { value: person.externalId }, event: 'leaver' });
+    const missing = await deliver(body, { token: null });
+    expect(missing).toMatchObject({ status: 401, body: { error: 'Unauthorized', detail: expect.stringContaining('--role hr') as unknown } });
+    expect((await deliver(body, { token: `jml_hr_${'x'.repeat(43)}` })).status).toBe(401);
+    const operator = (await createToken(jml.system.db, { name: 'ops', kind: 'operator' })).token;
+    expect(await deliver(body, { token: operator })).toMatchObject({ status: 403, body: { detail: expect.stringContaining('kind hr') as unknown } });
+    const scim = (await createToken(jml.system.db, { name: 'okta-hr', kind: 'scim' })).token;
+    expect((await deliver(body, { token: scim })).status).toBe(403);
+    const revoked = await createToken(jml.system.db, { name: 'workday-old', kind: 'hr' });
+    await revokeToken(jml.system.db, revoked.record.id);
+    expect((await deliver(body, { token: revoked.token })).status).toBe(401);
+
+    // The hr token on the other surfaces: refused, it provisions nothing and reads nothing.
+    const asHr = { authorization: `Bearer ${hrToken}` };
+    expect((await fetch(`${jml.system.url}/scim/v2/Users`, { headers: asHr })).status).toBe(403);
+    expect((await fetch(`${jml.system.url}/api/events`, { headers: asHr })).status).toBe(403);
+    expect(await eventsOf(person.id)).toHaveLength(0);
   });
 });
