@@ -20,6 +20,8 @@ export const FAULT_TOKEN = 'fault-test-token-'.padEnd(48, 'x');
 
 export type JmlRole = 'all' | 'api' | 'worker';
 
+const START_LIMIT_MS = 180_000;
+
 export interface JmlProcess {
   url: string;
   child: ChildProcess;
@@ -47,7 +49,8 @@ export async function startJmlProcess(env: Record<string, string>, role: JmlRole
   child.stdout.on('data', keep);
   child.stderr.on('data', keep);
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`jml did not start within 60 s:\n${output.slice(-3000)}`)), 60_000);
+    // Generous: a restart on a 2-core machine under the load of a fault test took over 60 s.
+    const timer = setTimeout(() => reject(new Error(`jml did not start within ${START_LIMIT_MS / 1000} s:\n${output.slice(-3000)}`)), START_LIMIT_MS);
     const watch = () => {
       if (output.includes('jml is running')) {
         clearTimeout(timer);
