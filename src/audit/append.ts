@@ -34,8 +34,11 @@ function auditRows(entries: AuditEntry[], now: Date) {
   });
 }
 
-/** The INSERT of `entries`, as a fragment a Prisma raw statement can embed (a CTE of the change it records). */
-export function auditInsert(entries: AuditEntry[], now: Date): Prisma.Sql {
+/**
+ * The INSERT of `entries`, as a fragment a Prisma raw statement can embed (a CTE of the change it
+ * records); `when` is an SQL condition that must hold for the rows to be written.
+ */
+export function auditInsert(entries: AuditEntry[], now: Date, when: Prisma.Sql = Prisma.sql`true`): Prisma.Sql {
   const rows = auditRows(entries, now);
   return Prisma.sql`
     INSERT INTO audit_event (occurred_at, actor, action, identity_id, event_id, system, data, entry_hash)
@@ -44,7 +47,8 @@ export function auditInsert(entries: AuditEntry[], now: Date): Prisma.Sql {
       ${rows.map((row) => row.actor)}::text[], ${rows.map((row) => row.action)}::text[],
       ${rows.map((row) => row.identityId)}::uuid[], ${rows.map((row) => row.eventId)}::uuid[],
       ${rows.map((row) => row.system)}::text[], ${rows.map((row) => JSON.stringify(row.data))}::jsonb[],
-      ${rows.map((row) => row.entryHash)}::text[])`;
+      ${rows.map((row) => row.entryHash)}::text[])
+    WHERE ${when}`;
 }
 
 /** One multi-row INSERT, no lock: seq, prev_hash and hash stay null until integration. */

@@ -42,6 +42,16 @@ function subjectOf(state: LifecycleState, groupIds: readonly string[], names: Ma
   };
 }
 
+/**
+ * The targets of a change that needs nothing read to know them (a joiner's none, a leaver's every
+ * system); undefined for movers and rehires, whose targets depend on their groups.
+ */
+export function targetsWithoutReads(change: DetectedChange, systems: readonly SystemName[]): LifecycleTarget[] | undefined {
+  if (change.kind === 'joiner') return [];
+  if (change.kind === 'leaver') return systems.map((system) => ({ system, action: 'deactivate' }));
+  return undefined;
+}
+
 export async function targetsForChange(
   tx: Transaction,
   context: TargetContext,
@@ -56,9 +66,8 @@ export async function targetsForChange(
   const { change, before, after, groupIds } = input;
   switch (change.kind) {
     case 'joiner':
-      return [];
     case 'leaver':
-      return context.systems.map((system) => ({ system, action: 'deactivate' }));
+      return targetsWithoutReads(change, context.systems)!;
     case 'rehire': {
       const names = await groupsNamed(tx, groupIds.after);
       const entitled = entitlementsOf(context.policy, subjectOf(after!, groupIds.after, names));

@@ -8,10 +8,10 @@ import type { SystemName } from '../connectors/types.js';
 import type { LifecycleEvent } from '../generated/prisma/client.js';
 import type { LifecycleTarget } from '../../workflows/contract.js';
 import { detectLifecycleChange, terminationWithdrawn, type LifecycleState } from './detect.js';
-import { groupIdsOf, targetsForChange } from './entitlements.js';
+import { groupIdsOf, targetsForChange, targetsWithoutReads } from './entitlements.js';
 import { EVERYONE_EVERYWHERE, type EntitlementPolicy } from './policy.js';
 import { OPEN_LEAVER, planLifecycleChange } from './plan.js';
-import { cancelOpenLeaver, recordEvent, rescheduleLeaver } from './transitions.js';
+import { cancelOpenLeaver, recordEvent, rescheduleLeaver, type NewEvent } from './transitions.js';
 
 export interface LifecycleSettings {
   /** The downstream systems that are configured. */
@@ -89,4 +89,25 @@ export async function recordLifecycleChange(
   const targets = await targetsFor(tx, settings, { change: recorded, before: input.before, after: input.after, groupIds: { before: groupIds, after: groupIds } });
   const event = await recordEvent(tx, { identityId: input.identityId, change: recorded, targets, actor: input.actor, now: input.now, withAudit: audit }, settings);
   return { audit: event.audit, wroteOutbox: wroteOutbox || targets.length > 0 };
+}
+
+/**
+ * What a change means when it can be written in one statement with the identity's own write
+ * (transitions.ts's recordChangeAtOnce, decision 019): nothing, or a new event whose targets need
+ * nothing read (a joiner, a leaver). Undefined when the change needs the transaction path: an open
+ * leaver to cancel or move, or groups to read (a mover, a rehire).
+ */
+export function lifecycleChangeAtOnce(
+  input: { identityId: string; before: LifecycleState | null; after: LifecycleState | null; actor: string; now: Date; openLeaver: boolean },
+  settings: LifecycleSettings,
+): { event?: NewEvent } | undefined {
+  const change = detectLifecycleChange(input.before, input.after, input.now);
+  const withdrawn = terminationWithdrawn(input.before, input.after);
+  if (!change && !withdrawn) return {};
+  const plan = planLifecycleChange({ change, withdrawn, openLeaver: input.openLeaver, now: input.now });
+  if (plan.cancelOpenLeaver || plan.rescheduleOpenLeaver) return undefined;
+  if (!plan.record) return {};
+  const targets = targetsWithoutReads(plan.record, settings.systems);
+  if (!targets) return undefined;
+  return { event: { identityId: input.identityId, change: plan.record, targets, actor: input.actor, now: input.now } };
 }

@@ -99,6 +99,7 @@ export function resourceWrites(endpoint: ResourceEndpoint) {
     for (let attempt = 1; ; attempt++) {
       const resource = instance(request);
       context.preconditions.readVersion = undefined;
+      context.preconditions.read = undefined;
       const read = await resource.read(context);
       const current = JSON.parse(JSON.stringify(read)) as { meta?: { version?: string } };
       context.preconditions.readVersion = Number(/(\d+)/.exec(current.meta?.version ?? '')?.[1]);

@@ -1,6 +1,8 @@
-// The SCIM Users resource over PostgreSQL. Each write runs in one transaction: the identity
-// change, the lifecycle event it causes, the outbox row that starts its workflow and the audit
-// rows all commit together, or none of them do.
+// The SCIM Users resource over PostgreSQL. Each write commits the identity change, the lifecycle
+// event it causes, the outbox row that starts its workflow and the audit rows together, or none of
+// them. A create, and a PATCH whose change needs nothing more read, is one statement conditional
+// on the version the PATCH read (decision 019); any other write is a transaction that locks the
+// identity first.
 import SCIMMY from 'scimmy';
 import { appendAudit, type AuditEntry } from '../audit/append.js';
 import { canonicalJson } from '../audit/canonical.js';
@@ -9,11 +11,14 @@ import type { Database } from '../db/client.js';
 import type { Identity, LifecycleEvent } from '../generated/prisma/client.js';
 import { lifecycleStateOf, MOVER_ATTRIBUTES } from '../lifecycle/detect.js';
 import { OPEN_LEAVER } from '../lifecycle/plan.js';
-import { recordLifecycleChange, type LifecycleSettings } from '../lifecycle/record.js';
+import { lifecycleChangeAtOnce, recordLifecycleChange, type LifecycleSettings } from '../lifecycle/record.js';
+import { recordChangeAtOnce } from '../lifecycle/transitions.js';
+import { sqlOf } from '../db/sql.js';
+import { randomUUID } from 'node:crypto';
 import type { Principal } from '../auth/tokens.js';
 import { etagMatches } from './etag.js';
 import { LifecycleUserExtension } from './lifecycle-extension.js';
-import { ScimError, scimError, toScimError } from './errors.js';
+import { isUniqueViolation, ScimError, scimError, toScimError } from './errors.js';
 import { columnsFromScim, etagOf, identityToScim, type ScimUser } from './user-mapping.js';
 
 export interface ScimDependencies {
@@ -31,6 +36,14 @@ export interface Preconditions {
   ifMatch?: string;
   /** The version a PATCH was computed from: a write must find it unchanged. */
   readVersion?: number;
+  /** What the PATCH's read found (set by the read, only when the PATCH asks for it). */
+  read?: IdentityRead;
+}
+
+/** An identity with its open leaver, as one statement reads it. */
+export interface IdentityRead {
+  identity: Identity;
+  openLeaver: LifecycleEvent | null;
 }
 
 export interface ScimRequestContext {
@@ -70,21 +83,23 @@ function columnsOf(fields: Record<string, string>, table: string, prefix = ''): 
 const IDENTITY_COLUMNS = columnsOf(Prisma.IdentityScalarFieldEnum, 'i');
 const OPEN_LEAVER_COLUMNS = columnsOf(Prisma.LifecycleEventScalarFieldEnum, 'e', 'leaver.');
 
+type Query = (text: string, values: unknown[]) => Promise<Record<string, unknown>[]>;
+
 /**
- * The identity, locked, with its open leaver (what recordLifecycleChange would otherwise read
- * again), in one statement. The identity's lock serialises intakes for one person; the leaver's
- * status may still move under a workflow, which the transitions' conditional writes catch.
+ * The identity with its open leaver (what recordLifecycleChange would otherwise read again), in
+ * one statement; locked for the transaction path. The identity's lock serialises intakes for one
+ * person; without it, the write is conditional on the version read. The leaver's status may still
+ * move under a workflow, which the transitions' conditional writes catch.
  */
-async function lockIdentity(tx: Prisma.TransactionClient, id: string): Promise<{ identity: Identity; openLeaver: LifecycleEvent | null } | null> {
+async function readIdentity(query: Query, id: string, lock: boolean): Promise<IdentityRead | null> {
   if (!UUID.test(id)) return null;
-  const [row] = await tx.$queryRawUnsafe<Record<string, unknown>[]>(
+  const [row] = await query(
     `SELECT ${IDENTITY_COLUMNS}, ${OPEN_LEAVER_COLUMNS} FROM identity i
      LEFT JOIN LATERAL (
        SELECT * FROM lifecycle_event WHERE identity_id = i.id AND kind = 'leaver' AND status::text = ANY($2::text[])
        ORDER BY created_at DESC LIMIT 1) e ON true
-     WHERE i.id = $1::uuid AND i.deleted_at IS NULL FOR UPDATE OF i`,
-    id,
-    [...OPEN_LEAVER],
+     WHERE i.id = $1::uuid AND i.deleted_at IS NULL${lock ? ' FOR UPDATE OF i' : ''}`,
+    [id, [...OPEN_LEAVER]],
   );
   if (!row) return null;
   const identity: Record<string, unknown> = {};
@@ -119,6 +134,16 @@ export interface IdentityChange {
   data?: Record<string, unknown>;
 }
 
+/** The audit row of one identity change. */
+function changeRecord(principal: Principal, { row, action, data }: IdentityChange, before: Identity | null): AuditEntry {
+  return {
+    actor: principal.name,
+    action,
+    identityId: row.id,
+    data: { client: principal.name, tokenId: principal.tokenId, ...data, before: auditView(before), after: auditView(row) },
+  };
+}
+
 /** Applies a change and its consequences in one transaction; returns the row after. */
 async function commitChange(
   context: ScimRequestContext,
@@ -128,18 +153,13 @@ async function commitChange(
   const { deps, principal } = context;
   let wroteOutbox = false;
   const after = await deps.db.$transaction(async (tx) => {
-    const locked = id === undefined ? null : await lockIdentity(tx, id);
+    const locked = id === undefined ? null : await readIdentity((text, values) => tx.$queryRawUnsafe(text, ...values), id, true);
     if (id !== undefined && !locked) throw notFound(id);
     const before = locked?.identity ?? null;
     if (before) checkPreconditions(context.preconditions, before);
     const now = new Date();
     const { row: updated, action, data } = await change(tx, before);
-    const record: AuditEntry = {
-      actor: principal.name,
-      action,
-      identityId: updated.id,
-      data: { client: principal.name, tokenId: principal.tokenId, ...data, before: auditView(before), after: auditView(updated) },
-    };
+    const record = changeRecord(principal, { row: updated, action, data }, before);
     const lifecycle = await recordLifecycleChange(
       tx,
       // A new identity has no open leaver; a locked one came with it. The change's audit row goes
@@ -170,10 +190,71 @@ export function commitIdentityChange(
   return commitChange({ principal, deps, preconditions: {} }, id, (tx, before) => change(tx, before!));
 }
 
+type IdentityColumns = ReturnType<typeof columnsFromScim>;
+
+/** Prisma's field name as its @map column (snake_case). */
+const columnOf = (field: string) => field.replace(/[A-Z]/g, (letter) => `_${letter.toLowerCase()}`);
+
+/**
+ * A create, or a PATCH's write on the version it read, in one statement and no transaction
+ * (recordChangeAtOnce): the identity's INSERT or conditional UPDATE, its event, outbox row and
+ * audit rows. Undefined when the change needs the transaction path (an open leaver to cancel or
+ * move, groups to read); ConcurrentModification when the identity moved since the PATCH's read.
+ */
+async function writeAtOnce(context: ScimRequestContext, read: IdentityRead | null, resource: ScimUser, columns: IdentityColumns): Promise<Identity | undefined> {
+  const { deps, principal } = context;
+  const before = read?.identity ?? null;
+  if (before) checkPreconditions(context.preconditions, before);
+  const now = new Date();
+  const unchanged = before !== null && canonicalJson(before.resource) === canonicalJson(resource);
+  const after: Identity = unchanged
+    ? before
+    : before
+      ? { ...before, ...columns, resource: resource as Prisma.JsonValue, version: before.version + 1, updatedAt: now }
+      : { id: randomUUID(), ...columns, resource: resource as Prisma.JsonValue, version: 1, createdAt: now, updatedAt: now, deletedAt: null };
+  const lifecycle = unchanged
+    ? {}
+    : lifecycleChangeAtOnce(
+        { identityId: after.id, before: lifecycleStateOf(before), after: lifecycleStateOf(after), actor: principal.name, now, openLeaver: (read?.openLeaver ?? null) !== null },
+        deps.lifecycle,
+      );
+  if (!lifecycle) return undefined;
+  const fields = Object.entries(columns);
+  const identityWrite = unchanged
+    ? Prisma.sql`SELECT id FROM identity WHERE id = ${after.id}::uuid AND version = ${after.version} AND deleted_at IS NULL`
+    : before
+      ? Prisma.sql`UPDATE identity SET ${Prisma.join(fields.map(([field, value]) => Prisma.sql`${Prisma.raw(columnOf(field))} = ${value}`))},
+          resource = ${JSON.stringify(resource)}::jsonb, version = version + 1, updated_at = ${now}::timestamptz
+          WHERE id = ${before.id}::uuid AND version = ${before.version} AND deleted_at IS NULL RETURNING id`
+      : Prisma.sql`INSERT INTO identity (id, ${Prisma.raw(fields.map(([field]) => columnOf(field)).join(', '))}, resource, version, created_at, updated_at)
+          VALUES (${after.id}::uuid, ${Prisma.join(fields.map(([, value]) => value))}, ${JSON.stringify(resource)}::jsonb, 1, ${now}::timestamptz, ${now}::timestamptz)
+          RETURNING id`;
+  const action = unchanged ? 'scim.user.unchanged' : before ? 'scim.user.replaced' : 'scim.user.created';
+  let result;
+  try {
+    result = await recordChangeAtOnce(deps.db, { identityWrite, event: lifecycle.event, audit: [changeRecord(principal, { row: after, action }, before)], now }, deps.lifecycle);
+  } catch (error) {
+    // RFC 7644 §3.3: a clash on a unique attribute is 409 "uniqueness"; the live userName index decides.
+    if (isUniqueViolation(error)) throw scimError(409, 'uniqueness', `userName "${columns.userName}" is already taken`);
+    throw error;
+  }
+  if (!result.written) throw before ? new ConcurrentModification() : new Error('The new identity was not written');
+  if (result.wroteOutbox) deps.onOutboxWritten();
+  deps.onIdentityWritten?.(after);
+  return after;
+}
+
 async function writeUser(context: ScimRequestContext, id: string | undefined, instance: object): Promise<ScimUser> {
   // scimmy hands a parsed Schemas.User; its JSON form is the representation we store.
   const { id: _id, meta: _meta, ...resource } = JSON.parse(JSON.stringify(instance)) as ScimUser;
   const columns = columnsFromScim(resource);
+  const { read, readVersion } = context.preconditions;
+  // A create, or a PATCH that read this identity at the version it was computed from.
+  const atOnceFrom = id === undefined ? null : read && read.identity.id === id && read.identity.version === readVersion ? read : undefined;
+  if (atOnceFrom !== undefined) {
+    const written = await writeAtOnce(context, atOnceFrom, resource, columns);
+    if (written) return identityToScim(written);
+  }
   const json = resource as Prisma.InputJsonValue;
   const after = await commitChange(
     context,
@@ -202,9 +283,12 @@ async function deleteUser(context: ScimRequestContext, id: string): Promise<void
 async function readUser(context: ScimRequestContext, resource: InstanceType<typeof SCIMMY.Resources.User>): Promise<ScimUser> {
   // Lists never reach here: the list endpoint answers them from SQL (list-handler.ts).
   if (!resource.id) throw scimError(500, undefined, 'User lists are answered by the list endpoint');
-  const identity = UUID.test(resource.id) ? await context.deps.db.identity.findFirst({ where: { id: resource.id, deletedAt: null } }) : null;
-  if (!identity) throw notFound(resource.id);
-  return identityToScim(identity);
+  const sql = sqlOf(context.deps.db);
+  const read = await readIdentity((text, values) => sql.query(text, values), resource.id, false);
+  if (!read) throw notFound(resource.id);
+  // A PATCH writes on what it read (writeAtOnce), when its version is the one the PATCH computed from.
+  context.preconditions.read = read;
+  return identityToScim(read.identity);
 }
 
 /** The SCIM representations of live identities, for list responses. */

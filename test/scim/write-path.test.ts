@@ -101,6 +101,32 @@ describe('SCIM write path', () => {
     expect(Number(count)).toBe(1);
   });
 
+  it('applies PATCHes racing on one person each to the version it read: all answered, none lost, one leaver', async () => {
+    const created = await scim.post('/Users', { schemas: [CORE_USER], userName: 'racing@example.com', active: true });
+    const id = created.body.id;
+    // Each PATCH is one read and one write conditional on the version read (decision 019); a
+    // write that finds another one landed first reads again and applies its operations to that.
+    const answers = await Promise.all([
+      ...['Engineer', 'Manager', 'Director'].map((title) => scim.patch(`/Users/${id}`, { schemas: [PATCH_OP], Operations: [{ op: 'replace', path: 'title', value: title }] })),
+      scim.patch(`/Users/${id}`, { schemas: [PATCH_OP], Operations: [{ op: 'replace', path: 'active', value: false }] }),
+    ]);
+    expect(answers.map((answer) => answer.status)).toEqual([200, 200, 200, 200]);
+    const versions = answers.map((answer) => answer.headers.get('etag'));
+    expect(new Set(versions).size).toBe(4);
+    const after = await scim.get(`/Users/${id}`);
+    expect(after.body.meta.version).toBe('W/"5"');
+    expect(after.body.active).toBe(false);
+    const audit = await database.query<{ action: string; data: { before: { title?: string }; after: { title?: string } } }>(
+      `SELECT action, data FROM audit_event WHERE identity_id = $1 AND action = 'scim.user.replaced' ORDER BY id`, [id]);
+    expect(audit).toHaveLength(4);
+    const leavers = await database.query<{ id: string }>(`SELECT id FROM lifecycle_event WHERE identity_id = $1 AND kind = 'leaver'`, [id]);
+    expect(leavers).toHaveLength(1);
+    // RFC 7644 §3.14: a PATCH on a version that has moved on is refused, not applied to the new one.
+    const stale = await scim.call('PATCH', `/Users/${id}`, { schemas: [PATCH_OP], Operations: [{ op: 'replace', path: 'title', value: 'CEO' }] }, { 'if-match': created.body.meta.version });
+    expect(stale.status).toBe(412);
+    expect(stale.body).toMatchObject({ schemas: ['urn:ietf:params:scim:api:messages:2.0:Error'], status: '412' });
+  });
+
   it('rejects a second user with the same userName in another case with 409 uniqueness', async () => {
     await scim.post('/Users', { schemas: [CORE_USER], userName: 'Linus@example.com' });
     const clash = await scim.post('/Users', { schemas: [CORE_USER], userName: 'linus@EXAMPLE.com' });
