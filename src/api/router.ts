@@ -28,6 +28,9 @@ import { createReportRouter } from './report-routes.js';
 import { ScimError, toScimError } from '../scim/errors.js';
 import type { ScimDependencies } from '../scim/users.js';
 import { identityIdSchema, terminateNow, terminateSchema } from '../hr/terminate.js';
+import { importHrChanges, MAX_IMPORT_BYTES } from '../hr/import.js';
+import { MAX_MAPPING_BYTES, parseMappingText } from '../hr/mapping.js';
+import { readUpload, type UploadRefused } from '../ui/upload.js';
 import { ClientRateLimiter } from '../scim/rate-limit.js';
 import { findingsQuerySchema, latestRuns, requestReconciliation, requestSchema, runFindings, runIdSchema, type ReconcileSetup } from '../reconcile/operations.js';
 import { DATABASE_RETRY_AFTER_SECONDS } from '../db/errors.js';
@@ -99,6 +102,8 @@ function parse<T extends z.ZodType>(schema: T, value: unknown, prefix?: string):
 // The query names the person `identity` (their SCIM id); the service calls it identityId.
 const listQuery = listEventsSchema.omit({ identityId: true }).extend({ identity: listEventsSchema.shape.identityId });
 const noBody = z.strictObject({});
+/** `?dry-run` (or `?dry-run=true`) shows what an import would change; without it the import applies, as the CLI's. */
+const importQuery = z.strictObject({ 'dry-run': z.enum(['', 'true', 'false']).optional().transform((value) => value === '' || value === 'true') });
 
 /** The body, or `{}` when the request had none (approve needs none; retry's is optional). */
 function bodyOf(req: Request): unknown {
@@ -114,6 +119,13 @@ function toHttp(res: Response, error: unknown, logger: Logger): void {
     case 'UnknownPerson':
     case 'RunNotFound':
       return sendError(res, 404, named.name, named.message ?? 'not found');
+    case 'MappingError':
+    case 'CsvFormatError':
+      return sendError(res, 400, named.name, named.message ?? 'bad file');
+    case 'UploadRefused':
+      // The rest of an unread body is dropped; the connection closes instead of being reused.
+      res.set('Connection', 'close');
+      return sendError(res, (error as UploadRefused).status, named.name, named.message ?? 'upload refused');
     case 'EventNotInState':
     case 'EventSuperseded':
     case 'SecondApproverRequired':
@@ -180,15 +192,6 @@ export function createOperatorRouter(options: OperatorApiOptions): express.Route
     next();
   });
 
-  // A body that is not JSON would otherwise be ignored: a retry meant for one system would run all.
-  router.use((req: Request, res: Response, next: NextFunction) => {
-    const empty = req.get('content-length') === '0';
-    if (!empty && req.is('application/json') === false) return sendError(res, 415, 'UnsupportedMediaType', 'Send request bodies as application/json');
-    next();
-  });
-  router.use(express.json({ limit: options.maxBodyBytes ?? 16 * 1024 }));
-
-  const kick = () => options.onOutboxWritten();
   /** The route needs this permission (src/auth/roles.ts); anyone else gets 403 with what to ask for. */
   const allow =
     (permission: Permission): RequestHandler =>
@@ -198,6 +201,38 @@ export function createOperatorRouter(options: OperatorApiOptions): express.Route
       if (principal) return sendError(res, 403, 'Forbidden', forbiddenDetail(principal, permission));
       next(new Error('operator API: the authentication middleware did not run'));
     };
+
+  const intake = options.intake;
+  if (intake) {
+    // The HR CSV import (issue 16, decision 025), exactly as `jml hr import` and /ui/hr run it:
+    // the CSV and its mapping as multipart/form-data (RFC 7578), each file refused past its limit
+    // while it arrives, before anything is parsed. Registered before the JSON-only rule below.
+    router.post(
+      '/hr/import',
+      allow('changePeople'),
+      handle(async (req, res) => {
+        const { 'dry-run': dryRun } = parse(importQuery, req.query);
+        const upload = await readUpload(req, { files: { csv: MAX_IMPORT_BYTES, mapping: MAX_MAPPING_BYTES }, fields: [] });
+        const csv = upload.files.csv;
+        const mappingFile = upload.files.mapping;
+        if (!csv || !mappingFile) throw new InvalidInput([{ field: csv ? 'mapping' : 'csv', message: 'is required: send the CSV export as "csv" and its mapping as "mapping"' }]);
+        const mapping = parseMappingText(mappingFile.content.toString('utf8'), mappingFile.name);
+        const report = await importHrChanges(intake, { csv: csv.content, mapping, fileName: csv.name, dryRun, principal: principalOf(req) });
+        // Rows that cannot be applied mean nothing was: 422 with each row's line and reason.
+        res.status(report.errors.length > 0 ? 422 : 200).json(report);
+      }),
+    );
+  }
+
+  // A body that is not JSON would otherwise be ignored: a retry meant for one system would run all.
+  router.use((req: Request, res: Response, next: NextFunction) => {
+    const empty = req.get('content-length') === '0';
+    if (!empty && req.is('application/json') === false) return sendError(res, 415, 'UnsupportedMediaType', 'Send request bodies as application/json');
+    next();
+  });
+  router.use(express.json({ limit: options.maxBodyBytes ?? 16 * 1024 }));
+
+  const kick = () => options.onOutboxWritten();
 
   router.get(
     '/events',
@@ -257,7 +292,6 @@ export function createOperatorRouter(options: OperatorApiOptions): express.Route
     }),
   );
 
-  const intake = options.intake;
   if (intake) {
     router.post(
       '/identities/:id/terminate',

@@ -28,6 +28,9 @@ export const mappingSchema = z.strictObject({
 
 export type HrMapping = z.output<typeof mappingSchema>;
 
+/** A mapping is a few lines of JSON; an upload of one is refused past this before it is parsed. */
+export const MAX_MAPPING_BYTES = 64 * 1024;
+
 export class MappingError extends Error {
   override readonly name = 'MappingError';
 }

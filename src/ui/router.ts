@@ -26,7 +26,7 @@ import { toScimError } from '../scim/errors.js';
 import type { ScimDependencies } from '../scim/users.js';
 import { identityIdSchema, terminateNow, terminateSchema } from '../hr/terminate.js';
 import { CsvFormatError, importHrChanges, MAX_IMPORT_BYTES } from '../hr/import.js';
-import { MappingError, parseMappingText } from '../hr/mapping.js';
+import { MappingError, MAX_MAPPING_BYTES, parseMappingText } from '../hr/mapping.js';
 import { readUpload, UploadRefused } from './upload.js';
 import { evidenceBody, hrImportBody, layout, loginPage, messagePage, overviewBody, reportBody, type Names } from './pages.js';
 import { sameOrigin, securityHeaders, sessionCookie, sessionIdOf } from './security.js';
@@ -367,7 +367,7 @@ export function createUiRouter(options: UiOptions): express.Router {
       handle(async (req, res) => {
         const session = sessionOf(req);
         try {
-          const upload = await readUpload(req, { files: { csv: MAX_IMPORT_BYTES, mapping: 64 * 1024 }, fields: ['mode'] });
+          const upload = await readUpload(req, { files: { csv: MAX_IMPORT_BYTES, mapping: MAX_MAPPING_BYTES }, fields: ['mode'] });
           const csv = upload.files.csv;
           const mappingFile = upload.files.mapping;
           if (!csv || !mappingFile) throw new UploadRefused(400, 'Choose both files: the CSV export and its mapping');

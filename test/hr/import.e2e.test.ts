@@ -232,3 +232,44 @@ describe('the HR import upload on the operator pages', () => {
     expect(form.status).toBe(415);
   });
 });
+
+describe('POST /api/hr/import (the operator API)', () => {
+  const tokenOf = async (kind: 'operator' | 'auditor') => (await createToken(jml.system.db, { name: `api-${kind}`, kind })).token;
+  const mappingJson = JSON.stringify({ person: { column: 'Login', attribute: 'userName' }, columns: { terminationDate: 'Leaves' } });
+  const post = async (token: string, query: string, files: { csv?: string; mapping?: string }) => {
+    const body = new FormData();
+    if (files.csv !== undefined) body.append('csv', new Blob([files.csv], { type: 'text/csv' }), 'export.csv');
+    if (files.mapping !== undefined) body.append('mapping', new Blob([files.mapping], { type: 'application/json' }), 'mapping.json');
+    const response = await fetch(`${jml.system.url}/api/hr/import${query}`, { method: 'POST', headers: { authorization: `Bearer ${token}` }, body });
+    return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+  };
+
+  it('answers a dry run with the report, applies without dry-run, and changes nothing the second time', async () => {
+    const [person] = await provision('csv-api', 1);
+    const token = await tokenOf('operator');
+    const csv = `Login,Leaves\n${person!.userName},2099-02-28\n`;
+    const dry = await post(token, '?dry-run', { csv, mapping: mappingJson });
+    expect(dry).toMatchObject({ status: 200, body: { dryRun: true, applied: 0, errors: [], changes: [{ line: 2, identityId: person!.id, kind: 'leaver', effectiveAt: '2099-02-28T00:00:00.000Z' }] } });
+    expect(await eventsOf([person!.id])).toHaveLength(0);
+    const applied = await post(token, '', { csv, mapping: mappingJson });
+    expect(applied).toMatchObject({ status: 200, body: { dryRun: false, applied: 1 } });
+    expect((await eventsOf([person!.id])).map((event) => [event.kind, event.actor])).toEqual([['leaver', 'api-operator']]);
+    const again = await post(token, '?dry-run=false', { csv, mapping: mappingJson });
+    expect(again).toMatchObject({ status: 200, body: { applied: 0, unchanged: 1, changes: [] } });
+    expect(await eventsOf([person!.id])).toHaveLength(1);
+
+    const refused = await post(token, '', { csv: `Login,Leaves\n${person!.userName},soon\n`, mapping: mappingJson });
+    expect(refused).toMatchObject({ status: 422, body: { applied: 0, errors: [{ line: 2 }] } });
+  });
+
+  it('refuses auditors, missing or oversized files, a bad mapping, a bad dry-run and bodies that are not multipart', async () => {
+    expect((await post(await tokenOf('auditor'), '?dry-run', { csv: 'Login,Leaves\n', mapping: mappingJson })).status).toBe(403);
+    const token = await tokenOf('operator');
+    expect(await post(token, '?dry-run', { csv: 'Login,Leaves\n' })).toMatchObject({ status: 400, body: { error: 'InvalidRequest', errors: [{ field: 'mapping' }] } });
+    expect(await post(token, '?dry-run', { csv: 'Login,Leaves\n', mapping: '{"person": 1}' })).toMatchObject({ status: 400, body: { error: 'MappingError' } });
+    expect(await post(token, '?dry-run=maybe', { csv: 'Login,Leaves\n', mapping: mappingJson })).toMatchObject({ status: 400, body: { errors: [{ field: 'dry-run' }] } });
+    expect(await post(token, '?dry-run', { csv: `Login,Leaves\n${'x,2099-01-01\n'.repeat(700_000)}`, mapping: mappingJson })).toMatchObject({ status: 413, body: { error: 'UploadRefused' } });
+    const json = await fetch(`${jml.system.url}/api/hr/import?dry-run`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: '{}' });
+    expect(json.status).toBe(415);
+  });
+});
