@@ -208,6 +208,11 @@ export const environmentSchema = z.object({
   JML_CHECKPOINT_S3_SECRET_ACCESS_KEY: z.string().min(1).optional(),
   /** How often the head is looked at; a checkpoint is signed only when it moved. At most a minute. */
   JML_CHECKPOINT_INTERVAL_MS: z.coerce.number().int().min(1000).max(60_000).default(30_000),
+  /**
+   * On SIGTERM or SIGINT, how long jml lets requests and activities in flight finish before it
+   * exits anyway (exit code 1, with a log line). Under Kubernetes' default 30 s grace period.
+   */
+  JML_SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(1000).max(600_000).default(25_000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 }).superRefine((env, context) => {
   // A bucket half configured would publish nowhere without a word: refuse to start instead.

@@ -119,6 +119,8 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
       activitySlots: env.JML_WORKER_ACTIVITY_SLOTS,
       cachedWorkflows: env.JML_WORKER_CACHED_WORKFLOWS,
       workflowBundle: options.workflowBundle,
+      // Activities get most of the shutdown deadline to finish; the rest is for closing connections.
+      shutdownGraceMs: Math.max(0, env.JML_SHUTDOWN_TIMEOUT_MS - 5_000),
     });
     if (options.connectors.rocketchat) {
       const sweep = await syncIdleSweepSchedule(client, {

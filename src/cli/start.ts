@@ -12,6 +12,7 @@ import { logger } from '../logger.js';
 import { createSimulators, SIMULATOR_PREFIXES, simulatorConnectorEnvironment } from '../simulators/index.js';
 import { checkpointerSetup } from '../audit/checkpoint.js';
 import { startSystem } from '../system.js';
+import { stopOnSignals } from './shutdown.js';
 import { followSupervisor, reportReady, supervise } from './supervisor.js';
 
 export interface StartOptions {
@@ -189,18 +190,14 @@ export async function startCommand(options: StartOptions): Promise<number> {
     );
   }
 
-  let stopping = false;
-  const stop = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    logger.info({ signal }, 'shutting down');
-    await system.close();
-    await temporal.stop();
-    await database.stop();
-    process.exit(0);
-  };
-  process.once('SIGINT', () => void stop('SIGINT'));
-  process.once('SIGTERM', () => void stop('SIGTERM'));
+  stopOnSignals(
+    async () => {
+      await system.close();
+      await temporal.stop();
+      await database.stop();
+    },
+    { timeoutMs: environment.JML_SHUTDOWN_TIMEOUT_MS, logger },
+  );
   // Keep running: main() must not exit the process.
   return -1;
 }

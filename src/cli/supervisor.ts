@@ -20,7 +20,8 @@ export interface ReadyMessage {
 /** A child that dies this often within RESTART_WINDOW_MS stops everything instead of looping. */
 const MAX_RESTARTS = 3;
 const RESTART_WINDOW_MS = 60_000;
-const STOP_GRACE_MS = 30_000;
+/** After the children's own deadline (JML_SHUTDOWN_TIMEOUT_MS), so that they say what hung before they are killed. */
+const STOP_GRACE_AFTER_DEADLINE_MS = 5_000;
 
 // The CLI's entry point beside this file (main.ts under tsx, main.js when built).
 const mainScript = path.join(path.dirname(fileURLToPath(import.meta.url)), `main${path.extname(fileURLToPath(import.meta.url))}`);
@@ -109,7 +110,7 @@ export function supervise(options: SupervisorOptions): Promise<number> {
       const child = children.get(role);
       if (!child || child.exitCode !== null || child.signalCode !== null) continue;
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(() => child.kill('SIGKILL'), STOP_GRACE_MS);
+        const timer = setTimeout(() => child.kill('SIGKILL'), options.env.JML_SHUTDOWN_TIMEOUT_MS + STOP_GRACE_AFTER_DEADLINE_MS);
         child.once('exit', () => {
           clearTimeout(timer);
           resolve();

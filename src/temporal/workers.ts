@@ -40,6 +40,11 @@ export interface WorkerOptions {
   cachedWorkflows?: number;
   /** A prebuilt bundle (tests build it once); otherwise the workflows are bundled here. */
   workflowBundle?: WorkflowBundleWithSourceMap;
+  /**
+   * On shutdown, how long activities in flight may run on before they are cancelled (Temporal's
+   * default is 0: cancelled at once). A cancelled attempt is retried by another worker.
+   */
+  shutdownGraceMs?: number;
 }
 
 export interface RunningWorkers {
@@ -65,6 +70,7 @@ export async function startWorkers(options: WorkerOptions): Promise<RunningWorke
       workflowBundle: await workflowBundleFor(options.workflowBundle),
       activities: bookkeeping,
       maxConcurrentActivityTaskExecutions: sizing.activitySlots,
+      shutdownGraceTime: options.shutdownGraceMs ?? 0,
       // Bookkeeping runs as local activities too (decision 015): the same bound on the pool.
       maxConcurrentLocalActivityExecutions: sizing.activitySlots,
       maxConcurrentWorkflowTaskExecutions: sizing.workflowTaskSlots,
@@ -80,6 +86,7 @@ export async function startWorkers(options: WorkerOptions): Promise<RunningWorke
         activities: system === 'rocketchat' ? { applyTargetAction, sweepIdleRocketChatUsers, reconcileAccounts } : { applyTargetAction, reconcileAccounts },
         maxTaskQueueActivitiesPerSecond: options.rateLimits[system],
         maxConcurrentActivityTaskExecutions: sizing.activitySlots,
+        shutdownGraceTime: options.shutdownGraceMs ?? 0,
       }),
     );
   }

@@ -138,6 +138,14 @@ describe('docker-compose.yml', () => {
     }
   });
 
+  it('lets the API and the worker finish their shutdown deadline before Docker kills them', () => {
+    const deadlineMs = environmentSchema.shape.JML_SHUTDOWN_TIMEOUT_MS.parse(undefined);
+    for (const name of JML_SERVICES) {
+      const grace = z.string().regex(/^\d+s$/).default('10s').parse(serviceNamed(name).stop_grace_period);
+      expect(Number.parseInt(grace, 10) * 1000, name).toBeGreaterThan(deadlineMs);
+    }
+  });
+
   it('starts the API and the worker with `jml start --role`', () => {
     expect(serviceNamed('jml-api').command).toEqual(['node', 'bin/jml.js', 'start', '--role', 'api']);
     expect(serviceNamed('jml-worker').command).toEqual(['node', 'bin/jml.js', 'start', '--role', 'worker']);
