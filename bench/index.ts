@@ -5,7 +5,7 @@
 //   npm run bench                  # everything, at the sizes in docs/benchmarks.md (about an hour)
 //   npm run bench -- --quick       # the same at small sizes, to try the scripts (a few minutes)
 //   npm run bench -- --only burst  # one of: scim, deprovision, burst, burst-limited, hr-import, audit-integration,
-//                                  # audit-append, auth-flood, leaver-statements, reconcile
+//                                  # audit-append, auth-flood, leaver-statements, reconcile, evidence
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -28,6 +28,7 @@ const RUNS: Run[] = [
   { name: 'auth-flood', script: 'auth-flood.ts', args: [], quick: ['--creates', '200', '--flood', '2000'] },
   { name: 'leaver-statements', script: 'leaver-statements.ts', args: ['--leavers', '20'], quick: ['--leavers', '10'] },
   { name: 'reconcile', script: 'reconcile.ts', args: ['--accounts', '100000'], quick: ['--accounts', '10000'] },
+  { name: 'evidence', script: 'evidence.ts', args: ['--rows', '1000000', '--people', '300'], quick: ['--rows', '20000', '--people', '50'] },
 ];
 
 const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, only: { type: 'string', multiple: true } } });

@@ -10,7 +10,7 @@
 import { createHash } from 'node:crypto';
 import type { Database } from '../db/client.js';
 import { canonicalJson, type JsonValue } from './canonical.js';
-import { chainHash, entryHash, hashAuditRow, type AuditContent } from './chain.js';
+import { entryHash, nextChainHash, type AuditContent } from './chain.js';
 import { checkpointFileName, openCheckpoint, readPublishedCheckpoints, type Checkpoint } from './checkpoint.js';
 import { readCanonicalZip, writeZip, type ZipEntry } from './bundle-zip.js';
 import { buildEvidence, evidenceJson, evidenceText, type EvidenceReport } from './evidence.js';
@@ -182,8 +182,8 @@ function walkSegments(manifest: BundleManifest, rows: BundleRow[], checkpoints: 
     for (let seq = BigInt(segment.fromSeq); seq <= BigInt(segment.throughSeq) && !broken; seq++) {
       const row = bySeq.get(seq.toString());
       if (!row) broken = `row ${seq} is missing from rows.jsonl`;
-      else if (row.v === 1 && row.content) previous = hashAuditRow({ ...contentOf(row.content), seq, prevHash: previous });
-      else if (row.entryHash && /^[0-9a-f]{64}$/.test(row.entryHash)) previous = chainHash({ entryHash: row.entryHash, prevHash: previous, seq });
+      else if (row.v === 1 && row.content) previous = nextChainHash(previous, { seq, content: contentOf(row.content) });
+      else if (row.entryHash && /^[0-9a-f]{64}$/.test(row.entryHash)) previous = nextChainHash(previous, { seq, entryHash: row.entryHash });
       else broken = `row ${seq} in rows.jsonl has neither a leaf hash nor content`;
       if (row) covered.push(row);
     }

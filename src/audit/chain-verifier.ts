@@ -5,9 +5,12 @@
 // the rows integrated since the last good verification, starting from that verification's seq and
 // hash. That start works like an archive checkpoint: a row rewritten below it (its hashes
 // recomputed to the head) no longer links to the recorded hash. An edit in place below it is
-// found by the next full verification: each start, and every `jml audit verify`.
+// found by the next full verification: each start, and every `jml audit verify`. A verification
+// that finds the chain intact records anchors (anchors.ts, decision 039): the hashes it vouched for
+// every 256 rows, which evidence proves one person's rows against.
 import type { Database } from '../db/client.js';
 import type { Logger } from '../logger.js';
+import { AnchorCollector, firstAnchorMismatch, recordAnchors, type Anchor } from './anchors.js';
 import { PeriodicPass } from './periodic.js';
 import { GENESIS, latestCheckpoint, verifyChain, type BrokenLink, type ChainStart, type VerifyResult } from './verify.js';
 
@@ -41,8 +44,9 @@ export async function latestVerification(db: Database): Promise<RecordedVerifica
   };
 }
 
-export async function recordVerification(db: Database, start: ChainStart, result: VerifyResult, verifiedBy: string): Promise<void> {
-  await db.auditVerification.create({
+/** Records a verification, and the anchors it vouched for when it verified intact. */
+export async function recordVerification(db: Database, start: ChainStart, result: VerifyResult, verifiedBy: string, anchors: Anchor[] = []): Promise<void> {
+  const { id } = await db.auditVerification.create({
     data: {
       fromSeq: start.seq,
       throughSeq: result.head.seq,
@@ -54,7 +58,25 @@ export async function recordVerification(db: Database, start: ChainStart, result
       pendingRows: result.pending.rows,
       verifiedBy,
     },
+    select: { id: true },
   });
+  if (result.ok) await recordAnchors(db, id, anchors);
+}
+
+/**
+ * Verifies from `start` to the head, collecting anchors; a chain that verifies in itself but whose
+ * hash at an anchored seq differs from the one an earlier verification recorded was rewritten
+ * wholesale since (every hash recomputed), and is reported broken there.
+ */
+async function verifyAnchored(db: Database, start: ChainStart): Promise<{ result: VerifyResult; anchors: Anchor[] }> {
+  const collector = new AnchorCollector();
+  const result = await verifyChain(db, { start, onVerified: (row) => collector.verified(row) });
+  if (!result.ok) return { result, anchors: [] };
+  collector.reachedHead(result.head);
+  const mismatch = await firstAnchorMismatch(db, collector.anchors);
+  if (!mismatch) return { result, anchors: collector.anchors };
+  const reason = `row ${mismatch.seq}'s hash is not the one the verification of ${mismatch.verifiedAt.toISOString()} vouched for (${mismatch.recorded}): the chain was rewritten since, its hashes recomputed`;
+  return { result: { ...result, ok: false, firstBroken: { seq: mismatch.seq, reason } }, anchors: [] };
 }
 
 /** Where a full verification starts: the latest archive checkpoint, or the genesis. */
@@ -65,8 +87,8 @@ async function fullStart(db: Database): Promise<ChainStart> {
 /** Verifies the whole chain (from the latest archive checkpoint) and records the result. */
 export async function verifyAndRecord(db: Database, verifiedBy: string): Promise<VerifyResult> {
   const start = await fullStart(db);
-  const result = await verifyChain(db, { start });
-  await recordVerification(db, start, result, verifiedBy);
+  const { result, anchors } = await verifyAnchored(db, start);
+  await recordVerification(db, start, result, verifiedBy, anchors);
   return result;
 }
 
@@ -104,8 +126,8 @@ export class ChainVerifier {
     const start = incremental ? { seq: lastGood.throughSeq, hash: lastGood.throughHash } : checkpoint;
     const head = await db.auditChainHead.findUniqueOrThrow({ where: { id: 1 } });
     if (incremental && last?.ok && head.seq === last.throughSeq) return last;
-    const result = await verifyChain(db, { start });
-    await recordVerification(db, start, result, 'background');
+    const { result, anchors } = await verifyAnchored(db, start);
+    await recordVerification(db, start, result, 'background', anchors);
     if (!result.ok) this.options.logger?.error({ firstBroken: { seq: result.firstBroken!.seq.toString(), reason: result.firstBroken!.reason } }, 'the audit chain does not verify');
     return latestVerification(db);
   }

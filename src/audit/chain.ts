@@ -66,3 +66,8 @@ export function chainHash(link: { entryHash: string; prevHash: string; seq: bigi
   const canonical = canonicalJson({ entryHash: link.entryHash, prevHash: link.prevHash, seq: link.seq.toString(), v: 2 });
   return createHash('sha256').update(NODE).update(canonical).digest('hex');
 }
+
+/** The chain's next hash after `prevHash`: a version 2 row's from its leaf hash, a version 1 row's from its content. */
+export function nextChainHash(prevHash: string, row: { seq: bigint; entryHash: string } | { seq: bigint; content: AuditContent }): string {
+  return 'entryHash' in row ? chainHash({ entryHash: row.entryHash, prevHash, seq: row.seq }) : hashAuditRow({ ...row.content, seq: row.seq, prevHash });
+}

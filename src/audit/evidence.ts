@@ -1,11 +1,13 @@
 // The whole story of one person for an auditor: the identity as it stands, every lifecycle event
 // with each system's outcome and when it was confirmed, every audit row about them, and whether
 // those rows still verify against the hash chain. The work is proportional to the person, not the
-// chain: their rows are checked with their neighbours, and the whole chain is cited from the
+// chain: their rows are checked with their neighbours and proven against the nearest hash a
+// verification of the whole chain vouched for (decision 039), and the whole chain is cited from the
 // latest recorded verification (decision 016), not re-verified per request.
 import type { Database } from '../db/client.js';
 import type { AuditEvent } from '../generated/prisma/client.js';
 import { auditRowView, identitiesNamed, type AuditRowView } from './query.js';
+import { proveAgainstAnchors } from './anchors.js';
 import { latestVerification, type RecordedVerification } from './chain-verifier.js';
 import { entryHashMatches, GENESIS, isIntegrated, linkProblem, pendingRows, type PendingRows } from './verify.js';
 import { DOCUMENTED_READ, NO_READ_API, type SystemName } from '../connectors/types.js';
@@ -98,8 +100,11 @@ export interface PersonEvidence {
    * Each of this person's rows checked on its own: its hashes, and its links to the rows beside it.
    * `pending` lists the ids of rows the integrator has not linked into the chain yet: their
    * content matches their leaf hash, but no later row vouches for them until they are linked.
+   * `proven` counts the rows whose recomputation reached a hash a verification of the whole chain
+   * vouched for (decision 039); `unverified` lists the ids of integrated rows no verification has
+   * reached yet (the next background verification, within a minute, does).
    */
-  rows: { checked: number; failed: RowCheck[]; pending: number[] };
+  rows: { checked: number; failed: RowCheck[]; pending: number[]; proven: number; unverified: number[] };
 }
 
 export interface EvidenceReport {
@@ -126,7 +131,29 @@ const iso = (date: Date | null): string | null => date?.toISOString() ?? null;
  * A row checked against its own hashes and its neighbours in the chain; a row not integrated yet
  * against its leaf hash alone.
  */
-async function checkRows(db: Database, rows: AuditEvent[]): Promise<RowCheck[]> {
+async function checkRows(db: Database, rows: AuditEvent[]): Promise<PersonEvidence['rows']> {
+  const checks = await checkAgainstNeighbours(db, rows);
+  const inclusions = await proveAgainstAnchors(db, rows.flatMap((row) => (row.seq === null ? [] : [row.seq])));
+  let proven = 0;
+  const unverified: number[] = [];
+  for (const check of checks) {
+    const inclusion = check.seq === null ? undefined : inclusions.get(BigInt(check.seq));
+    if (!inclusion) continue;
+    if (!inclusion.anchor) unverified.push(check.id);
+    // A row that fails on its own is named for that; else for not reaching the verified hash.
+    else if (inclusion.problem === null) proven += check.problem === null ? 1 : 0;
+    else check.problem ??= inclusion.problem;
+  }
+  return {
+    checked: checks.length,
+    failed: checks.filter((check) => check.problem !== null),
+    pending: checks.filter((check) => check.seq === null).map((check) => check.id),
+    proven,
+    unverified,
+  };
+}
+
+async function checkAgainstNeighbours(db: Database, rows: AuditEvent[]): Promise<RowCheck[]> {
   if (rows.length === 0) return [];
   const around = new Set<bigint>();
   for (const row of rows) {
@@ -216,11 +243,7 @@ export async function buildEvidence(db: Database, subject: string, now: Date = n
         })),
       })),
       audit: rows.map(auditRowView),
-      rows: {
-        checked: checks.length,
-        failed: checks.filter((check) => check.problem !== null),
-        pending: checks.filter((check) => check.seq === null).map((check) => check.id),
-      },
+      rows: checks,
     });
   }
   const [verification, head, pending] = await Promise.all([latestVerification(db), db.auditChainHead.findUniqueOrThrow({ where: { id: 1 } }), pendingRows(db)]);
@@ -288,6 +311,12 @@ export function evidenceText(report: EvidenceReport): string {
         ? `These ${person.rows.checked} rows verify: each hash recomputes and links to the rows beside it.`
         : `${person.rows.failed.length} of these ${person.rows.checked} rows FAIL verification:`,
       ...person.rows.failed.map((check) => `  ${check.seq === null ? `id ${check.id}` : `#${check.seq}`}: ${check.problem}`),
+      ...(person.rows.proven === 0
+        ? []
+        : [`${person.rows.proven} of them are proven as verified: recomputing the chain from each to the nearest hash a verification of the whole chain vouched for gives that hash.`]),
+      ...(person.rows.unverified.length === 0
+        ? []
+        : [`${person.rows.unverified.length} of them were integrated after the latest verification reached them (ids ${person.rows.unverified.join(', ')}): checked against the rows beside them; the next verification proves them.`]),
       ...(person.rows.pending.length === 0
         ? []
         : [`${person.rows.pending.length} of them not yet integrated into the chain (ids ${person.rows.pending.join(', ')}): their content matches their own hash, and the chain will cover them within seconds.`]),

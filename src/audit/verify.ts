@@ -114,6 +114,8 @@ export interface VerifyOptions {
   /** Where to start; by default the latest archive checkpoint, or the genesis when none. */
   start?: ChainStart;
   batchSize?: number;
+  /** Called with each row that verified, in seq order (verified anchors collect from it). */
+  onVerified?: (row: ChainStart) => void;
 }
 
 /**
@@ -142,6 +144,7 @@ export async function verifyChain(db: Database, options: VerifyOptions = {}): Pr
       if (problem) return broken(problem);
       rowsChecked += 1;
       previous = { seq: row.seq, hash: row.hash };
+      options.onVerified?.(previous);
     }
     if (rows.length < batchSize) break;
   }

@@ -34,6 +34,7 @@ export const APPLICATION_GRANTS: Record<string, { table: Privilege[]; columns?: 
   audit_event: { table: ['SELECT', 'INSERT'], columns: { UPDATE: ['seq', 'prev_hash', 'hash'] } },
   audit_chain_head: { table: ['SELECT', 'UPDATE'] },
   audit_verification: { table: ['SELECT', 'INSERT'] },
+  audit_verified_anchor: { table: ['SELECT', 'INSERT'] },
   // Archiving deletes audit rows: only the owner does that (`jml audit archive`, decision 010).
   audit_checkpoint: { table: ['SELECT'] },
   // Reconciliation records its runs and findings, and marks what it did about each finding.

@@ -63,7 +63,7 @@ describe('evidence', () => {
     }
 
     expect(actionLines(scenario, ada!.audit)).toEqual(expected);
-    expect(ada!.rows).toEqual({ checked: expected.length, failed: [], pending: [] });
+    expect(ada!.rows).toEqual({ checked: expected.length, failed: [], pending: [], proven: expected.length, unverified: [] });
     // The whole chain, as last verified, also holds the test harness's token creation.
     expect(report.chain).toMatchObject({
       verification: { ok: true, fromSeq: 0n, rowsChecked: BigInt(expected.length + 1), throughSeq: BigInt(expected.length + 1), verifiedBy: 'jml audit verify' },
@@ -100,7 +100,7 @@ describe('evidence', () => {
       await jml.system.db.$transaction((tx) => appendAudit(tx, [{ actor: 'auditor', action: 'test.note', identityId: scenario.identityId }]));
       const [row] = await jml.database.query<{ id: string }>(`SELECT id::text AS id FROM audit_event WHERE action = 'test.note'`);
       const report = await buildEvidence(jml.system.db, 'ada');
-      expect(report.people[0]!.rows).toEqual({ checked: expected.length + 1, failed: [], pending: [Number(row!.id)] });
+      expect(report.people[0]!.rows).toEqual({ checked: expected.length + 1, failed: [], pending: [Number(row!.id)], proven: expected.length, unverified: [] });
       expect(report.people[0]!.audit.at(-1)).toMatchObject({ action: 'test.note', seq: null, hash: null });
       expect(report.chain.pending.rows).toBe(1);
       const text = evidenceText(report);
