@@ -50,7 +50,11 @@ export async function startJmlProcess(env: Record<string, string>, role: JmlRole
   child.stderr.on('data', keep);
   await new Promise<void>((resolve, reject) => {
     // Generous: a restart on a 2-core machine under the load of a fault test took over 60 s.
-    const timer = setTimeout(() => reject(new Error(`jml did not start within ${START_LIMIT_MS / 1000} s:\n${output.slice(-3000)}`)), START_LIMIT_MS);
+    const timer = setTimeout(() => {
+      // Not left running: nobody holds a handle to stop it once this rejects.
+      child.kill('SIGKILL');
+      reject(new Error(`jml did not start within ${START_LIMIT_MS / 1000} s:\n${output.slice(-3000)}`));
+    }, START_LIMIT_MS);
     const watch = () => {
       if (output.includes('jml is running')) {
         clearTimeout(timer);
