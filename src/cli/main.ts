@@ -27,6 +27,8 @@ const USAGE = `Usage: jml <command>
   events list|show|retry|approve|reject [--as <operator>]
                                            lifecycle events: inspect them, retry failed targets,
                                            approve or reject held events ('jml events' for more)
+  idle-sweep approve|reject <workflow id> [--as <operator>]
+                                           release or refuse a Rocket.Chat idle sweep the guard held
   audit verify | export --from <date> --to <date> [--format csv|json] [--out <file>]
         | archive --before <date> --out <dir>
         | keygen --out <file> [--name <name>]
@@ -150,6 +152,13 @@ async function main(argv: string[]): Promise<number> {
       const { eventsCommand } = await import('./events.js');
       return withDatabase((db) =>
         eventsCommand(db, { ...values, action: rest[0] ?? '', target: rest[1], allHeld: values['all-held'], approvalsRequired: loadEnvironment().environment.JML_APPROVALS_REQUIRED }),
+      );
+    }
+    case 'idle-sweep': {
+      const { idleSweepCommand } = await import('./idle-sweep.js');
+      const io = { out: (text: string) => process.stdout.write(text), err: (text: string) => process.stderr.write(text) };
+      return withDatabase((db) =>
+        idleSweepCommand(db, { action: rest[0] ?? '', workflowId: rest[1], as: values.as, approvalsRequired: loadEnvironment().environment.JML_APPROVALS_REQUIRED }, io),
       );
     }
     case 'report': {

@@ -42,6 +42,9 @@ export interface AccountState {
 export interface ListedAccount extends AccountState {
   /** The values an identity's lookup value is compared with (a username, the emails, the id). */
   keys: string[];
+  /** Rocket.Chat only, when shown: what users.deactivateIdle selects by (its idle-sweep preview). */
+  roles?: string[];
+  lastLogin?: string | null;
 }
 
 export interface ListAccountsOptions {

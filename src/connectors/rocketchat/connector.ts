@@ -45,6 +45,9 @@ const listedUser = z.object({
   username: z.string().optional(),
   active: z.boolean(),
   emails: z.array(z.object({ address: z.string() })).optional(),
+  // Shown to an admin (view-full-other-user-info); what users.deactivateIdle selects by.
+  roles: z.array(z.string()).optional(),
+  lastLogin: z.string().nullish(),
 });
 // GET users.list: {users, count (this page), offset, total, success}.
 const userListAnswer = z.object({ users: z.array(listedUser), total: z.number().int().min(0) });
@@ -129,6 +132,8 @@ export function createRocketChatConnector(config: RocketChatConnectorConfig): Ro
           accountId: user._id,
           active: user.active,
           keys: lookup.key === 'userId' ? [user._id] : lookup.key === 'username' ? (user.username ? [user.username] : []) : (user.emails ?? []).map((entry) => entry.address),
+          roles: user.roles,
+          lastLogin: user.lastLogin,
         }));
         offset += page.users.length;
         if (offset >= page.total) return;
