@@ -116,6 +116,28 @@ async function startJml(): Promise<Started> {
   return { supervisor, exited, output: () => output, processes };
 }
 
+/** The supervisor's four charges, found by their command lines. */
+function chargesOf(processes: number[]): Record<'api' | 'worker' | 'temporal' | 'postgres', number> {
+  const find = (pattern: RegExp) => {
+    const pid = processes.find((candidate) => pattern.test(commandOf(candidate)));
+    if (pid === undefined) throw new Error(`no process matches ${pattern}`);
+    return pid;
+  };
+  return { api: find(/start --role api/), worker: find(/start --role worker/), temporal: find(/temporal server start-dev/), postgres: find(/postgres -D /) };
+}
+
+/** When each process was first seen gone (ms after `since`), polling every 50 ms. */
+async function exitTimes<K extends string>(pids: Record<K, number>, since: number): Promise<Record<K, number>> {
+  const times: Partial<Record<K, number>> = {};
+  const names = Object.keys(pids) as K[];
+  const deadline = since + EXIT_DEADLINE_MS;
+  while (names.some((name) => times[name] === undefined) && Date.now() < deadline) {
+    for (const name of names) if (times[name] === undefined && !alive(pids[name])) times[name] = Date.now() - since;
+    await sleep(50);
+  }
+  return times as Record<K, number>;
+}
+
 async function allGone(pids: number[]): Promise<number[]> {
   const deadline = Date.now() + EXIT_DEADLINE_MS;
   while (pids.some(alive) && Date.now() < deadline) await sleep(200);
@@ -128,9 +150,19 @@ const errorLines = (output: string) => output.split('\n').filter((line) => /"lev
 describe('npm start with the embedded defaults', () => {
   it('stops everything in order on Ctrl-C (SIGINT to the whole process group), cleanly, leaving nothing running', async () => {
     const jml = await startJml();
+    const charges = chargesOf(jml.processes);
+    // A terminal signals its foreground process group: the supervisor's. None of its charges is in it.
+    const groupOf = (pid: number) => Number(spawnSync('ps', ['-o', 'pgid=', '-p', String(pid)], { encoding: 'utf8' }).stdout.trim());
+    for (const [name, pid] of Object.entries(charges)) expect(groupOf(pid), name).not.toBe(groupOf(jml.supervisor.pid!));
+    const sent = Date.now();
     process.kill(-jml.supervisor.pid!, 'SIGINT');
+    const gone = await exitTimes(charges, sent);
     const code = await Promise.race([jml.exited, sleep(EXIT_DEADLINE_MS).then(() => 'timeout' as const)]);
     expect(code, jml.output().slice(-4000)).toBe(0);
+    // In order: nothing the API or the worker still needs went before them.
+    expect(gone.api, JSON.stringify(gone)).toBeLessThanOrEqual(gone.worker);
+    expect(gone.worker, JSON.stringify(gone)).toBeLessThanOrEqual(gone.temporal);
+    expect(gone.temporal, JSON.stringify(gone)).toBeLessThanOrEqual(gone.postgres);
     expect(await allGone(jml.processes), jml.output().slice(-4000)).toEqual([]);
     expect(errorLines(jml.output())).toEqual([]);
     // The worker went while Temporal still answered: it did not retry a server that was gone.
