@@ -24,7 +24,21 @@ export interface DevServerOptions {
   dbFile?: string;
   uiPort?: number;
   namespace: string;
+  /**
+   * SQLite pragmas for the file in `dbFile` (`--sqlite-pragma`); DURABLE_SQLITE_PRAGMAS unless
+   * given. Ignored without `dbFile`.
+   */
+  sqlitePragmas?: Record<string, string>;
+  /** Sees everything the server prints (benchmarks count its errors). */
+  onOutput?: (chunk: string) => void;
 }
+
+/**
+ * The fastest setting that keeps every commit the server acknowledged through a process kill and
+ * a power loss alike (docs/decisions/001-temporal-server.md, bench/temporal-pragmas.ts): a
+ * write-ahead log, synced at every commit.
+ */
+export const DURABLE_SQLITE_PRAGMAS: Readonly<Record<string, string>> = { journal_mode: 'wal', synchronous: 'full' };
 
 /** A dev server this process started, which it can also kill as a crash would (fault tests). */
 export interface DevServer extends TemporalServer {
@@ -60,6 +74,7 @@ export async function startDevServer(executable: string, options: DevServerOptio
   if (options.dbFile) {
     mkdirSync(path.dirname(options.dbFile), { recursive: true });
     args.push('--db-filename', options.dbFile);
+    for (const [pragma, value] of Object.entries(options.sqlitePragmas ?? DURABLE_SQLITE_PRAGMAS)) args.push('--sqlite-pragma', `${pragma}=${value}`);
   }
   if (options.uiPort) args.push('--ui-port', String(options.uiPort));
   else args.push('--headless');
@@ -68,6 +83,7 @@ export async function startDevServer(executable: string, options: DevServerOptio
   const { child } = server;
   const output: string[] = [];
   const keep = (chunk: Buffer) => {
+    options.onOutput?.(chunk.toString());
     output.push(chunk.toString());
     if (output.length > 50) output.shift();
   };
