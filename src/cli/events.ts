@@ -1,6 +1,7 @@
 // `jml events list|show|retry|approve|reject`: the operator API's actions from a shell. Writes go
 // straight to the database through src/lifecycle/operations.ts; the running jml's outbox relay
 // delivers the signals and starts within its poll interval (JML_OUTBOX_POLL_MS).
+import { nextStep } from '../lifecycle/next-step.js';
 import { userInfo } from 'node:os';
 import { z } from 'zod';
 import type { Database } from '../db/client.js';
@@ -94,7 +95,7 @@ function detailText(event: EventDetail): string {
     'targets:',
     ...event.targets.map(
       (target) =>
-        `  ${target.system.padEnd(10)} ${target.action.padEnd(10)} ${target.status.padEnd(22)} attempts ${target.attempts}  account ${target.accountId ?? '-'}  confirmed ${iso(target.confirmedAt)}${target.lastError ? `\n    last error: ${target.lastError}` : ''}`,
+        `  ${target.system.padEnd(10)} ${target.action.padEnd(10)} ${target.status.padEnd(22)} attempts ${target.attempts}  account ${target.accountId ?? '-'}  confirmed ${iso(target.confirmedAt)}${target.lastError ? `\n    last error: ${target.lastError}` : ''}${nextStep(event.id, target) ? `\n    to do: ${nextStep(event.id, target)}` : ''}`,
     ),
     'workflow runs:',
     ...event.runs.map((run) => `  ${run.workflowId}  recorded ${iso(run.createdAt)}  started ${iso(run.dispatchedAt)}`),

@@ -1,5 +1,6 @@
 // The operator pages, rendered on the server from the same services the operator API calls.
 // Everything dynamic goes through `html`, which escapes it.
+import { nextStep } from '../lifecycle/next-step.js';
 import type { DeprovisioningReport } from '../audit/report.js';
 import { formatDuration } from '../audit/report.js';
 import { chainSummary, type EvidenceReport } from '../audit/evidence.js';
@@ -46,14 +47,17 @@ function person(event: EventView, names: Names): SafeHtml {
   return html`<a class="person" href="/ui/evidence?subject=${encodeURIComponent(event.identityId)}">${userName ?? event.identityId}</a>`;
 }
 
-function targetCells(targets: TargetView[]): SafeHtml {
-  return html`<ul class="targets">${targets.map((target) => html`<li class="target ${target.status}" data-system="${target.system}"><span class="system">${target.system}</span> <span class="status">${target.status}</span>${target.lastError ? html` <span class="error">${target.lastError}</span>` : ''}</li>`)}</ul>`;
+function targetCells(eventId: string, targets: TargetView[]): SafeHtml {
+  return html`<ul class="targets">${targets.map((target) => {
+    const step = nextStep(eventId, target);
+    return html`<li class="target ${target.status}" data-system="${target.system}"><span class="system">${target.system}</span> <span class="status">${target.status}</span>${target.lastError ? html` <span class="error">${target.lastError}</span>` : ''}${step ? html` <span class="next-step">To do: ${step}</span>` : ''}</li>`;
+  })}</ul>`;
 }
 
 function eventTable(id: string, events: EventView[], names: Names, actions?: (event: EventView) => SafeHtml): SafeHtml {
   if (events.length === 0) return html`<p class="empty" id="${id}-empty">None.</p>`;
   return html`<table id="${id}-table"><thead><tr><th>Person</th><th>Kind</th><th>Status</th><th>Recorded</th><th>Effective</th><th>Systems</th>${actions ? html`<th>Action</th>` : ''}</tr></thead><tbody>${events.map(
-    (event) => html`<tr data-event="${event.id}"><td>${person(event, names)}</td><td>${event.kind}</td><td class="event-status">${event.status}</td><td>${time(event.createdAt)}</td><td>${time(event.effectiveAt)}</td><td>${targetCells(event.targets)}</td>${actions ? html`<td class="actions">${actions(event)}</td>` : ''}</tr>`,
+    (event) => html`<tr data-event="${event.id}"><td>${person(event, names)}</td><td>${event.kind}</td><td class="event-status">${event.status}</td><td>${time(event.createdAt)}</td><td>${time(event.effectiveAt)}</td><td>${targetCells(event.id, event.targets)}</td>${actions ? html`<td class="actions">${actions(event)}</td>` : ''}</tr>`,
   )}</tbody></table>`;
 }
 
