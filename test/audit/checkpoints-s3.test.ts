@@ -181,7 +181,9 @@ describe('a bucket that refuses or is down', () => {
       // Still running: the chain moves and the next checkpoint is signed and kept locally.
       await appendRows(db, 1);
       await expect.poll(() => readdir(directory), { timeout: 10_000 }).toEqual([checkpointFileName(4n), checkpointFileName(5n)]);
-      expect(checkpointer.pendingCount()).toBe(2);
+      // Polled, not read once: the local file is written a moment before the checkpoint joins the
+      // bucket's queue, and a test that reads the directory in between sees only one waiting.
+      await expect.poll(() => checkpointer.pendingCount(), { timeout: 10_000 }).toBe(2);
     } finally {
       await checkpointer.stop();
     }
