@@ -139,7 +139,7 @@ await runBenchmark('burst', async (harness) => {
   const final = await leaverStatusCounts(pool, intakeStart);
   const attention = await pool.query<{ system: string; last_error: string | null; n: string }>(
     `SELECT t.system, t.last_error, count(*) AS n FROM target_action t JOIN lifecycle_event e ON e.id = t.event_id
-      WHERE e.kind = 'leaver' AND e.created_at >= $1 AND t.status <> 'succeeded' GROUP BY 1, 2 ORDER BY 3 DESC LIMIT 5`,
+      WHERE e.kind = 'leaver' AND e.created_at >= $1 AND t.status NOT IN ('succeeded', 'verified') GROUP BY 1, 2 ORDER BY 3 DESC LIMIT 5`,
     [intakeStart],
   );
   const downstream = await simulators.child.call('counts');
@@ -182,7 +182,7 @@ await runBenchmark('burst', async (harness) => {
     'downstream, as the simulators counted it (whole run):',
     ...SYSTEMS.map((system) => downstreamLine(system, downstream[system])),
     `jml:         events: ${describeCounts(final.events)}; targets: ${describeCounts(final.targets)}`,
-    ...attention.rows.map((row) => `  not succeeded: ${row.n} × ${row.system}: ${row.last_error ?? 'no error recorded'}`),
+    ...attention.rows.map((row) => `  not done (neither succeeded nor verified): ${row.n} × ${row.system}: ${row.last_error ?? 'no error recorded'}`),
     problems.length === 0
       ? `verdict:     every acknowledged leaver deactivated exactly once in each system (${options.leavers} × 3), none reactivated, nothing left running`
       : `verdict:     PROBLEMS: ${problems.join('; ')}`,
