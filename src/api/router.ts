@@ -33,6 +33,7 @@ import { MAX_MAPPING_BYTES, parseMappingText } from '../hr/mapping.js';
 import { readUpload, type UploadRefused } from '../ui/upload.js';
 import { ClientRateLimiter } from '../scim/rate-limit.js';
 import { findingsQuerySchema, latestRuns, requestReconciliation, requestSchema, runFindings, runIdSchema, type ReconcileSetup } from '../reconcile/operations.js';
+import { decideIdleSweep, heldIdleSweeps, idleSweepRejectSchema } from '../lifecycle/idle-sweep-approval.js';
 import { DATABASE_RETRY_AFTER_SECONDS } from '../db/errors.js';
 import { logFailure } from '../http-failures.js';
 
@@ -130,6 +131,7 @@ function toHttp(res: Response, error: unknown, logger: Logger): void {
     case 'EventSuperseded':
     case 'SecondApproverRequired':
     case 'NothingToReconcile':
+    case 'IdleSweepNotHeld':
       return sendError(res, 409, named.name, named.message ?? 'conflict');
   }
   // The person was deleted between the lookup and the row lock (src/scim/users.ts).
@@ -328,6 +330,26 @@ export function createOperatorRouter(options: OperatorApiOptions): express.Route
       allow('readEvents'),
       handle(async (req, res) => {
         res.json(await runFindings(db, parse(runIdSchema, req.params.id, 'id'), parse(findingsQuerySchema, req.query)));
+      }),
+    );
+  }
+
+  // Idle sweeps the guard holds (decision 042): the same verdict as `jml idle-sweep approve|reject`.
+  router.get(
+    '/idle-sweeps',
+    allow('readEvents'),
+    handle(async (_req, res) => {
+      res.json({ held: await heldIdleSweeps(db) });
+    }),
+  );
+  for (const verdict of ['approve', 'reject'] as const) {
+    router.post(
+      `/idle-sweeps/:workflowId/${verdict}`,
+      allow('actOnEvents'),
+      handle(async (req, res) => {
+        const { reason } = verdict === 'reject' ? parse(idleSweepRejectSchema, bodyOf(req)) : parse(noBody, bodyOf(req));
+        const input = { workflowId: String(req.params.workflowId), by: operatorOf(req), approve: verdict === 'approve', reason, approvalsRequired: options.approvalsRequired, onOutboxWritten: kick };
+        res.json(await decideIdleSweep(db, input));
       }),
     );
   }

@@ -1,6 +1,7 @@
-// An operator's verdict on an idle sweep the guard held (docs/decisions/042-idle-sweep-records-each-person.md):
-// the approve or reject signal goes through the outbox, in one transaction with its audit row, as
-// a held leaver's does; under the two-person rule (JML_APPROVALS_REQUIRED=2) the first approval is
+// An operator's verdict on an idle sweep the guard held (docs/decisions/042-idle-sweep-records-each-person.md),
+// from `jml idle-sweep`, POST /api/idle-sweeps/{workflow id}/approve|reject and the operator page
+// alike: the approve or reject signal goes through the outbox, in one transaction with its audit
+// row (operator.idle_sweep.approve / .reject), as a held leaver's does; under the two-person rule (JML_APPROVALS_REQUIRED=2) the first approval is
 // recorded and a different operator's releases it.
 import { z } from 'zod';
 import { appendAudit } from '../audit/append.js';
@@ -21,12 +22,45 @@ export interface IdleSweepVerdict {
   approvedBy: string[];
 }
 
+/** Why an operator rejects a sweep: optional, kept in the audit row. */
+export const idleSweepRejectSchema = z.strictObject({ reason: z.string().trim().max(1000).optional() });
+
+/** A sweep the guard holds and nobody has decided yet: what the operator page and GET /api/idle-sweeps list. */
+export interface HeldIdleSweep {
+  workflowId: string;
+  heldAt: Date;
+  wouldDeactivate: number;
+  daysIdle: number | null;
+  role: string | null;
+  /** The first approval under the two-person rule: a different operator releases it. */
+  approvedBy: string | null;
+}
+
+/**
+ * The held sweeps without a verdict, newest first, read from their audit rows (the held row names
+ * the workflow; the verdicts are rows of their own). Only the few fields shown are read: a held
+ * row also lists every account the sweep would deactivate.
+ */
+export function heldIdleSweeps(db: Database, limit = 50): Promise<HeldIdleSweep[]> {
+  return db.$queryRaw<HeldIdleSweep[]>`
+    SELECT * FROM (
+      SELECT DISTINCT ON (h.data->>'workflowId') h.data->>'workflowId' AS "workflowId", h.occurred_at AS "heldAt",
+        COALESCE((h.data->>'wouldDeactivate')::int, 0) AS "wouldDeactivate", (h.data->>'daysIdle')::int AS "daysIdle", h.data->>'role' AS role,
+        (SELECT a.actor FROM audit_event a WHERE a.action = 'operator.idle_sweep.approval.recorded' AND a.data->>'workflowId' = h.data->>'workflowId' ORDER BY a.id LIMIT 1) AS "approvedBy"
+      FROM audit_event h
+      WHERE h.action = 'rocketchat.idle_sweep.held'
+        AND NOT EXISTS (SELECT 1 FROM audit_event d WHERE d.action IN ('operator.idle_sweep.approve', 'operator.idle_sweep.reject') AND d.data->>'workflowId' = h.data->>'workflowId')
+      ORDER BY h.data->>'workflowId', h.id DESC) held
+    ORDER BY "heldAt" DESC LIMIT ${limit}`;
+}
+
 export async function decideIdleSweep(
   db: Database,
-  input: { workflowId: string; by: string; approve: boolean; approvalsRequired?: number; onOutboxWritten?: () => void },
+  input: { workflowId: string; by: string; approve: boolean; reason?: string; approvalsRequired?: number; onOutboxWritten?: () => void },
 ): Promise<IdleSweepVerdict> {
   const workflowId = workflowIdSchema.parse(input.workflowId);
   const by = operatorNameSchema.parse(input.by);
+  const reason = input.reason?.trim() || undefined;
   const verdict = await db.$transaction(async (tx) => {
     // One verdict at a time per sweep: two operators deciding at once take turns.
     await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${`idle-sweep:${workflowId}`}))`;
@@ -45,7 +79,7 @@ export async function decideIdleSweep(
       tx.outboxEntry.create({ data: { kind: 'signal', workflowId, signal: name, args: toJson([{ by }]) as Prisma.InputJsonValue } });
     if (!input.approve) {
       await signal('reject');
-      await appendAudit(tx, [{ actor: by, action: 'operator.idle_sweep.reject', system: 'rocketchat', data: { workflowId } }]);
+      await appendAudit(tx, [{ actor: by, action: 'operator.idle_sweep.reject', system: 'rocketchat', data: { workflowId, ...(reason ? { reason } : {}) } }]);
       return { workflowId, outcome: 'rejected' as const, approvedBy: [] };
     }
     if ((input.approvalsRequired ?? 1) >= 2 && (first === undefined || first === by)) {

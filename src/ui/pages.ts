@@ -6,6 +6,7 @@ import { formatDuration } from '../audit/report.js';
 import { chainSummary, type EvidenceReport } from '../audit/evidence.js';
 import type { EventView, TargetView } from '../lifecycle/operations.js';
 import type { ImportReport } from '../hr/import.js';
+import type { HeldIdleSweep } from '../lifecycle/idle-sweep-approval.js';
 import { slaChart } from './chart.js';
 import { html, type SafeHtml } from './html.js';
 import { can, type Permission } from '../auth/roles.js';
@@ -74,6 +75,8 @@ export interface OverviewInput {
   canAct: boolean;
   /** The latest reconciliation runs, when reconciliation is set up (docs/decisions/022-reconciliation.md). */
   reconcileRuns?: ReconcileRunView[];
+  /** Idle sweeps the guard holds for an operator (docs/decisions/042-idle-sweep-records-each-person.md). */
+  idleSweeps?: HeldIdleSweep[];
 }
 
 export interface ReconcileRunView {
@@ -101,7 +104,17 @@ function reconcileSection(runs: ReconcileRunView[], canAct: boolean): SafeHtml {
   return html`<section id="reconcile"><h2>Reconciliation</h2>${buttons}<p>Drift: a leaver's account still active (deactivated when JML_RECONCILE_REMEDIATE is on). Orphan: an active account of nobody: find its owner or disable it in the system. Disabled of active: check with the person's manager. Findings: GET /api/reconcile/runs/{id}/findings.</p><table id="reconcile-table"><thead><tr><th>System</th><th>Status</th><th>By</th><th>Finished</th><th>Accounts</th><th>Drift</th><th>Orphans</th><th>Disabled of active</th><th>Remediated</th></tr></thead><tbody>${rows}</tbody></table></section>`;
 }
 
-export function overviewBody({ held, inFlight, attention, completed, names, canAct, reconcileRuns }: OverviewInput): SafeHtml {
+function idleSweepSection(sweeps: HeldIdleSweep[], canAct: boolean): SafeHtml {
+  const actions = (sweep: HeldIdleSweep) =>
+    html`${sweep.approvedBy ? html`<p class="approval">Approved by ${sweep.approvedBy}; needs a different operator</p>` : ''}${postButton(`/ui/idle-sweeps/${encodeURIComponent(sweep.workflowId)}/approve`, 'Approve')}${postButton(`/ui/idle-sweeps/${encodeURIComponent(sweep.workflowId)}/reject`, 'Reject', {}, html`<input type="text" name="reason" placeholder="reason (optional)" maxlength="1000">`)}`;
+  const rows = sweeps.map(
+    (sweep) =>
+      html`<tr data-workflow="${sweep.workflowId}"><td>${sweep.workflowId}</td><td>${time(sweep.heldAt)}</td><td>${String(sweep.wouldDeactivate)}</td><td>${sweep.role ?? '–'}, idle ${sweep.daysIdle === null ? '–' : String(sweep.daysIdle)} days</td>${canAct ? html`<td class="actions">${actions(sweep)}</td>` : ''}</tr>`,
+  );
+  return html`<section id="idle-sweeps"><h2>Idle sweeps held by the guard (${sweeps.length})</h2><p>Each would deactivate more Rocket.Chat users than JML_GUARD_MAX_LEAVERS at once. Its audit row (rocketchat.idle_sweep.held) lists every account: read it, then approve or reject (the same as npx jml idle-sweep approve|reject).</p><table id="idle-sweep-table"><thead><tr><th>Workflow</th><th>Held</th><th>Would deactivate</th><th>Rule</th>${canAct ? html`<th></th>` : ''}</tr></thead><tbody>${rows}</tbody></table></section>`;
+}
+
+export function overviewBody({ held, inFlight, attention, completed, names, canAct, reconcileRuns, idleSweeps }: OverviewInput): SafeHtml {
   const heldActions = (event: EventView) =>
     html`${event.firstApprovedBy ? html`<p class="approval">Approved by ${event.firstApprovedBy}; needs a different operator</p>` : ''}${postButton(`/ui/events/${event.id}/approve`, 'Approve')}${postButton(`/ui/events/${event.id}/reject`, 'Reject', {}, html`<input type="text" name="reason" placeholder="reason (optional)" maxlength="1000">`)}`;
   const retryActions = (event: EventView) =>
@@ -109,7 +122,7 @@ export function overviewBody({ held, inFlight, attention, completed, names, canA
       .filter((target) => target.status === 'needs_attention' || (target.status === 'not_found' && target.lastError))
       .map((target) => postButton(`/ui/events/${event.id}/retry`, `Retry ${target.system}`, { system: target.system }))}${postButton(`/ui/events/${event.id}/retry`, 'Retry all')}`;
   return html`<section id="attention"><h2>Needs attention (${attention.length})</h2>${eventTable('attention', attention, names, canAct ? retryActions : undefined)}</section>
-<section id="held"><h2>Held by the mass-deprovision guard (${held.length})</h2>${canAct && held.length > 0 ? postButton('/ui/held/approve', `Approve all ${held.length} held`) : ''}${eventTable('held', held, names, canAct ? heldActions : undefined)}</section>
+${idleSweeps && idleSweeps.length > 0 ? idleSweepSection(idleSweeps, canAct) : ''}<section id="held"><h2>Held by the mass-deprovision guard (${held.length})</h2>${canAct && held.length > 0 ? postButton('/ui/held/approve', `Approve all ${held.length} held`) : ''}${eventTable('held', held, names, canAct ? heldActions : undefined)}</section>
 <section id="in-flight"><h2>In flight (${inFlight.length})</h2>${eventTable('in-flight', inFlight, names)}</section>
 <section id="completed"><h2>Recently completed</h2>${eventTable('completed', completed, names)}</section>${reconcileRuns ? reconcileSection(reconcileRuns, canAct) : ''}`;
 }

@@ -22,6 +22,7 @@ import type { Database } from '../db/client.js';
 import { approveAllHeld, approveEvent, eventIdSchema, listEvents, rejectEvent, retryEvent, type EventView } from '../lifecycle/operations.js';
 import type { Logger } from '../logger.js';
 import { latestRuns, requestReconciliation, type ReconcileSetup } from '../reconcile/operations.js';
+import { decideIdleSweep, heldIdleSweeps, idleSweepRejectSchema } from '../lifecycle/idle-sweep-approval.js';
 import { toScimError } from '../scim/errors.js';
 import type { ScimDependencies } from '../scim/users.js';
 import { identityIdSchema, terminateNow, terminateSchema } from '../hr/terminate.js';
@@ -80,7 +81,7 @@ function sendPage(res: Response, session: Session, title: string, body: Paramete
 }
 
 /** What an operator can fix (a wrong id, an event no longer in that state) goes back as a message. */
-const OPERATOR_ERRORS = new Set(['EventNotFound', 'EventNotInState', 'EventSuperseded', 'UnknownPerson', 'SecondApproverRequired', 'NothingToReconcile']);
+const OPERATOR_ERRORS = new Set(['EventNotFound', 'EventNotInState', 'EventSuperseded', 'UnknownPerson', 'SecondApproverRequired', 'NothingToReconcile', 'IdleSweepNotHeld']);
 /** A role with none of these has no page to see. */
 const UI_PERMISSIONS: readonly Permission[] = ['readEvents', 'readAudit'];
 
@@ -203,7 +204,8 @@ export function createUiRouter(options: UiOptions): express.Router {
       const names = await namesOf(db, [...held, ...inFlight, ...attention, ...completed]);
       const session = sessionOf(req);
       const reconcileRuns = options.reconcile ? await latestRuns(db, 10) : undefined;
-      sendPage(res, session, 'Leavers', overviewBody({ held, inFlight, attention, completed, names, canAct: can(session.principal, 'actOnEvents'), reconcileRuns }));
+      const idleSweeps = await heldIdleSweeps(db);
+      sendPage(res, session, 'Leavers', overviewBody({ held, inFlight, attention, completed, names, canAct: can(session.principal, 'actOnEvents'), reconcileRuns, idleSweeps }));
     }),
   );
 
@@ -326,6 +328,26 @@ export function createUiRouter(options: UiOptions): express.Router {
       const released = approved.filter((event) => event.released).length;
       const waiting = approved.length - released;
       return `Approved ${released} held event${released === 1 ? '' : 's'}${waiting > 0 ? `; ${waiting} wait${waiting === 1 ? 's' : ''} for a different operator's approval` : ''}.`;
+    }),
+  );
+
+  // Idle sweeps the guard holds (decision 042), decided as `jml idle-sweep approve|reject` does.
+  router.post(
+    '/idle-sweeps/:workflowId/approve',
+    ...action(async (req, by) => {
+      noForm.parse(formBody(req));
+      const verdict = await decideIdleSweep(db, { workflowId: String(req.params.workflowId), by, approve: true, approvalsRequired: options.approvalsRequired, onOutboxWritten: kick });
+      return verdict.outcome === 'released'
+        ? `Approved idle sweep ${verdict.workflowId}${verdict.approvedBy.length > 1 ? ` (approved by ${verdict.approvedBy.join(' and ')})` : ''}: it runs within the outbox poll interval.`
+        : `Recorded your approval of idle sweep ${verdict.workflowId}: it stays held until a different operator approves it too.`;
+    }),
+  );
+  router.post(
+    '/idle-sweeps/:workflowId/reject',
+    ...action(async (req, by) => {
+      const { reason } = idleSweepRejectSchema.parse(formBody(req));
+      const verdict = await decideIdleSweep(db, { workflowId: String(req.params.workflowId), by, approve: false, reason, onOutboxWritten: kick });
+      return `Rejected idle sweep ${verdict.workflowId}: nobody is deactivated.`;
     }),
   );
 
