@@ -40,6 +40,11 @@ export const APPLICATION_GRANTS: Record<string, { table: Privilege[]; columns?: 
   // Reconciliation records its runs and findings, and marks what it did about each finding.
   reconcile_run: { table: ['SELECT', 'INSERT', 'UPDATE'] },
   reconcile_finding: { table: ['SELECT', 'INSERT', 'UPDATE'] },
+  // Bulk requests sent with an Idempotency-Key and their operations' results, pruned after a day
+  // (src/scim/bulk-idempotency.ts); the HR webhook's replay store, pruned after its window.
+  scim_bulk_request: { table: ['SELECT', 'INSERT', 'UPDATE', 'DELETE'] },
+  scim_bulk_operation: { table: ['SELECT', 'INSERT', 'DELETE'] },
+  hr_webhook_delivery: { table: ['SELECT', 'INSERT', 'DELETE'] },
   // Read at start-up to refuse a database that needs migrating; only `jml migrate` writes it.
   _prisma_migrations: { table: ['SELECT'] },
 };

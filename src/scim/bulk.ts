@@ -5,6 +5,7 @@
 // Shaped to take Microsoft's API-driven inbound provisioning payloads too: HR systems post every
 // worker as a POST to /Users, matched on externalId (see upsertTarget).
 import type { Request, Response } from 'express';
+import { IDEMPOTENCY_KEY_HEADER, idempotencyKeyOf, startIdempotentBulk, type BulkJournal, type RecordedOperation } from './bulk-idempotency.js';
 import { normalisePatchBody, normaliseResourceBody, type ResourceType } from './dialect/index.js';
 import { errorBody, scimError, toScimError } from './errors.js';
 import type { OperationResult, ResourceWrites, WriteRequest } from './resource-routes.js';
@@ -122,6 +123,34 @@ export function createBulkHandler(options: BulkHandlerOptions) {
     const { operations, failOnErrors } = parseBulkRequest(req.body, options.limits);
     const context = options.contextOf(req);
     const base = options.baseOf(req);
+    const send = (body: unknown) => res.status(200).type('application/scim+json').send(JSON.stringify(body));
+    // With an Idempotency-Key the request is journalled (src/scim/bulk-idempotency.ts): a resend
+    // is answered from the journal, and only operations with no recorded result run.
+    const key = idempotencyKeyOf(req.get(IDEMPOTENCY_KEY_HEADER));
+    let journal: BulkJournal | undefined;
+    if (key !== undefined) {
+      const start = await startIdempotentBulk(options.db, context.principal.name, key, req.body);
+      if (start.kind === 'replay') {
+        send(start.response);
+        return;
+      }
+      journal = start.journal;
+    }
+    try {
+      await runOperations(operations, failOnErrors, context, base, journal, send);
+    } finally {
+      await journal?.release();
+    }
+  };
+
+  async function runOperations(
+    operations: BulkOperation[],
+    failOnErrors: number | undefined,
+    context: ScimRequestContext,
+    base: string,
+    journal: BulkJournal | undefined,
+    send: (body: unknown) => void,
+  ): Promise<void> {
     const postIds = new Set(operations.flatMap((operation) => (isObject(operation) && typeof operation.bulkId === 'string' && String(operation.method).toUpperCase() === 'POST' ? [operation.bulkId] : [])));
     const created = new Map<string, string>();
     const failed = new Set<string>();
@@ -129,6 +158,15 @@ export function createBulkHandler(options: BulkHandlerOptions) {
     const running = new Set<number>();
     let errors = 0;
     const byBulkId = new Map(operations.map((operation, index) => [isObject(operation) && String(operation.method).toUpperCase() === 'POST' ? String(operation.bulkId) : undefined, index]));
+    // What an earlier run of the same request did: answered as it was, never run again.
+    for (const [index, recorded] of journal?.recorded ?? []) {
+      results.set(index, recorded.result as unknown as BulkResult);
+      if (recorded.bulkId && recorded.createdId) created.set(recorded.bulkId, recorded.createdId);
+      if (!/^2/.test(recorded.result.status)) {
+        errors += 1;
+        if (recorded.bulkId) failed.add(recorded.bulkId);
+      }
+    }
 
     async function execute(operation: BulkOperation): Promise<OperationResult & { location?: string }> {
       const [, collection, id] = operation.path.split('/') as [string, string, string | undefined];
@@ -186,6 +224,7 @@ export function createBulkHandler(options: BulkHandlerOptions) {
       }
       running.delete(index);
       results.set(index, result);
+      await journal?.record(index, { result: result as unknown as RecordedOperation['result'], ...(bulkId ? { bulkId } : {}), ...(bulkId && created.has(bulkId) ? { createdId: created.get(bulkId)! } : {}) });
     }
 
     for (let index = 0; index < operations.length; index++) {
@@ -194,6 +233,10 @@ export function createBulkHandler(options: BulkHandlerOptions) {
     }
     // Operations in request order; those never run because failOnErrors was reached are omitted (§3.7.3).
     const Operations = [...results.entries()].sort(([a], [b]) => a - b).map(([, result]) => result);
-    res.status(200).type('application/scim+json').send(JSON.stringify({ schemas: [BULK_RESPONSE], Operations }));
-  };
+    const response = { schemas: [BULK_RESPONSE], Operations };
+    // An operation that failed for want of the database (5xx) was not done: the answer is not
+    // kept, so a resend runs that operation again and answers the rest from the journal.
+    if (journal && !Operations.some((result) => Number(result.status) >= 500)) await journal.finish(response);
+    send(response);
+  }
 }

@@ -35,6 +35,9 @@ const EXPECTED: Record<string, string[]> = {
   audit_checkpoint: ['SELECT'],
   reconcile_run: ['SELECT', 'INSERT', 'UPDATE'],
   reconcile_finding: ['SELECT', 'INSERT', 'UPDATE'],
+  scim_bulk_request: ['SELECT', 'INSERT', 'UPDATE', 'DELETE'],
+  scim_bulk_operation: ['SELECT', 'INSERT', 'DELETE'],
+  hr_webhook_delivery: ['SELECT', 'INSERT', 'DELETE'],
   _prisma_migrations: ['SELECT'],
 };
 const PRIVILEGES = ['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER'];
