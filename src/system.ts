@@ -92,6 +92,14 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
   const connection = await Connection.connect({ ...temporal, channelArgs: { 'grpc.max_reconnect_backoff_ms': 5_000 } });
   const client = new Client({ connection, namespace: env.TEMPORAL_NAMESPACE });
 
+  // Asked by the relay before a guarded workflow starts, and by workflows started before that (decision 023).
+  const guard = {
+    enabled: env.JML_GUARD_ENABLED,
+    windowMs: env.JML_GUARD_WINDOW_MS,
+    maxLeavers: env.JML_GUARD_MAX_LEAVERS,
+    maxShare: env.JML_GUARD_MAX_SHARE,
+    minLeaversForShare: env.JML_GUARD_MIN_LEAVERS,
+  };
   let workers: RunningWorkers | undefined;
   if (roles.worker) {
     const activities = createActivities({
@@ -99,13 +107,7 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
       connectors: options.connectors,
       dryRun: (system) => env.JML_DRY_RUN || env.JML_DRY_RUN_SYSTEMS.includes(system),
       logger,
-      guard: {
-        enabled: env.JML_GUARD_ENABLED,
-        windowMs: env.JML_GUARD_WINDOW_MS,
-        maxLeavers: env.JML_GUARD_MAX_LEAVERS,
-        maxShare: env.JML_GUARD_MAX_SHARE,
-        minLeaversForShare: env.JML_GUARD_MIN_LEAVERS,
-      },
+      guard,
       notFoundBurst: { count: env.JML_NOT_FOUND_BURST, windowMs: env.JML_GUARD_WINDOW_MS },
       reconcile: { lifecycle: lifecycleSettingsOf(env, systems, policy), remediate: env.JML_RECONCILE_REMEDIATE },
     });
@@ -155,7 +157,7 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
     // checkpoints (docs/decisions/035-signed-checkpoints.md).
     if (options.checkpoints) checkpointer = new Checkpointer({ ...options.checkpoints, db, logger });
     const bundles = options.checkpoints ? { key: options.checkpoints.key, directory: options.checkpoints.directory } : undefined;
-    relay = new OutboxRelay({ db, client, taskQueue: env.TEMPORAL_TASK_QUEUE, pollMs: env.JML_OUTBOX_POLL_MS, maxReleasing: env.JML_RELEASE_MAX_IN_FLIGHT, logger });
+    relay = new OutboxRelay({ db, client, taskQueue: env.TEMPORAL_TASK_QUEUE, pollMs: env.JML_OUTBOX_POLL_MS, maxReleasing: env.JML_RELEASE_MAX_IN_FLIGHT, guard, logger });
     const outbox = relay;
     const verifyToken = createTokenVerifier({ db, environmentTokens: { scim: env.JML_SCIM_TOKEN }, trustForMs: env.JML_TOKEN_CACHE_MS });
     const accessTokens = createAccessTokenService({ db });

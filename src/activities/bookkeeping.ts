@@ -7,20 +7,12 @@ import { appendAudit } from '../audit/append.js';
 import type { SystemName } from '../connectors/types.js';
 import type { TargetActionKind } from '../../workflows/contract.js';
 import { beginEvent, beginIfFirst, cancelEvent, finishEvent, holdEvent, markEventWaiting, markTargetNeedsAttention, type BeginVerdict } from '../lifecycle/transitions.js';
+import { evaluateGuard, type GuardSettings } from '../lifecycle/guard.js';
 import type { ActivityDependencies } from './index.js';
 
-type Deps = ActivityDependencies & { now: () => Date };
+export type { GuardSettings };
 
-export interface GuardSettings {
-  enabled: boolean;
-  /** The window leavers are counted in. */
-  windowMs: number;
-  /** More deprovisions (leavers and movers losing an entitlement) than this in the window trips the guard. */
-  maxLeavers: number;
-  /** So does a share of active identities above this, once at least `minLeaversForShare` lost access. */
-  maxShare: number;
-  minLeaversForShare: number;
-}
+type Deps = ActivityDependencies & { now: () => Date };
 
 export function createBookkeepingActivities({ db, now, guard, connectors }: Deps) {
   /** Events of the same person, created before this one, about to act or acting. */
@@ -76,36 +68,14 @@ export function createBookkeepingActivities({ db, now, guard, connectors }: Deps
      * included: leavers, and movers who lose an entitlement (a group deleted or emptied by an
      * identity provider; docs/decisions/041-every-mass-action-through-the-guard.md). Every such
      * event that finds the count over the threshold holds, so a burst holds as a whole whatever
-     * the order its workflows start in.
+     * the order its workflows start in. Since decision 023 the relay asks before it starts a
+     * workflow; this runs only in workflows started before that.
      */
     async checkDeprovisionGuard({ eventId }: { eventId: string }): Promise<'pass' | 'hold'> {
-      if (!guard.enabled) return 'pass';
       const at = now();
-      const since = new Date(at.getTime() - guard.windowMs);
-      const [[counted], active] = await Promise.all([
-        db.$queryRaw<{ leavers: number; movers: number }[]>`
-          SELECT count(*) FILTER (WHERE e.kind = 'leaver')::int AS leavers, count(*) FILTER (WHERE e.kind = 'mover')::int AS movers
-          FROM lifecycle_event e
-          WHERE e.created_at >= ${since} AND e.status <> 'cancelled'
-            AND (e.kind = 'leaver' OR (e.kind = 'mover' AND EXISTS (
-              SELECT 1 FROM target_action t WHERE t.event_id = e.id AND t.action = 'deactivate')))`,
-        db.identity.count({ where: { active: true, deletedAt: null } }),
-      ]);
-      const { leavers, movers } = counted ?? { leavers: 0, movers: 0 };
-      const deprovisions = leavers + movers;
-      // Movers are still active identities; leavers no longer are, so they are added back.
-      const share = deprovisions / Math.max(1, active + leavers);
-      const tripped = deprovisions > guard.maxLeavers || (deprovisions >= guard.minLeaversForShare && share > guard.maxShare);
-      if (!tripped) return 'pass';
-      await holdEvent(db, eventId, {
-        leaversInWindow: leavers,
-        moversLosingAccessInWindow: movers,
-        deprovisionsInWindow: deprovisions,
-        windowMs: guard.windowMs,
-        shareOfActive: Math.round(share * 1000) / 1000,
-        maxLeavers: guard.maxLeavers,
-        maxShare: guard.maxShare,
-      }, at);
+      const counted = await evaluateGuard(db, guard, at);
+      if (!counted.tripped) return 'pass';
+      await holdEvent(db, eventId, counted.verdict, at);
       return 'hold';
     },
 

@@ -10,6 +10,9 @@
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { Database, Prisma } from '../db/client.js';
 import type { Logger } from '../logger.js';
+import { LIFECYCLE_WORKFLOW, type LifecycleWorkflowInput } from '../../workflows/contract.js';
+import { evaluateGuard, type GuardSettings } from './guard.js';
+import { holdUnstarted } from './transitions.js';
 
 const BATCH = 100;
 
@@ -38,6 +41,11 @@ export interface OutboxRelayOptions {
   pollMs: number;
   /** Most events in flight before approved leavers wait to be released; 0 releases all at once. */
   maxReleasing?: number;
+  /**
+   * The mass-deprovision guard, asked before a guarded event's workflow starts: a held event gets no
+   * workflow until it is approved (decision 023). Without it the workflows ask it themselves.
+   */
+  guard?: GuardSettings;
   logger: Logger;
 }
 
@@ -121,27 +129,34 @@ export class OutboxRelay {
         // behind an approval still waiting for release waits too: one workflow's rows stay in order.
         // The approvals waiting come in the same statement, under the release lock, which is
         // taken only when there are any (approvalsToRelease).
-        const taken = await tx.$queryRaw<(OutboxRow & { approval: boolean })[]>`
+        // A start row marked 'held' is an event the guard holds (decision 023): passed over, with the
+        // rows behind it, until an approval marks it 'approve' or a cancellation clears the mark.
+        // A lifecycle start carries its event's effective date as it is now (a held leaver's date
+        // may have moved while it waited).
+        const taken = await tx.$queryRaw<(OutboxRow & { approval: boolean; effective_at: Date | null })[]>`
           WITH ordinary AS (
             SELECT o.id, o.kind, o.workflow_id, o.workflow_type, o.signal, o.args, false AS approval FROM outbox o
-            WHERE o.dispatched_at IS NULL AND NOT (o.kind = 'signal' AND o.signal = 'approve')
+            WHERE o.dispatched_at IS NULL AND o.signal IS DISTINCT FROM 'approve' AND o.signal IS DISTINCT FROM 'held'
               AND NOT EXISTS (
                 SELECT 1 FROM outbox a WHERE a.workflow_id = o.workflow_id AND a.id < o.id
-                  AND a.dispatched_at IS NULL AND a.kind = 'signal' AND a.signal = 'approve')
+                  AND a.dispatched_at IS NULL AND a.signal IN ('approve', 'held'))
             ORDER BY o.id LIMIT ${BATCH} FOR UPDATE OF o SKIP LOCKED),
           release AS MATERIALIZED (
             SELECT pg_try_advisory_xact_lock(${RELEASE_LOCK}) AS locked
-            WHERE EXISTS (SELECT 1 FROM outbox WHERE dispatched_at IS NULL AND kind = 'signal' AND signal = 'approve')),
+            WHERE EXISTS (SELECT 1 FROM outbox WHERE dispatched_at IS NULL AND signal = 'approve')),
           waiting AS (
             SELECT a.id, a.kind, a.workflow_id, a.workflow_type, a.signal, a.args, true AS approval FROM outbox a, release
-            WHERE release.locked AND a.dispatched_at IS NULL AND a.kind = 'signal' AND a.signal = 'approve'
-            ORDER BY a.id LIMIT ${BATCH + 1} FOR UPDATE OF a SKIP LOCKED)
-          SELECT * FROM ordinary UNION ALL SELECT * FROM waiting`;
-        const ordinary = taken.filter((row) => !row.approval);
-        const release = await this.approvalsToRelease(tx, taken.filter((row) => row.approval));
+            WHERE release.locked AND a.dispatched_at IS NULL AND a.signal = 'approve'
+            ORDER BY a.id LIMIT ${BATCH + 1} FOR UPDATE OF a SKIP LOCKED),
+          taken AS (SELECT * FROM ordinary UNION ALL SELECT * FROM waiting)
+          SELECT taken.*, e.effective_at FROM taken LEFT JOIN lifecycle_event e ON taken.kind = 'start' AND e.workflow_id = taken.workflow_id`;
+        const held = await this.holdGuarded(tx, taken.filter((row) => !row.approval));
+        const startable = taken.filter((row) => !held.has(row.id)).map((row) => this.asStarted(row));
+        const ordinary = startable.filter((row) => !row.approval);
+        const release = await this.approvalsToRelease(tx, startable.filter((row) => row.approval));
         const rows = [...ordinary, ...release.rows].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-        const more = ordinary.length === BATCH || release.more;
-        if (rows.length === 0) return { taken: 0, failed: 0, more: false, deferred: release.deferred };
+        const more = ordinary.length + held.size >= BATCH || release.more;
+        if (rows.length === 0) return { taken: 0, failed: 0, more, deferred: release.deferred };
         const deliver = async (row: OutboxRow) => {
           if (row.kind === 'start') {
             try {
@@ -195,6 +210,34 @@ export class OutboxRelay {
   }
 
   /**
+   * Asks the guard about the lifecycle starts taken that should consult it (one count for the
+   * drain), and holds their events when it trips: those rows stay in the outbox, marked, and no
+   * workflow starts (decision 023). Answers the ids of the rows held.
+   */
+  private async holdGuarded(tx: Prisma.TransactionClient, rows: OutboxRow[]): Promise<Set<bigint>> {
+    const { guard } = this.options;
+    const guarded = rows.filter((row) => lifecycleInput(row)?.guard === true);
+    if (!guard || guarded.length === 0) return new Set();
+    const now = new Date();
+    const counted = await evaluateGuard(tx, guard, now);
+    if (!counted.tripped) return new Set();
+    const heldEvents = new Set(await holdUnstarted(tx, guarded.map((row) => lifecycleInput(row)!.eventId), counted.verdict, now));
+    return new Set(guarded.filter((row) => heldEvents.has(lifecycleInput(row)!.eventId)).map((row) => row.id));
+  }
+
+  /**
+   * A lifecycle start as it goes out: the guard was asked (above, or by the operator who released
+   * it), so the workflow does not ask again, and a dated event carries its date as it is now.
+   */
+  private asStarted(row: OutboxRow & { approval: boolean; effective_at: Date | null }): OutboxRow & { approval: boolean } {
+    const input = lifecycleInput(row);
+    if (!input) return row;
+    const guardAsked = this.options.guard !== undefined || row.approval;
+    const effectiveAt = input.effectiveAt && row.effective_at ? row.effective_at.toISOString() : input.effectiveAt;
+    return { ...row, args: [{ ...input, guard: guardAsked ? false : input.guard, effectiveAt }, ...row.args.slice(1)] };
+  }
+
+  /**
    * The approvals there is room for, of those `waiting` (read under the release lock). In flight:
    * pending or running events with nothing left in the outbox, which are those whose workflow has
    * its start and its approval. Only one relay releases at a time (a transaction-scoped advisory
@@ -219,8 +262,15 @@ export class OutboxRelay {
     let waitingInAll = waiting.length;
     if (waitingInAll > BATCH) {
       [{ waitingInAll }] = await tx.$queryRaw<[{ waitingInAll: number }]>`
-        SELECT count(*)::int AS "waitingInAll" FROM outbox WHERE dispatched_at IS NULL AND kind = 'signal' AND signal = 'approve'`;
+        SELECT count(*)::int AS "waitingInAll" FROM outbox WHERE dispatched_at IS NULL AND signal = 'approve'`;
     }
     return { rows, more: false, deferred: waitingInAll - rows.length };
   }
+}
+
+/** The input of a lifecycle workflow's start row; undefined for any other row. */
+function lifecycleInput(row: OutboxRow): LifecycleWorkflowInput | undefined {
+  if (row.kind !== 'start' || row.workflow_type !== LIFECYCLE_WORKFLOW) return undefined;
+  const [input] = row.args as [LifecycleWorkflowInput | undefined];
+  return input && typeof input === 'object' ? input : undefined;
 }

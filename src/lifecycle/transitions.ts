@@ -186,12 +186,21 @@ async function cancelLocked(
 }
 
 /**
+ * A held event that never started (decision 023) is cancelled: its start row goes out after all, and
+ * the workflow finds the event cancelled and reports every target cancelled without acting.
+ */
+async function unholdStart(tx: Transaction, workflowId: string): Promise<void> {
+  await tx.$executeRaw`UPDATE outbox SET signal = NULL WHERE workflow_id = ${workflowId} AND kind = 'start' AND dispatched_at IS NULL AND signal = 'held'`;
+}
+
+/**
  * A rehire, or a termination date taken back, before the leaver acted. The database decides (the
  * workflow checks it before acting); the signal wakes a waiting workflow.
  */
 export async function cancelOpenLeaver(tx: Transaction, leaver: LifecycleEvent, input: { by: string; reason: string; now: Date }): Promise<AuditEntry[]> {
   await tx.$queryRaw`SELECT id FROM lifecycle_event WHERE id = ${leaver.id}::uuid FOR UPDATE`;
   const audit = await cancelLocked(tx, leaver, OPEN_LEAVER, input.by, input.reason, input.now);
+  await unholdStart(tx, leaver.workflowId);
   await tx.outboxEntry.create({ data: signalRow(leaver.workflowId, 'cancel', { by: input.by, reason: input.reason }) });
   return [audit];
 }
@@ -221,19 +230,65 @@ export async function approveHeld(tx: Transaction, events: LifecycleEvent[], by:
     const moved = await tx.lifecycleEvent.findFirst({ where: { id: { in: ids }, status: { not: 'pending' } } });
     throw new EventStatusMoved(moved?.id ?? ids[0]!, ['held'], moved?.status ?? null);
   }
-  await tx.outboxEntry.createMany({ data: events.map((event) => signalRow(event.workflowId, 'approve', { by })) });
+  // Held by the relay before its workflow started (decision 023): the start row itself is released,
+  // marked as an approval so that it waits its turn in the paced release (decision 014), and the
+  // workflow starts past the guard. A workflow already waiting (held before that change) is signalled.
+  const released = new Set(
+    (await tx.$queryRaw<{ workflow_id: string }[]>`
+      UPDATE outbox SET signal = 'approve', args = jsonb_set(args, '{0,guard}', 'false'::jsonb)
+      WHERE kind = 'start' AND dispatched_at IS NULL AND signal = 'held' AND workflow_id = ANY(${events.map((event) => event.workflowId)}::text[])
+      RETURNING workflow_id`).map((row) => row.workflow_id),
+  );
+  const waiting = events.filter((event) => !released.has(event.workflowId));
+  if (waiting.length > 0) await tx.outboxEntry.createMany({ data: waiting.map((event) => signalRow(event.workflowId, 'approve', { by })) });
   await appendAudit(
     tx,
-    events.map((event) => ({
-      actor: by,
-      action: 'operator.approve',
-      identityId: event.identityId,
+    events.flatMap((event) => [
+      {
+        actor: by,
+        action: 'operator.approve',
+        identityId: event.identityId,
+        eventId: event.id,
+        // Under the two-person rule the release names both operators, the first one first.
+        data: event.firstApprovedBy ? { workflowId: event.workflowId, approvedBy: [event.firstApprovedBy, by] } : { workflowId: event.workflowId },
+      },
+      // What a waiting workflow records when the approval reaches it (recordApproval), here at once.
+      ...(released.has(event.workflowId) ? [{ actor: by, action: `lifecycle.${event.kind}.approved`, identityId: event.identityId, eventId: event.id, data: { workflowId: event.workflowId } }] : []),
+    ]),
+    now,
+  );
+}
+
+/**
+ * The guard holds events whose workflow has not started (the relay's check, decision 023): pending
+ * to held with `lifecycle.<kind>.held` and the guard's verdict, in the relay's transaction. Events
+ * that moved meanwhile (a rehire cancelled one) are left as they are; the ids held are returned.
+ */
+export async function holdUnstarted(tx: Transaction, eventIds: string[], verdict: Record<string, unknown>, now: Date): Promise<string[]> {
+  if (eventIds.length === 0) return [];
+  // The start row stays in the outbox marked 'held': the relay passes over it until an approval
+  // (approveHeld) or a cancellation (unholdStart) changes the mark.
+  const held = await tx.$queryRaw<{ id: string; identity_id: string; kind: string; workflow_id: string }[]>`
+    WITH held AS (
+      UPDATE lifecycle_event SET status = 'held', updated_at = ${now}
+      WHERE id = ANY(${eventIds}::uuid[]) AND status = 'pending'
+      RETURNING id::text, identity_id::text, kind::text, workflow_id),
+    marked AS (
+      UPDATE outbox o SET signal = 'held' FROM held
+      WHERE o.workflow_id = held.workflow_id AND o.kind = 'start' AND o.dispatched_at IS NULL)
+    SELECT * FROM held`;
+  await appendAudit(
+    tx,
+    held.map((event) => ({
+      actor: 'system',
+      action: `lifecycle.${event.kind}.held`,
+      identityId: event.identity_id,
       eventId: event.id,
-      // Under the two-person rule the release names both operators, the first one first.
-      data: event.firstApprovedBy ? { workflowId: event.workflowId, approvedBy: [event.firstApprovedBy, by] } : { workflowId: event.workflowId },
+      data: { workflowId: event.workflow_id, from: 'pending', ...verdict },
     })),
     now,
   );
+  return held.map((event) => event.id);
 }
 
 /**
@@ -262,6 +317,7 @@ export async function recordFirstApproval(tx: Transaction, events: LifecycleEven
 export async function rejectHeld(tx: Transaction, event: LifecycleEvent, by: string, reason: string | undefined, now: Date): Promise<void> {
   await tx.outboxEntry.create({ data: signalRow(event.workflowId, 'reject', reason ? { by, reason } : { by }) });
   const cancelled = await cancelLocked(tx, event, ['held'], by, `rejected by ${by}${reason ? `: ${reason}` : ''}`, now);
+  await unholdStart(tx, event.workflowId);
   await appendAudit(tx, [
     { actor: by, identityId: event.identityId, eventId: event.id, action: 'operator.reject', data: { workflowId: event.workflowId, reason: reason ?? null } },
     cancelled,

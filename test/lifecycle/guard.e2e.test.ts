@@ -3,7 +3,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { approveAllHeld } from '../../src/lifecycle/operations.js';
-import { approveSignal } from '../../workflows/contract.js';
+import { WorkflowNotFoundError } from '@temporalio/client';
 import { CORE_USER, PATCH_OP } from '../support/scim-client.js';
 import { startTestSystem, waitUntil, type TestSystem } from '../support/system.js';
 
@@ -55,7 +55,15 @@ describe('mass-deprovision guard', () => {
     expect(audit.map((row) => row.event_id).sort()).toEqual(held.map((row) => row.id).sort());
     expect(audit.every((row) => row.data.leaversInWindow > 2)).toBe(true);
 
-    for (const row of held) await jml.system.client.workflow.getHandle(row.workflow_id).signal(approveSignal, { by: 'alice' });
+    // A held leaver has no workflow while it waits: it costs the worker nothing (decision 023).
+    for (const row of held) await expect(jml.system.client.workflow.getHandle(row.workflow_id).describe()).rejects.toBeInstanceOf(WorkflowNotFoundError);
+    const outbox = await jml.database.query<{ signal: string | null; dispatched: boolean }>(
+      `SELECT signal, dispatched_at IS NOT NULL AS dispatched FROM outbox WHERE kind = 'start' AND workflow_id = ANY($1::text[])`, [held.map((row) => row.workflow_id)]);
+    expect(outbox).toEqual(held.map(() => ({ signal: 'held', dispatched: false })));
+
+    const { approved } = await approveAllHeld(jml.system.db, { by: 'alice' });
+    expect(approved).toHaveLength(held.length);
+    jml.system.relay?.kick();
     for (const row of held) {
       const outcomes = await jml.resultOf(row.workflow_id);
       expect(outcomes.every((outcome) => DONE.includes(outcome.status))).toBe(true);
@@ -74,7 +82,9 @@ describe('mass-deprovision guard', () => {
       (rows) => rows[0]?.status === 'held',
     );
     expect(leaver!.status).toBe('held');
+    await expect(jml.system.client.workflow.getHandle(leaver!.workflow_id).describe()).rejects.toBeInstanceOf(WorkflowNotFoundError);
     expect((await setActive(jml, id, true)).status).toBe(200);
+    // Its workflow starts only to find the event cancelled and report so.
     const outcomes = await jml.resultOf(leaver!.workflow_id);
     expect(outcomes.every((outcome) => outcome.status === 'cancelled')).toBe(true);
     const [after] = await jml.database.query<{ status: string }>('SELECT status FROM lifecycle_event WHERE id = $1', [leaver!.id]);
@@ -125,7 +135,7 @@ describe('paced release of approved leavers', () => {
   });
 
   const approvals = () => jml.database.query<{ dispatched: boolean }>(
-    `SELECT dispatched_at IS NOT NULL AS dispatched FROM outbox WHERE kind = 'signal' AND signal = 'approve' ORDER BY id`);
+    `SELECT dispatched_at IS NOT NULL AS dispatched FROM outbox WHERE signal = 'approve' ORDER BY id`);
 
   it('lets only as many approved leavers run as the limit allows, and the rest as they finish', async () => {
     const ids: string[] = [];
