@@ -5,11 +5,10 @@
 // `<timestamp>.<raw body>` with the shared secret JML_HR_WEBHOOK_SECRET, as Stripe and Slack sign
 // theirs, which proves the body was not altered and lets a replay be refused. The body is read raw
 // and size-limited only after the token, the signature compared in constant time, a timestamp
-// older or newer than five minutes refused, and a signature seen before refused as a replay (a
-// bounded in-memory store covering the window).
+// older or newer than five minutes refused, and a signature seen before refused as a replay (kept
+// in PostgreSQL, src/hr/replay-store.ts, so every API replica refuses it, after restarts too).
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import express, { type Request, type Response } from 'express';
-import { LRUCache } from 'lru-cache';
 import { z } from 'zod';
 import type { AuthFailureGuard } from '../auth/failures.js';
 import { authenticate, bearerToken, refusalOf } from '../auth/http.js';
@@ -20,14 +19,13 @@ import { toScimError } from '../scim/errors.js';
 import type { ScimDependencies } from '../scim/users.js';
 import { applyHrValues, describeHrChange, parseDate, type HrValues } from './import.js';
 import { identitiesBy } from './person.js';
+import { postgresReplayStore, type ReplayStore } from './replay-store.js';
 
 export const TIMESTAMP_HEADER = 'x-jml-timestamp';
 export const SIGNATURE_HEADER = 'x-jml-signature';
 /** How far a timestamp may be from the server's clock, either way. */
 export const SIGNATURE_WINDOW_SECONDS = 300;
 const MAX_BODY_BYTES = 16 * 1024;
-/** Signatures remembered for replay detection: more than a sender delivers in five minutes. */
-const REPLAY_CAPACITY = 100_000;
 
 const text = z.string().trim().min(1).max(500);
 export const hrEventSchema = z.strictObject({
@@ -53,6 +51,8 @@ export interface HrWebhookOptions {
   authFailures: AuthFailureGuard;
   logger: Logger;
   now?: () => Date;
+  /** Where seen signatures are kept; PostgreSQL (shared by every replica) unless a test gives another. */
+  replays?: ReplayStore;
 }
 
 /** The signature a sender puts in X-JML-Signature. */
@@ -92,7 +92,8 @@ export function createHrWebhookRouter(options: HrWebhookOptions): express.Router
   const { intake, logger } = options;
   const now = options.now ?? (() => new Date());
   const router = express.Router();
-  const seen = new LRUCache<string, true>({ max: REPLAY_CAPACITY, ttl: 2 * SIGNATURE_WINDOW_SECONDS * 1000 });
+  // Kept twice the window: a signature older than the window is refused for its timestamp anyway.
+  const replays = options.replays ?? postgresReplayStore(intake.db, { keepSeconds: 2 * SIGNATURE_WINDOW_SECONDS });
 
   const principals = new WeakMap<Request, Principal>();
 
@@ -140,13 +141,17 @@ export function createHrWebhookRouter(options: HrWebhookOptions): express.Router
         return refuse('bad signature', `${SIGNATURE_HEADER} must be sha256=<hex HMAC-SHA256 of "<timestamp>.<body>" with the shared secret>`);
       }
       // Only a correctly signed delivery reaches here, so only a real replay can be refused.
-      if (seen.has(signature)) return send(res, 409, 'Replay', 'This delivery was received before: sign each delivery anew (a new timestamp)');
-      seen.set(signature, true);
-      handleEvent(principals.get(req)!, body, timestamp, res).catch((error: unknown) => {
-        if (toScimError(error).status === 503) return send(res, 503, 'ServiceUnavailable', 'The database is temporarily unavailable; retry later');
-        logger.error({ err: error }, 'HR webhook failed');
-        send(res, 500, 'InternalError', 'Internal error; the server log has the details');
-      });
+      replays
+        .firstSighting(signature)
+        .then((first) => {
+          if (!first) return send(res, 409, 'Replay', 'This delivery was received before: sign each delivery anew (a new timestamp)');
+          return handleEvent(principals.get(req)!, body, timestamp, res);
+        })
+        .catch((error: unknown) => {
+          if (toScimError(error).status === 503) return send(res, 503, 'ServiceUnavailable', 'The database is temporarily unavailable; retry later');
+          logger.error({ err: error }, 'HR webhook failed');
+          send(res, 500, 'InternalError', 'Internal error; the server log has the details');
+        });
     },
   );
 
