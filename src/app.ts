@@ -1,7 +1,11 @@
 // The HTTP surface: health (the one unauthenticated route), metrics, SCIM, the operator API and pages, and
 // whatever else the process serves (the simulators in demo mode).
 import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import express, { type RequestHandler, type Router } from 'express';
+import type { AuthFailureGuard } from './auth/failures.js';
+import { bearerOf } from './auth/http.js';
+import { errorBody } from './scim/errors.js';
 import { createOperatorRouter, type OperatorApiOptions } from './api/router.js';
 import { createOAuthRouter, type OAuthRouterOptions } from './auth/oauth-route.js';
 import type { Database } from './db/client.js';
@@ -88,4 +92,60 @@ export function createApp(options: AppOptions): express.Express {
     res.status(404).json({ error: 'not found' });
   });
   return app;
+}
+
+/** A surface whose credential is a bearer token in a header, and how it answers a spent address. */
+interface BearerSurface {
+  path: RegExp;
+  realm: string;
+  type: string;
+  body: (detail: string) => string;
+}
+
+const tooMany = (seconds: number) => `Too many failed authentications from this address: retry after ${seconds} s`;
+
+/**
+ * The surfaces the front door covers, matched case-insensitively as express routes them. The UI
+ * is not among them (its log-in token is in the form body, and its pages go by session cookie);
+ * nor is /oauth/token (its credential may be in the body): express answers those as before.
+ */
+function bearerSurfaces(hrWebhook: boolean): BearerSurface[] {
+  const json = (detail: string) => JSON.stringify({ error: 'TooManyRequests', detail });
+  return [
+    // RFC 7644 §3.12: the error body, with the status as a string.
+    { path: /^\/scim\/v2(?:[/?]|$)/i, realm: 'scim', type: 'application/scim+json; charset=utf-8', body: (detail) => JSON.stringify(errorBody(429, detail)) },
+    ...(hrWebhook ? [{ path: /^\/api\/hr(?:[/?]|$)/i, realm: 'hr', type: 'application/json; charset=utf-8', body: json }] : []),
+    { path: /^\/api(?:[/?]|$)/i, realm: 'operator', type: 'application/json; charset=utf-8', body: json },
+    { path: /^\/metrics\/?(?:\?|$)/i, realm: 'metrics', type: 'text/plain; charset=utf-8', body: (detail) => `${detail}\n` },
+  ];
+}
+
+/**
+ * The HTTP server's request listener: refuses an address that spent its failure budget before
+ * express sees the request (no routing, no body, no request id, no log line), then hands every
+ * other request to the app. A flood of wrong tokens from one address is answered 429 here at the
+ * cost of a map lookup and a hash, so it takes little from the clients whose tokens verify (issue
+ * 15; src/auth/failures.ts keeps the budgets and tallies each refusal for the audit trail).
+ */
+export function frontDoor(app: express.Express, options: { authFailures: AuthFailureGuard; hrWebhook?: boolean }): RequestListener {
+  const surfaces = bearerSurfaces(options.hrWebhook ?? false);
+  return (req: IncomingMessage, res: ServerResponse) => {
+    const url = req.url ?? '/';
+    const surface = surfaces.find((candidate) => candidate.path.test(url));
+    if (surface) {
+      // express's own request prototype, so that req.ip is the address express would give (the
+      // same JML_TRUST_PROXY rules): express sets this prototype again when it takes over.
+      Object.setPrototypeOf(req, app.request);
+      const query = url.indexOf('?');
+      const attempt = { address: (req as express.Request).ip, method: req.method ?? 'GET', path: query < 0 ? url : url.slice(0, query) };
+      const admission = options.authFailures.throttled(attempt, surface.realm, bearerOf(req.headers.authorization));
+      if (!admission.allowed) {
+        const body = surface.body(tooMany(admission.retryAfterSeconds));
+        res.writeHead(429, { 'Content-Type': surface.type, 'Content-Length': Buffer.byteLength(body), 'Retry-After': String(admission.retryAfterSeconds) });
+        res.end(body);
+        return;
+      }
+    }
+    app(req, res);
+  };
 }

@@ -1,12 +1,12 @@
 // The composition root: wires the database, Temporal, the HTTP server, the workers and the
 // outbox relay. `npm start` and the integration tests both start jml through here.
-import type { Server } from 'node:http';
+import { createServer, type RequestListener, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Client, Connection } from '@temporalio/client';
 import type { WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import type { Router } from 'express';
 import { createActivities } from './activities/index.js';
-import { createApp, createHealthApp } from './app.js';
+import { createApp, createHealthApp, frontDoor } from './app.js';
 import { createAccessTokenService } from './auth/access-tokens.js';
 import { AuthFailureGuard } from './auth/failures.js';
 import { createTokenVerifier } from './auth/tokens.js';
@@ -60,9 +60,9 @@ function rateLimitsOf(env: Environment): Partial<Record<SystemName, number>> {
   return Object.fromEntries(Object.entries(limits).filter(([, limit]) => limit > 0));
 }
 
-function listen(app: ReturnType<typeof createHealthApp>, env: Environment): Promise<Server> {
+function listen(listener: RequestListener, env: Environment): Promise<Server> {
   return new Promise<Server>((resolve, reject) => {
-    const listening = app.listen(env.PORT, env.HOST, () => resolve(listening));
+    const listening = createServer(listener).listen(env.PORT, env.HOST, () => resolve(listening));
     listening.once('error', reject);
   });
 }
@@ -190,7 +190,8 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
         ...intake,
       },
     });
-    server = await listen(app, env);
+    // Addresses past their failure budget are refused before express (src/app.ts).
+    server = await listen(frontDoor(app, { authFailures, hrWebhook: Boolean(env.JML_HR_WEBHOOK_SECRET) }), env);
     url = urlOf(server, env);
     relay.start();
     integrator.start();

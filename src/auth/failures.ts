@@ -30,6 +30,13 @@ export interface AuthFailureGuardOptions {
   now?: () => number;
 }
 
+/** Who tried to authenticate, and where: the path without its query string (filters carry emails). */
+export interface Attempt {
+  address: string | undefined;
+  method: string;
+  path: string;
+}
+
 export interface Admission {
   allowed: boolean;
   retryAfterSeconds: number;
@@ -104,10 +111,19 @@ export class AuthFailureGuard {
 
   /** May this request try to authenticate? Costs a map lookup (and a hash when the budget is spent). */
   admit(req: Request, token: string | undefined): Admission {
-    const budget = this.refilled(clientSource(req.ip));
-    if (!budget || budget.tokens >= 1) return { allowed: true, retryAfterSeconds: 0 };
-    if (token && this.trusted.has(sha256(token))) return { allowed: true, retryAfterSeconds: 0 };
-    return { allowed: false, retryAfterSeconds: Math.max(1, Math.ceil((1 - budget.tokens) / this.perSecond)) };
+    return this.admitSource(clientSource(req.ip), token);
+  }
+
+  /**
+   * admit() and failed() at once, for the HTTP server's front door (src/app.ts), which refuses a
+   * spent address before express sees the request: answers whether the attempt may go on, and
+   * when it may not, counts it as throttled in this window's tally.
+   */
+  throttled(attempt: Attempt, realm: string, token: string | undefined): Admission {
+    const source = clientSource(attempt.address);
+    const admission = this.admitSource(source, token);
+    if (!admission.allowed) this.tally(source, attempt, realm, 'too many failures from this address', true);
+    return admission;
   }
 
   /** A token that verified: it passes even a spent budget from now on. */
@@ -118,22 +134,13 @@ export class AuthFailureGuard {
   /** Counts one failure (refused or throttled) against the address and in this window's tally. */
   failed(req: Request, realm: string, reason: string, options: { throttled?: boolean } = {}): void {
     const source = clientSource(req.ip);
-    const now = this.now();
     if (!options.throttled) {
-      const budget = this.refilled(source) ?? { tokens: this.burst, updated: now };
+      const budget = this.refilled(source) ?? { tokens: this.burst, updated: this.now() };
       budget.tokens = Math.max(0, budget.tokens - 1);
       this.budgets.set(source, budget);
     }
-    let key = `${realm}\u0000${source}`;
-    if (!this.tallies.has(key) && this.tallies.size >= this.maxSources) key = `${realm}\u0000${OTHER}`;
-    const tally = this.tallies.get(key) ?? { realm, source: key.endsWith(OTHER) ? OTHER : source, count: 0, throttled: 0, reasons: {}, paths: {}, first: now, last: now };
-    tally.count += 1;
-    if (options.throttled) tally.throttled += 1;
-    tally.last = now;
-    bump(tally.reasons, reason, MAX_REASONS);
     // req.path never includes the query string; baseUrl puts back where the router is mounted.
-    bump(tally.paths, `${req.method} ${`${req.baseUrl}${req.path}`.slice(0, 200)}`, MAX_PATHS);
-    this.tallies.set(key, tally);
+    this.tally(source, { address: req.ip, method: req.method, path: `${req.baseUrl}${req.path}` }, realm, reason, options.throttled ?? false);
   }
 
   /**
@@ -175,6 +182,26 @@ export class AuthFailureGuard {
     await this.options.db
       .$transaction((tx) => appendAudit(tx, rows))
       .catch((error: unknown) => this.options.logger.warn({ err: error, failures: tallies.reduce((sum, tally) => sum + tally.count, 0) }, 'could not audit failed authentications'));
+  }
+
+  private admitSource(source: string, token: string | undefined): Admission {
+    const budget = this.refilled(source);
+    if (!budget || budget.tokens >= 1) return { allowed: true, retryAfterSeconds: 0 };
+    if (token && this.trusted.has(sha256(token))) return { allowed: true, retryAfterSeconds: 0 };
+    return { allowed: false, retryAfterSeconds: Math.max(1, Math.ceil((1 - budget.tokens) / this.perSecond)) };
+  }
+
+  private tally(source: string, attempt: Attempt, realm: string, reason: string, throttled: boolean): void {
+    const now = this.now();
+    let key = `${realm}\u0000${source}`;
+    if (!this.tallies.has(key) && this.tallies.size >= this.maxSources) key = `${realm}\u0000${OTHER}`;
+    const tally = this.tallies.get(key) ?? { realm, source: key.endsWith(OTHER) ? OTHER : source, count: 0, throttled: 0, reasons: {}, paths: {}, first: now, last: now };
+    tally.count += 1;
+    if (throttled) tally.throttled += 1;
+    tally.last = now;
+    bump(tally.reasons, reason, MAX_REASONS);
+    bump(tally.paths, `${attempt.method} ${attempt.path.slice(0, 200)}`, MAX_PATHS);
+    this.tallies.set(key, tally);
   }
 
   private refilled(source: string): { tokens: number; updated: number } | undefined {

@@ -7,7 +7,12 @@ import type { Principal } from './tokens.js';
 
 /** RFC 6750 §2.1: `Authorization: Bearer <token>`. */
 export function bearerToken(req: Request): string | undefined {
-  return req.get('authorization')?.match(/^Bearer\s+(\S+)\s*$/i)?.[1];
+  return bearerOf(req.get('authorization'));
+}
+
+/** The same, from the header itself (the HTTP server's front door has no express request yet). */
+export function bearerOf(authorization: string | undefined): string | undefined {
+  return authorization?.match(/^Bearer\s+(\S+)\s*$/i)?.[1];
 }
 
 export type Authentication =
