@@ -32,7 +32,19 @@ import { importHrChanges, MAX_IMPORT_BYTES } from '../hr/import.js';
 import { MAX_MAPPING_BYTES, parseMappingText } from '../hr/mapping.js';
 import { readUpload, type UploadRefused } from '../ui/upload.js';
 import { ClientRateLimiter } from '../scim/rate-limit.js';
-import { findingsQuerySchema, latestRuns, requestReconciliation, requestSchema, runFindings, runIdSchema, type ReconcileSetup } from '../reconcile/operations.js';
+import {
+  findingIdSchema,
+  findingsQuerySchema,
+  ignoreFinding,
+  ignoreSchema,
+  latestRuns,
+  remediateFinding,
+  requestReconciliation,
+  requestSchema,
+  runFindings,
+  runIdSchema,
+  type ReconcileSetup,
+} from '../reconcile/operations.js';
 import { decideIdleSweep, heldIdleSweeps, idleSweepRejectSchema } from '../lifecycle/idle-sweep-approval.js';
 import { DATABASE_RETRY_AFTER_SECONDS } from '../db/errors.js';
 import { logFailure } from '../http-failures.js';
@@ -119,6 +131,7 @@ function toHttp(res: Response, error: unknown, logger: Logger): void {
     case 'EventNotFound':
     case 'UnknownPerson':
     case 'RunNotFound':
+    case 'FindingNotFound':
       return sendError(res, 404, named.name, named.message ?? 'not found');
     case 'MappingError':
     case 'CsvFormatError':
@@ -132,6 +145,7 @@ function toHttp(res: Response, error: unknown, logger: Logger): void {
     case 'SecondApproverRequired':
     case 'NothingToReconcile':
     case 'IdleSweepNotHeld':
+    case 'FindingNotActionable':
       return sendError(res, 409, named.name, named.message ?? 'conflict');
   }
   // The person was deleted between the lookup and the row lock (src/scim/users.ts).
@@ -318,20 +332,39 @@ export function createOperatorRouter(options: OperatorApiOptions): express.Route
         res.status(202).json(requested);
       }),
     );
+    // What reconciliation found is part of the record: an auditor reads it; an operator acts on it.
     router.get(
       '/reconcile/runs',
-      allow('readEvents'),
+      allow('readAudit'),
       handle(async (_req, res) => {
         res.json({ runs: await latestRuns(db) });
       }),
     );
     router.get(
       '/reconcile/runs/:id/findings',
-      allow('readEvents'),
+      allow('readAudit'),
       handle(async (req, res) => {
         res.json(await runFindings(db, parse(runIdSchema, req.params.id, 'id'), parse(findingsQuerySchema, req.query)));
       }),
     );
+    router.post(
+      '/reconcile/findings/:id/ignore',
+      allow('actOnEvents'),
+      handle(async (req, res) => {
+        const { reason } = parse(ignoreSchema, bodyOf(req));
+        res.json(await ignoreFinding(db, { findingId: parse(findingIdSchema, req.params.id, 'id'), by: operatorOf(req), reason }));
+      }),
+    );
+    if (intake) {
+      router.post(
+        '/reconcile/findings/:id/remediate',
+        allow('actOnEvents'),
+        handle(async (req, res) => {
+          parse(noBody, bodyOf(req));
+          res.json(await remediateFinding(db, intake.lifecycle, { findingId: parse(findingIdSchema, req.params.id, 'id'), by: operatorOf(req), onOutboxWritten: kick }));
+        }),
+      );
+    }
   }
 
   // Idle sweeps the guard holds (decision 042): the same verdict as `jml idle-sweep approve|reject`.

@@ -44,6 +44,7 @@ const USAGE = `Usage: jml <command>
                                            deactivate a person in jml and every system now, superseding
                                            a future termination date (needs the server's environment)
   reconcile [--system <system>] [--dry-run] [--json]
+  reconcile show [<run id>] [--kind <kind>] | remediate <finding id> | ignore <finding id> --reason "..."
                                            compare each system's accounts with the identities: drift,
                                            orphans, disabled accounts of active people
   hr import <file.csv> --mapping <mapping.json> [--dry-run]
@@ -191,7 +192,7 @@ async function main(argv: string[]): Promise<number> {
     case 'reconcile': {
       const { reconcileCommand } = await import('./reconcile.js');
       const { raw, environment } = loadEnvironment();
-      return withDatabase((db) => reconcileCommand(db, { system: values.system, dryRun: values['dry-run'], json: values.json, raw, environment }));
+      return withDatabase((db) => reconcileCommand(db, { system: values.system, dryRun: values['dry-run'], json: values.json, raw, environment, action: rest[0], target: rest[1], kind: values.kind, reason: values.reason, as: values.as }));
     }
     case 'hr': {
       const { hrCommand } = await import('./hr.js');

@@ -24,3 +24,34 @@ export function nextStep(eventId: string, target: TargetForNextStep): string | n
       return null;
   }
 }
+
+/** A reconciliation finding as the operator page, the API and `jml reconcile show` list it. */
+export interface FindingForNextStep {
+  id: string;
+  system: string;
+  kind: string;
+  /** What remediation did: "event", a dry run's "would deactivate ...", or why it started nothing. */
+  remediation: string | null;
+  eventId: string | null;
+  ignoredBy: string | null;
+  ignoredReason: string | null;
+}
+
+/** What an operator does about a reconciliation finding (docs/decisions/022-reconciliation.md). Null: nothing to do. */
+export function findingNextStep(finding: FindingForNextStep): string | null {
+  const { id, system } = finding;
+  const ignore = `or ignore it with the reason (jml reconcile ignore ${id} --reason "...", or Ignore on the operator page)`;
+  if (finding.ignoredBy) return null;
+  switch (finding.kind) {
+    case 'drift':
+      if (finding.eventId) return `A leaver event deactivates it: follow it (jml events show ${finding.eventId}).`;
+      if (finding.remediation && !finding.remediation.startsWith('would ')) return `Nothing was started: ${finding.remediation}.`;
+      return `This leaver's ${system} account is still active: deactivate it (jml reconcile remediate ${id}, or Remediate on the operator page; the guard applies), ${ignore}.`;
+    case 'orphan':
+      return `An active ${system} account that matches nobody: find its owner (npx jml connectors check --user <userName> tries the lookup) and fix their identity, or disable it in ${system}'s own console; then ${ignore.slice(3)}.`;
+    case 'disabled_active':
+      return `${system} shows this active person's account disabled: ask their manager whether they need it and re-enable it in ${system}, ${ignore}.`;
+    default:
+      return null;
+  }
+}

@@ -14,7 +14,7 @@ const BATCH = 200;
 /** One remediation at a time across runs and processes: two runs never both start a leaver for one account. */
 const REMEDIATION_LOCK = 'jml-reconcile-remediation';
 
-interface DriftFinding {
+export interface DriftFinding {
   id: bigint;
   identityId: string;
   accountId: string;
@@ -38,41 +38,62 @@ async function alreadyInHand(tx: Transaction, identityId: string, system: System
     : `event ${row.id} is ${row.status}: its deactivation is in hand`;
 }
 
+/**
+ * One drifted account: a leaver event for that system, or the reason none is started (written to
+ * the finding either way). The caller holds REMEDIATION_LOCK (lockRemediation) in `tx`.
+ */
+export async function remediateOne(
+  tx: Transaction,
+  settings: LifecycleSettings,
+  input: { runId: string; system: SystemName; actor: string; now: () => Date; finding: DriftFinding },
+): Promise<{ eventId: string | null; skipped: string | null }> {
+  const { finding } = input;
+  const skipped = await alreadyInHand(tx, finding.identityId, input.system);
+  if (skipped) {
+    await tx.reconcileFinding.update({ where: { id: finding.id }, data: { remediation: skipped } });
+    return { eventId: null, skipped };
+  }
+  const now = input.now();
+  const event = await recordEvent(
+    tx,
+    {
+      identityId: finding.identityId,
+      change: { kind: 'leaver', changes: { [`account.${input.system}`]: { from: { accountId: finding.accountId, active: true }, to: { active: false } } } },
+      targets: [{ system: input.system, action: 'deactivate' }],
+      actor: input.actor,
+      now,
+    },
+    settings,
+  );
+  await appendAudit(tx, [
+    ...event.audit,
+    { actor: input.actor, action: 'reconcile.drift.remediating', identityId: finding.identityId, eventId: event.eventId, system: input.system, data: { runId: input.runId, accountId: finding.accountId } },
+  ], now);
+  await tx.reconcileFinding.update({ where: { id: finding.id }, data: { remediation: 'event', eventId: event.eventId } });
+  return { eventId: event.eventId, skipped: null };
+}
+
+/** One remediation at a time across runs, processes and operators. */
+export async function lockRemediation(tx: Transaction): Promise<void> {
+  await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${REMEDIATION_LOCK}))`;
+}
+
 export async function remediateDrift(db: Database, settings: LifecycleSettings, input: { runId: string; system: SystemName; actor: string; now: () => Date }): Promise<number> {
   let created = 0;
   for (;;) {
     const batch = await db.$queryRaw<DriftFinding[]>`
-      SELECT id, identity_id AS "identityId", account_id AS "accountId" FROM reconcile_finding
-      WHERE run_id = ${input.runId}::uuid AND kind = 'drift' AND remediation IS NULL ORDER BY id LIMIT ${BATCH}`;
+      SELECT f.id, f.identity_id AS "identityId", f.account_id AS "accountId" FROM reconcile_finding f
+      WHERE f.run_id = ${input.runId}::uuid AND f.kind = 'drift' AND f.remediation IS NULL
+        -- An operator ignored this account's drift before (operations.ts): it is left as it is.
+        AND NOT EXISTS (SELECT 1 FROM reconcile_finding p WHERE p.system = f.system AND p.account_id = f.account_id AND p.kind = 'drift' AND p.ignored_by IS NOT NULL)
+      ORDER BY f.id LIMIT ${BATCH}`;
     if (batch.length === 0) return created;
     created += await db.$transaction(
       async (tx) => {
-        await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${REMEDIATION_LOCK}))`;
+        await lockRemediation(tx);
         let events = 0;
         for (const finding of batch) {
-          const skipped = await alreadyInHand(tx, finding.identityId, input.system);
-          if (skipped) {
-            await tx.reconcileFinding.update({ where: { id: finding.id }, data: { remediation: skipped } });
-            continue;
-          }
-          const now = input.now();
-          const event = await recordEvent(
-            tx,
-            {
-              identityId: finding.identityId,
-              change: { kind: 'leaver', changes: { [`account.${input.system}`]: { from: { accountId: finding.accountId, active: true }, to: { active: false } } } },
-              targets: [{ system: input.system, action: 'deactivate' }],
-              actor: input.actor,
-              now,
-            },
-            settings,
-          );
-          await appendAudit(tx, [
-            ...event.audit,
-            { actor: input.actor, action: 'reconcile.drift.remediating', identityId: finding.identityId, eventId: event.eventId, system: input.system, data: { runId: input.runId, accountId: finding.accountId } },
-          ], now);
-          await tx.reconcileFinding.update({ where: { id: finding.id }, data: { remediation: 'event', eventId: event.eventId } });
-          events += 1;
+          if ((await remediateOne(tx, settings, { ...input, finding })).eventId) events += 1;
         }
         return events;
       },

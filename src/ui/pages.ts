@@ -7,6 +7,7 @@ import { chainSummary, type EvidenceReport } from '../audit/evidence.js';
 import type { EventView, TargetView } from '../lifecycle/operations.js';
 import type { ImportReport } from '../hr/import.js';
 import type { HeldIdleSweep } from '../lifecycle/idle-sweep-approval.js';
+import type { FindingView } from '../reconcile/operations.js';
 import { slaChart } from './chart.js';
 import { html, type SafeHtml } from './html.js';
 import { can, type Permission } from '../auth/roles.js';
@@ -23,7 +24,7 @@ export function layout({ title, session, body }: LayoutInput): string {
   // Only the pages this role may open (src/auth/roles.ts); the routes refuse the rest anyway.
   const may = (permission: Permission) => (session ? can(session.principal, permission) : false);
   const nav = session
-    ? html`<nav>${may('readEvents') ? html`<a href="/ui/">Leavers</a>` : ''}${may('readAudit') ? html`<a href="/ui/report">SLA report</a><a href="/ui/evidence">Evidence</a>` : ''}${may('changePeople') ? html`<a href="/ui/hr">HR import</a>` : ''}<span class="who">${session.principal.name}</span><form method="post" action="/ui/logout"><button type="submit">Log out</button></form></nav>`
+    ? html`<nav>${may('readEvents') ? html`<a href="/ui/">Leavers</a>` : ''}${may('readAudit') ? html`<a href="/ui/report">SLA report</a><a href="/ui/evidence">Evidence</a><a href="/ui/reconcile">Reconciliation</a>` : ''}${may('changePeople') ? html`<a href="/ui/hr">HR import</a>` : ''}<span class="who">${session.principal.name}</span><form method="post" action="/ui/logout"><button type="submit">Log out</button></form></nav>`
     : '';
   return `<!doctype html>\n${html`<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>${title} · jml</title><link rel="stylesheet" href="/ui/ui.css"><link rel="icon" href="/ui/favicon.svg"></head><body><header><h1>jml</h1>${nav}</header>${flash ? html`<p class="flash ${flash.kind}" role="status">${flash.text}</p>` : ''}<main>${body}</main></body></html>`.value}`;
 }
@@ -98,10 +99,10 @@ export interface ReconcileRunView {
 function reconcileSection(runs: ReconcileRunView[], canAct: boolean): SafeHtml {
   const rows = runs.map(
     (run) =>
-      html`<tr data-run="${run.id}"><td>${run.system}</td><td class="run-status">${run.status === 'incomplete' ? html`<strong>incomplete</strong>: ${run.error ?? ''}` : run.status}${run.dryRun ? ' (dry run)' : ''}</td><td>${run.trigger}</td><td>${time(run.finishedAt ?? run.startedAt)}</td><td>${String(run.accounts)}</td><td>${String(run.drift)}</td><td>${String(run.orphans)}</td><td>${String(run.disabledActive)}</td><td>${String(run.remediated)}</td></tr>`,
+      html`<tr data-run="${run.id}"><td><a href="/ui/reconcile/runs/${run.id}">${run.system}</a></td><td class="run-status">${run.status === 'incomplete' ? html`<strong>incomplete</strong>: ${run.error ?? ''}` : run.status}${run.dryRun ? ' (dry run)' : ''}</td><td>${run.trigger}</td><td>${time(run.finishedAt ?? run.startedAt)}</td><td>${String(run.accounts)}</td><td>${String(run.drift)}</td><td>${String(run.orphans)}</td><td>${String(run.disabledActive)}</td><td>${String(run.remediated)}</td></tr>`,
   );
   const buttons = canAct ? html`${postButton('/ui/reconcile', 'Reconcile now')}${postButton('/ui/reconcile', 'Dry run', { dryRun: 'true' })}` : '';
-  return html`<section id="reconcile"><h2>Reconciliation</h2>${buttons}<p>Drift: a leaver's account still active (deactivated when JML_RECONCILE_REMEDIATE is on). Orphan: an active account of nobody: find its owner or disable it in the system. Disabled of active: check with the person's manager. Findings: GET /api/reconcile/runs/{id}/findings.</p><table id="reconcile-table"><thead><tr><th>System</th><th>Status</th><th>By</th><th>Finished</th><th>Accounts</th><th>Drift</th><th>Orphans</th><th>Disabled of active</th><th>Remediated</th></tr></thead><tbody>${rows}</tbody></table></section>`;
+  return html`<section id="reconcile"><h2>Reconciliation</h2>${buttons}<p>Drift: a leaver's account still active (deactivated when JML_RECONCILE_REMEDIATE is on). Orphan: an active account of nobody: find its owner or disable it in the system. Disabled of active: check with the person's manager. Open a run for its findings, each with what to do.</p><table id="reconcile-table"><thead><tr><th>System</th><th>Status</th><th>By</th><th>Finished</th><th>Accounts</th><th>Drift</th><th>Orphans</th><th>Disabled of active</th><th>Remediated</th></tr></thead><tbody>${rows}</tbody></table></section>`;
 }
 
 function idleSweepSection(sweeps: HeldIdleSweep[], canAct: boolean): SafeHtml {
@@ -112,6 +113,32 @@ function idleSweepSection(sweeps: HeldIdleSweep[], canAct: boolean): SafeHtml {
       html`<tr data-workflow="${sweep.workflowId}"><td>${sweep.workflowId}</td><td>${time(sweep.heldAt)}</td><td>${String(sweep.wouldDeactivate)}</td><td>${sweep.role ?? '–'}, idle ${sweep.daysIdle === null ? '–' : String(sweep.daysIdle)} days</td>${canAct ? html`<td class="actions">${actions(sweep)}</td>` : ''}</tr>`,
   );
   return html`<section id="idle-sweeps"><h2>Idle sweeps held by the guard (${sweeps.length})</h2><p>Each would deactivate more Rocket.Chat users than JML_GUARD_MAX_LEAVERS at once. Its audit row (rocketchat.idle_sweep.held) lists every account: read it, then approve or reject (the same as npx jml idle-sweep approve|reject).</p><table id="idle-sweep-table"><thead><tr><th>Workflow</th><th>Held</th><th>Would deactivate</th><th>Rule</th>${canAct ? html`<th></th>` : ''}</tr></thead><tbody>${rows}</tbody></table></section>`;
+}
+
+/** The reconciliation runs on a page of their own (auditors read it too; decision 022). */
+export function reconcileBody(runs: ReconcileRunView[] | undefined, canAct: boolean): SafeHtml {
+  return runs ? reconcileSection(runs, canAct) : html`<h2>Reconciliation</h2><p>Reconciliation is not set up: no configured system documents a listing of its accounts.</p>`;
+}
+
+/** One run's findings, each with its next step; an operator's Remediate (drift) and Ignore buttons. */
+export function findingsBody(run: ReconcileRunView, findings: FindingView[], options: { canAct: boolean; canRemediate: boolean; kind?: string; next: string | null }): SafeHtml {
+  const actions = (finding: FindingView) => {
+    if (finding.ignoredBy || finding.eventId) return '';
+    const remediate = options.canRemediate && finding.kind === 'drift' && finding.identityId && !(finding.remediation && !finding.remediation.startsWith('would ')) ? postButton(`/ui/reconcile/findings/${finding.id}/remediate`, 'Remediate') : '';
+    return html`${remediate}${postButton(`/ui/reconcile/findings/${finding.id}/ignore`, 'Ignore', {}, html`<input type="text" name="reason" placeholder="reason (required)" required maxlength="1000">`)}`;
+  };
+  const done = (finding: FindingView) =>
+    finding.ignoredBy ? html`Ignored by ${finding.ignoredBy} at ${time(finding.ignoredAt)}: ${finding.ignoredReason ?? ''}` : finding.eventId ? html`Leaver event <code>${finding.eventId}</code>` : (finding.remediation ?? '');
+  const rows = findings.map(
+    (finding) =>
+      html`<tr data-finding="${finding.id}" class="finding ${finding.kind}"><td>${finding.id}</td><td>${finding.kind === 'disabled_active' ? 'disabled of active' : finding.kind}</td><td>${finding.accountId}</td><td>${finding.identityId ? html`<a href="/ui/evidence?subject=${encodeURIComponent(finding.identityId)}">${finding.userName ?? finding.identityId}</a>` : 'nobody'}</td><td class="done">${done(finding)}</td><td class="next-step">${finding.nextStep ?? ''}</td>${options.canAct ? html`<td class="actions">${actions(finding)}</td>` : ''}</tr>`,
+  );
+  const filter = (kind: string | undefined, label: string) => (options.kind === kind ? html`<strong>${label}</strong> ` : html`<a href="/ui/reconcile/runs/${run.id}${kind ? `?kind=${kind}` : ''}">${label}</a> `);
+  const more = options.next ? html`<p><a href="/ui/reconcile/runs/${run.id}?${options.kind ? `kind=${options.kind}&` : ''}after=${options.next}">Next page</a></p>` : '';
+  return html`<h2>Reconciliation of ${run.system}, ${time(run.startedAt)}</h2>
+<p class="run-status">${run.status === 'incomplete' ? html`<strong>incomplete</strong>: ${run.error ?? ''}` : run.status}${run.dryRun ? ' (dry run)' : ''} · by ${run.trigger} · ${String(run.accounts)} accounts, ${String(run.drift)} drift, ${String(run.orphans)} orphans, ${String(run.disabledActive)} disabled of active, ${String(run.remediated)} remediated</p>
+<p>Show: ${filter(undefined, 'all')}${filter('drift', 'drift')}${filter('orphan', 'orphans')}${filter('disabled_active', 'disabled of active')}</p>
+${findings.length === 0 ? html`<p class="empty">No findings.</p>` : html`<table id="findings-table"><thead><tr><th>#</th><th>Kind</th><th>Account</th><th>Person</th><th>Done</th><th>What to do</th>${options.canAct ? html`<th></th>` : ''}</tr></thead><tbody>${rows}</tbody></table>`}${more}`;
 }
 
 export function overviewBody({ held, inFlight, attention, completed, names, canAct, reconcileRuns, idleSweeps }: OverviewInput): SafeHtml {

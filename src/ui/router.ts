@@ -21,15 +21,16 @@ import { SYSTEMS } from '../connectors/types.js';
 import type { Database } from '../db/client.js';
 import { approveAllHeld, approveEvent, eventIdSchema, listEvents, rejectEvent, retryEvent, type EventView } from '../lifecycle/operations.js';
 import type { Logger } from '../logger.js';
-import { latestRuns, requestReconciliation, type ReconcileSetup } from '../reconcile/operations.js';
+import { findingIdSchema, findingsQuerySchema, ignoreFinding, ignoreSchema, latestRuns, remediateFinding, requestReconciliation, runFindings, runIdSchema, type ReconcileSetup } from '../reconcile/operations.js';
 import { decideIdleSweep, heldIdleSweeps, idleSweepRejectSchema } from '../lifecycle/idle-sweep-approval.js';
 import { toScimError } from '../scim/errors.js';
 import type { ScimDependencies } from '../scim/users.js';
 import { identityIdSchema, terminateNow, terminateSchema } from '../hr/terminate.js';
 import { CsvFormatError, importHrChanges, MAX_IMPORT_BYTES } from '../hr/import.js';
 import { MappingError, MAX_MAPPING_BYTES, parseMappingText } from '../hr/mapping.js';
+import { html } from './html.js';
 import { readUpload, UploadRefused } from './upload.js';
-import { evidenceBody, hrImportBody, layout, loginPage, messagePage, overviewBody, reportBody, type Names } from './pages.js';
+import { evidenceBody, findingsBody, reconcileBody, hrImportBody, layout, loginPage, messagePage, overviewBody, reportBody, type Names } from './pages.js';
 import { sameOrigin, securityHeaders, sessionCookie, sessionIdOf } from './security.js';
 import { DEFAULT_SESSION_TTL_MS, SessionStore, type Session } from './sessions.js';
 import { DATABASE_RETRY_AFTER_SECONDS } from '../db/errors.js';
@@ -81,7 +82,7 @@ function sendPage(res: Response, session: Session, title: string, body: Paramete
 }
 
 /** What an operator can fix (a wrong id, an event no longer in that state) goes back as a message. */
-const OPERATOR_ERRORS = new Set(['EventNotFound', 'EventNotInState', 'EventSuperseded', 'UnknownPerson', 'SecondApproverRequired', 'NothingToReconcile', 'IdleSweepNotHeld']);
+const OPERATOR_ERRORS = new Set(['EventNotFound', 'EventNotInState', 'EventSuperseded', 'UnknownPerson', 'SecondApproverRequired', 'NothingToReconcile', 'IdleSweepNotHeld', 'FindingNotFound', 'FindingNotActionable']);
 /** A role with none of these has no page to see. */
 const UI_PERMISSIONS: readonly Permission[] = ['readEvents', 'readAudit'];
 
@@ -273,7 +274,7 @@ export function createUiRouter(options: UiOptions): express.Router {
   /** Runs an operator action from a form, then back to the overview (or `back`) with what happened. */
   const action = (
     run: (req: Request, by: string, session: Session) => Promise<string>,
-    { permission = 'actOnEvents', back = () => '/ui/' }: { permission?: Permission; back?: (req: Request) => string } = {},
+    { permission = 'actOnEvents', back = () => '/ui/', backAsync }: { permission?: Permission; back?: (req: Request) => string; backAsync?: (req: Request) => Promise<string> } = {},
   ) => [
     allow(permission),
     form,
@@ -287,7 +288,7 @@ export function createUiRouter(options: UiOptions): express.Router {
         else if (named.name && OPERATOR_ERRORS.has(named.name)) session.flash = { kind: 'error', text: named.message ?? named.name };
         else throw error;
       }
-      res.redirect(303, back(req));
+      res.redirect(303, backAsync ? await backAsync(req) : back(req));
     }),
   ];
   const kick = () => options.onOutboxWritten();
@@ -363,7 +364,64 @@ export function createUiRouter(options: UiOptions): express.Router {
         return `${requested.dryRun ? 'Dry run' : 'Reconciliation'} of ${requested.systems.join(', ')} started; its runs appear below when they finish.`;
       }),
     );
+    const findingId = (req: Request) => findingIdSchema.parse(req.params.id);
+    const backToRun = async (req: Request) => {
+      const finding = await db.reconcileFinding.findUnique({ where: { id: findingIdSchema.parse(req.params.id) }, select: { runId: true } }).catch(() => null);
+      return finding ? `/ui/reconcile/runs/${finding.runId}` : '/ui/reconcile';
+    };
+    router.post(
+      '/reconcile/findings/:id/ignore',
+      ...action(
+        async (req, by) => {
+          const { reason } = ignoreSchema.parse(formBody(req));
+          const ignored = await ignoreFinding(db, { findingId: findingId(req), by, reason });
+          return `Ignored finding ${ignored.id} (${ignored.kind}, account ${ignored.accountId}): it reads as ignored in later runs too.`;
+        },
+        { backAsync: backToRun },
+      ),
+    );
+    const lifecycle = options.intake?.lifecycle;
+    if (lifecycle) {
+      router.post(
+        '/reconcile/findings/:id/remediate',
+        ...action(
+          async (req, by) => {
+            noForm.parse(formBody(req));
+            const remediated = await remediateFinding(db, lifecycle, { findingId: findingId(req), by, onOutboxWritten: kick });
+            return `Remediating finding ${remediated.id}: leaver event ${remediated.eventId} deactivates account ${remediated.accountId} in ${remediated.system} (the guard applies).`;
+          },
+          { backAsync: backToRun },
+        ),
+      );
+    }
   }
+
+  // Reconciliation's runs and findings are part of the record: auditors read them; operators act.
+  router.get(
+    '/reconcile',
+    allow('readAudit'),
+    handle(async (req, res) => {
+      const session = sessionOf(req);
+      sendPage(res, session, 'Reconciliation', reconcileBody(reconcile ? await latestRuns(db, 20) : undefined, can(session.principal, 'actOnEvents')));
+    }),
+  );
+  router.get(
+    '/reconcile/runs/:id',
+    allow('readAudit'),
+    handle(async (req, res) => {
+      const session = sessionOf(req);
+      const runId = runIdSchema.safeParse(req.params.id);
+      const query = findingsQuerySchema.safeParse(req.query);
+      if (!runId.success || !query.success) return sendPage(res, session, 'Reconciliation', html`<p class="flash error" role="alert">Invalid run id or filter.</p>`, 400);
+      const found = await runFindings(db, runId.data, query.data).catch((error: unknown) => {
+        if ((error as { name?: string }).name === 'RunNotFound') return null;
+        throw error;
+      });
+      if (!found) return sendPage(res, session, 'Reconciliation', html`<p class="flash error" role="alert">No reconciliation run ${runId.data}.</p>`, 404);
+      const canAct = can(session.principal, 'actOnEvents');
+      sendPage(res, session, 'Reconciliation', findingsBody(found.run, found.findings, { canAct, canRemediate: canAct && options.intake !== undefined, kind: query.data.kind, next: found.next }));
+    }),
+  );
 
   const intake = options.intake;
   if (intake) {

@@ -12,6 +12,7 @@ import { logger } from '../../src/logger.js';
 import { createUiRouter } from '../../src/ui/router.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { listen } from '../support/scim-app.js';
+import { operatorClient } from './operator-http.js';
 
 let database: TestDatabase;
 let base: string;
@@ -48,20 +49,7 @@ async function hold(workflowId: string, wouldDeactivate: number): Promise<void> 
   );
 }
 
-async function api(method: string, path: string, as: string, body?: unknown): Promise<{ status: number; body: Record<string, unknown> }> {
-  const response = await fetch(`${base}/api${path}`, {
-    method,
-    headers: { authorization: `Bearer ${tokens[as]}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  return { status: response.status, body: (await response.json()) as Record<string, unknown> };
-}
-
-async function logIn(as: string): Promise<string> {
-  const response = await fetch(`${base}/ui/login`, { method: 'POST', redirect: 'manual', headers: { 'content-type': 'application/x-www-form-urlencoded', origin: base }, body: new URLSearchParams({ token: tokens[as]! }).toString() });
-  expect(response.status).toBe(303);
-  return response.headers.getSetCookie().find((header) => header.startsWith('jml_ui_session='))!.split(';')[0]!;
-}
+const { api, logIn } = operatorClient(() => base, tokens);
 
 async function uiPost(cookie: string, path: string, form: Record<string, string> = {}): Promise<Response> {
   return fetch(`${base}/ui${path}`, { method: 'POST', redirect: 'manual', headers: { cookie, origin: base, 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(form).toString() });
