@@ -15,6 +15,8 @@ if (compiled.status !== 0) process.exit(compiled.status ?? 1);
 
 // Files the code reads beside itself.
 copyFileSync(path.join(root, 'src', 'ui', 'ui.css'), path.join(dist, 'src', 'ui', 'ui.css'));
+const { writeQueryCompilerFile } = await import('./prisma-wasm-file.js');
+process.stderr.write(`[build] ${await writeQueryCompilerFile(path.join(dist, 'src', 'generated', 'prisma'))}\n`);
 
 const { bundleWorkflowCode } = await import('@temporalio/worker');
 const bundle = await bundleWorkflowCode({ workflowsPath: path.join(root, 'workflows', 'index.ts') });
