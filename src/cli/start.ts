@@ -174,6 +174,18 @@ export async function startCommand(options: StartOptions): Promise<number> {
       : undefined,
   });
 
+  // Before anyone hears that jml is up: a SIGTERM sent the moment the banner or the ready message
+  // arrives (a test, the supervisor, an orchestrator) must find the handler installed. Without one
+  // Node leaves SIGTERM to its default, and the process dies by the signal instead of draining
+  // (test/faults/shutdown-deadline.test.ts, which failed that way on a loaded machine).
+  stopOnSignals(
+    async () => {
+      await system.close();
+      await temporal.stop();
+      await database.stop();
+    },
+    { timeoutMs: environment.JML_SHUTDOWN_TIMEOUT_MS, logger },
+  );
   if (supervised) reportReady(options.role, system.url);
   else {
     process.stdout.write(
@@ -190,14 +202,6 @@ export async function startCommand(options: StartOptions): Promise<number> {
     );
   }
 
-  stopOnSignals(
-    async () => {
-      await system.close();
-      await temporal.stop();
-      await database.stop();
-    },
-    { timeoutMs: environment.JML_SHUTDOWN_TIMEOUT_MS, logger },
-  );
   // Keep running: main() must not exit the process.
   return -1;
 }
