@@ -23,19 +23,22 @@ export interface DriftFinding {
 /**
  * Why a drifted account gets no new event: an event of this person already has (or had, and
  * failed) a deactivation of this system in hand. Sending another would be a second deactivation
- * for the same event and system; an operator retries a failed one (`jml events retry`).
+ * for the same event and system; an operator retries a failed one (`jml events retry`). One
+ * statement for a whole batch of people (the people absent from the map have nothing in hand).
  */
-async function alreadyInHand(tx: Transaction, identityId: string, system: SystemName): Promise<string | null> {
-  const [row] = await tx.$queryRaw<{ id: string; status: string; target: string }[]>`
-    SELECT e.id, e.status::text AS status, t.status::text AS target
+async function inHandOf(tx: Transaction, identityIds: readonly string[], system: SystemName): Promise<Map<string, string>> {
+  const rows = await tx.$queryRaw<{ identity_id: string; id: string; status: string; target: string }[]>`
+    SELECT DISTINCT ON (e.identity_id) e.identity_id::text AS identity_id, e.id, e.status::text AS status, t.status::text AS target
     FROM lifecycle_event e JOIN target_action t ON t.event_id = e.id
-    WHERE e.identity_id = ${identityId}::uuid AND t.system = ${system} AND t.action = 'deactivate'
+    WHERE e.identity_id = ANY(${[...new Set(identityIds)]}::uuid[]) AND t.system = ${system} AND t.action = 'deactivate'
       AND (e.status IN ('pending', 'running', 'waiting', 'held') OR t.status IN ('pending', 'needs_attention'))
-    ORDER BY e.created_at DESC LIMIT 1`;
-  if (!row) return null;
-  return row.target === 'needs_attention'
-    ? `event ${row.id}'s deactivation needs attention: retry it (jml events retry ${row.id})`
-    : `event ${row.id} is ${row.status}: its deactivation is in hand`;
+    ORDER BY e.identity_id, e.created_at DESC`;
+  return new Map(
+    rows.map((row) => [
+      row.identity_id,
+      row.target === 'needs_attention' ? `event ${row.id}'s deactivation needs attention: retry it (jml events retry ${row.id})` : `event ${row.id} is ${row.status}: its deactivation is in hand`,
+    ]),
+  );
 }
 
 /**
@@ -45,10 +48,12 @@ async function alreadyInHand(tx: Transaction, identityId: string, system: System
 export async function remediateOne(
   tx: Transaction,
   settings: LifecycleSettings,
-  input: { runId: string; system: SystemName; actor: string; now: () => Date; finding: DriftFinding },
+  input: { runId: string; system: SystemName; actor: string; now: () => Date; finding: DriftFinding; inHand?: Map<string, string> },
 ): Promise<{ eventId: string | null; skipped: string | null }> {
   const { finding } = input;
-  const skipped = await alreadyInHand(tx, finding.identityId, input.system);
+  // A batch passes what its people have in hand, read at once; kept current as events are made.
+  const inHand = input.inHand ?? (await inHandOf(tx, [finding.identityId], input.system));
+  const skipped = inHand.get(finding.identityId);
   if (skipped) {
     await tx.reconcileFinding.update({ where: { id: finding.id }, data: { remediation: skipped } });
     return { eventId: null, skipped };
@@ -70,6 +75,8 @@ export async function remediateOne(
     { actor: input.actor, action: 'reconcile.drift.remediating', identityId: finding.identityId, eventId: event.eventId, system: input.system, data: { runId: input.runId, accountId: finding.accountId } },
   ], now);
   await tx.reconcileFinding.update({ where: { id: finding.id }, data: { remediation: 'event', eventId: event.eventId } });
+  // The same person's other drifted account of this system (a second account) is now in hand.
+  inHand.set(finding.identityId, `event ${event.eventId} is pending: its deactivation is in hand`);
   return { eventId: event.eventId, skipped: null };
 }
 
@@ -91,9 +98,10 @@ export async function remediateDrift(db: Database, settings: LifecycleSettings, 
     created += await db.$transaction(
       async (tx) => {
         await lockRemediation(tx);
+        const inHand = await inHandOf(tx, batch.map((finding) => finding.identityId), input.system);
         let events = 0;
         for (const finding of batch) {
-          if ((await remediateOne(tx, settings, { ...input, finding })).eventId) events += 1;
+          if ((await remediateOne(tx, settings, { ...input, finding, inHand })).eventId) events += 1;
         }
         return events;
       },
