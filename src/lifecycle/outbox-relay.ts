@@ -12,7 +12,7 @@ import type { Database, Prisma } from '../db/client.js';
 import type { Logger } from '../logger.js';
 import { LIFECYCLE_WORKFLOW, type LifecycleWorkflowInput } from '../../workflows/contract.js';
 import { evaluateGuard, type GuardSettings } from './guard.js';
-import { holdUnstarted } from './transitions.js';
+import { deferUnstarted, holdUnstarted } from './transitions.js';
 
 const BATCH = 100;
 
@@ -43,7 +43,8 @@ export interface OutboxRelayOptions {
   maxReleasing?: number;
   /**
    * The mass-deprovision guard, asked before a guarded event's workflow starts: a held event gets no
-   * workflow until it is approved (decision 023). Without it the workflows ask it themselves.
+   * workflow until it is approved, and a dated one none until its date (decision 023). Without it
+   * (a relay used alone) the workflows ask the guard and wait for the date themselves.
    */
   guard?: GuardSettings;
   logger: Logger;
@@ -130,16 +131,23 @@ export class OutboxRelay {
         // The approvals waiting come in the same statement, under the release lock, which is
         // taken only when there are any (approvalsToRelease).
         // A start row marked 'held' is an event the guard holds (decision 023): passed over, with the
-        // rows behind it, until an approval marks it 'approve' or a cancellation clears the mark.
+        // rows behind it, until an approval marks it 'approve' or a cancellation clears the mark. One
+        // marked 'waiting' is a dated event: taken (`due`) once its event's effective date has come.
+        const now = new Date();
         // A lifecycle start carries its event's effective date as it is now (a held leaver's date
         // may have moved while it waited).
         const taken = await tx.$queryRaw<(OutboxRow & { approval: boolean; effective_at: Date | null })[]>`
           WITH ordinary AS (
             SELECT o.id, o.kind, o.workflow_id, o.workflow_type, o.signal, o.args, false AS approval FROM outbox o
-            WHERE o.dispatched_at IS NULL AND o.signal IS DISTINCT FROM 'approve' AND o.signal IS DISTINCT FROM 'held'
+            WHERE o.dispatched_at IS NULL AND (o.signal IS NULL OR o.signal NOT IN ('approve', 'held', 'waiting'))
               AND NOT EXISTS (
                 SELECT 1 FROM outbox a WHERE a.workflow_id = o.workflow_id AND a.id < o.id
-                  AND a.dispatched_at IS NULL AND a.signal IN ('approve', 'held'))
+                  AND a.dispatched_at IS NULL AND a.signal IN ('approve', 'held', 'waiting'))
+            ORDER BY o.id LIMIT ${BATCH} FOR UPDATE OF o SKIP LOCKED),
+          due AS (
+            SELECT o.id, o.kind, o.workflow_id, o.workflow_type, o.signal, o.args, false AS approval FROM outbox o
+            WHERE o.dispatched_at IS NULL AND o.signal = 'waiting'
+              AND EXISTS (SELECT 1 FROM lifecycle_event e WHERE e.workflow_id = o.workflow_id AND e.effective_at <= ${now})
             ORDER BY o.id LIMIT ${BATCH} FOR UPDATE OF o SKIP LOCKED),
           release AS MATERIALIZED (
             SELECT pg_try_advisory_xact_lock(${RELEASE_LOCK}) AS locked
@@ -148,14 +156,15 @@ export class OutboxRelay {
             SELECT a.id, a.kind, a.workflow_id, a.workflow_type, a.signal, a.args, true AS approval FROM outbox a, release
             WHERE release.locked AND a.dispatched_at IS NULL AND a.signal = 'approve'
             ORDER BY a.id LIMIT ${BATCH + 1} FOR UPDATE OF a SKIP LOCKED),
-          taken AS (SELECT * FROM ordinary UNION ALL SELECT * FROM waiting)
+          taken AS (SELECT * FROM ordinary UNION ALL SELECT * FROM due UNION ALL SELECT * FROM waiting)
           SELECT taken.*, e.effective_at FROM taken LEFT JOIN lifecycle_event e ON taken.kind = 'start' AND e.workflow_id = taken.workflow_id`;
-        const held = await this.holdGuarded(tx, taken.filter((row) => !row.approval));
-        const startable = taken.filter((row) => !held.has(row.id)).map((row) => this.asStarted(row));
+        const held = await this.holdGuarded(tx, taken.filter((row) => !row.approval), now);
+        const deferred = await this.deferDated(tx, taken.filter((row) => !held.has(row.id)), now);
+        const startable = taken.filter((row) => !held.has(row.id) && !deferred.has(row.id)).map((row) => this.asStarted(row));
         const ordinary = startable.filter((row) => !row.approval);
         const release = await this.approvalsToRelease(tx, startable.filter((row) => row.approval));
         const rows = [...ordinary, ...release.rows].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-        const more = ordinary.length + held.size >= BATCH || release.more;
+        const more = taken.filter((row) => !row.approval).length >= BATCH || release.more;
         if (rows.length === 0) return { taken: 0, failed: 0, more, deferred: release.deferred };
         const deliver = async (row: OutboxRow) => {
           if (row.kind === 'start') {
@@ -214,15 +223,30 @@ export class OutboxRelay {
    * drain), and holds their events when it trips: those rows stay in the outbox, marked, and no
    * workflow starts (decision 023). Answers the ids of the rows held.
    */
-  private async holdGuarded(tx: Prisma.TransactionClient, rows: OutboxRow[]): Promise<Set<bigint>> {
+  private async holdGuarded(tx: Prisma.TransactionClient, rows: OutboxRow[], now: Date): Promise<Set<bigint>> {
     const { guard } = this.options;
     const guarded = rows.filter((row) => lifecycleInput(row)?.guard === true);
     if (!guard || guarded.length === 0) return new Set();
-    const now = new Date();
     const counted = await evaluateGuard(tx, guard, now);
     if (!counted.tripped) return new Set();
     const heldEvents = new Set(await holdUnstarted(tx, guarded.map((row) => lifecycleInput(row)!.eventId), counted.verdict, now));
     return new Set(guarded.filter((row) => heldEvents.has(lifecycleInput(row)!.eventId)).map((row) => row.id));
+  }
+
+  /**
+   * Lifecycle starts whose date is still ahead and that act on no system at once wait without a
+   * workflow (decision 023): their events move to waiting and their rows are marked, to be taken
+   * again when due. Answers the ids of the rows deferred.
+   */
+  private async deferDated(tx: Prisma.TransactionClient, rows: (OutboxRow & { effective_at: Date | null })[], now: Date): Promise<Set<bigint>> {
+    if (!this.options.guard) return new Set();
+    const dated = rows.filter((row) => {
+      const input = lifecycleInput(row);
+      return input?.effectiveAt !== undefined && !input.immediateSystems?.length && row.signal !== 'waiting' && row.effective_at !== null && row.effective_at > now;
+    });
+    if (dated.length === 0) return new Set();
+    const deferred = new Set(await deferUnstarted(tx, dated.map((row) => lifecycleInput(row)!.eventId), now));
+    return new Set(dated.filter((row) => deferred.has(lifecycleInput(row)!.eventId)).map((row) => row.id));
   }
 
   /**

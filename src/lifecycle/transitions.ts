@@ -186,11 +186,11 @@ async function cancelLocked(
 }
 
 /**
- * A held event that never started (decision 023) is cancelled: its start row goes out after all, and
+ * A held or dated event that never started (decision 023) is cancelled: its start row goes out after all, and
  * the workflow finds the event cancelled and reports every target cancelled without acting.
  */
 async function unholdStart(tx: Transaction, workflowId: string): Promise<void> {
-  await tx.$executeRaw`UPDATE outbox SET signal = NULL WHERE workflow_id = ${workflowId} AND kind = 'start' AND dispatched_at IS NULL AND signal = 'held'`;
+  await tx.$executeRaw`UPDATE outbox SET signal = NULL WHERE workflow_id = ${workflowId} AND kind = 'start' AND dispatched_at IS NULL AND signal IN ('held', 'waiting')`;
 }
 
 /**
@@ -257,6 +257,37 @@ export async function approveHeld(tx: Transaction, events: LifecycleEvent[], by:
     ]),
     now,
   );
+}
+
+/**
+ * Events whose date is still ahead wait without a workflow (decision 023): pending to waiting with
+ * the `workflow.waiting` row the workflow used to write, in the relay's transaction; their start
+ * rows are marked 'waiting' (the guard was asked: it is not asked again), and the relay starts
+ * them when their event's effective date, as it is then, has come. Answers the ids moved.
+ */
+export async function deferUnstarted(tx: Transaction, eventIds: string[], now: Date): Promise<string[]> {
+  if (eventIds.length === 0) return [];
+  const deferred = await tx.$queryRaw<{ id: string; identity_id: string; workflow_id: string; effective_at: Date }[]>`
+    WITH deferred AS (
+      UPDATE lifecycle_event SET status = 'waiting', updated_at = ${now}
+      WHERE id = ANY(${eventIds}::uuid[]) AND status = 'pending'
+      RETURNING id::text, identity_id::text, workflow_id, effective_at),
+    marked AS (
+      UPDATE outbox o SET signal = 'waiting', args = jsonb_set(o.args, '{0,guard}', 'false'::jsonb) FROM deferred
+      WHERE o.workflow_id = deferred.workflow_id AND o.kind = 'start' AND o.dispatched_at IS NULL)
+    SELECT * FROM deferred`;
+  await appendAudit(
+    tx,
+    deferred.map((event) => ({
+      actor: 'system',
+      action: 'workflow.waiting',
+      identityId: event.identity_id,
+      eventId: event.id,
+      data: { workflowId: event.workflow_id, from: 'pending', until: event.effective_at.toISOString() },
+    })),
+    now,
+  );
+  return deferred.map((event) => event.id);
 }
 
 /**

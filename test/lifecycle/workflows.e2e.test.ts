@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { WorkflowNotFoundError } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PATCH_OP } from '../support/scim-client.js';
 import { provisionPerson, startTestSystem, type TestSystem } from '../support/system.js';
@@ -123,6 +124,11 @@ describe('lifecycle workflows', () => {
     const person = await provision({ [LIFECYCLE]: { terminationDate: new Date(Date.now() + 60_000).toISOString() } });
     const event = await latestEvent(person.id, 'leaver');
     expect(await waitForStatus(event.id, ['waiting'])).toBe('waiting');
+    // It waits for its date without a workflow: its start row is kept, marked (decision 023).
+    await expect(jml.system.client.workflow.getHandle(event.workflow_id).describe()).rejects.toBeInstanceOf(WorkflowNotFoundError);
+    const [start] = await jml.database.query<{ signal: string | null; dispatched: boolean }>(
+      `SELECT signal, dispatched_at IS NOT NULL AS dispatched FROM outbox WHERE kind = 'start' AND workflow_id = $1`, [event.workflow_id]);
+    expect(start).toEqual({ signal: 'waiting', dispatched: false });
     const withdrawn = await jml.scim.patch(`/Users/${person.id}`, { schemas: [PATCH_OP], Operations: [{ op: 'remove', path: `${LIFECYCLE}:terminationDate` }] });
     expect(withdrawn.status).toBe(200);
     const outcomes = await jml.resultOf(event.workflow_id);
