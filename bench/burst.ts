@@ -12,7 +12,10 @@
 // Unthrottled runs first measure the bare Temporal fan-out floor on the same server
 // (bench/support/temporal-floor.ts) and print the release as a share of it.
 //
-//   node --import tsx bench/burst.ts [--leavers 10000] [--allowed 0] [--latency 20] [--concurrency 16] [--floor-workflows 2000]
+// It then measures the mass lane's floor (decision 048): the same leavers released by one workflow
+// whose activities act on `--batch-floor` accounts each (0 skips it).
+//
+//   node --import tsx bench/burst.ts [--leavers 10000] [--allowed 0] [--latency 20] [--concurrency 16] [--floor-workflows 2000] [--batch-floor 50]
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import pg from 'pg';
@@ -36,6 +39,8 @@ const optionsSchema = z.object({
   'cached-workflows': countOption(0, 0),
   /** Workflows in the bare Temporal floor; by default as many as leavers, at most 2,000. */
   'floor-workflows': countOption(0, 0),
+  /** Accounts per activity of the mass lane's floor (one workflow for the whole release, decision 048); 0 skips it. */
+  'batch-floor': countOption(50, 0),
 });
 type Options = z.infer<typeof optionsSchema>;
 
@@ -50,14 +55,14 @@ interface SystemRate {
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 
 await runBenchmark('burst', async (harness) => {
-  const options: Options = parseOptions(optionsSchema, ['leavers', 'allowed', 'latency', 'concurrency', 'drain-timeout', 'cached-workflows', 'floor-workflows']);
+  const options: Options = parseOptions(optionsSchema, ['leavers', 'allowed', 'latency', 'concurrency', 'drain-timeout', 'cached-workflows', 'floor-workflows', 'batch-floor']);
   const limited = options.allowed > 0;
   const label = limited ? `rate-limited (each vendor allows ${options.allowed} deactivations/s)` : 'unthrottled';
   // The floor first, on the same (still empty) Temporal server, before any jml process runs. A
   // rate-limited run is measured against the rate allowed instead.
   const floorWorkflows = options['floor-workflows'] || Math.min(options.leavers, 2000);
   if (!limited) log(`burst ${label}: bare Temporal floor, ${floorWorkflows} workflows`);
-  const floor = limited ? undefined : await measureTemporalFloor({ address: harness.temporal.address, workflows: floorWorkflows, latencyMs: options.latency });
+  const floor = limited ? undefined : await measureTemporalFloor({ address: harness.temporal.address, workflows: floorWorkflows, latencyMs: options.latency, batchPerActivity: options['batch-floor'] || undefined });
   const simulators = await harness.startSimulators({ latencyMs: options.latency, ...(limited ? { deactivationsPerSecond: options.allowed } : {}) });
 
   // The two docker-compose services: the API (SCIM, operator API, outbox relay) and one worker.
@@ -175,6 +180,7 @@ await runBenchmark('burst', async (harness) => {
     `intake:      ${options.leavers} SCIM PATCHes at concurrency ${options.concurrency} in ${seconds(intake.wallMs)} (${(options.leavers / (intake.wallMs / 1000)).toFixed(1)}/s, p50 ${intakeLatency.p50.toFixed(0)} ms, p99 ${intakeLatency.p99.toFixed(0)} ms), ${intake.errors} errors${intake.errorSamples.length > 0 ? ` (${intake.errorSamples.join(' | ')})` : ''}; machine ${intakeBusy.toFixed(0)}% busy`,
     `guard:       after the intake: ${describeCounts(held.events)}`,
     ...(floor ? [`floor:       ${floor.describe()}`] : []),
+    ...(floor?.batch ? [`batch floor: ${floor.describeBatch()}; jml's release is ${(releaseRate / floor.batch.perSecond).toFixed(2)}× it`] : []),
     `release:     ${approved.length} approved in one operator call; ${released} completed in ${seconds(releaseMs)} = ${releaseRate.toFixed(1)} leavers/s${floor ? ` = ${ofFloor(releaseRate, floor.perSecond)}` : ''} (${(3 * releaseRate).toFixed(1)} deactivations/s); worker ${workerCpuMsPerLeaver.toFixed(1)} ms CPU per leaver${floor ? ` = ${ofFloor(workerCpuMsPerLeaver, floor.workerCpuMsPerWorkflow)}` : ''}; machine ${releaseBusy.toFixed(0)}% busy of ${os.cpus().length} cores; CPU in % of one core: worker ${cpuShare('worker')}, API ${cpuShare('api')}, simulators ${cpuShare('simulators')} (PostgreSQL and Temporal take the rest)`,
     `worker RSS:  ${memoryBefore?.rssMiB.toFixed(0) ?? 'n/a'} MiB before the release, peak ${peakRss.toFixed(0)} MiB during it (sampled every 0.5 s), ${memoryAfter?.rssMiB.toFixed(0) ?? 'n/a'} MiB after; process high-water mark ${memoryAfter?.peakRssMiB.toFixed(0) ?? 'n/a'} MiB`,
     'per system:',

@@ -20,6 +20,20 @@ export function createFloorActivities(stubUrl: string) {
       if (!response.ok) throw new StubCallFailed(`the stub answered HTTP ${response.status}`);
       return response.status;
     },
+    /** `count` calls for one system, at most 10 at a time (one vendor connection pool's worth). */
+    async callStubMany(system: string, count: number): Promise<number> {
+      let next = 0;
+      await Promise.all(
+        Array.from({ length: Math.min(10, count) }, async () => {
+          for (let index = next++; index < count; index = next++) {
+            const response = await fetch(`${stubUrl}/${encodeURIComponent(system)}`, { method: 'POST' });
+            await response.arrayBuffer();
+            if (!response.ok) throw new StubCallFailed(`the stub answered HTTP ${response.status}`);
+          }
+        }),
+      );
+      return count;
+    },
   };
 }
 

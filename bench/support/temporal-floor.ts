@@ -19,6 +19,19 @@ export interface TemporalFloorOptions {
   latencyMs: number;
   /** Workflows started at once; the rest wait for one to be started (starting is not the floor). */
   startConcurrency?: number;
+  /**
+   * Also measure the mass lane's floor (decision 048): the same number of leavers released by one
+   * workflow whose activities each act on this many accounts of one system.
+   */
+  batchPerActivity?: number;
+}
+
+export interface BatchFloor {
+  leavers: number;
+  perActivity: number;
+  wallMs: number;
+  perSecond: number;
+  workerCpuMsPerLeaver: number;
 }
 
 export interface TemporalFloor {
@@ -29,7 +42,9 @@ export interface TemporalFloor {
   workerCpuMsPerWorkflow: number;
   /** The worker's CPU in % of one core over the run. */
   workerCpuPercent: number;
+  batch?: BatchFloor;
   describe(): string;
+  describeBatch(): string | undefined;
 }
 
 const SYSTEMS = ['rocketchat', 'mendix', 'userapi'];
@@ -85,8 +100,23 @@ export async function measureTemporalFloor(options: TemporalFloorOptions): Promi
       workerCpuMsPerWorkflow: cpuMs / options.workflows,
       workerCpuPercent: (100 * cpuMs) / wallMs,
     };
+    let batch: BatchFloor | undefined;
+    if (options.batchPerActivity) {
+      const perActivity = options.batchPerActivity;
+      const batchCpuBefore = (await worker.cpu()).micros;
+      const batchStarted = performance.now();
+      await client.workflow.execute('floorBatchWorkflow', { taskQueue, workflowId: `${taskQueue}-batch`, args: [{ leavers: options.workflows, perActivity, systems: SYSTEMS }] });
+      const batchWallMs = performance.now() - batchStarted;
+      const batchCpuMs = ((await worker.cpu()).micros - batchCpuBefore) / 1000;
+      batch = { leavers: options.workflows, perActivity, wallMs: batchWallMs, perSecond: options.workflows / (batchWallMs / 1000), workerCpuMsPerLeaver: batchCpuMs / options.workflows };
+    }
     return {
       ...result,
+      batch,
+      describeBatch: () =>
+        batch &&
+        `one workflow releasing ${batch.leavers} leavers, each activity acting on ${batch.perActivity} accounts of one system (10 calls at a time): ` +
+        `${batch.perSecond.toFixed(1)} leavers/s = ${(batch.perSecond / result.perSecond).toFixed(2)}× the per-leaver floor, worker ${batch.workerCpuMsPerLeaver.toFixed(2)} ms CPU per leaver`,
       describe: () =>
         `bare Temporal fan-out (${result.workflows} workflows, 3 parallel activities each calling a ${options.latencyMs} ms HTTP stub, jml's worker settings): ` +
         `${result.perSecond.toFixed(1)} wf/s, worker ${result.workerCpuMsPerWorkflow.toFixed(1)} ms CPU per workflow (${result.workerCpuPercent.toFixed(0)}% of a core)`,
