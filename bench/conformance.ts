@@ -2,7 +2,7 @@
 // with an in-memory Map (bench/reference-scimmy-server.ts), in the same run, with the pass counts
 // printed side by side and every check one side fails and the other passes named.
 //
-//   node --import tsx bench/conformance.ts --suites DIR [--only go,node,python] [--verbose 1]
+//   node --import tsx bench/conformance.ts --suites DIR [--only go,node,python] [--verbose 1] [--profile generic]
 //   node --import tsx bench/conformance.ts --serve 1   # both servers, their URLs and tokens, until ^C
 //
 // The suites are other people's code and are not part of jml: put a checkout of each under DIR
@@ -19,7 +19,7 @@
 // cannot import them, this script puts two small stand-ins of its own on PYTHONPATH (httpx's
 // Client over `requests`, and an email check), enough for the calls scim2-client makes.
 //
-// Both servers are asked exactly the same things: jml with a `generic` profile token over a fresh
+// Both servers are asked exactly the same things: jml with a `generic` profile token (or --profile's) over a fresh
 // migrated database (no Temporal: outbox rows wait, which SCIM answers do not depend on), the
 // reference in a child process of its own, since scimmy's resource declarations are process-wide.
 import { spawn } from 'node:child_process';
@@ -36,6 +36,7 @@ import { AuthFailureGuard } from '../src/auth/failures.js';
 import { createToken, createTokenVerifier } from '../src/auth/tokens.js';
 import { createDatabase } from '../src/db/client.js';
 import { logger } from '../src/logger.js';
+import { CLIENT_PROFILES, type ClientProfile } from '../src/scim/dialect/index.js';
 import type { ReferenceProcessApi } from './reference-scimmy-server.js';
 import { startChild } from './support/child.js';
 import { log, parseOptions } from './support/harness.js';
@@ -262,7 +263,7 @@ const suites: Suite[] = [
   },
 ];
 
-async function startJmlScim(databaseUrl: string): Promise<{ target: Target; close: () => Promise<void> }> {
+async function startJmlScim(databaseUrl: string, profile: ClientProfile): Promise<{ target: Target; close: () => Promise<void> }> {
   const db = createDatabase(databaseUrl);
   const authFailures = new AuthFailureGuard({ db, logger });
   const accessTokens = createAccessTokenService({ db });
@@ -283,7 +284,7 @@ async function startJmlScim(databaseUrl: string): Promise<{ target: Target; clos
   const server = await new Promise<Server>((resolve) => {
     const listening = app.listen(0, '127.0.0.1', () => resolve(listening));
   });
-  const { token } = await createToken(db, { name: 'conformance', kind: 'scim', profile: 'generic' });
+  const { token } = await createToken(db, { name: 'conformance', kind: 'scim', profile });
   return {
     target: { name: 'jml', url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/scim/v2`, token },
     async close() {
@@ -323,10 +324,12 @@ const options = parseOptions(
   z.object({
     suites: z.string().min(1).optional(),
     serve: z.coerce.boolean().default(false),
+    // What a new user's token gets; `okta` and the others take the RFC's branch where generic is lenient (decision 030).
+    profile: z.enum(CLIENT_PROFILES).default('generic'),
     only: z.string().default('go,node,python'),
     verbose: z.coerce.boolean().default(false),
   }),
-  ['suites', 'only', 'verbose', 'serve'],
+  ['suites', 'only', 'verbose', 'serve', 'profile'],
 );
 if (!options.suites && !options.serve) {
   process.stderr.write('--suites DIR is required (or --serve 1); see the header of bench/conformance.ts\n');
@@ -341,7 +344,7 @@ const database = await createBenchDatabase();
 const reference = startChild<ReferenceProcessApi>(here('./reference-scimmy-server.ts'), { LOG_LEVEL: 'silent' });
 let jml: Awaited<ReturnType<typeof startJmlScim>> | undefined;
 try {
-  jml = await startJmlScim(database.url);
+  jml = await startJmlScim(database.url, options.profile);
   const referenceTarget: Target = { name: 'reference', ...(await reference.call('start')) };
   if (options.serve) {
     // To run one suite's check by hand against both, or to read what a failing check sent.
@@ -363,7 +366,7 @@ try {
     }
     sections.push(report(suite, runs, options.verbose));
   }
-  process.stdout.write(`# SCIM conformance suites: jml vs the bare scimmy-routers server (in-memory Map)\n\n${sections.join('\n\n')}\n`);
+  process.stdout.write(`# SCIM conformance suites: jml (${options.profile} profile) vs the bare scimmy-routers server (in-memory Map)\n\n${sections.join('\n\n')}\n`);
 } finally {
   await jml?.close();
   await reference.stop();

@@ -83,9 +83,18 @@ export async function listResources(db: Database, endpoint: ListEndpoint, req: R
   const { ids, totalResults } = await endpoint.list(db, query);
   const rows = await endpoint.load(db, ids);
   const byId = new Map(rows.map((row) => [row.id, row]));
+  const projected = attributes !== undefined || excludedAttributes !== undefined;
   const resources = ids.flatMap((id) => {
     const row = byId.get(id);
-    return row ? [new endpoint.Schema(row, 'out', basepath, shaping.attributes as never)] : [];
+    if (!row) return [];
+    const resource = new endpoint.Schema(row, 'out', basepath, shaping.attributes as never);
+    if (!projected) return [resource];
+    // RFC 7643 §3: every resource carries `schemas`, whatever `attributes` names (RFC 7644 §3.9
+    // only narrows the attributes); scimmy's projection leaves it out, so it is put back: the
+    // core schema and each extension the projection kept.
+    const shown = JSON.parse(JSON.stringify(resource)) as Record<string, unknown>;
+    const core = (endpoint.Schema as unknown as { definition: { id: string } }).definition.id;
+    return [{ schemas: [core, ...Object.keys(shown).filter((key) => key.startsWith('urn:'))], ...shown }];
   });
   return {
     schemas: [LIST_RESPONSE],

@@ -98,6 +98,16 @@ describe.each(CLIENT_PROFILES)('accepted from a %s client', (profile) => {
     }
     expect((await client.get('/ResourceType/User')).body).toMatchObject({ id: 'User', endpoint: '/Users' });
   });
+
+  it('ignores query parameters on discovery endpoints (RFC 7644 §4: they SHALL be ignored)', async () => {
+    const config = await client.get('/ServiceProviderConfig?filter=invalid&sortBy=id&startIndex=999');
+    expect(config.status).toBe(200);
+    expect(config.body.schemas).toEqual(['urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig']);
+    const types = await client.get<{ totalResults: number }>('/ResourceTypes?filter=name%20eq%20%22nobody%22&count=0&startIndex=5');
+    expect(types.status).toBe(200);
+    expect(types.body.totalResults).toBe(2);
+    expect((await client.get('/Schemas/urn:ietf:params:scim:schemas:core:2.0:User?attributes=name')).body).toMatchObject({ id: 'urn:ietf:params:scim:schemas:core:2.0:User', name: 'User' });
+  });
 });
 
 describe('refused as the RFC says, with the exact error type', () => {

@@ -140,6 +140,8 @@ describe('lists (RFC 7644 §3.4.2)', () => {
     expect(alice).toMatchObject({ id: ids.alice, userName: 'alice', emails: [expect.objectContaining({ value: 'alice@example.com' })] });
     expect(alice).not.toHaveProperty('name');
     expect(alice).not.toHaveProperty('title');
+    // RFC 7643 §3: schemas is part of every resource, whichever attributes are asked for.
+    expect(alice!.schemas).toContain('urn:ietf:params:scim:schemas:core:2.0:User');
     const without = await list('filter=userName eq "alice"&excludedAttributes=emails,name');
     expect(without.body.Resources[0]).toMatchObject({ userName: 'alice', title: 'Engineer' });
     expect(without.body.Resources[0]).not.toHaveProperty('emails');

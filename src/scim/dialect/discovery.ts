@@ -9,10 +9,19 @@ const ALIASES: Record<string, string> = {
   schema: 'Schemas',
 };
 
-/** The request URL with a discovery alias in its first segment replaced, or the URL unchanged. */
+const ENDPOINTS = new Set(['serviceproviderconfig', 'resourcetypes', 'schemas']);
+
+/**
+ * The request URL with a discovery alias in its first segment replaced, or the URL unchanged.
+ * On a discovery endpoint the query string is dropped too: RFC 7644 §4 says the query
+ * parameters of §3.4.2 (filter, sorting, pagination, attributes) SHALL be ignored there, and
+ * scimmy-routers answered `?filter=...` on /ServiceProviderConfig with a 500. (§4 adds that a
+ * filter SHOULD be answered 403; jml follows the SHALL and ignores it, as the other parameters.)
+ */
 export function canonicalDiscoveryUrl(url: string): string {
-  const match = /^\/([^/?#]+)(.*)$/s.exec(url);
+  const match = /^\/([^/?#]+)([^?#]*)(.*)$/s.exec(url);
   if (!match) return url;
-  const canonical = ALIASES[match[1]!.toLowerCase()];
-  return canonical ? `/${canonical}${match[2]}` : url;
+  const [, first, rest] = match as unknown as [string, string, string, string];
+  const canonical = ALIASES[first.toLowerCase()] ?? (ENDPOINTS.has(first.toLowerCase()) ? first : undefined);
+  return canonical ? `/${canonical}${rest}` : url;
 }
