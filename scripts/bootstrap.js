@@ -41,7 +41,7 @@ function once(stampFile, inputs, step) {
  * Runs a command to completion with a TMPDIR of its own, removed afterwards: the Prisma CLI
  * (6.19, its bundled temp-directory helper) leaves an empty /tmp/<32 hex digits> folder behind on
  * every run, and `npm install` runs it three times through @prisma/client's and @prisma/engines'
- * install scripts.
+ * install scripts (package.json's allowScripts denies both, but only npm 11.19+ reads it).
  * @param {string} command @param {string[]} args
  */
 function run(command, args, env = process.env) {
