@@ -63,7 +63,11 @@ export function entryHash(content: AuditContent): string {
 
 /** Version 2: the chain hash the integrator gives a row (jml_audit_chain_hash in SQL). */
 export function chainHash(link: { entryHash: string; prevHash: string; seq: bigint }): string {
-  const canonical = canonicalJson({ entryHash: link.entryHash, prevHash: link.prevHash, seq: link.seq.toString(), v: 2 });
+  // canonicalJson of {entryHash, prevHash, seq, v: 2}, written out: the keys are already in sorted
+  // order and JSON.stringify escapes each string exactly as canonicalJson does (a test compares
+  // the two). Verification and evidence compute this once per row, so the generic walk over the
+  // object showed in their profiles (issue 13).
+  const canonical = `{"entryHash":${JSON.stringify(link.entryHash)},"prevHash":${JSON.stringify(link.prevHash)},"seq":${JSON.stringify(link.seq.toString())},"v":2}`;
   return createHash('sha256').update(NODE).update(canonical).digest('hex');
 }
 

@@ -1,5 +1,6 @@
 // The audit trail against the real PostgreSQL: chained rows (once the integrator has linked
 // them), and a table that refuses edits.
+import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { appendAudit } from '../../src/audit/append.js';
 import { chainHash, entryHash, GENESIS_HASH } from '../../src/audit/chain.js';
@@ -56,6 +57,19 @@ describe('audit trail', () => {
     await expect(database.query(`UPDATE audit_event SET actor = 'mallory'`)).rejects.toThrow(/append-only: UPDATE/);
     await expect(database.query('DELETE FROM audit_event')).rejects.toThrow(/append-only: DELETE/);
     await expect(database.query('TRUNCATE audit_event')).rejects.toThrow(/append-only: TRUNCATE/);
+  });
+
+  it("computes a row's chain hash over the canonical JSON of its link, whatever its strings hold", () => {
+    // chainHash writes that JSON out by hand for speed: it must stay byte for byte canonicalJson's.
+    for (const [entry, prev, seq] of [
+      ['a'.repeat(64), GENESIS_HASH, 1n],
+      ['"quoted\\"', 'é\u2028\n', 12345678901234567890n],
+      ['', '</script>', 0n],
+    ] as const) {
+      const canonical = canonicalJson({ entryHash: entry, prevHash: prev, seq: seq.toString(), v: 2 });
+      const expected = createHash('sha256').update(Buffer.from([0x01])).update(canonical).digest('hex');
+      expect(chainHash({ entryHash: entry, prevHash: prev, seq })).toBe(expected);
+    }
   });
 
   it('serialises canonically: sorted keys, no whitespace, dates as ISO strings', () => {
