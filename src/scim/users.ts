@@ -1,7 +1,7 @@
 // The SCIM Users resource over PostgreSQL. Each write commits the identity change, the lifecycle
 // event it causes, the outbox row that starts its workflow and the audit rows together, or none of
-// them. A create, and a PATCH whose change needs nothing more read, is one statement conditional
-// on the version the PATCH read (decision 019); any other write is a transaction that locks the
+// them. A create, and a PATCH or PUT whose change needs nothing more read, is one statement
+// conditional on the version read (decision 019); any other write is a transaction that locks the
 // identity first.
 import SCIMMY from 'scimmy';
 import { appendAudit, type AuditEntry } from '../audit/append.js';
@@ -249,11 +249,26 @@ async function writeUser(context: ScimRequestContext, id: string | undefined, in
   const { id: _id, meta: _meta, ...resource } = JSON.parse(JSON.stringify(instance)) as ScimUser;
   const columns = columnsFromScim(resource);
   const { read, readVersion } = context.preconditions;
-  // A create, or a PATCH that read this identity at the version it was computed from.
-  const atOnceFrom = id === undefined ? null : read && read.identity.id === id && read.identity.version === readVersion ? read : undefined;
+  // A create, or a PATCH that read this identity at the version it was computed from; a PUT
+  // (nothing read yet) is written on what one plain read finds, and takes the locked transaction
+  // below only when another write moved the identity in between: a replace does not depend on
+  // the state it replaces, so it is not re-applied as a PATCH is (RFC 7644 §3.5.1).
+  const replacing = id !== undefined && readVersion === undefined && read === undefined;
+  const atOnceFrom =
+    id === undefined
+      ? null
+      : replacing
+        ? ((await readIdentity((text, values) => sqlOf(context.deps.db).query(text, values), id, false)) ?? undefined)
+        : read && read.identity.id === id && read.identity.version === readVersion
+          ? read
+          : undefined;
   if (atOnceFrom !== undefined) {
-    const written = await writeAtOnce(context, atOnceFrom, resource, columns);
-    if (written) return identityToScim(written);
+    try {
+      const written = await writeAtOnce(context, atOnceFrom, resource, columns);
+      if (written) return identityToScim(written);
+    } catch (error) {
+      if (!(replacing && error instanceof ConcurrentModification)) throw error;
+    }
   }
   const json = resource as Prisma.InputJsonValue;
   const after = await commitChange(

@@ -127,6 +127,30 @@ describe('SCIM write path', () => {
     expect(stale.body).toMatchObject({ schemas: ['urn:ietf:params:scim:api:messages:2.0:Error'], status: '412' });
   });
 
+  it('writes PUTs racing on one person each in full, the last one winning: all answered, one leaver, a stale If-Match refused', async () => {
+    const created = await scim.post('/Users', { schemas: [CORE_USER], userName: 'replaced@example.com', active: true });
+    const id = created.body.id;
+    // A PUT is one plain read and one write conditional on it (decision 019); a write that finds
+    // another one landed first takes the locked transaction instead, and still replaces in full.
+    const replacement = (title: string, active: boolean) => ({ schemas: [CORE_USER], userName: 'replaced@example.com', title, active });
+    const answers = await Promise.all([
+      ...['Engineer', 'Manager', 'Director'].map((title) => scim.put(`/Users/${id}`, replacement(title, true))),
+      scim.put(`/Users/${id}`, replacement('Leaving', false)),
+    ]);
+    expect(answers.map((answer) => answer.status)).toEqual([200, 200, 200, 200]);
+    expect(new Set(answers.map((answer) => answer.body.meta.version)).size).toBe(4);
+    const after = await scim.get(`/Users/${id}`);
+    expect(after.body.meta.version).toBe('W/"5"');
+    const last = answers.find((answer) => answer.body.meta.version === 'W/"5"')!;
+    expect({ title: after.body.title, active: after.body.active }).toEqual({ title: last.body.title, active: last.body.active });
+    const audit = await database.query<{ action: string }>(`SELECT action FROM audit_event WHERE identity_id = $1 AND action = 'scim.user.replaced'`, [id]);
+    expect(audit).toHaveLength(4);
+    const leavers = await database.query<{ id: string }>(`SELECT id FROM lifecycle_event WHERE identity_id = $1 AND kind = 'leaver'`, [id]);
+    expect(leavers).toHaveLength(1);
+    const stale = await scim.call('PUT', `/Users/${id}`, replacement('CEO', true), { 'if-match': created.body.meta.version });
+    expect(stale.status).toBe(412);
+  });
+
   it('rejects a second user with the same userName in another case with 409 uniqueness', async () => {
     await scim.post('/Users', { schemas: [CORE_USER], userName: 'Linus@example.com' });
     const clash = await scim.post('/Users', { schemas: [CORE_USER], userName: 'linus@EXAMPLE.com' });
