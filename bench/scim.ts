@@ -53,8 +53,10 @@ interface PhaseResult {
   latency: LatencySummary;
   errors: number;
   errorSamples: string[];
-  /** Percent of one core. */
+  /** Percent of one core: the API process (jml) or the reference server. */
   serverCpu: number;
+  /** Percent of one core: jml's worker process (undefined for the reference). */
+  workerCpu?: number;
   loadCpu: number;
   /** Percent of all cores. */
   machineBusy: number;
@@ -121,6 +123,7 @@ function phasesFor(options: Options, seeded: SeededUser[], settleLeavers?: () =>
 async function runPhases(
   server: PhaseResult['server'],
   serverCpu: () => Promise<CpuTime>,
+  workerCpu: (() => Promise<CpuTime>) | undefined,
   client: ScimHttpClient,
   phases: Phase[],
   concurrency: number,
@@ -136,10 +139,10 @@ async function runPhases(
     await phase.afterWarmup?.();
     log(`${server}: ${phase.benchmark}: ${phase.total} requests at concurrency ${concurrency}`);
     client.resetSocketCount();
-    const cpuBefore = { load: process.cpuUsage(), server: await serverCpu(), machine: machineTicks() };
+    const cpuBefore = { load: process.cpuUsage(), server: await serverCpu(), worker: await workerCpu?.(), machine: machineTicks() };
     const load = await runLoad({ total: phase.total, concurrency, request: (index) => phase.request(client, index, false) });
     const burstEnded = Date.now();
-    const cpuAfter = { load: process.cpuUsage(cpuBefore.load), server: await serverCpu(), machine: machineTicks() };
+    const cpuAfter = { load: process.cpuUsage(cpuBefore.load), server: await serverCpu(), worker: await workerCpu?.(), machine: machineTicks() };
     const wallMicros = load.wallMs * 1000;
     results.push({
       benchmark: phase.benchmark,
@@ -150,6 +153,7 @@ async function runPhases(
       errors: load.errors,
       errorSamples: load.errorSamples,
       serverCpu: (100 * (cpuAfter.server.micros - cpuBefore.server.micros)) / wallMicros,
+      workerCpu: cpuAfter.worker && cpuBefore.worker ? (100 * (cpuAfter.worker.micros - cpuBefore.worker.micros)) / wallMicros : undefined,
       loadCpu: (100 * (cpuAfter.load.user + cpuAfter.load.system)) / wallMicros,
       machineBusy: machineBusyPercent(cpuBefore.machine, cpuAfter.machine),
       sockets: client.socketsOpened(),
@@ -218,9 +222,9 @@ function table(header: string[], rows: string[][]): string {
   return [line(header), rule, ...rows.map(line)].join('\n');
 }
 
-function report(options: Options, context: { context: string[]; seedMs: { jml: number; reference: number } }, results: PhaseResult[], drain: LeaverDrain | undefined): string {
+function report(options: Options, context: { context: string[]; shape: string; seedMs: { jml: number; reference: number } }, results: PhaseResult[], drain: LeaverDrain | undefined): string {
   const figures = table(
-    ['benchmark', 'server', 'requests', 'req/s', 'p50 ms', 'p95 ms', 'p99 ms', 'max ms', 'errors', 'server CPU', 'load-gen CPU', 'machine busy', 'sockets'],
+    ['benchmark', 'server', 'requests', 'req/s', 'p50 ms', 'p95 ms', 'p99 ms', 'max ms', 'errors', 'server CPU', 'worker CPU', 'load-gen CPU', 'machine busy', 'sockets'],
     BENCHMARKS.flatMap((benchmark) =>
       results
         .filter((result) => result.benchmark === benchmark)
@@ -235,6 +239,7 @@ function report(options: Options, context: { context: string[]; seedMs: { jml: n
           ms(result.latency.max),
           String(result.errors),
           pct(result.serverCpu),
+          result.workerCpu === undefined ? '-' : pct(result.workerCpu),
           pct(result.loadCpu),
           pct(result.machineBusy),
           String(result.sockets),
@@ -265,9 +270,10 @@ function report(options: Options, context: { context: string[]; seedMs: { jml: n
     '',
     'SCIM benchmark: jml vs a bare scimmy-routers server over an in-memory Map',
     ...context.context,
+    `jml:         ${context.shape}`,
     `load:        concurrency ${options.concurrency}, ${options.warmup} warm-up requests before each benchmark; load generator, jml, simulators and reference in separate processes on this machine`,
     `population:  ${options.population} users, seeded directly, not timed: jml through Prisma createMany (${(context.seedMs.jml / 1000).toFixed(1)} s), the reference into its Map (${(context.seedMs.reference / 1000).toFixed(1)} s)`,
-    'CPU:         server and load-gen CPU in % of one core; machine busy in % of all cores (PostgreSQL and Temporal included)',
+    "CPU:         server (jml: its API process), jml's worker and load-gen CPU in % of one core; machine busy in % of all cores (PostgreSQL and Temporal included)",
     '',
     figures,
     '',
@@ -296,14 +302,18 @@ await runBenchmark('scim', async (harness) => {
   const referenceSeeded = await reference.call('seed', { set: 'pop', count: options.population, returnFirst: seededCount });
   const seedMs = { reference: Date.now() - seedStarted, jml: 0 };
   const referenceClient = scimHttpClient(referenceTarget.url, referenceTarget.token, options.concurrency);
-  results.push(...(await runPhases('reference', () => reference.cpu(), referenceClient, phasesFor(options, referenceSeeded), options.concurrency)));
+  results.push(...(await runPhases('reference', () => reference.cpu(), undefined, referenceClient, phasesFor(options, referenceSeeded), options.concurrency)));
   referenceClient.close();
   await reference.stop();
 
-  // jml, with its workers, and the simulators its connectors call.
+  // jml in `npm start`'s shape (decision 028): the API and the worker as two processes, each in a
+  // session of its own, the worker at JML_WORKER_NICE; and the simulators its connectors call.
   const simulators = await harness.startSimulators();
-  log('jml: starting (bundling the workflows takes a few seconds)');
-  const jml = await harness.startJml({ taskQueue: `bench-${randomBytes(4).toString('hex')}`, simulatorUrls: simulators.urls });
+  log('jml: starting the API and the worker (bundling the workflows takes a few seconds)');
+  const taskQueue = `bench-${randomBytes(4).toString('hex')}`;
+  const jml = await harness.startJml({ role: 'api', taskQueue, simulatorUrls: simulators.urls });
+  const worker = await harness.startJml({ role: 'worker', taskQueue, simulatorUrls: simulators.urls });
+  const shape = `API and worker in two processes as \`npm start\` runs them, the worker at nice ${await worker.child.call('nice')}`;
   seedStarted = Date.now();
   const jmlSeeded = await jml.child.call('seed', { set: 'pop', count: options.population, returnFirst: seededCount });
   // Only the people who will leave need accounts downstream; creates ask nothing of them.
@@ -325,12 +335,12 @@ await runBenchmark('scim', async (harness) => {
     patchStart = new Date();
   });
   results.push(
-    ...(await runPhases('jml', () => jml.child.cpu(), jmlClient, jmlPhases, options.concurrency, async (phase, burstEnded) => {
+    ...(await runPhases('jml', () => jml.child.cpu(), () => worker.child.cpu(), jmlClient, jmlPhases, options.concurrency, async (phase, burstEnded) => {
       if (phase.benchmark !== 'leaver PATCH') return;
       log('jml: waiting for the leaver workflows to complete');
       drain = await drainLeavers(pool, patchStart, burstEnded, drainTimeoutMs);
     })),
   );
   jmlClient.close();
-  return report(options, { context: harness.context(), seedMs }, results, drain);
+  return report(options, { context: harness.context(), shape, seedMs }, results, drain);
 });

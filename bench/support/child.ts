@@ -37,11 +37,14 @@ function profiling(): string[] {
 }
 
 /** Forks `script` under tsx; the child's stdout goes to our stderr (our stdout is the report). */
-export function startChild<A extends Api>(script: string, env: Record<string, string> = {}): ChildHandle<A> {
+export function startChild<A extends Api>(script: string, env: Record<string, string> = {}, options: { detached?: boolean } = {}): ChildHandle<A> {
   const child: ChildProcess = fork(script, [], {
     execArgv: ['--import', 'tsx', ...profiling()],
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
+    // A session of its own, as `npm start` runs jml's two processes (its own scheduling autogroup
+    // on Linux); it still exits when this process goes away (serveParent).
+    detached: options.detached ?? false,
   });
   child.stdout?.pipe(process.stderr);
   const pending = new Map<number, { resolve: (value: unknown) => void; reject: (error: Error) => void }>();

@@ -71,7 +71,8 @@ export async function runBenchmark(name: string, body: (harness: Harness) => Pro
         return { child, urls: await child.call('start', input ?? {}) };
       },
       async startJml(input) {
-        const child = startChild<JmlProcessApi>(here('./jml-process.ts'), { LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' });
+        // Detached as the supervisor of `npm start` forks its children (src/cli/supervisor.ts).
+        const child = startChild<JmlProcessApi>(here('./jml-process.ts'), { LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' }, { detached: true });
         cleanups.push(() => child.stop());
         const target = await child.call('start', { ...input, databaseUrl: database.url, temporalAddress: temporal.address });
         return { child, ...target };

@@ -2,8 +2,11 @@
 // (SCIM API and outbox relay, Temporal workers, or both), pointed at downstream simulators that
 // another child serves. Rate limits, the SCIM limit and the mass-deprovision guard are off unless
 // a benchmark turns them on through `env`.
+import { readFileSync } from 'node:fs';
+import os from 'node:os';
 import SCIMMY from 'scimmy';
 import { createToken } from '../../src/auth/tokens.js';
+import { lowerCpuPriority } from '../../src/cli/supervisor.js';
 import { parseEnvironment } from '../../src/config.js';
 import { createConnectors, parseConnectorsConfig } from '../../src/connectors/config.js';
 import type { Connector, SystemName } from '../../src/connectors/types.js';
@@ -29,6 +32,8 @@ export type JmlProcessApi = {
   /** url and tokens are empty for the worker role, which serves only /health. */
   start: (input: JmlStartInput) => Promise<{ url: string; token: string; operatorToken: string }>;
   seed: (input: { set: string; count: number; returnFirst: number }) => Promise<SeededUser[]>;
+  /** This process's nice value as the scheduler sees it (its autogroup's where there is one). */
+  nice: () => number;
 };
 
 const SEED_BATCH = 1000;
@@ -50,6 +55,8 @@ const api: JmlProcessApi = {
       // operator; benchmarks that do not measure the guard measure how fast leavers run without it.
       JML_GUARD_ENABLED: 'false',
       LOG_LEVEL: process.env.LOG_LEVEL,
+      // The worker's priority below the API's, as `npm start` sets it (JML_WORKER_NICE=0: equal).
+      JML_WORKER_NICE: process.env.JML_WORKER_NICE,
       ...input.env,
     });
     const connectors = createConnectors(parseConnectorsConfig(simulatorConnectorEnvironment(input.simulatorUrls))) as Partial<Record<SystemName, Connector>>;
@@ -60,10 +67,21 @@ const api: JmlProcessApi = {
       connectors,
       roles: { api: role !== 'worker', worker: role !== 'api' },
     });
+    // This process runs in a session of its own (the harness forks it detached), as the
+    // supervisor's children do; the worker, once it serves, lowers itself as the supervisor would.
+    if (role === 'worker') lowerCpuPriority(process.pid, env.JML_WORKER_NICE);
     if (role === 'worker') return { url: '', token: '', operatorToken: '' };
     const { token } = await createToken(system.db, { name: 'bench', kind: 'scim' });
     const { token: operatorToken } = await createToken(system.db, { name: 'bench-operator', kind: 'operator' });
     return { url: system.url!, token, operatorToken };
+  },
+
+  nice() {
+    try {
+      return Number(/nice (-?\d+)/.exec(readFileSync('/proc/self/autogroup', 'utf8'))?.[1]);
+    } catch {
+      return os.getPriority();
+    }
   },
 
   /**

@@ -3,6 +3,8 @@
 // once) and runs the SCIM/API server and the Temporal worker as two child processes, so nothing a
 // workflow does can hold up a SCIM answer beyond sharing the CPU.
 import { fork, type ChildProcess } from 'node:child_process';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Environment } from '../config.js';
@@ -58,6 +60,36 @@ function childEnvironment(role: ChildRole, options: SupervisorOptions): NodeJS.P
   return env;
 }
 
+/**
+ * Lowers the CPU priority of process `pid` to `nice` (0-19), so that on a machine it shares with
+ * the API the worker's fan-out takes the CPU the API leaves (docs/decisions/028). Linux schedules
+ * a process that runs in a session of its own (the supervisor forks `detached`) in an autogroup of
+ * its own, and between autogroups only the group's nice value counts (sched(7), "The autogroup
+ * feature"): that is set through /proc/<pid>/autogroup, besides each thread's own nice value
+ * (setpriority(2) sets one thread on Linux; threads started later inherit their creator's). Never
+ * raises a priority, and a platform without these files keeps what it has, with a log line.
+ */
+export function lowerCpuPriority(pid: number, nice: number): void {
+  if (nice <= 0) return;
+  let threads: number[] = [pid];
+  try {
+    threads = readdirSync(`/proc/${pid}/task`).map(Number);
+    const autogroup = `/proc/${pid}/autogroup`; // "/autogroup-123 nice 0"
+    if (Number(/nice (-?\d+)/.exec(readFileSync(autogroup, 'utf8'))?.[1] ?? 0) < nice) writeFileSync(autogroup, String(nice));
+  } catch (error) {
+    // No /proc (macOS), or a kernel without CONFIG_SCHED_AUTOGROUP: thread nice values still apply.
+    logger.debug({ pid, err: error }, 'no autogroup to lower; lowering the threads only');
+  }
+  for (const thread of threads) {
+    try {
+      if (os.getPriority(thread) < nice) os.setPriority(thread, nice);
+    } catch (error) {
+      // A thread that ended between the listing and the call (ESRCH) needs nothing.
+      if ((error as NodeJS.ErrnoException).code !== 'ESRCH') logger.warn({ pid, thread, err: error }, 'could not lower the worker process priority');
+    }
+  }
+}
+
 export function supervise(options: SupervisorOptions): Promise<number> {
   const children = new Map<ChildRole, ChildProcess>();
   const restarts: Record<ChildRole, number[]> = { api: [], worker: [] };
@@ -75,6 +107,10 @@ export function supervise(options: SupervisorOptions): Promise<number> {
     children.set(role, child);
     child.on('message', (message: ReadyMessage) => {
       if (message?.jml !== 'ready') return;
+      // Once it serves, not before: a worker starved while it connects to Temporal and bundles its
+      // workflows on a busy machine misses the connection's deadline and crash-loops
+      // (JML_WORKER_NICE; docs/decisions/028).
+      if (role === 'worker' && child.pid !== undefined) lowerCpuPriority(child.pid, options.env.JML_WORKER_NICE);
       urls[role] = message.url;
       if (!announced && children.size === 2 && ['api', 'worker'].every((name) => name in urls)) {
         announced = true;

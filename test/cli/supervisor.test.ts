@@ -1,7 +1,9 @@
 // `npm start`'s default shape: one supervisor, the API and the worker as two child processes.
 // A crashed child comes back; SIGTERM to the supervisor takes everything down, children first.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -29,6 +31,17 @@ const isFree = (candidate: number) =>
     server.once('error', () => resolve(false));
     server.listen(candidate, '127.0.0.1', () => server.close(() => resolve(true)));
   });
+const roleOf = (pid: number) => spawnSync('pgrep', ['-P', String(supervisor!.pid), '-f', 'start --role worker'], { encoding: 'utf8' }).stdout.split('\n').includes(String(pid)) ? 'worker' : 'api';
+/** What the scheduler weighs a process by: its autogroup's nice value where Linux has autogroups, and each thread's own. */
+const niceOf = (pid: number) => ({
+  autogroup: existsSync(`/proc/${pid}/autogroup`) ? Number(/nice (-?\d+)/.exec(readFileSync(`/proc/${pid}/autogroup`, 'utf8'))![1]) : undefined,
+  threads: existsSync(`/proc/${pid}/task`) ? [...new Set(readdirSync(`/proc/${pid}/task`).map((thread) => os.getPriority(Number(thread))))] : [os.getPriority(pid)],
+});
+const expectNice = (pid: number, nice: number) => {
+  const seen = niceOf(pid);
+  if (seen.autogroup !== undefined) expect(seen.autogroup).toBe(nice);
+  expect(seen.threads).toEqual([nice]);
+};
 const alive = (pid: number) => spawnSync('kill', ['-0', String(pid)]).status === 0;
 
 async function answers(url: string): Promise<boolean> {
@@ -64,7 +77,7 @@ describe('npm start: the API and the worker as two supervised processes', () => 
   it('runs both, restarts a crashed one, and stops everything on SIGTERM', async () => {
     supervisor = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'start'], {
       cwd: root,
-      env: { ...process.env, DATABASE_URL: database.url, TEMPORAL_ADDRESS: inject('temporalAddress'), PORT: String(port), HOST: '127.0.0.1', TEMPORAL_TASK_QUEUE: `supervisor-${process.pid}`, LOG_LEVEL: 'error' },
+      env: { ...process.env, DATABASE_URL: database.url, TEMPORAL_ADDRESS: inject('temporalAddress'), PORT: String(port), HOST: '127.0.0.1', TEMPORAL_TASK_QUEUE: `supervisor-${process.pid}`, LOG_LEVEL: 'error', JML_WORKER_NICE: '10' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const exited = new Promise<number | null>((resolve) => supervisor!.once('exit', (code) => resolve(code)));
@@ -78,6 +91,10 @@ describe('npm start: the API and the worker as two supervised processes', () => 
     const [first, second] = childrenOf(supervisor.pid!);
     expect(childrenOf(supervisor.pid!)).toHaveLength(2);
     await waitFor(async () => (await answers(`http://127.0.0.1:${port}/health`)) && answers(`http://127.0.0.1:${port + 1}/health`), 'both health checks');
+    // The worker runs below the API's CPU priority when JML_WORKER_NICE asks for it (decision 028).
+    // It is lowered once it reports ready, a moment after its health check answers.
+    await waitFor(() => niceOf(childrenOf(supervisor!.pid!).find((pid) => roleOf(pid) === 'worker')!).threads[0] === 10, 'the worker lowered');
+    for (const pid of [first!, second!]) expectNice(pid, roleOf(pid) === 'worker' ? 10 : 0);
 
     // A child killed as a crash would be is started again, and the other one is left alone.
     process.kill(second!, 'SIGKILL');
@@ -85,6 +102,9 @@ describe('npm start: the API and the worker as two supervised processes', () => 
     expect(alive(first!)).toBe(true);
     await waitFor(async () => (await answers(`http://127.0.0.1:${port}/health`)) && answers(`http://127.0.0.1:${port + 1}/health`), 'both health checks');
     expect(output).toMatch(/process exited \(SIGKILL\); restarting it/);
+    // A restarted worker is lowered again.
+    await waitFor(() => niceOf(childrenOf(supervisor!.pid!).find((pid) => roleOf(pid) === 'worker')!).threads[0] === 10, 'the restarted worker lowered');
+    for (const pid of childrenOf(supervisor.pid!)) expectNice(pid, roleOf(pid) === 'worker' ? 10 : 0);
 
     const children = childrenOf(supervisor.pid!);
     supervisor.kill('SIGTERM');
