@@ -16,7 +16,9 @@ COPY prisma.config.ts tsconfig.json tsconfig.build.json ./
 COPY scripts ./scripts
 COPY workflows ./workflows
 COPY src ./src
-RUN DATABASE_URL=postgresql://build/jml npx prisma generate && node scripts/build.js && npm prune --omit=dev
+# --omit=optional too: npm keeps a dev dependency that is also an optional peer of a production one
+# (the Prisma CLI and TypeScript, peers of @prisma/client) unless optional packages are omitted.
+RUN DATABASE_URL=postgresql://build/jml npx prisma generate && node scripts/build.js && npm prune --omit=dev --omit=optional
 
 # Run: compiled JavaScript and production dependencies only; no TypeScript loader, no test packages.
 FROM ${NODE_IMAGE}

@@ -281,7 +281,7 @@ describe('Dockerfile', () => {
     expect(dockerfile).toMatch(/^RUN npm ci /m);
     // The Prisma client is generated into src/, so after the sources are copied, and compiled with them.
     expect(dockerfile.indexOf('prisma generate')).toBeGreaterThan(dockerfile.indexOf('COPY src'));
-    expect(dockerfile).toMatch(/node scripts\/build\.js && npm prune --omit=dev$/m);
+    expect(dockerfile).toMatch(/node scripts\/build\.js && npm prune --omit=dev --omit=optional$/m);
     expect(dockerfile).toMatch(/^ENV NODE_ENV=production$/m);
     expect(dockerfile).toMatch(/^CMD \["node", "dist\/src\/cli\/main\.js", "start", "--role", "api"\]$/m);
     expect(dockerfile).not.toMatch(/tsx/);

@@ -1,4 +1,4 @@
-// The image installs production dependencies only (`npm ci --omit=dev`): read from the lockfile,
+// The image keeps production dependencies only (`npm prune --omit=dev --omit=optional`): read from the lockfile,
 // that tree must hold no test or development package, which would ship code nobody runs.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -10,9 +10,16 @@ const lock = JSON.parse(readFileSync(path.join(root, 'package-lock.json'), 'utf8
   packages: Record<string, { version?: string; dev?: boolean; devOptional?: boolean; optional?: boolean }>;
 };
 
-/** Package names installed by `npm ci --omit=dev`. */
+const dockerfile = readFileSync(path.join(root, 'Dockerfile'), 'utf8');
+const omitsOptional = /npm prune --omit=dev --omit=optional\b/.test(dockerfile);
+
+/**
+ * Package names the image's `npm prune` keeps. `--omit=dev` alone keeps a devOptional package (a
+ * dev dependency that is also an optional peer of a production one: the Prisma CLI and TypeScript,
+ * for @prisma/client); only `--omit=optional` as well removes it (found by pruning a fresh clone).
+ */
 const production = Object.entries(lock.packages)
-  .filter(([location, entry]) => location.startsWith('node_modules/') && !entry.dev && !entry.devOptional)
+  .filter(([location, entry]) => location.startsWith('node_modules/') && !entry.dev && !(omitsOptional && (entry.optional || entry.devOptional)))
   .map(([location]) => location.slice(location.lastIndexOf('node_modules/') + 'node_modules/'.length));
 
 describe('the production dependency tree', () => {
