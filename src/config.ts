@@ -264,6 +264,54 @@ export function parseEnvironment(env: NodeJS.ProcessEnv): Environment {
   throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
 }
 
+/**
+ * The variables that hold a credential: `publicSettings` says only whether each is set. A test
+ * (test/config/settings.test.ts) fails when a variable whose name says TOKEN, SECRET or KEY is
+ * missing here, so a new secret cannot reach the admin's settings view by default.
+ */
+export const SECRET_VARIABLES: ReadonlySet<keyof Environment> = new Set([
+  'JML_SCIM_TOKEN',
+  'JML_METRICS_TOKEN',
+  'JML_HR_WEBHOOK_SECRET',
+  'JML_CHECKPOINT_KEY',
+  'JML_CHECKPOINT_HTTP_TOKEN',
+  'JML_CHECKPOINT_S3_ACCESS_KEY_ID',
+  'JML_CHECKPOINT_S3_SECRET_ACCESS_KEY',
+  'TEMPORAL_API_KEY',
+  'TEMPORAL_TLS_KEY',
+] as const);
+
+/** A URL as it may be shown: any user name and password in it replaced (database URLs carry them). */
+function withoutCredentials(value: string): string {
+  try {
+    const url = new URL(value);
+    if (!url.username && !url.password) return value;
+    url.username = url.username ? 'redacted' : '';
+    url.password = url.password ? 'redacted' : '';
+    return url.toString();
+  } catch {
+    return value;
+  }
+}
+
+export type PublicSetting = string | number | boolean | string[] | null | { secret: true; set: boolean };
+
+/**
+ * The effective settings an admin may read (GET /api/settings): every variable's parsed value,
+ * defaults included, with secrets reduced to whether they are set and credentials cut out of URLs.
+ */
+export function publicSettings(env: Environment): Record<string, PublicSetting> {
+  const settings: Record<string, PublicSetting> = {};
+  for (const name of Object.keys(environmentSchema.shape).sort() as (keyof Environment)[]) {
+    const value = env[name];
+    if (SECRET_VARIABLES.has(name)) settings[name] = { secret: true, set: value !== undefined && value !== '' };
+    else if (value === undefined) settings[name] = null;
+    else if (typeof value === 'string') settings[name] = withoutCredentials(value);
+    else settings[name] = value;
+  }
+  return settings;
+}
+
 export function dataDir(env: Environment): string {
   return path.resolve(env.JML_DATA_DIR);
 }

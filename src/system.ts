@@ -10,7 +10,7 @@ import { createApp, createHealthApp, frontDoor } from './app.js';
 import { createAccessTokenService } from './auth/access-tokens.js';
 import { AuthFailureGuard } from './auth/failures.js';
 import { createTokenVerifier } from './auth/tokens.js';
-import type { Environment } from './config.js';
+import { publicSettings, type Environment } from './config.js';
 import type { Connector, SystemName } from './connectors/types.js';
 import { Checkpointer, type CheckpointerSetup } from './audit/checkpoint.js';
 import { ChainVerifier } from './audit/chain-verifier.js';
@@ -176,9 +176,9 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
         metricsToken: env.JML_METRICS_TOKEN,
         logger,
       },
-      operator: { db, verifyToken, authFailures, logger, rateLimit: { perSecond: 20, burst: 100 }, onOutboxWritten: () => outbox.kick(), deprovisionSlaMs: env.JML_DEPROVISION_SLA_MS, intake, bundles, approvalsRequired: env.JML_APPROVALS_REQUIRED, reconcile: { systems: listing, queuePrefix: env.TEMPORAL_TASK_QUEUE } },
+      operator: { db, verifyToken, authFailures, logger, rateLimit: { perSecond: 20, burst: 100 }, onOutboxWritten: () => outbox.kick(), deprovisionSlaMs: env.JML_DEPROVISION_SLA_MS, intake, bundles, approvalsRequired: env.JML_APPROVALS_REQUIRED, reconcile: { systems: listing, queuePrefix: env.TEMPORAL_TASK_QUEUE }, settings: publicSettings(env) },
       hrWebhook: env.JML_HR_WEBHOOK_SECRET ? { secret: env.JML_HR_WEBHOOK_SECRET, verifyToken, intake, authFailures, logger } : undefined,
-      ui: { db, verifyToken, authFailures, publicUrl: env.PUBLIC_URL, logger, onOutboxWritten: () => outbox.kick(), deprovisionSlaMs: env.JML_DEPROVISION_SLA_MS, intake, bundles, approvalsRequired: env.JML_APPROVALS_REQUIRED, reconcile: { systems: listing, queuePrefix: env.TEMPORAL_TASK_QUEUE } },
+      ui: { db, verifyToken, authFailures, publicUrl: env.PUBLIC_URL, logger, onOutboxWritten: () => outbox.kick(), deprovisionSlaMs: env.JML_DEPROVISION_SLA_MS, intake, bundles, approvalsRequired: env.JML_APPROVALS_REQUIRED, reconcile: { systems: listing, queuePrefix: env.TEMPORAL_TASK_QUEUE }, settings: publicSettings(env) },
       scim: {
         verifyToken,
         accessTokens,

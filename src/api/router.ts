@@ -1,4 +1,4 @@
-// The operator API under /api: lifecycle events, held leavers, retries. Authentication first
+// The operator API under /api: lifecycle events, held leavers, retries, and an admin's tokens and settings. Authentication first
 // (any live token; each route names the permission it needs, src/auth/roles.ts, and refuses
 // other roles with 403), then a rate limit, then a size-limited JSON parser, then zod on every
 // input. Errors leave as `{ error, detail }` with a stable `error` name (RFC 9457 in spirit).
@@ -7,7 +7,9 @@ import { z } from 'zod';
 import { authenticate, bearerToken, refusalOf } from '../auth/http.js';
 import type { AuthFailureGuard } from '../auth/failures.js';
 import { can, forbiddenDetail, type Permission } from '../auth/roles.js';
+import { createAdminRouter } from './admin-routes.js';
 import { createAuditRouter } from './audit-routes.js';
+import type { PublicSetting } from '../config.js';
 import type { BundleSource } from '../audit/bundle.js';
 import type { Principal, TokenVerifier } from '../auth/tokens.js';
 import type { Database } from '../db/client.js';
@@ -71,6 +73,8 @@ export interface OperatorApiOptions {
   intake?: ScimDependencies;
   /** JML_APPROVALS_REQUIRED: 2 makes releasing a held leaver take two different operators. */
   approvalsRequired?: number;
+  /** The effective settings without secrets, for an admin's GET /api/settings (src/config.ts publicSettings). */
+  settings?: Record<string, PublicSetting>;
 }
 
 const principals = new WeakMap<Request, Principal>();
@@ -132,6 +136,7 @@ function toHttp(res: Response, error: unknown, logger: Logger): void {
     case 'UnknownPerson':
     case 'RunNotFound':
     case 'FindingNotFound':
+    case 'TokenNotFound':
       return sendError(res, 404, named.name, named.message ?? 'not found');
     case 'MappingError':
     case 'CsvFormatError':
@@ -146,6 +151,7 @@ function toHttp(res: Response, error: unknown, logger: Logger): void {
     case 'NothingToReconcile':
     case 'IdleSweepNotHeld':
     case 'FindingNotActionable':
+    case 'TokenAlreadyRevoked':
       return sendError(res, 409, named.name, named.message ?? 'conflict');
   }
   // The person was deleted between the lookup and the row lock (src/scim/users.ts).
@@ -386,6 +392,11 @@ export function createOperatorRouter(options: OperatorApiOptions): express.Route
       }),
     );
   }
+
+  // Tokens and settings: an admin's, and nobody else's (src/api/admin-routes.ts).
+  router.use('/tokens', allow('manageTokens'));
+  router.use('/settings', allow('manageSettings'));
+  router.use(createAdminRouter({ db, principalOf, settings: options.settings }));
 
   router.use('/reports', allow('readAudit'), createReportRouter({ db, deprovisionSlaMs: options.deprovisionSlaMs }));
   router.use(['/audit', '/evidence'], allow('readAudit'));

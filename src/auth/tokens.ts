@@ -42,6 +42,31 @@ export function listTokens(db: Database) {
   return db.apiToken.findMany({ orderBy: { createdAt: 'asc' } });
 }
 
+/** A token as listings show it: its prefix (to recognise a leaked one), never its hash or secret. */
+export interface TokenView {
+  id: string;
+  name: string;
+  kind: TokenKind;
+  prefix: string;
+  profile: ClientProfile | null;
+  createdAt: Date;
+  lastUsedAt: Date | null;
+  revokedAt: Date | null;
+}
+
+export function tokenView(record: Awaited<ReturnType<typeof listTokens>>[number]): TokenView {
+  return {
+    id: record.id,
+    name: record.name,
+    kind: record.kind,
+    prefix: record.prefix,
+    profile: record.kind === 'scim' ? record.profile : null,
+    createdAt: record.createdAt,
+    lastUsedAt: record.lastUsedAt,
+    revokedAt: record.revokedAt,
+  };
+}
+
 /** Revokes by id, or every live token with that name; returns how many were revoked. */
 export async function revokeToken(db: Database, idOrName: string, actor = 'cli'): Promise<number> {
   const isUuid = /^[0-9a-f-]{36}$/i.test(idOrName);

@@ -10,8 +10,11 @@ import type { HeldIdleSweep } from '../lifecycle/idle-sweep-approval.js';
 import type { FindingView } from '../reconcile/operations.js';
 import { slaChart } from './chart.js';
 import { html, type SafeHtml } from './html.js';
-import { can, type Permission } from '../auth/roles.js';
+import { can, TOKEN_KINDS, type Permission } from '../auth/roles.js';
 import type { Session } from './sessions.js';
+import type { TokenView } from '../auth/tokens.js';
+import type { PublicSetting } from '../config.js';
+import { CLIENT_PROFILES } from '../scim/dialect/profiles.js';
 
 export interface LayoutInput {
   title: string;
@@ -24,7 +27,7 @@ export function layout({ title, session, body }: LayoutInput): string {
   // Only the pages this role may open (src/auth/roles.ts); the routes refuse the rest anyway.
   const may = (permission: Permission) => (session ? can(session.principal, permission) : false);
   const nav = session
-    ? html`<nav>${may('readEvents') ? html`<a href="/ui/">Leavers</a>` : ''}${may('readAudit') ? html`<a href="/ui/report">SLA report</a><a href="/ui/evidence">Evidence</a><a href="/ui/reconcile">Reconciliation</a>` : ''}${may('changePeople') ? html`<a href="/ui/hr">HR import</a>` : ''}<span class="who">${session.principal.name}</span><form method="post" action="/ui/logout"><button type="submit">Log out</button></form></nav>`
+    ? html`<nav>${may('readEvents') ? html`<a href="/ui/">Leavers</a>` : ''}${may('readAudit') ? html`<a href="/ui/report">SLA report</a><a href="/ui/evidence">Evidence</a><a href="/ui/reconcile">Reconciliation</a>` : ''}${may('changePeople') ? html`<a href="/ui/hr">HR import</a>` : ''}${may('manageTokens') || may('manageSettings') ? html`<a href="/ui/admin">Administration</a>` : ''}<span class="who">${session.principal.name}</span><form method="post" action="/ui/logout"><button type="submit">Log out</button></form></nav>`
     : '';
   return `<!doctype html>\n${html`<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>${title} · jml</title><link rel="stylesheet" href="/ui/ui.css"><link rel="icon" href="/ui/favicon.svg"></head><body><header><h1>jml</h1>${nav}</header>${flash ? html`<p class="flash ${flash.kind}" role="status">${flash.text}</p>` : ''}<main>${body}</main></body></html>`.value}`;
 }
@@ -32,7 +35,7 @@ export function layout({ title, session, body }: LayoutInput): string {
 export function loginPage(error?: string): string {
   return layout({
     title: 'Log in',
-    body: html`<h2>Log in</h2>${error ? html`<p class="flash error" role="alert">${error}</p>` : ''}<form class="login" method="post" action="/ui/login"><label>Token <input type="password" name="token" autocomplete="off" required></label><button type="submit">Log in</button></form><p class="hint">Create a token with <code>npx jml tokens create --name &lt;you&gt; --role operator</code> (or <code>--role auditor</code> to read the record only).</p>`,
+    body: html`<h2>Log in</h2>${error ? html`<p class="flash error" role="alert">${error}</p>` : ''}<form class="login" method="post" action="/ui/login"><label>Token <input type="password" name="token" autocomplete="off" required></label><button type="submit">Log in</button></form><p class="hint">Create a token with <code>npx jml tokens create --name &lt;you&gt; --role operator</code> (or <code>--role auditor</code> to read the record only, <code>--role admin</code> for tokens and settings).</p>`,
   });
 }
 
@@ -216,6 +219,38 @@ export function hrImportBody(report?: ImportReport, error?: string): SafeHtml {
   return html`${upload}${summary}${failed}<table id="import-changes"><thead><tr><th>Line</th><th>Person</th><th>Change</th><th>Attributes</th></tr></thead><tbody>${report.changes.map(
     (change) => html`<tr data-identity="${change.identityId}"><td>${change.line}</td><td><a href="/ui/evidence?subject=${encodeURIComponent(change.identityId)}">${change.userName}</a></td><td class="kind">${change.kind === 'leaver' ? (change.effectiveAt ? `leaver on ${change.effectiveAt}` : 'leaver now') : change.kind}</td><td>${Object.entries(change.changes).map(([key, { from, to }]) => html`<span class="chip">${key}: ${shown(from)} → ${shown(to)}</span> `)}</td></tr>`,
   )}</tbody></table>`;
+}
+
+export interface AdminInput {
+  /** Absent when the viewer may not manage tokens. */
+  tokens?: TokenView[];
+  /** Absent when the viewer may not read settings. */
+  settings?: Record<string, PublicSetting>;
+  /** A token just created: its secret, shown on this page once. */
+  created?: TokenView & { token: string };
+  error?: string;
+}
+
+const settingValue = (value: PublicSetting) =>
+  value === null ? '–' : typeof value === 'object' && !Array.isArray(value) ? (value.set ? 'set (secret, not shown)' : 'not set') : Array.isArray(value) ? value.join(', ') : String(value);
+
+/** Tokens and settings (src/auth/administration.ts): an admin's page, with the same powers as the API's. */
+export function adminBody({ tokens, settings, created, error }: AdminInput): SafeHtml {
+  const shownOnce = created
+    ? html`<section id="created-token"><h2>New ${created.kind} token "${created.name}"</h2><p>Copy it now: this is the only time it is shown; only its SHA-256 is stored.</p><p><code class="secret">${created.token}</code></p></section>`
+    : '';
+  const roles = TOKEN_KINDS.map((kind) => html`<option value="${kind}">${kind}</option>`);
+  const profiles = CLIENT_PROFILES.map((profile) => html`<option value="${profile}">${profile}</option>`);
+  const tokenSection = tokens
+    ? html`<section id="tokens"><h2>Tokens (${tokens.length})</h2><form class="create-token" method="post" action="/ui/admin/tokens"><label>Name <input type="text" name="name" required maxlength="100"></label><label>Role <select name="role">${roles}</select></label><label>Profile (scim only) <select name="profile"><option value="">–</option>${profiles}</select></label><button type="submit">Create token</button></form><table id="tokens-table"><thead><tr><th>Name</th><th>Role</th><th>Prefix</th><th>Profile</th><th>Created</th><th>Last used</th><th>State</th><th></th></tr></thead><tbody>${tokens.map(
+        (token) =>
+          html`<tr data-token="${token.id}"><td>${token.name}</td><td>${token.kind}</td><td><code>${token.prefix}…</code></td><td>${token.profile ?? ''}</td><td>${time(token.createdAt)}</td><td>${time(token.lastUsedAt)}</td><td class="token-state">${token.revokedAt ? html`revoked ${time(token.revokedAt)}` : 'active'}</td><td class="actions">${token.revokedAt ? '' : postButton(`/ui/admin/tokens/${token.id}/revoke`, 'Revoke')}</td></tr>`,
+      )}</tbody></table></section>`
+    : '';
+  const settingsSection = settings
+    ? html`<section id="settings"><h2>Settings</h2><p>The effective values this process runs with, defaults included; secrets say only whether they are set. They change in the environment and take effect at the next start.</p><table id="settings-table"><tbody>${Object.entries(settings).map(([name, value]) => html`<tr><th>${name}</th><td>${settingValue(value)}</td></tr>`)}</tbody></table></section>`
+    : '';
+  return html`${error ? html`<p class="flash error" role="alert">${error}</p>` : ''}${shownOnce}${tokenSection}${settingsSection}`;
 }
 
 export function messagePage(title: string, text: string, session?: Session): string {

@@ -1,5 +1,5 @@
 // The operator web pages under /ui: leavers in flight and held, what needs attention (with retry),
-// the SLA report with its chart, and one person's evidence. Server-rendered HTML with no script;
+// the SLA report with its chart, one person's evidence, and an admin's tokens and settings. Server-rendered HTML with no script;
 // forms post to the same services the operator API calls (src/lifecycle/operations.ts).
 //
 // Authentication: an operator logs in once with an operator token; the server keeps a session in
@@ -17,6 +17,8 @@ import { buildEvidence, PersonNotFound } from '../audit/evidence.js';
 import { BundleError, bundleFileName, buildBundle, type BundleSource } from '../audit/bundle.js';
 import { DEFAULT_DEPROVISION_SLA_MS, deprovisioningReport, reportCsv, reportWindowSchema } from '../audit/report.js';
 import type { TokenVerifier } from '../auth/tokens.js';
+import { createTokenAs, createTokenSchema, listTokensAs, readSettingsAs, revokeTokenAs } from '../auth/administration.js';
+import type { PublicSetting } from '../config.js';
 import { SYSTEMS } from '../connectors/types.js';
 import type { Database } from '../db/client.js';
 import { approveAllHeld, approveEvent, eventIdSchema, listEvents, rejectEvent, retryEvent, type EventView } from '../lifecycle/operations.js';
@@ -30,7 +32,7 @@ import { CsvFormatError, importHrChanges, MAX_IMPORT_BYTES } from '../hr/import.
 import { MappingError, MAX_MAPPING_BYTES, parseMappingText } from '../hr/mapping.js';
 import { html } from './html.js';
 import { readUpload, UploadRefused } from './upload.js';
-import { evidenceBody, findingsBody, reconcileBody, hrImportBody, layout, loginPage, messagePage, overviewBody, reportBody, type Names } from './pages.js';
+import { adminBody, type AdminInput, evidenceBody, findingsBody, reconcileBody, hrImportBody, layout, loginPage, messagePage, overviewBody, reportBody, type Names } from './pages.js';
 import { sameOrigin, securityHeaders, sessionCookie, sessionIdOf } from './security.js';
 import { DEFAULT_SESSION_TTL_MS, SessionStore, type Session } from './sessions.js';
 import { DATABASE_RETRY_AFTER_SECONDS } from '../db/errors.js';
@@ -55,6 +57,8 @@ export interface UiOptions {
   reconcile?: ReconcileSetup;
   /** JML_APPROVALS_REQUIRED: 2 makes releasing a held leaver take two different operators. */
   approvalsRequired?: number;
+  /** The effective settings without secrets, for an admin's page (src/config.ts publicSettings). */
+  settings?: Record<string, PublicSetting>;
 }
 
 const STYLESHEET = readFileSync(new URL('./ui.css', import.meta.url), 'utf8');
@@ -82,9 +86,9 @@ function sendPage(res: Response, session: Session, title: string, body: Paramete
 }
 
 /** What an operator can fix (a wrong id, an event no longer in that state) goes back as a message. */
-const OPERATOR_ERRORS = new Set(['EventNotFound', 'EventNotInState', 'EventSuperseded', 'UnknownPerson', 'SecondApproverRequired', 'NothingToReconcile', 'IdleSweepNotHeld', 'FindingNotFound', 'FindingNotActionable']);
+const OPERATOR_ERRORS = new Set(['TokenNotFound', 'TokenAlreadyRevoked', 'EventNotFound', 'EventNotInState', 'EventSuperseded', 'UnknownPerson', 'SecondApproverRequired', 'NothingToReconcile', 'IdleSweepNotHeld', 'FindingNotFound', 'FindingNotActionable']);
 /** A role with none of these has no page to see. */
-const UI_PERMISSIONS: readonly Permission[] = ['readEvents', 'readAudit'];
+const UI_PERMISSIONS: readonly Permission[] = ['readEvents', 'readAudit', 'manageTokens', 'manageSettings'];
 
 export function createUiRouter(options: UiOptions): express.Router {
   const { db, logger } = options;
@@ -140,7 +144,7 @@ export function createUiRouter(options: UiOptions): express.Router {
         return;
       }
       const { principal } = authentication;
-      // A SCIM or admin token opens no page: say so rather than log in to an empty page.
+      // A SCIM or hr token opens no page: say so rather than log in to an empty page.
       if (!UI_PERMISSIONS.some((permission) => can(principal, permission))) {
         res.status(403).type('html').send(loginPage(forbiddenDetail(principal, 'readAudit')));
         return;
@@ -179,6 +183,8 @@ export function createUiRouter(options: UiOptions): express.Router {
       if (can(session.principal, permission)) return next();
       // An auditor's home is the record: send a GET of the overview there instead of refusing it.
       if (req.method === 'GET' && req.path === '/' && can(session.principal, 'readAudit')) return res.redirect(303, '/ui/report');
+      // An admin's is the administration page.
+      if (req.method === 'GET' && req.path === '/' && can(session.principal, 'manageTokens')) return res.redirect(303, '/ui/admin');
       res.status(403).type('html').send(messagePage('Not allowed', forbiddenDetail(session.principal, permission), session));
     };
 
@@ -464,6 +470,39 @@ export function createUiRouter(options: UiOptions): express.Router {
       }),
     );
   }
+
+  // Tokens and settings (src/auth/administration.ts), an admin's only page. A new token's secret is
+  // rendered into the answer to the post itself, never kept in the session for a redirect.
+  const adminPage = async (req: Request, res: Response, extra: Pick<AdminInput, 'created' | 'error'> = {}, status = 200) => {
+    const session = sessionOf(req);
+    const tokens = can(session.principal, 'manageTokens') ? await listTokensAs(db, session.principal) : undefined;
+    const settings = can(session.principal, 'manageSettings') && options.settings ? await readSettingsAs(db, session.principal, options.settings) : undefined;
+    sendPage(res, session, 'Administration', adminBody({ tokens, settings, ...extra }), status);
+  };
+  router.get('/admin', allow('manageTokens'), handle((req, res) => adminPage(req, res)));
+  router.post(
+    '/admin/tokens',
+    allow('manageTokens'),
+    form,
+    handle(async (req, res) => {
+      const { profile, ...rest } = (formBody(req) ?? {}) as Record<string, unknown>;
+      const input = createTokenSchema.safeParse({ ...rest, ...(profile ? { profile } : {}) });
+      if (!input.success) return adminPage(req, res, { error: `Invalid token: ${input.error.issues.map((issue) => `${issue.path.join('.')} ${issue.message}`).join('; ')}` }, 400);
+      res.set('Cache-Control', 'no-store');
+      await adminPage(req, res, { created: await createTokenAs(db, sessionOf(req).principal, input.data) }, 201);
+    }),
+  );
+  router.post(
+    '/admin/tokens/:id/revoke',
+    ...action(
+      async (req, _by, session) => {
+        noForm.parse(formBody(req));
+        const revoked = await revokeTokenAs(db, session.principal, String(req.params.id));
+        return `Revoked the ${revoked.kind} token "${revoked.name}" (${revoked.prefix}…).`;
+      },
+      { permission: 'manageTokens', back: () => '/ui/admin' },
+    ),
+  );
 
   router.use((req: Request, res: Response) => {
     res.status(404).type('html').send(messagePage('Not found', `No page ${req.method} ${req.originalUrl.slice(0, 200)}`, sessions.get(req)));
