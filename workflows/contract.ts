@@ -1,6 +1,7 @@
-// What the workflows receive, the signals they accept and the names they run under. Shared by the
-// workflow bundle and the application, so it imports nothing but types and the SDK's definers.
-import { defineQuery, defineSignal } from '@temporalio/workflow';
+// What the workflows receive and the names they run under. Shared by the workflow bundle and the
+// application, so it imports nothing but types: the API, the worker and the CLI (jml events) load
+// it without the Temporal SDK (issue 17: the CLI answers in about a second). The signals and
+// queries, which need the SDK's definers, are in ./signals.ts, which only workflows import.
 import type { LifecycleKind } from '../src/lifecycle/detect.js';
 import type { SystemName } from '../src/connectors/types.js';
 
@@ -71,17 +72,7 @@ export interface ReconcileOutcome {
   remediated: number;
 }
 
-/** An operator released a leaver the mass-deprovision guard held. */
-export const approveSignal = defineSignal<[{ by: string }]>('approve');
-/** An operator refused a held leaver: nothing is sent downstream. */
-export const rejectSignal = defineSignal<[{ by: string; reason?: string }]>('reject');
-/** The change now takes effect at another time (a changed termination date, or now). */
-export const rescheduleSignal = defineSignal<[{ effectiveAt: string; by: string }]>('reschedule');
-/** The change no longer applies (a rehire, or a termination date withdrawn) before it took effect. */
-export const cancelSignal = defineSignal<[{ by: string; reason: string }]>('cancel');
-
 export type LifecyclePhase = 'starting' | 'held' | 'waiting' | 'acting' | 'done' | 'cancelled';
-export const phaseQuery = defineQuery<{ phase: LifecyclePhase; effectiveAt?: string }>('phase');
 
 /** Deterministic and free of personal data: the event id is a random UUID. */
 export function workflowIdForEvent(eventId: string, generation = 0): string {

@@ -4,7 +4,8 @@
 // and records each person after the call (docs/decisions/042-idle-sweep-records-each-person.md).
 import { condition, patched, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { createActivities } from '../src/activities/index.js';
-import { approveSignal, rejectSignal, systemTaskQueue, type IdleSweepInput } from './contract.js';
+import { systemTaskQueue, type IdleSweepInput } from './contract.js';
+import { approveSignal, rejectSignal } from './signals.js';
 
 type Activities = ReturnType<typeof createActivities>;
 

@@ -23,18 +23,8 @@ import {
   setHandler,
 } from '@temporalio/workflow';
 import type { createActivities } from '../src/activities/index.js';
-import {
-  approveSignal,
-  cancelSignal,
-  phaseQuery,
-  rejectSignal,
-  rescheduleSignal,
-  systemTaskQueue,
-  TARGET_ACTION_HEARTBEAT_TIMEOUT_MS,
-  type LifecyclePhase,
-  type LifecycleTarget,
-  type LifecycleWorkflowInput,
-} from './contract.js';
+import { systemTaskQueue, TARGET_ACTION_HEARTBEAT_TIMEOUT_MS, type LifecyclePhase, type LifecycleTarget, type LifecycleWorkflowInput } from './contract.js';
+import { approveSignal, cancelSignal, phaseQuery, rejectSignal, rescheduleSignal } from './signals.js';
 
 type Activities = ReturnType<typeof createActivities>;
 
