@@ -98,6 +98,12 @@ export const environmentSchema = z.object({
    * as those finish (0: all at once). Keeps a mass approval from flooding Temporal and the vendors.
    */
   JML_RELEASE_MAX_IN_FLIGHT: z.coerce.number().int().min(0).default(200),
+  /**
+   * An approval that releases more held events than this runs them in one mass-release workflow
+   * that pages through them, instead of one workflow each (0: never;
+   * docs/decisions/048-mass-release-lane.md).
+   */
+  JML_MASS_RELEASE_THRESHOLD: z.coerce.number().int().min(0).default(500),
   JML_DRY_RUN: booleanFlag.default(false),
   /** Dry run for these systems only (comma-separated), the others act for real. */
   JML_DRY_RUN_SYSTEMS: systemList.default([]),

@@ -34,6 +34,44 @@ export interface LifecycleWorkflowInput {
 }
 
 export const LIFECYCLE_WORKFLOW = 'lifecycleWorkflow';
+
+/**
+ * One operator approval that released more held events than JML_MASS_RELEASE_THRESHOLD: a single
+ * workflow pages through them (docs/decisions/048-mass-release-lane.md).
+ */
+export const MASS_RELEASE_WORKFLOW = 'massReleaseWorkflow';
+
+export interface MassReleaseInput {
+  /** Names the approval: every event it released carries it in its start row. */
+  releaseId: string;
+  queuePrefix: string;
+  retryDeadlineMs: number;
+  retryInitialIntervalMs?: number;
+  retryMaximumIntervalMs?: number;
+  /** Events per page (default 50), and pages per run before continuing as new (default 10). */
+  pageSize?: number;
+  pagesPerRun?: number;
+  /** Where the previous run stopped: the last event id it paged through. */
+  afterEventId?: string;
+  /** Events begun by earlier runs, carried across continue-as-new for the result. */
+  begun?: number;
+}
+
+export interface MassReleaseResult {
+  /** Events this workflow acted on (began and finished). */
+  begun: number;
+}
+
+/** One account a mass-release page acts on in one system. */
+export interface MassPageItem {
+  eventId: string;
+  action: TargetActionKind;
+  generation: number;
+}
+
+export function massReleaseWorkflowId(releaseId: string): string {
+  return `mass-release-${releaseId}`;
+}
 export const IDLE_SWEEP_WORKFLOW = 'idleSweepWorkflow';
 /** One schedule per deployment: deployments sharing a namespace use different task queues. */
 export function idleSweepScheduleId(queuePrefix: string): string {

@@ -8,7 +8,7 @@ import type { Transaction } from '../audit/append.js';
 import { SYSTEMS, type SystemName } from '../connectors/types.js';
 import type { LifecycleEvent } from '../generated/prisma/client.js';
 import { workflowIdForEvent, type LifecycleWorkflowInput } from '../../workflows/contract.js';
-import { approveHeld, recordFirstApproval, rejectHeld, retryTargets } from './transitions.js';
+import { approveHeld, recordFirstApproval, rejectHeld, retryTargets, type MassReleaseOption } from './transitions.js';
 
 export const EVENT_KINDS = ['joiner', 'mover', 'leaver', 'rehire'] as const;
 export const EVENT_STATUSES = ['pending', 'running', 'waiting', 'held', 'completed', 'needs_attention', 'cancelled'] as const;
@@ -229,6 +229,11 @@ export interface OperatorAction {
 export interface ApprovalAction extends OperatorAction {
   /** JML_APPROVALS_REQUIRED: 1 (default) releases at once; 2 needs two different operators. */
   approvalsRequired?: number;
+  /**
+   * JML_MASS_RELEASE_THRESHOLD: an approval releasing more events than this runs them in one
+   * mass-release workflow (docs/decisions/048-mass-release-lane.md). Unset or 0: never.
+   */
+  massReleaseThreshold?: number;
 }
 
 export interface Signalled {
@@ -254,7 +259,15 @@ export interface Approved extends Signalled {
  * stays held; a different operator's approval releases it; the same operator's is refused for one
  * event (SecondApproverRequired) and left waiting in a bulk approval.
  */
-async function approveLocked(tx: Transaction, events: LifecycleEvent[], by: string, required: number, now: Date, single: boolean): Promise<Approved[]> {
+async function approveLocked(
+  tx: Transaction,
+  events: LifecycleEvent[],
+  by: string,
+  required: number,
+  now: Date,
+  single: boolean,
+  mass?: MassReleaseOption,
+): Promise<{ approved: Approved[]; massReleaseWorkflowId: string | null }> {
   const view = (event: LifecycleEvent, released: boolean, approvedBy: string[]): Approved => ({
     eventId: event.id,
     workflowId: event.workflowId,
@@ -265,18 +278,21 @@ async function approveLocked(tx: Transaction, events: LifecycleEvent[], by: stri
     approvalsRequired: required,
   });
   if (required <= 1) {
-    await approveHeld(tx, events, by, now);
-    return events.map((event) => view(event, true, [by]));
+    const { massReleaseWorkflowId } = await approveHeld(tx, events, by, now, mass);
+    return { approved: events.map((event) => view(event, true, [by])), massReleaseWorkflowId };
   }
   const mine = events.filter((event) => event.firstApprovedBy === by);
   if (single && mine[0]) throw new SecondApproverRequired(mine[0].id, by);
   const first = events.filter((event) => event.firstApprovedBy === null);
   const second = events.filter((event) => event.firstApprovedBy !== null && event.firstApprovedBy !== by);
   await recordFirstApproval(tx, first, by, required, now);
-  await approveHeld(tx, second, by, now);
-  return events.map((event) =>
-    event.firstApprovedBy === null ? view(event, false, [by]) : event.firstApprovedBy === by ? view(event, false, [by]) : view(event, true, [event.firstApprovedBy, by]),
-  );
+  const { massReleaseWorkflowId } = await approveHeld(tx, second, by, now, mass);
+  return {
+    approved: events.map((event) =>
+      event.firstApprovedBy === null ? view(event, false, [by]) : event.firstApprovedBy === by ? view(event, false, [by]) : view(event, true, [event.firstApprovedBy, by]),
+    ),
+    massReleaseWorkflowId,
+  };
 }
 
 export async function approveEvent(db: Database, input: ApprovalAction & { eventId: string }): Promise<Approved> {
@@ -284,23 +300,27 @@ export async function approveEvent(db: Database, input: ApprovalAction & { event
   const [approved] = await db.$transaction(async (tx) => {
     const event = await lockEvent(tx, input.eventId);
     requireHeld(event, 'approved');
-    return approveLocked(tx, [event], by, input.approvalsRequired ?? 1, new Date(), true);
+    return (await approveLocked(tx, [event], by, input.approvalsRequired ?? 1, new Date(), true)).approved;
   });
   if (approved!.released) input.onOutboxWritten?.();
   return approved!;
 }
 
-/** Approves every held leaver at once: the operator has looked at the burst and it is genuine. */
-export async function approveAllHeld(db: Database, input: ApprovalAction): Promise<{ approved: Approved[] }> {
+/**
+ * Approves every held leaver at once: the operator has looked at the burst and it is genuine. More
+ * than `massReleaseThreshold` released go to one mass-release workflow, named in the answer.
+ */
+export async function approveAllHeld(db: Database, input: ApprovalAction): Promise<{ approved: Approved[]; massReleaseWorkflowId?: string }> {
   const by = operatorNameSchema.parse(input.by);
   const approved = await db.$transaction(async (tx) => {
     const locked = await tx.$queryRaw<{ id: string }[]>`
       SELECT id FROM lifecycle_event WHERE status = 'held' ORDER BY created_at, id FOR UPDATE`;
     const events = await tx.lifecycleEvent.findMany({ where: { id: { in: locked.map((row) => row.id) } }, orderBy: [{ createdAt: 'asc' }, { id: 'asc' }] });
-    return approveLocked(tx, events, by, input.approvalsRequired ?? 1, new Date(), false);
+    const threshold = input.massReleaseThreshold ?? 0;
+    return approveLocked(tx, events, by, input.approvalsRequired ?? 1, new Date(), false, threshold > 0 ? { threshold } : undefined);
   });
-  if (approved.some((event) => event.released)) input.onOutboxWritten?.();
-  return { approved };
+  if (approved.approved.some((event) => event.released)) input.onOutboxWritten?.();
+  return { approved: approved.approved, ...(approved.massReleaseWorkflowId ? { massReleaseWorkflowId: approved.massReleaseWorkflowId } : {}) };
 }
 
 /**

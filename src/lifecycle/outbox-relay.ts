@@ -133,16 +133,17 @@ export class OutboxRelay {
         // A start row marked 'held' is an event the guard holds (decision 023): passed over, with the
         // rows behind it, until an approval marks it 'approve' or a cancellation clears the mark. One
         // marked 'waiting' is a dated event: taken (`due`) once its event's effective date has come.
+        // One marked 'mass' was released to a mass-release workflow, which begins it (decision 048).
         const now = new Date();
         // A lifecycle start carries its event's effective date as it is now (a held leaver's date
         // may have moved while it waited).
         const taken = await tx.$queryRaw<(OutboxRow & { approval: boolean; effective_at: Date | null })[]>`
           WITH ordinary AS (
             SELECT o.id, o.kind, o.workflow_id, o.workflow_type, o.signal, o.args, false AS approval FROM outbox o
-            WHERE o.dispatched_at IS NULL AND (o.signal IS NULL OR o.signal NOT IN ('approve', 'held', 'waiting'))
+            WHERE o.dispatched_at IS NULL AND (o.signal IS NULL OR o.signal NOT IN ('approve', 'held', 'waiting', 'mass'))
               AND NOT EXISTS (
                 SELECT 1 FROM outbox a WHERE a.workflow_id = o.workflow_id AND a.id < o.id
-                  AND a.dispatched_at IS NULL AND a.signal IN ('approve', 'held', 'waiting'))
+                  AND a.dispatched_at IS NULL AND a.signal IN ('approve', 'held', 'waiting', 'mass'))
             ORDER BY o.id LIMIT ${BATCH} FOR UPDATE OF o SKIP LOCKED),
           due AS (
             SELECT o.id, o.kind, o.workflow_id, o.workflow_type, o.signal, o.args, false AS approval FROM outbox o

@@ -15,9 +15,12 @@ import type { SystemName } from '../connectors/types.js';
 import type { LifecycleEvent } from '../generated/prisma/client.js';
 import {
   LIFECYCLE_WORKFLOW,
+  MASS_RELEASE_WORKFLOW,
+  massReleaseWorkflowId,
   workflowIdForEvent,
   type LifecycleTarget,
   type LifecycleWorkflowInput,
+  type MassReleaseInput,
   type TargetActionKind,
 } from '../../workflows/contract.js';
 import type { DetectedChange } from './detect.js';
@@ -190,7 +193,9 @@ async function cancelLocked(
  * the workflow finds the event cancelled and reports every target cancelled without acting.
  */
 async function unholdStart(tx: Transaction, workflowId: string): Promise<void> {
-  await tx.$executeRaw`UPDATE outbox SET signal = NULL WHERE workflow_id = ${workflowId} AND kind = 'start' AND dispatched_at IS NULL AND signal IN ('held', 'waiting')`;
+  // 'mass': released to the mass-release lane, not yet begun by its page (decision 048): the page
+  // passes over it from now on, and its own workflow reports it cancelled.
+  await tx.$executeRaw`UPDATE outbox SET signal = NULL WHERE workflow_id = ${workflowId} AND kind = 'start' AND dispatched_at IS NULL AND signal IN ('held', 'waiting', 'mass')`;
 }
 
 /**
@@ -218,12 +223,25 @@ export async function rescheduleLeaver(
 
 // ---- Operator steps: inside the operator's transaction, with the event rows locked ----
 
+/** JML_MASS_RELEASE_THRESHOLD: an approval releasing more events than this goes to the mass lane (0: never). */
+export interface MassReleaseOption {
+  threshold: number;
+}
+
 /**
  * Releases held leavers: held to pending in the same transaction as the approve signal, so a
  * second approve or a late reject is refused rather than racing the first signal to the workflow.
+ * An approval of more than `mass.threshold` events writes one start row for a mass-release
+ * workflow instead, and marks the events' start rows 'mass' (decision 048); answers its workflow id.
  */
-export async function approveHeld(tx: Transaction, events: LifecycleEvent[], by: string, now: Date): Promise<void> {
-  if (events.length === 0) return;
+export async function approveHeld(
+  tx: Transaction,
+  events: LifecycleEvent[],
+  by: string,
+  now: Date,
+  mass?: MassReleaseOption,
+): Promise<{ massReleaseWorkflowId: string | null }> {
+  if (events.length === 0) return { massReleaseWorkflowId: null };
   const ids = events.map((event) => event.id);
   const { count } = await tx.lifecycleEvent.updateMany({ where: { id: { in: ids }, status: 'held' }, data: { status: 'pending' } });
   if (count !== events.length) {
@@ -233,17 +251,35 @@ export async function approveHeld(tx: Transaction, events: LifecycleEvent[], by:
   // Held by the relay before its workflow started (decision 023): the start row itself is released,
   // marked as an approval so that it waits its turn in the paced release (decision 014), and the
   // workflow starts past the guard. A workflow already waiting (held before that change) is signalled.
-  const released = new Set(
-    (await tx.$queryRaw<{ workflow_id: string }[]>`
-      UPDATE outbox SET signal = 'approve', args = jsonb_set(args, '{0,guard}', 'false'::jsonb)
+  // A mass release marks the rows 'mass' with the release's id instead: the relay passes over them
+  // and the mass-release workflow pages through them (decision 048).
+  const releaseId = mass && mass.threshold > 0 && events.length > mass.threshold ? randomUUID() : null;
+  const releasedRows = await tx.$queryRaw<{ workflow_id: string; input: LifecycleWorkflowInput }[]>`
+      UPDATE outbox SET signal = ${releaseId === null ? 'approve' : 'mass'},
+        args = CASE WHEN ${releaseId}::text IS NULL THEN jsonb_set(args, '{0,guard}', 'false'::jsonb)
+                    ELSE jsonb_set(jsonb_set(args, '{0,guard}', 'false'::jsonb), '{0,massRelease}', to_jsonb(${releaseId}::text)) END
       WHERE kind = 'start' AND dispatched_at IS NULL AND signal = 'held' AND workflow_id = ANY(${events.map((event) => event.workflowId)}::text[])
-      RETURNING workflow_id`).map((row) => row.workflow_id),
-  );
+      RETURNING workflow_id, args->0 AS input`;
+  const released = new Set(releasedRows.map((row) => row.workflow_id));
+  let massWorkflowId: string | null = null;
+  const [first] = releasedRows;
+  if (releaseId !== null && first) {
+    massWorkflowId = massReleaseWorkflowId(releaseId);
+    // The events' own settings (queues, retry budget), as their per-leaver workflows would have had them.
+    const input: MassReleaseInput = {
+      releaseId,
+      queuePrefix: first.input.queuePrefix,
+      retryDeadlineMs: first.input.retryDeadlineMs,
+      retryInitialIntervalMs: first.input.retryInitialIntervalMs,
+      retryMaximumIntervalMs: first.input.retryMaximumIntervalMs,
+    };
+    await tx.outboxEntry.create({ data: { kind: 'start', workflowId: massWorkflowId, workflowType: MASS_RELEASE_WORKFLOW, args: toJson([input]) as Prisma.InputJsonValue } });
+  }
   const waiting = events.filter((event) => !released.has(event.workflowId));
   if (waiting.length > 0) await tx.outboxEntry.createMany({ data: waiting.map((event) => signalRow(event.workflowId, 'approve', { by })) });
   await appendAudit(
     tx,
-    events.flatMap((event) => [
+    events.flatMap((event): AuditEntry[] => [
       {
         actor: by,
         action: 'operator.approve',
@@ -254,9 +290,10 @@ export async function approveHeld(tx: Transaction, events: LifecycleEvent[], by:
       },
       // What a waiting workflow records when the approval reaches it (recordApproval), here at once.
       ...(released.has(event.workflowId) ? [{ actor: by, action: `lifecycle.${event.kind}.approved`, identityId: event.identityId, eventId: event.id, data: { workflowId: event.workflowId } }] : []),
-    ]),
+    ]).concat(massWorkflowId === null ? [] : [{ actor: by, action: 'operator.mass_release', data: { workflowId: massWorkflowId, releaseId, events: released.size } }]),
     now,
   );
+  return { massReleaseWorkflowId: massWorkflowId };
 }
 
 /**
@@ -461,6 +498,64 @@ export async function cancelEvent(db: Database, input: { eventId: string; by: st
     const audit = await cancelLocked(tx, event, [event.status], input.by, input.reason, now);
     await appendAudit(tx, [audit], now);
   });
+}
+
+/** An event a mass-release page acts on: running, its start row dispatched to the lane. */
+export interface MassPageEvent {
+  eventId: string;
+  targets: LifecycleTarget[];
+  generation: number;
+}
+
+/**
+ * The next page of a mass release (decision 048), in event id order after `afterEventId`, in one
+ * statement: each event still pending, due, with no earlier event of the person in the way and no
+ * system to act on before its date moves to running (conditional on pending, so a rehire that
+ * cancelled it first wins) and its start row is marked dispatched. One that is pending but not
+ * so simple (dated ahead, or behind an earlier event) is handed back to the per-leaver path: its
+ * row becomes an ordinary approval the relay releases (decision 014). Events begun by an earlier
+ * attempt of this step (running, row dispatched) are answered again, so the step can be retried.
+ * `lastEventId` is the last event paged through (null: nothing left).
+ */
+export async function beginMassPage(
+  db: Database,
+  input: { releaseId: string; afterEventId?: string; limit: number },
+  now: Date,
+): Promise<{ lastEventId: string | null; events: MassPageEvent[]; handedBack: number }> {
+  const rows = await sqlOf(db).query<{ id: string; status: string; input: LifecycleWorkflowInput; begun: boolean; lane: boolean }>(
+    `WITH page AS (
+       SELECT o.id AS outbox_id, o.dispatched_at, e.id, e.identity_id, e.created_at, e.status::text AS status, e.effective_at, o.args->0 AS input
+       FROM outbox o JOIN lifecycle_event e ON e.workflow_id = o.workflow_id
+       WHERE o.kind = 'start' AND o.signal = 'mass' AND o.args->0->>'massRelease' = $1 AND ($2::uuid IS NULL OR e.id > $2::uuid)
+       ORDER BY e.id LIMIT $3),
+     verdict AS (
+       SELECT page.*, (page.status = 'pending' AND page.effective_at <= $4::timestamptz
+         AND coalesce(jsonb_array_length(page.input->'immediateSystems'), 0) = 0
+         AND NOT EXISTS (
+           SELECT 1 FROM lifecycle_event other
+           WHERE other.identity_id = page.identity_id AND other.status IN ('pending', 'running')
+             AND (other.created_at < page.created_at OR (other.created_at = page.created_at AND other.id < page.id)))) AS lane
+       FROM page),
+     begun AS (
+       UPDATE lifecycle_event e SET status = 'running', updated_at = $4::timestamptz FROM verdict
+       WHERE e.id = verdict.id AND verdict.lane AND e.status = 'pending'
+       RETURNING e.id),
+     dispatched AS (
+       UPDATE outbox o SET dispatched_at = $4::timestamptz FROM verdict, begun
+       WHERE o.id = verdict.outbox_id AND verdict.id = begun.id),
+     handed AS (
+       UPDATE outbox o SET signal = 'approve' FROM verdict
+       WHERE o.id = verdict.outbox_id AND verdict.status = 'pending' AND NOT verdict.lane AND o.dispatched_at IS NULL)
+     SELECT verdict.id::text AS id, verdict.status, verdict.input, verdict.lane,
+            (EXISTS (SELECT 1 FROM begun WHERE begun.id = verdict.id) OR (verdict.status = 'running' AND verdict.dispatched_at IS NOT NULL)) AS begun
+     FROM verdict ORDER BY verdict.id`,
+    [input.releaseId, input.afterEventId ?? null, input.limit, now],
+  );
+  return {
+    lastEventId: rows.at(-1)?.id ?? null,
+    events: rows.filter((row) => row.begun).map((row) => ({ eventId: row.id, targets: row.input.targets, generation: row.input.generation ?? 0 })),
+    handedBack: rows.filter((row) => row.status === 'pending' && !row.lane).length,
+  };
 }
 
 export interface TargetKey {
