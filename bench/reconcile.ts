@@ -5,7 +5,12 @@
 // sampled every 20 ms (peak heap and RSS over the phase's start, after a GC), and the heap is also
 // printed at 10 %, 50 % and 100 % of the listing: flat means it does not grow with the accounts.
 // The simulators run in a child process, so their 100,000 users are not counted as jml's.
-// Exits 1 when the findings are not exactly the planted ones.
+// Then the same listing again with remediation on: it must record exactly one leaver event per
+// planted drift (one deactivation of that system each, nothing for the orphans), and the
+// mass-deprovision guard at its defaults must hold them (more than JML_GUARD_MAX_LEAVERS).
+// Releasing them and counting each deactivation at the simulator is
+// test/reconcile/remediation-guard.e2e.test.ts (1,000 accounts, real Temporal).
+// Exits 1 when the findings or the remediation are not exactly the planted ones.
 //
 //   node --import tsx bench/reconcile.ts [--accounts 100000] [--drift 50] [--orphans 50] [--systems rocketchat,userapi]
 import { performance } from 'node:perf_hooks';
@@ -13,9 +18,13 @@ import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
+import { parseEnvironment } from '../src/config.js';
 import { createConnectors, parseConnectorsConfig } from '../src/connectors/config.js';
 import type { Connector, SystemName } from '../src/connectors/types.js';
 import { createDatabase } from '../src/db/client.js';
+import { evaluateGuard } from '../src/lifecycle/guard.js';
+import { loadPolicy } from '../src/lifecycle/policy.js';
+import { lifecycleSettingsOf } from '../src/lifecycle/settings.js';
 import { logger } from '../src/logger.js';
 import { reconcileSystem } from '../src/reconcile/run.js';
 import { simulatorConnectorEnvironment, type SeedIdentity } from '../src/simulators/index.js';
@@ -99,6 +108,16 @@ try {
   const connectors = createConnectors(parseConnectorsConfig(simulatorConnectorEnvironment(urls))) as Partial<Record<SystemName, Connector>>;
 
   const lines: string[] = [];
+  // jml's defaults, as `npm start` runs them: the guard on at 20 leavers an hour.
+  const environment = parseEnvironment({});
+  const lifecycle = lifecycleSettingsOf(environment, systems, loadPolicy(undefined));
+  const guard = {
+    enabled: environment.JML_GUARD_ENABLED,
+    windowMs: environment.JML_GUARD_WINDOW_MS,
+    maxLeavers: environment.JML_GUARD_MAX_LEAVERS,
+    maxShare: environment.JML_GUARD_MAX_SHARE,
+    minLeaversForShare: environment.JML_GUARD_MIN_LEAVERS,
+  };
   for (const system of systems) {
     const connector = connectors[system]!;
     let listed = 0;
@@ -135,6 +154,24 @@ try {
       `  reconciliation:             ${reconciliation.seconds.toFixed(1)} s, ${(accounts / reconciliation.seconds).toFixed(0)} accounts/s, peak heap +${mib(reconciliation.peakHeap - reconciliation.baseHeap)}, peak RSS ${mib(reconciliation.peakRss)} (+${mib(reconciliation.peakRss - reconciliation.baseRss)})`,
       `  ratio to the floor: time ${(reconciliation.seconds / floor.seconds).toFixed(2)}x, peak heap growth ${((reconciliation.peakHeap - reconciliation.baseHeap) / Math.max(1, floor.peakHeap - floor.baseHeap)).toFixed(2)}x`,
       `  heap during the reconciliation at accounts ${checkpoints.join(', ')}`,
+    );
+
+    // Remediation on: one leaver event per planted drift, for this system only, held by the guard.
+    let remediationReport: Awaited<ReturnType<typeof reconcileSystem>> | undefined;
+    const remediation = await measure(async () => {
+      remediationReport = await reconcileSystem({ db, connectors, logger, lifecycle }, { system, dryRun: false, remediate: true, trigger: 'bench' });
+    });
+    const [events] = await db.$queryRaw<{ events: number; leavers: number; people: number; targets: number; other: number }[]>`
+      SELECT count(DISTINCT e.id)::int AS events, count(DISTINCT e.id) FILTER (WHERE NOT i.active)::int AS leavers, count(DISTINCT e.identity_id)::int AS people,
+             count(t.*)::int AS targets, count(t.*) FILTER (WHERE t.system <> ${system} OR t.action <> 'deactivate')::int AS other
+      FROM lifecycle_event e JOIN identity i ON i.id = e.identity_id JOIN target_action t ON t.event_id = e.id
+      JOIN reconcile_finding f ON f.event_id = e.id AND f.run_id = ${remediationReport!.runId}::uuid`;
+    const verdict = await evaluateGuard(db, guard, new Date());
+    const remediationExact =
+      remediationReport!.status === 'complete' && remediationReport!.remediated === drift && events!.events === drift && events!.leavers === drift && events!.people === drift && events!.targets === drift && events!.other === 0;
+    if (!remediationExact || !verdict.tripped) failed = true;
+    lines.push(
+      `  remediation (JML_RECONCILE_REMEDIATE=true): ${remediation.seconds.toFixed(1)} s, ${remediationReport!.remediated} remediated, ${events!.events} leaver events for ${events!.people} people (${events!.leavers} of them leavers), ${events!.targets} targets of which ${events!.other} not a ${system} deactivation (${remediationExact ? 'exact' : 'NOT EXACT'}); the guard at JML_GUARD_MAX_LEAVERS=${guard.maxLeavers} ${verdict.tripped ? `holds them (${JSON.stringify(verdict.verdict.deprovisionsInWindow)} deprovisions in the window)` : 'DOES NOT hold them'}`,
     );
   }
   process.stdout.write(`reconciliation benchmark on ${database.description} (PostgreSQL ${database.version}), simulators in a child process\n${lines.join('\n')}\n`);

@@ -11,6 +11,7 @@ import { createAccessTokenService } from './auth/access-tokens.js';
 import { AuthFailureGuard } from './auth/failures.js';
 import { createTokenVerifier } from './auth/tokens.js';
 import { publicSettings, type Environment } from './config.js';
+import { checkLookupsAtStart, type LookupCheck } from './connectors/check.js';
 import type { Connector, SystemName } from './connectors/types.js';
 import { Checkpointer, type CheckpointerSetup } from './audit/checkpoint.js';
 import { ChainVerifier } from './audit/chain-verifier.js';
@@ -41,6 +42,11 @@ export interface SystemOptions {
   checkpoints?: CheckpointerSetup;
   /** Warn at start-up when the database role is a superuser or owns the tables (default true). */
   checkDatabaseRole?: boolean;
+  /**
+   * Try each connector's lookup once at start-up (worker role), warning per system that finds
+   * nobody (default true; off in demo mode, whose simulators hold only what jml seeded).
+   */
+  checkLookups?: boolean;
 }
 
 export interface RunningSystem {
@@ -51,6 +57,8 @@ export interface RunningSystem {
   relay?: OutboxRelay;
   /** Failed authentications of the api role, tallied per window (flush() writes them now). */
   authFailures?: AuthFailureGuard;
+  /** The worker's start-up check of the connector lookups, running beside the start (checkLookupsAtStart). */
+  lookupsChecked?: Promise<LookupCheck[]>;
   close(): Promise<void>;
 }
 
@@ -101,6 +109,7 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
     minLeaversForShare: env.JML_GUARD_MIN_LEAVERS,
   };
   let workers: RunningWorkers | undefined;
+  let lookupsChecked: Promise<LookupCheck[]> | undefined;
   if (roles.worker) {
     const activities = createActivities({
       db,
@@ -137,6 +146,14 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
     logger.info({ schedule: reconcile, every: env.JML_RECONCILE_INTERVAL ?? 'off', systems: listing, remediate: env.JML_RECONCILE_REMEDIATE }, 'reconciliation schedule');
     // Runs a stopped worker left `running` (decision 022); one stopped moments ago is closed by the next run.
     await closeAbandonedRuns(db, { now: new Date(), logger });
+    // The worker is the process that talks to the downstream systems, so it tries their lookups
+    // (issue 14): read-only, in the background (a slow vendor must not delay the start), warnings only.
+    if (options.checkLookups !== false) {
+      lookupsChecked = checkLookupsAtStart(db, options.connectors, logger).catch((error: unknown) => {
+        logger.warn({ err: error }, 'connector lookups could not be checked at start; `npx jml connectors check` tries them');
+        return [];
+      });
+    }
   }
 
   let server: Server | undefined;
@@ -209,6 +226,7 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
     url,
     relay,
     authFailures,
+    lookupsChecked,
     async close() {
       await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
       server?.closeAllConnections();
@@ -218,6 +236,8 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
       await verifier?.stop();
       await checkpointer?.stop();
       await workers?.shutdown();
+      // Its queries must not meet a closed pool; a lookup waits at most the connector's timeout.
+      await lookupsChecked;
       await connection.close();
       await db.$disconnect();
     },

@@ -284,7 +284,8 @@ export function reportText(report: DeprovisioningReport): string {
   const heading = `Time to deprovision: leavers due ${report.from.toISOString()} to ${report.to.toISOString()} (as of ${report.asOf.toISOString()}), SLA ${formatDuration(report.slaMs)}`;
   if (report.leavers.length === 0) return `${heading}\n\nNo leaver was due in this window.\n`;
   const summary = table(
-    ['System', 'Confirmed', 'Not found', 'Open', 'Over SLA', 'p50', 'p95', 'Max', 'Verified', 'p50 verified', 'p95 verified'],
+    // Time to accepted (the vendor took the change) and time to verified (a read showed it), decision 021.
+    ['System', 'Confirmed', 'Not found', 'Open', 'Over SLA', 'p50 accepted', 'p95 accepted', 'Max accepted', 'Verified', 'p50 verified', 'p95 verified'],
     report.systems.map((row) => [
       row.system,
       String(row.confirmed),

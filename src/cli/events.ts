@@ -16,10 +16,12 @@ import {
   type EventDetail,
   type EventView,
 } from '../lifecycle/operations.js';
+import { TO_DO_DEFAULT_DAYS, targetsToDo } from '../lifecycle/to-do.js';
 
 export const EVENTS_USAGE = `Usage: jml events <action>
   jml events list [--identity <scim id>] [--kind <kind>] [--status <status>] [--since <iso>] [--until <iso>] [--limit <n>] [--cursor <c>] [--json]
   jml events show <event id> [--json]
+  jml events todo [--since <iso>] [--limit <n>] [--json]   targets to finish by hand (default: the last 30 days)
   jml events retry <event id> [--system rocketchat|mendix|userapi]
   jml events approve <event id> | --all-held
   jml events reject <event id> [--reason <text>]
@@ -125,6 +127,25 @@ async function run(db: Database, args: EventsArgs, io: Output): Promise<number> 
         for (const event of page.events) io.out(summaryLine(event));
         if (page.events.length === 0) io.out('No events match.\n');
         if (page.nextCursor) io.out(`More: --cursor ${page.nextCursor}\n`);
+      }
+      return 0;
+    }
+    case 'todo': {
+      const since = args.since === undefined ? undefined : new Date(args.since);
+      const limit = args.limit === undefined ? undefined : Number(args.limit);
+      if ((since && Number.isNaN(since.getTime())) || (limit !== undefined && !(Number.isInteger(limit) && limit > 0))) {
+        io.err(`--since must be an ISO 8601 date and --limit a positive whole number.\n${EVENTS_USAGE}`);
+        return 2;
+      }
+      const toDo = await targetsToDo(db, { since, limit });
+      if (args.json) io.out(`${JSON.stringify({ targets: toDo }, null, 2)}\n`);
+      else {
+        for (const target of toDo) {
+          io.out(
+            `${iso(target.updatedAt)}  ${target.userName}  ${target.system} ${target.action} ${target.status}  (${target.eventKind} ${target.eventId}, ${target.eventStatus})${target.lastError ? `\n    last error: ${target.lastError}` : ''}\n    to do: ${target.nextStep}\n`,
+          );
+        }
+        if (toDo.length === 0) io.out(`Nothing to do by hand${since ? ` since ${since.toISOString()}` : ` in the last ${TO_DO_DEFAULT_DAYS} days`}.\n`);
       }
       return 0;
     }

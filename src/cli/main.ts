@@ -24,9 +24,10 @@ const USAGE = `Usage: jml <command>
   migrate                                  apply database migrations and the application role's
                                            privileges, as the owner (JML_MIGRATE_DATABASE_URL)
   simulate [--port <port>]                 run the Rocket.Chat, Mendix and user API simulators
-  events list|show|retry|approve|reject [--as <operator>]
-                                           lifecycle events: inspect them, retry failed targets,
-                                           approve or reject held events ('jml events' for more)
+  events list|show|todo|retry|approve|reject [--as <operator>]
+                                           lifecycle events: inspect them, list the targets to finish
+                                           by hand, retry failed targets, approve or reject held
+                                           events ('jml events' for more)
   idle-sweep approve|reject <workflow id> [--as <operator>]
                                            release or refuse a Rocket.Chat idle sweep the guard held
   audit verify | export --from <date> --to <date> [--format csv|json] [--out <file>]

@@ -141,8 +141,8 @@ export async function reconcileSystem(deps: ReconcileDependencies, request: Reco
   }
 
   if (dryRun) {
-    // A dry run says what remediation would do, without doing it (issue 14).
-    await db.reconcileFinding.updateMany({ where: { runId, kind: 'drift' }, data: { remediation: `would deactivate account in ${system}` } });
+    // A dry run says what remediation would do, to which account, without doing it (issue 14).
+    await db.$executeRaw`UPDATE reconcile_finding SET remediation = 'would deactivate account ' || account_id || ' in ' || ${system} WHERE run_id = ${runId}::uuid AND kind = 'drift'`;
   } else if (remediate) {
     // Drift found before a listing failed is real drift: remediated all the same.
     report.remediated = await remediateDrift(db, deps.lifecycle!, { runId, system, actor: `reconcile:${request.trigger}`, now });

@@ -1,6 +1,7 @@
 // The operator pages, rendered on the server from the same services the operator API calls.
 // Everything dynamic goes through `html`, which escapes it.
 import { nextStep } from '../lifecycle/next-step.js';
+import { TO_DO_DEFAULT_DAYS, type TargetToDo } from '../lifecycle/to-do.js';
 import type { DeprovisioningReport } from '../audit/report.js';
 import { formatDuration } from '../audit/report.js';
 import { chainSummary, type EvidenceReport } from '../audit/evidence.js';
@@ -81,6 +82,8 @@ export interface OverviewInput {
   reconcileRuns?: ReconcileRunView[];
   /** Idle sweeps the guard holds for an operator (docs/decisions/042-idle-sweep-records-each-person.md). */
   idleSweeps?: HeldIdleSweep[];
+  /** Targets to finish by hand across events: attention, not found, manual action (src/lifecycle/to-do.ts). */
+  toDo?: TargetToDo[];
 }
 
 export interface ReconcileRunView {
@@ -144,7 +147,19 @@ export function findingsBody(run: ReconcileRunView, findings: FindingView[], opt
 ${findings.length === 0 ? html`<p class="empty">No findings.</p>` : html`<table id="findings-table"><thead><tr><th>#</th><th>Kind</th><th>Account</th><th>Person</th><th>Done</th><th>What to do</th>${options.canAct ? html`<th></th>` : ''}</tr></thead><tbody>${rows}</tbody></table>`}${more}`;
 }
 
-export function overviewBody({ held, inFlight, attention, completed, names, canAct, reconcileRuns, idleSweeps }: OverviewInput): SafeHtml {
+function toDoSection(toDo: TargetToDo[]): SafeHtml {
+  const rows = toDo.map(
+    (target) =>
+      html`<tr class="to-do ${target.status}" data-event="${target.eventId}" data-system="${target.system}"><td><a class="person" href="/ui/evidence?subject=${encodeURIComponent(target.identityId)}">${target.userName}</a></td><td>${target.eventKind}</td><td>${target.system}</td><td>${target.action}</td><td class="status">${target.status}</td><td>${time(target.updatedAt)}</td><td class="next-step">${target.nextStep}</td></tr>`,
+  );
+  return html`<section id="to-do"><h2>To do by hand, last ${TO_DO_DEFAULT_DAYS} days (${toDo.length})</h2>${
+    toDo.length === 0
+      ? html`<p class="empty" id="to-do-empty">None.</p>`
+      : html`<table id="to-do-table"><thead><tr><th>Person</th><th>Event</th><th>System</th><th>Action</th><th>Status</th><th>Since</th><th>What to do</th></tr></thead><tbody>${rows}</tbody></table>`
+  }</section>`;
+}
+
+export function overviewBody({ held, inFlight, attention, completed, names, canAct, reconcileRuns, idleSweeps, toDo }: OverviewInput): SafeHtml {
   const heldActions = (event: EventView) =>
     html`${event.firstApprovedBy ? html`<p class="approval">Approved by ${event.firstApprovedBy}; needs a different operator</p>` : ''}${postButton(`/ui/events/${event.id}/approve`, 'Approve')}${postButton(`/ui/events/${event.id}/reject`, 'Reject', {}, html`<input type="text" name="reason" placeholder="reason (optional)" maxlength="1000">`)}`;
   const retryActions = (event: EventView) =>
@@ -152,7 +167,7 @@ export function overviewBody({ held, inFlight, attention, completed, names, canA
       .filter((target) => target.status === 'needs_attention' || (target.status === 'not_found' && target.lastError))
       .map((target) => postButton(`/ui/events/${event.id}/retry`, `Retry ${target.system}`, { system: target.system }))}${postButton(`/ui/events/${event.id}/retry`, 'Retry all')}`;
   return html`<section id="attention"><h2>Needs attention (${attention.length})</h2>${eventTable('attention', attention, names, canAct ? retryActions : undefined)}</section>
-${idleSweeps && idleSweeps.length > 0 ? idleSweepSection(idleSweeps, canAct) : ''}<section id="held"><h2>Held by the mass-deprovision guard (${held.length})</h2>${canAct && held.length > 0 ? postButton('/ui/held/approve', `Approve all ${held.length} held`) : ''}${eventTable('held', held, names, canAct ? heldActions : undefined)}</section>
+${toDo ? toDoSection(toDo) : ''}${idleSweeps && idleSweeps.length > 0 ? idleSweepSection(idleSweeps, canAct) : ''}<section id="held"><h2>Held by the mass-deprovision guard (${held.length})</h2>${canAct && held.length > 0 ? postButton('/ui/held/approve', `Approve all ${held.length} held`) : ''}${eventTable('held', held, names, canAct ? heldActions : undefined)}</section>
 <section id="in-flight"><h2>In flight (${inFlight.length})</h2>${eventTable('in-flight', inFlight, names)}</section>
 <section id="completed"><h2>Recently completed</h2>${eventTable('completed', completed, names)}</section>${reconcileRuns ? reconcileSection(reconcileRuns, canAct) : ''}`;
 }
@@ -166,7 +181,7 @@ export function reportBody(report: DeprovisioningReport, window: { from?: string
 ${error ? html`<p class="flash error" role="alert">${error}</p>` : ''}
 <p>Leavers due ${time(report.from)} to ${time(report.to)}, as of ${time(report.asOf)}; SLA <strong>${formatDuration(report.slaMs)}</strong>. <a href="/ui/report.csv?from=${encodeURIComponent(report.from.toISOString())}&amp;to=${encodeURIComponent(report.to.toISOString())}">CSV</a></p>
 <figure>${slaChart(report.systems, report.slaMs)}</figure>
-<table id="report-systems"><thead><tr><th>System</th><th>Confirmed</th><th>Not found</th><th>Open</th><th>Over SLA</th><th>p50</th><th>p95</th><th>Max</th><th>Verified</th><th>p50 to verified</th><th>p95 to verified</th></tr></thead><tbody>${report.systems.map(
+<table id="report-systems"><thead><tr><th>System</th><th>Confirmed</th><th>Not found</th><th>Open</th><th>Over SLA</th><th>p50 to accepted</th><th>p95 to accepted</th><th>Max to accepted</th><th>Verified</th><th>p50 to verified</th><th>p95 to verified</th></tr></thead><tbody>${report.systems.map(
     (system) => html`<tr data-system="${system.system}"><td>${system.system}</td><td>${system.confirmed}</td><td>${system.notFound}</td><td>${system.open}</td><td class="${system.overSla > 0 ? 'over' : ''}">${system.overSla}</td><td>${duration(system.p50Ms)}</td><td>${duration(system.p95Ms)}</td><td>${duration(system.maxMs)}</td><td>${system.verified}</td><td>${duration(system.p50VerifiedMs)}</td><td>${duration(system.p95VerifiedMs)}</td></tr>`,
   )}</tbody></table>
 <h3>Over the SLA or still open (${leavers.length})</h3>${leavers.length === 0 ? html`<p class="empty">None.</p>` : html`<table id="report-leavers"><thead><tr><th>Person</th><th>Due</th><th>Status</th><th>Duration</th><th>Systems</th></tr></thead><tbody>${leavers.map(

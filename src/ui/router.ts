@@ -22,6 +22,7 @@ import type { PublicSetting } from '../config.js';
 import { SYSTEMS } from '../connectors/types.js';
 import type { Database } from '../db/client.js';
 import { approveAllHeld, approveEvent, eventIdSchema, listEvents, rejectEvent, retryEvent, type EventView } from '../lifecycle/operations.js';
+import { targetsToDo } from '../lifecycle/to-do.js';
 import type { Logger } from '../logger.js';
 import { findingIdSchema, findingsQuerySchema, ignoreFinding, ignoreSchema, latestRuns, remediateFinding, requestReconciliation, runFindings, runIdSchema, type ReconcileSetup } from '../reconcile/operations.js';
 import { decideIdleSweep, heldIdleSweeps, idleSweepRejectSchema } from '../lifecycle/idle-sweep-approval.js';
@@ -212,7 +213,8 @@ export function createUiRouter(options: UiOptions): express.Router {
       const session = sessionOf(req);
       const reconcileRuns = options.reconcile ? await latestRuns(db, 10) : undefined;
       const idleSweeps = await heldIdleSweeps(db);
-      sendPage(res, session, 'Leavers', overviewBody({ held, inFlight, attention, completed, names, canAct: can(session.principal, 'actOnEvents'), reconcileRuns, idleSweeps }));
+      const toDo = await targetsToDo(db);
+      sendPage(res, session, 'Leavers', overviewBody({ held, inFlight, attention, completed, names, canAct: can(session.principal, 'actOnEvents'), reconcileRuns, idleSweeps, toDo }));
     }),
   );
 

@@ -4,6 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deprovisioningReport, reportCsv, reportText, reportWindowSchema, type DeprovisioningReport } from '../../src/audit/report.js';
+import { reportBody } from '../../src/ui/pages.js';
 import { reportCommand, type ReportArgs } from '../../src/cli/report.js';
 import { createToken } from '../../src/auth/tokens.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
@@ -193,6 +194,9 @@ describe('deprovisioningReport', () => {
   it('renders a table and a CSV row per leaver and system', () => {
     const text = reportText(report);
     expect(text).toContain('SLA 4h 00m');
+    // Per system, time to accepted and time to verified side by side (issue 14).
+    expect(text).toMatch(/^System\s+Confirmed\s+Not found\s+Open\s+Over SLA\s+p50 accepted\s+p95 accepted\s+Max accepted\s+Verified\s+p50 verified\s+p95 verified$/m);
+    expect(reportBody(report, {}).value).toContain('<th>p50 to accepted</th><th>p95 to accepted</th><th>Max to accepted</th><th>Verified</th><th>p50 to verified</th><th>p95 to verified</th>');
     expect(text).toMatch(/^mendix\s+3\s+0\s+1\s+2\s+20m 00s\s+4h 32m\s+5h 00m\s+0\s+-\s+-$/m);
     expect(text).toMatch(/^userapi\s+3\s+1\s+1\s+1\s+1h 00m\s+\S+ \S+\s+2h 00m\s+1\s+1h 01m\s+1h 01m$/m);
     expect(text).toMatch(new RegExp(`^2026-03-02T12:00:00.000Z\\s+${ids.dave}\\s+dave\\s+open 12h 00m \\(pending\\) !\\s+15m 00s\\s+open 12h 00m \\(needs_attention\\) !\\s+open$`, 'm'));

@@ -139,9 +139,9 @@ describe('reconciliation with remediation', () => {
     const runs = (await (await api('/reconcile/runs', token)).json()) as { runs: { id: string; dryRun: boolean; trigger: string }[] };
     expect(runs.runs[0]).toMatchObject({ id: outcomes[0]!.runId, dryRun: true, trigger: 'ops' });
     const page = await api(`/reconcile/runs/${outcomes[0]!.runId}/findings?kind=drift&limit=20`, token);
-    const body = (await page.json()) as { findings: { remediation: string }[]; next: string | null };
+    const body = (await page.json()) as { findings: { remediation: string; accountId: string }[]; next: string | null };
     expect(body.findings).toHaveLength(20);
-    expect(body.findings.every((finding) => finding.remediation === 'would deactivate account in rocketchat')).toBe(true);
+    expect(body.findings.every((finding) => finding.remediation === `would deactivate account ${finding.accountId} in rocketchat`)).toBe(true);
     const rest = (await (await api(`/reconcile/runs/${outcomes[0]!.runId}/findings?kind=drift&after=${body.next}`, token)).json()) as { findings: unknown[]; next: string | null };
     expect(rest).toMatchObject({ next: null });
     expect(rest.findings).toHaveLength(5);

@@ -146,7 +146,9 @@ describe('reconciliation', () => {
     const planted = await plant();
     const report = await reconcileSystem({ db: database.db, connectors, logger, lifecycle }, { system: 'rocketchat', dryRun: true, remediate: true, trigger: 'test' });
     const { rows } = await findings(report.runId);
-    expect(rows.filter((row) => row.kind === 'drift').map((row) => row.remediation)).toEqual(planted.drift.rocketchat!.map(() => 'would deactivate account in rocketchat'));
+    const drift = rows.filter((row) => row.kind === 'drift');
+    expect(drift.map((row) => row.remediation)).toEqual(drift.map((row) => `would deactivate account ${row.account_id} in rocketchat`));
+    expect(drift.map((row) => row.account_id).sort()).toEqual(sorted(planted.drift.rocketchat));
     expect(await database.query('SELECT id FROM lifecycle_event')).toEqual([]);
   });
 
@@ -168,6 +170,36 @@ describe('reconciliation', () => {
     const { rows } = await findings(second.runId);
     expect(rows.filter((row) => row.kind === 'drift').every((row) => /^event .* is pending: its deactivation is in hand$/.test(row.remediation ?? ''))).toBe(true);
     expect(await database.query('SELECT id FROM lifecycle_event')).toHaveLength(4);
+  });
+
+  it('matches accounts by the lookup as configured (Rocket.Chat by email, the user API by employeeNumber), not by the defaults', async () => {
+    const { rocketchat, userapi } = server.simulators;
+    // ada is active; her chat username is not her userName, and the user API knows her by employee number.
+    await database.db.identity.create({ data: { userName: 'ada', externalId: 'emp-a', employeeNumber: 'E-a', email: 'ada@example.com', active: true, resource: {} } });
+    const adaChat = rocketchat.seedUser({ username: 'ada.l', email: 'ADA@example.com' })._id;
+    userapi.seedUser({ id: 'E-a' });
+    // grace left; her accounts are still active, found by her email and her employee number.
+    await database.db.identity.create({ data: { userName: 'grace', externalId: 'emp-g', employeeNumber: 'E-g', email: 'grace@example.com', active: false, resource: {} } });
+    const graceChat = rocketchat.seedUser({ username: 'gh', email: 'grace@example.com' })._id;
+    userapi.seedUser({ id: 'E-g' });
+    // Accounts that the defaults would pin on grace (her userName, her externalId), nobody's by the configured lookups.
+    const namesake = rocketchat.seedUser({ username: 'grace', email: 'someone.else@example.com' })._id;
+    userapi.seedUser({ id: 'emp-g' });
+
+    const configured = createConnectors(
+      parseConnectorsConfig({ ...simulatorConnectorEnvironment(server.urls), ROCKETCHAT_LOOKUP: 'email:email', USERAPI_ID_ATTRIBUTE: 'employeeNumber' }),
+    ) as Partial<Record<SystemName, Connector>>;
+    const byKindOf = async (connectorsToUse: Partial<Record<SystemName, Connector>>, system: 'rocketchat' | 'userapi') => {
+      const report = await reconcileSystem({ db: database.db, connectors: connectorsToUse, logger }, { system, dryRun: true, remediate: false, trigger: 'test' });
+      expect(report.status).toBe('complete');
+      return (await findings(report.runId)).byKind;
+    };
+    expect(await byKindOf(configured, 'rocketchat')).toEqual({ drift: [graceChat], orphan: [namesake], disabled_active: [] });
+    expect(await byKindOf(configured, 'userapi')).toEqual({ drift: ['E-g'], orphan: ['emp-g'], disabled_active: [] });
+
+    // The same accounts under the default lookups (username:userName, externalId) read the other way round.
+    expect(await byKindOf(connectors, 'rocketchat')).toEqual({ drift: [namesake], orphan: sorted([adaChat, graceChat]), disabled_active: [] });
+    expect(await byKindOf(connectors, 'userapi')).toEqual({ drift: ['emp-g'], orphan: ['E-a', 'E-g'], disabled_active: [] });
   });
 
   it('a listing that fails part way makes the run incomplete, with the vendor error, never "no drift"', async () => {

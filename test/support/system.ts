@@ -39,6 +39,8 @@ export interface TestSystemOptions {
   applicationRole?: boolean;
   /** Signed checkpoints (and evidence bundles) on, with this key and directory. */
   checkpoints?: SystemOptions['checkpoints'];
+  /** Runs on the new database and simulators before jml starts (what a restart finds). */
+  beforeStart?: (database: TestDatabase, simulators: SimulatorServer) => Promise<void>;
 }
 
 export async function startTestSystem(options: TestSystemOptions = {}): Promise<TestSystem> {
@@ -59,6 +61,7 @@ export async function startTestSystem(options: TestSystemOptions = {}): Promise<
     JML_RECONCILE_INTERVAL: 'off',
     ...options.env,
   });
+  await options.beforeStart?.(database, simulators);
   const connectors = createConnectors(parseConnectorsConfig({ ...simulatorConnectorEnvironment(simulators.urls), ...options.connectorEnv })) as Partial<
     Record<SystemName, Connector>
   >;
