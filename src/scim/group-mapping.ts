@@ -10,11 +10,15 @@ export interface GroupState {
   displayName: string;
   externalId: string | null;
   memberIds: string[];
+  /** The `display` the client gave a member, by user id (RFC 7643 §2.4: kept as sent). */
+  displays?: Record<string, string>;
 }
 
 /** A live member as shown in `members`. */
 export interface MemberView {
   id: string;
+  /** What the client sent as the member's display when it added it, if anything. */
+  display: string | null;
   displayName: string | null;
   userName: string;
 }
@@ -37,26 +41,63 @@ export function unknownMembers(ids: readonly string[]): Error {
   return scimError(400, 'invalidValue', `Group ${noun} known to jml: ${shown}${more}. Provision the user first.`);
 }
 
+function isGroupMember(member: unknown): member is { value?: unknown; type: string } {
+  return member !== null && typeof member === 'object' && typeof (member as { type?: unknown }).type === 'string' && (member as { type: string }).type.toLowerCase() === 'group';
+}
+
+function nestedGroupRefusal(member: { value?: unknown }): Error {
+  return scimError(400, 'invalidValue', `Member ${JSON.stringify(member.value ?? null)} is a group: jml's groups hold users only (its Group schema advertises members of type "User"), so nested groups are refused`);
+}
+
+/**
+ * A member of type "Group" in a POST/PUT body or a PATCH operation's value, refused before scimmy
+ * validates the request: scimmy would answer only that "Group" is not a canonical value of
+ * `type` (jml advertises "User" alone), which does not tell the client why.
+ */
+export function refuseGroupMembers(body: unknown): void {
+  const membersIn = (value: unknown): unknown[] => {
+    if (Array.isArray(value)) return value;
+    if (value === null || typeof value !== 'object') return [];
+    const members = Object.entries(value as Record<string, unknown>).find(([key]) => key.toLowerCase() === 'members')?.[1];
+    return Array.isArray(members) ? members : [];
+  };
+  if (body === null || typeof body !== 'object') return;
+  const { Operations: operations } = body as { Operations?: unknown };
+  const candidates = Array.isArray(operations)
+    ? (operations as unknown[]).flatMap((operation): unknown[] => {
+        const { path, value } = (operation ?? {}) as { path?: unknown; value?: unknown };
+        if (typeof path === 'string' && !/^members$/i.test(path.trim())) return [];
+        return typeof path === 'string' ? (Array.isArray(value) ? (value as unknown[]) : [value]) : membersIn(value);
+      })
+    : membersIn(body);
+  const group = candidates.find(isGroupMember);
+  if (group) throw nestedGroupRefusal(group);
+}
+
 /** The attributes of a Group that scimmy has validated on its way in. */
 export function groupStateFromScim(group: Record<string, unknown>): GroupState {
   const members = Array.isArray(group.members) ? (group.members as Record<string, unknown>[]) : [];
   const memberIds: string[] = [];
+  const displays: Record<string, string> = {};
   const unknown: string[] = [];
   for (const member of members) {
     const value = text(member.value);
     if (value === null) throw scimError(400, 'invalidValue', 'Each member needs a value: the id of a user');
     // RFC 7643 §4.2 allows groups as members; jml's groups hold people only.
-    if (typeof member.type === 'string' && member.type.toLowerCase() === 'group') {
-      throw scimError(400, 'invalidValue', `Member "${value}" is a group: jml does not support nested groups`);
-    }
+    if (isGroupMember(member)) throw nestedGroupRefusal(member);
     if (!isUuid(value)) unknown.push(value);
-    else memberIds.push(value.toLowerCase());
+    else {
+      memberIds.push(value.toLowerCase());
+      const display = text(member.display);
+      if (display !== null) displays[value.toLowerCase()] = display;
+    }
   }
   if (unknown.length > 0) throw unknownMembers(unknown);
   return {
     displayName: String(group.displayName),
     externalId: text(group.externalId),
     memberIds: [...new Set(memberIds)],
+    displays,
   };
 }
 
@@ -80,12 +121,16 @@ export function groupToScim(group: ScimGroup, members: readonly MemberView[] | u
     id: group.id,
     displayName: group.displayName,
     ...(group.externalId === null ? {} : { externalId: group.externalId }),
-    ...(members === undefined
+    // RFC 7643 §2.5: an empty multi-valued attribute is unassigned and MAY be omitted; clients
+    // that remove every member then read `members` as gone, not as `[]` (scim2-tester checks this).
+    ...(members === undefined || members.length === 0
       ? {}
       : {
           members: members.map((member) => ({
             value: member.id,
-            display: member.displayName ?? member.userName,
+            // RFC 7643 §2.4: `display` is immutable, so the client's value stays as sent; jml
+            // fills it from the user only when the client gave none.
+            display: member.display ?? member.displayName ?? member.userName,
             type: 'User',
             $ref: `${usersLocation}/${member.id}`,
           })),

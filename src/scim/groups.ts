@@ -59,12 +59,12 @@ async function lockGroup(tx: Prisma.TransactionClient, id: string): Promise<Scim
 async function memberViews(db: Reader, groupIds: string[]): Promise<Map<string, MemberView[]>> {
   const byGroup = new Map<string, MemberView[]>(groupIds.map((id) => [id, []]));
   if (groupIds.length === 0) return byGroup;
-  const rows = await db.$queryRaw<{ group_id: string; id: string; display_name: string | null; user_name: string }[]>`
-    SELECT gm.group_id::text AS group_id, i.id::text AS id, i.display_name, i.user_name
+  const rows = await db.$queryRaw<{ group_id: string; id: string; display: string | null; display_name: string | null; user_name: string }[]>`
+    SELECT gm.group_id::text AS group_id, i.id::text AS id, gm.display, i.display_name, i.user_name
     FROM group_member gm JOIN identity i ON i.id = gm.identity_id AND i.deleted_at IS NULL
     WHERE gm.group_id = ANY(${groupIds}::uuid[])
     ORDER BY gm.group_id, gm.added_at, gm.identity_id`;
-  for (const row of rows) byGroup.get(row.group_id)?.push({ id: row.id, displayName: row.display_name, userName: row.user_name });
+  for (const row of rows) byGroup.get(row.group_id)?.push({ id: row.id, display: row.display, displayName: row.display_name, userName: row.user_name });
   return byGroup;
 }
 
@@ -96,6 +96,7 @@ function mergePatch(base: GroupState, patched: GroupState, current: GroupState):
     displayName: patched.displayName !== base.displayName ? patched.displayName : current.displayName,
     externalId: patched.externalId !== base.externalId ? patched.externalId : current.externalId,
     memberIds: without([...new Set([...current.memberIds, ...added])], removed),
+    displays: patched.displays,
   };
 }
 
@@ -178,9 +179,11 @@ async function commitGroup(
         await tx.$executeRaw`DELETE FROM group_member WHERE group_id = ${row.id}::uuid AND identity_id = ANY(${removed}::uuid[])`;
       }
       if (added.length > 0) {
+        // A member's display is written once, when it is added (RFC 7643 §2.4: immutable).
+        const displays = added.map((member) => target.displays?.[member] ?? null);
         await tx.$executeRaw`
-          INSERT INTO group_member (group_id, identity_id, added_at)
-          SELECT ${row.id}::uuid, member, ${now} FROM unnest(${added}::uuid[]) AS member
+          INSERT INTO group_member (group_id, identity_id, display, added_at)
+          SELECT ${row.id}::uuid, member.id, member.display, ${now} FROM unnest(${added}::uuid[], ${displays}::text[]) AS member(id, display)
           ON CONFLICT (group_id, identity_id) DO NOTHING`;
       }
     }
@@ -278,10 +281,26 @@ function converted<A extends unknown[], R>(handler: (...args: A) => Promise<R>) 
 
 let declared = false;
 
+/**
+ * RFC 7643 §4.2 lets a group's members be users or groups, and scimmy's Group schema says both
+ * (`members.$ref` referenceTypes and `members.type` canonicalValues "User" and "Group"). jml's
+ * groups hold people only, and RFC 7644 §4 says discovery advertises what the provider
+ * supports: both say "User" alone, so clients that read /Schemas (scim2-tester does) send no
+ * groups as members. One that does is refused by refuseGroupMembers, naming the member.
+ */
+function advertiseUserMembersOnly(): void {
+  const members = SCIMMY.Schemas.Group.definition.attribute('members') as unknown as { subAttributes: { name: string; config: Record<string, unknown> }[] };
+  for (const sub of members.subAttributes) {
+    if (sub.name === '$ref') sub.config.referenceTypes = ['User'];
+    if (sub.name === 'type') sub.config.canonicalValues = ['User'];
+  }
+}
+
 /** Declares Groups to scimmy once per process; per-request dependencies arrive in the context. */
 export function declareGroupsResource(): void {
   if (declared) return;
   declared = true;
+  advertiseUserMembersOnly();
   const ingress = converted((resource: GroupResource, instance: object, context: ScimRequestContext) => writeGroup(context, resource, instance));
   const egress = converted((resource: GroupResource, context: ScimRequestContext) => readGroups(context, resource));
   const degress = converted((resource: GroupResource, context: ScimRequestContext) => deleteGroup(context, resource.id!));

@@ -72,6 +72,21 @@ export function listParameters(req: Request): ListQuery & { attributes?: string;
   };
 }
 
+/**
+ * RFC 7643 §3 and RFC 7644 §3.4.2.5: every resource carries `schemas` (returned "always", like
+ * `id`), whatever `attributes` names; RFC 7644 §3.9 only narrows the other attributes. scimmy's
+ * projection leaves `schemas` out, so it is put back: the core schema and each extension the
+ * projection kept. A representation that has `schemas` is returned as it is.
+ */
+export function withSchemas(resource: unknown, Schema: unknown): unknown {
+  const shown = JSON.parse(JSON.stringify(resource)) as unknown;
+  if (shown === null || typeof shown !== 'object' || Array.isArray(shown)) return resource;
+  const body = shown as Record<string, unknown>;
+  if (Array.isArray(body.schemas) && body.schemas.length > 0) return resource;
+  const core = (Schema as { definition: { id: string } }).definition.id;
+  return { schemas: [core, ...Object.keys(body).filter((key) => key.startsWith('urn:'))], ...body };
+}
+
 export async function listResources(db: Database, endpoint: ListEndpoint, req: Request, basepath: string) {
   const { attributes, excludedAttributes, ...query } = listParameters(req);
   // scimmy's Resource turns attributes/excludedAttributes into the projection its schemas apply.
@@ -88,13 +103,7 @@ export async function listResources(db: Database, endpoint: ListEndpoint, req: R
     const row = byId.get(id);
     if (!row) return [];
     const resource = new endpoint.Schema(row, 'out', basepath, shaping.attributes as never);
-    if (!projected) return [resource];
-    // RFC 7643 §3: every resource carries `schemas`, whatever `attributes` names (RFC 7644 §3.9
-    // only narrows the attributes); scimmy's projection leaves it out, so it is put back: the
-    // core schema and each extension the projection kept.
-    const shown = JSON.parse(JSON.stringify(resource)) as Record<string, unknown>;
-    const core = (endpoint.Schema as unknown as { definition: { id: string } }).definition.id;
-    return [{ schemas: [core, ...Object.keys(shown).filter((key) => key.startsWith('urn:'))], ...shown }];
+    return [projected ? withSchemas(resource, endpoint.Schema) : resource];
   });
   return {
     schemas: [LIST_RESPONSE],

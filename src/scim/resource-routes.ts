@@ -6,7 +6,8 @@ import type { Request, RequestHandler, Response, Router } from 'express';
 import SCIMMY from 'scimmy';
 import type { Database } from '../db/client.js';
 import { scimError } from './errors.js';
-import { listResources, type ListEndpoint } from './list-handler.js';
+import { refuseGroupMembers } from './group-mapping.js';
+import { listResources, withSchemas, type ListEndpoint } from './list-handler.js';
 import { behaviourOf, rewritePatchOperations, type PatchOperation } from './dialect/index.js';
 import { ConcurrentModification, type ScimRequestContext } from './users.js';
 
@@ -75,12 +76,19 @@ export function resourceWrites(endpoint: ResourceEndpoint) {
     return request.id !== undefined ? new Constructor(request.id, query) : new Constructor(query);
   };
 
+  // jml's groups hold users only: a group given as a member is refused with a reason.
+  const refuseUnsupported = (request: WriteRequest) => {
+    if (path === '/Groups') refuseGroupMembers(request.body);
+  };
+
   async function create(request: WriteRequest): Promise<OperationResult> {
+    refuseUnsupported(request);
     const body = await instance({ ...request, id: undefined }).write(request.body, request.context);
     return { status: 201, body, version: versionOf(body) };
   }
 
   async function replace(request: WriteRequest): Promise<OperationResult> {
+    refuseUnsupported(request);
     const body = await instance(request).write(request.body, request.context);
     return { status: 200, body, version: versionOf(body) };
   }
@@ -96,6 +104,7 @@ export function resourceWrites(endpoint: ResourceEndpoint) {
     const { context } = request;
     const body = request.body as { Operations?: unknown } | undefined;
     if (!body || !Array.isArray(body.Operations)) throw scimError(400, 'invalidSyntax', 'A PATCH body needs an Operations array');
+    refuseUnsupported(request);
     for (let attempt = 1; ; attempt++) {
       const resource = instance(request);
       context.preconditions.readVersion = undefined;
@@ -135,7 +144,8 @@ export function mountResource(router: Router, endpoint: ResourceEndpoint, option
     query: req.query,
   });
   const answer = (res: Response, result: OperationResult) => {
-    if (result.body !== undefined) return sendResource(res, result.status, result.body);
+    // A write may carry `attributes` too (RFC 7644 §3.9): the resource it returns keeps `schemas`.
+    if (result.body !== undefined) return sendResource(res, result.status, withSchemas(result.body, endpoint.Schema));
     if (result.version) res.set('ETag', result.version);
     res.status(result.status).end();
   };
@@ -150,7 +160,7 @@ export function mountResource(router: Router, endpoint: ResourceEndpoint, option
     handle(async (req, res) => {
       Resource.basepath(baseOf(req));
       const Constructor = Resource as unknown as ResourceConstructor;
-      sendResource(res, 200, await new Constructor(String(req.params.id), req.query).read(contextOf(req)));
+      sendResource(res, 200, withSchemas(await new Constructor(String(req.params.id), req.query).read(contextOf(req)), endpoint.Schema));
     }),
   );
   router.post(path, handle(async (req, res) => answer(res, await writes.create(request(req, false)))));

@@ -1,4 +1,5 @@
 // Between the SCIM User representation (RFC 7643 §4.1, EnterpriseUser §4.3) and the identity row.
+import { canonicalJson } from '../audit/canonical.js';
 import type { Identity } from '../generated/prisma/client.js';
 import { LIFECYCLE_USER_URN } from './lifecycle-extension.js';
 
@@ -61,4 +62,14 @@ export function identityToScim(identity: Identity): ScimUser {
     active: identity.active,
     meta: { created: identity.createdAt, lastModified: identity.updatedAt, version: etagOf(identity) },
   };
+}
+
+/**
+ * Whether a write leaves the person as a client sees them. Compared as shown (identityToScim
+ * shows `active` from its column, which a stored resource created without it lacks), so that a
+ * PATCH `add` of a value already there, which RFC 7644 §3.5.2.1 says SHALL NOT change anything,
+ * keeps the version and meta.lastModified.
+ */
+export function sameRepresentation(before: Identity, resource: ScimUser, active: boolean): boolean {
+  return canonicalJson({ ...(before.resource as ScimUser), active: before.active }) === canonicalJson({ ...resource, active });
 }

@@ -5,7 +5,6 @@
 // identity first.
 import SCIMMY from 'scimmy';
 import { appendAudit, type AuditEntry } from '../audit/append.js';
-import { canonicalJson } from '../audit/canonical.js';
 import { Prisma } from '../generated/prisma/client.js';
 import type { Database } from '../db/client.js';
 import type { Identity, LifecycleEvent } from '../generated/prisma/client.js';
@@ -18,8 +17,9 @@ import { randomUUID } from 'node:crypto';
 import type { Principal } from '../auth/tokens.js';
 import { etagMatches } from './etag.js';
 import { LifecycleUserExtension } from './lifecycle-extension.js';
+import { refuseSeveralPrimaries, unsetReplacedPrimaries } from './primary.js';
 import { isUniqueViolation, ScimError, scimError, toScimError } from './errors.js';
-import { columnsFromScim, etagOf, identityToScim, type ScimUser } from './user-mapping.js';
+import { columnsFromScim, etagOf, identityToScim, sameRepresentation, type ScimUser } from './user-mapping.js';
 
 export interface ScimDependencies {
   db: Database;
@@ -206,7 +206,7 @@ async function writeAtOnce(context: ScimRequestContext, read: IdentityRead | nul
   const before = read?.identity ?? null;
   if (before) checkPreconditions(context.preconditions, before);
   const now = new Date();
-  const unchanged = before !== null && canonicalJson(before.resource) === canonicalJson(resource);
+  const unchanged = before !== null && sameRepresentation(before, resource, columns.active);
   const after: Identity = unchanged
     ? before
     : before
@@ -246,9 +246,12 @@ async function writeAtOnce(context: ScimRequestContext, read: IdentityRead | nul
 
 async function writeUser(context: ScimRequestContext, id: string | undefined, instance: object): Promise<ScimUser> {
   // scimmy hands a parsed Schemas.User; its JSON form is the representation we store.
-  const { id: _id, meta: _meta, ...resource } = JSON.parse(JSON.stringify(instance)) as ScimUser;
-  const columns = columnsFromScim(resource);
+  const { id: _id, meta: _meta, ...written } = JSON.parse(JSON.stringify(instance)) as ScimUser;
   const { read, readVersion } = context.preconditions;
+  // A PATCH (it read the identity first) that made a value primary unsets the one it replaces.
+  const resource = readVersion !== undefined && read ? unsetReplacedPrimaries(written, read.identity.resource as ScimUser) : written;
+  refuseSeveralPrimaries(resource);
+  const columns = columnsFromScim(resource);
   // A create, or a PATCH that read this identity at the version it was computed from; a PUT
   // (nothing read yet) is written on what one plain read finds, and takes the locked transaction
   // below only when another write moved the identity in between: a replace does not depend on
@@ -276,7 +279,7 @@ async function writeUser(context: ScimRequestContext, id: string | undefined, in
     id,
     async (tx, before) => {
       // Identity providers resend unchanged resources; those keep their version (and ETag).
-      if (before && canonicalJson(before.resource) === canonicalJson(resource)) return { row: before, action: 'scim.user.unchanged' };
+      if (before && sameRepresentation(before, resource, columns.active)) return { row: before, action: 'scim.user.unchanged' };
       // The same userName as before cannot clash more than it already did: no query for it.
       if (before?.userName !== columns.userName) await assertUserNameFree(tx, columns.userName, before?.id);
       if (!before) return { row: await tx.identity.create({ data: { ...columns, resource: json } }), action: 'scim.user.created' };

@@ -106,7 +106,8 @@ describe('Okta', () => {
     const groupId = group.body.id;
     const added = await client.patch(`/Groups/${groupId}`, { schemas: [PATCH_OP], Operations: [{ op: 'add', path: 'members', value: [{ value: id, display: userName }] }] });
     expect(added.status).toBe(200);
-    expect(added.body.members).toEqual([expect.objectContaining({ value: id, display: 'Test User' })]);
+    // RFC 7643 §2.4: a member's display is immutable, so Okta's (the userName) is kept as sent.
+    expect(added.body.members).toEqual([expect.objectContaining({ value: id, display: userName })]);
     const renamed = await client.patch(`/Groups/${groupId}`, { schemas: [PATCH_OP], Operations: [{ op: 'replace', value: { id: groupId, displayName: 'Test SCIMv2 renamed' } }] });
     expect(renamed.body.displayName).toBe('Test SCIMv2 renamed');
     const removed = await client.patch(`/Groups/${groupId}`, { schemas: [PATCH_OP], Operations: [{ op: 'remove', path: `members[value eq "${id}"]` }] });
