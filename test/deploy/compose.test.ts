@@ -265,6 +265,17 @@ describe('docker-compose.yml', () => {
       expect(definition.image, name).toMatch(/^[\w./-]+:\d+\.\d+(\.\d+)?(-[\w.]+)?(@sha256:[0-9a-f]{64})?$/);
     }
   });
+
+  it('pins PostgreSQL by digest; the Temporal images by exact tag only, as decision 053 records', () => {
+    // The digests come from public files, not from a registry (none is reachable where jml is
+    // built): one is pinned only where independent sources agree. When a Temporal image gains a
+    // digest, this test moves it to the first list.
+    expect(serviceNamed('postgres').image).toMatch(/@sha256:[0-9a-f]{64}$/);
+    const tagOnly = Object.entries(services).filter(([, definition]) => definition.image !== undefined && !definition.image.includes('@sha256:'));
+    expect(tagOnly.map(([, definition]) => definition.image!.split(':')[0])).toEqual(expect.arrayContaining(['temporalio/server', 'temporalio/admin-tools', 'temporalio/ui']));
+    expect(tagOnly.every(([, definition]) => definition.image!.startsWith('temporalio/'))).toBe(true);
+    expect(read('docs/decisions/053-image-digests-offline.md')).toMatch(/temporalio\/server/);
+  });
 });
 
 describe('Dockerfile', () => {
