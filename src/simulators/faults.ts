@@ -19,6 +19,13 @@ export const faultSettingsSchema = z.strictObject({
    * lies about. Reads then show the account unchanged, which is what read-back must catch.
    */
   ignoreWrites: z.union([z.boolean(), z.array(z.string().min(1))]).optional(),
+  /**
+   * A hung system: calls are never answered. `true` for every vendor call, or the accounts (user
+   * id, username, email or uuid) whose calls hang. A held call has no effect; it stays open until
+   * the caller gives up (its timeout, its process dying) or the simulator closes, even after the
+   * fault is cleared, as a request lost inside a vendor's load balancer would.
+   */
+  hang: z.union([z.boolean(), z.array(z.string().min(1))]).optional(),
 });
 
 export type FaultSettings = z.input<typeof faultSettingsSchema>;
@@ -34,6 +41,7 @@ const RANDOM_SERVER_ERRORS = [500, 502, 503] as const;
 
 export class FaultInjector {
   private settings: ParsedFaults = {};
+  private readonly held = new Set<Response>();
 
   constructor(
     private readonly now: Clock,
@@ -60,9 +68,20 @@ export class FaultInjector {
     return ignoreWrites === true || accountKeys.some((key) => ignoreWrites.includes(key));
   }
 
+  /** Calls held open by the hang fault right now (their callers have not given up yet). */
+  heldCalls(): number {
+    return this.held.size;
+  }
+
   middleware(accountKeysOf: AccountKeysOf, sendError: SendVendorError): RequestHandler {
     return async (request, response, next) => {
-      const { latencyMs, errorRate, outageUntil, statusByAccount } = this.settings;
+      const { latencyMs, errorRate, outageUntil, statusByAccount, hang } = this.settings;
+      if (hang === true || (Array.isArray(hang) && accountKeysOf(request).some((key) => hang.includes(key)))) {
+        // Never answered, never handled: only the caller closing the connection ends it.
+        this.held.add(response);
+        response.once('close', () => this.held.delete(response));
+        return;
+      }
       if (latencyMs) await new Promise((resolve) => setTimeout(resolve, latencyMs));
       if (outageUntil !== undefined && this.now() < outageUntil) {
         return sendError(response, 503, 'simulated outage');

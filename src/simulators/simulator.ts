@@ -30,6 +30,8 @@ export interface SimulatorHandle<User, Seed> {
   users(): User[];
   calls(): RecordedCall[];
   setFaults(faults: FaultSettings): void;
+  /** Calls the hang fault holds open right now. */
+  heldCalls(): number;
   /** Forgets users, calls, faults and counters. */
   reset(): void;
 }
@@ -107,6 +109,7 @@ export function assembleSimulator<User extends { active: boolean }, Seed>(parts:
     users,
     calls: core.calls,
     setFaults: core.setFaults,
+    heldCalls: () => core.faults.heldCalls(),
     reset,
   };
 }

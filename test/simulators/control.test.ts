@@ -61,6 +61,33 @@ describe('simulator control routes and faults', () => {
     expect((await deactivate()).status).toBe(204);
   });
 
+  test('a hang holds calls about the account unanswered and without effect until the caller gives up', async () => {
+    const { simulators, urls } = await setUp();
+    simulators.userapi.seedUser({ id: '42' });
+    simulators.userapi.seedUser({ id: '43' });
+    simulators.userapi.setFaults({ hang: ['42'] });
+    const deactivate = (id: string, signal?: AbortSignal) =>
+      fetch(`${urls.userapi}/v1/users/${id}/deactivate`, {
+        method: 'POST',
+        headers: { 'api-key': SIMULATOR_CREDENTIALS.userapi.apiKey, authorization: `Bearer ${SIMULATOR_CREDENTIALS.userapi.authToken}` },
+        signal,
+      });
+    const caller = new AbortController();
+    const hung = deactivate('42', caller.signal);
+    // Another account is answered meanwhile; the held call is counted once the simulator holds it.
+    expect((await deactivate('43')).status).toBe(204);
+    for (let polls = 0; simulators.userapi.heldCalls() < 1 && polls < 400; polls++) await new Promise((resolve) => setTimeout(resolve, 25));
+    expect(simulators.userapi.heldCalls()).toBe(1);
+    // Clearing the fault does not answer a call already held: only its caller ends it.
+    simulators.userapi.setFaults({});
+    caller.abort();
+    await expect(hung).rejects.toThrow();
+    for (let polls = 0; simulators.userapi.heldCalls() > 0 && polls < 400; polls++) await new Promise((resolve) => setTimeout(resolve, 25));
+    expect(simulators.userapi.heldCalls()).toBe(0);
+    expect(simulators.userapi.users().find((user) => user.id === '42')!.active).toBe(true);
+    expect(simulators.userapi.actions().map((action) => action.userId)).toEqual(['43']);
+  });
+
   test('an outage answers 503 to every vendor call until it ends, but not to control calls', async () => {
     const { clock, simulators, urls, info } = await setUp();
     simulators.rocketchat.seedUser({ username: 'ada' });
