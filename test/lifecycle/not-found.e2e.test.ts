@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildEvidence } from '../../src/audit/evidence.js';
 import { deprovisioningReport, reportCsv } from '../../src/audit/report.js';
+import { createToken } from '../../src/auth/tokens.js';
 import { connectorsCommand } from '../../src/cli/connectors.js';
 import { CORE_USER, PATCH_OP } from '../support/scim-client.js';
 import { startTestSystem, type TestSystem } from '../support/system.js';
@@ -114,6 +115,26 @@ describe('a user API that knows no such user (USERAPI_ID_ATTRIBUTE pointing at t
     expect(targets.find((target) => target.system === 'mendix')?.last_error).toMatch(/check MENDIX_EMAIL_ATTRIBUTE=email/);
     const [event] = await jml.database.query<{ status: string }>('SELECT status FROM lifecycle_event WHERE id = $1', [eventId]);
     expect(event?.status).toBe('needs_attention');
+  });
+
+  it('the operator page flags them: "To do by hand" with the setting to check, and the evidence says not_found', async () => {
+    const base = jml.system.url!;
+    const { token } = await createToken(jml.system.db, { name: 'proof-page', kind: 'operator' });
+    const login = await fetch(`${base}/ui/login`, {
+      method: 'POST',
+      redirect: 'manual',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', origin: base },
+      body: new URLSearchParams({ token }).toString(),
+    });
+    const cookie = login.headers.getSetCookie().find((header) => header.startsWith('jml_ui_session='))!.split(';')[0]!;
+    const [hamilton] = await jml.database.query<{ id: string }>(`SELECT e.id FROM lifecycle_event e JOIN identity i ON i.id = e.identity_id WHERE i.user_name = 'hamilton' AND e.kind = 'leaver'`);
+    const page = await (await fetch(`${base}/ui/`, { headers: { cookie } })).text();
+    const row = new RegExp(`<tr class="to-do not_found" data-event="${hamilton!.id}" data-system="userapi">.*?</tr>`).exec(page)?.[0];
+    expect(row).toMatch(/<td class="status">not_found<\/td>/);
+    expect(row).toContain('Check the lookup setting the error names (npx jml connectors check --user &lt;userName&gt; tries it)');
+
+    const evidence = await (await fetch(`${base}/ui/evidence?subject=turing`, { headers: { cookie } })).text();
+    expect(evidence).toMatch(/<tr data-system="userapi"><td>userapi<\/td><td>deactivate<\/td><td class="outcome not_found">not_found<\/td><td>–<\/td>/);
   });
 
   it('jml connectors check says which lookup finds nobody, without acting', async () => {

@@ -202,6 +202,30 @@ describe('reconciliation', () => {
     expect(await byKindOf(connectors, 'userapi')).toEqual({ drift: ['emp-g'], orphan: ['E-a', 'E-g'], disabled_active: [] });
   });
 
+  it('a listing over the vendor\'s rate limit waits out each window (X-RateLimit-Reset, Retry-After) and still lists every account', async () => {
+    // Two calls per 3 s window: a listing of 5 pages meets the limit unless two calls take 3 s.
+    const limited = await startSimulatorServer({ rocketchat: { rateLimit: { limit: 2, windowMs: 3000 } }, userapi: { rateLimits: [{ limit: 2, windowMs: 3000 }] } });
+    try {
+      for (let n = 0; n < 22; n += 1) {
+        await person(`rl-${n}`, `rl-emp-${n}`, { active: n >= 2 });
+        limited.simulators.rocketchat.seedUser({ username: `rl-${n}` });
+        limited.simulators.userapi.seedUser({ id: `rl-emp-${n}` });
+      }
+      const slowed = createConnectors(parseConnectorsConfig(simulatorConnectorEnvironment(limited.urls))) as Partial<Record<SystemName, Connector>>;
+      for (const system of ['rocketchat', 'userapi'] as const) {
+        const report = await reconcileSystem({ db: database.db, connectors: slowed, logger, pageSize: 5 }, { system, dryRun: true, remediate: false, trigger: 'test' });
+        expect(report, system).toMatchObject({ status: 'complete', accounts: 22, matched: 22, drift: 2, orphans: 0 });
+        const statuses = limited.simulators[system].calls().map((call) => call.status);
+        // Refused at least once, and every refusal was waited out, never given up on.
+        expect(statuses.filter((status) => status === 429).length, system).toBeGreaterThan(0);
+        expect(statuses.filter((status) => status === 200), system).toHaveLength(5);
+        expect(statuses.at(-1), system).toBe(200);
+      }
+    } finally {
+      await limited.close();
+    }
+  });
+
   it('a listing that fails part way makes the run incomplete, with the vendor error, never "no drift"', async () => {
     await plant();
     const report = await reconcileSystem(
