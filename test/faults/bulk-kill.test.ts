@@ -8,7 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { advertisedBulkLimits, bulkMix, bulkRequests, seedsNeeded, type MixKind, type MixOperation } from '../support/bulk-mix.js';
 import { scimClient } from '../support/scim-client.js';
-import { FAULT_TOKEN, prepareFaultRun, seedPeople, startJmlProcess, waitFor, type FaultRun, type JmlProcess, type Query } from './support.js';
+import { countEvents, eventsSince, FAULT_TOKEN, prepareFaultRun, seedPeople, startJmlProcess, waitFor, type FaultRun, type JmlProcess } from './support.js';
 
 const SHAPE = { creates: 400, terminationDates: 300, leavers: 300 };
 
@@ -23,18 +23,6 @@ afterAll(async () => {
   await jml?.stop();
   await run.close();
 });
-
-const countEvents = async (query: Query) => Number((await query<{ count: string }>('SELECT count(*) FROM lifecycle_event'))[0]!.count);
-
-/** The lifecycle events each person got after the seed, as "kind@now" or "kind@later" (a future termination date). */
-async function eventsSince(query: Query, since: Date): Promise<Map<string, string[]>> {
-  const rows = await query<{ user_name: string; kind: string; later: boolean }>(
-    `SELECT i.user_name, e.kind, e.effective_at > e.created_at + interval '1 minute' AS later
-       FROM lifecycle_event e JOIN identity i ON i.id = e.identity_id WHERE e.created_at >= $1 ORDER BY e.created_at`, [since]);
-  const events = new Map<string, string[]>();
-  for (const row of rows) events.set(row.user_name, [...(events.get(row.user_name) ?? []), `${row.kind}@${row.later ? 'later' : 'now'}`]);
-  return events;
-}
 
 const EXPECTED: Record<MixKind, string> = { create: 'joiner@now', terminationDate: 'leaver@later', leaver: 'leaver@now' };
 

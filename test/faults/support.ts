@@ -213,6 +213,19 @@ export async function sendLeavers(
 /** SQL against jml's database, as the test's own connection (not through jml). */
 export type Query = TestDatabase['query'];
 
+/** How many lifecycle events the database holds. */
+export const countEvents = async (query: Query) => Number((await query<{ count: string }>('SELECT count(*) FROM lifecycle_event'))[0]!.count);
+
+/** The lifecycle events each person got since `since`, as "kind@now" or "kind@later" (a future effective date). */
+export async function eventsSince(query: Query, since: Date): Promise<Map<string, string[]>> {
+  const rows = await query<{ user_name: string; kind: string; later: boolean }>(
+    `SELECT i.user_name, e.kind, e.effective_at > e.created_at + interval '1 minute' AS later
+       FROM lifecycle_event e JOIN identity i ON i.id = e.identity_id WHERE e.created_at >= $1 ORDER BY e.created_at`, [since]);
+  const events = new Map<string, string[]>();
+  for (const row of rows) events.set(row.user_name, [...(events.get(row.user_name) ?? []), `${row.kind}@${row.later ? 'later' : 'now'}`]);
+  return events;
+}
+
 /** How many downstream actions have succeeded (accepted, or accepted and read back) so far. */
 export async function succeededActions(query: Query): Promise<number> {
   const [row] = await query<{ count: string }>(`SELECT count(*) FROM target_action WHERE status IN ('succeeded', 'verified')`);
