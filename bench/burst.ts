@@ -15,7 +15,10 @@
 // It then measures the mass lane's floor (decision 048): the same leavers released by one workflow
 // whose activities act on `--batch-floor` accounts each (0 skips it).
 //
-//   node --import tsx bench/burst.ts [--leavers 10000] [--allowed 0] [--latency 20] [--concurrency 16] [--floor-workflows 2000] [--batch-floor 50]
+// `--mass-release on` releases the approval through jml's own mass lane (decision 048) whatever its
+// size, `off` one workflow per leaver; by default jml's threshold (500) decides.
+//
+//   node --import tsx bench/burst.ts [--leavers 10000] [--allowed 0] [--latency 20] [--concurrency 16] [--floor-workflows 2000] [--batch-floor 50] [--mass-release default|on|off]
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import pg from 'pg';
@@ -41,6 +44,12 @@ const optionsSchema = z.object({
   'floor-workflows': countOption(0, 0),
   /** Accounts per activity of the mass lane's floor (one workflow for the whole release, decision 048); 0 skips it. */
   'batch-floor': countOption(50, 0),
+  /**
+   * jml's mass-release lane (decision 048): `on` releases the approval through it whatever its size
+   * (JML_MASS_RELEASE_THRESHOLD=1), `off` one workflow per leaver (0), `default` as jml's default
+   * threshold decides (500).
+   */
+  'mass-release': z.enum(['default', 'on', 'off']).default('default'),
 });
 type Options = z.infer<typeof optionsSchema>;
 
@@ -55,7 +64,7 @@ interface SystemRate {
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 
 await runBenchmark('burst', async (harness) => {
-  const options: Options = parseOptions(optionsSchema, ['leavers', 'allowed', 'latency', 'concurrency', 'drain-timeout', 'cached-workflows', 'floor-workflows', 'batch-floor']);
+  const options: Options = parseOptions(optionsSchema, ['leavers', 'allowed', 'latency', 'concurrency', 'drain-timeout', 'cached-workflows', 'floor-workflows', 'batch-floor', 'mass-release']);
   const limited = options.allowed > 0;
   const label = limited ? `rate-limited (each vendor allows ${options.allowed} deactivations/s)` : 'unthrottled';
   // The floor first, on the same (still empty) Temporal server, before any jml process runs. A
@@ -68,11 +77,12 @@ await runBenchmark('burst', async (harness) => {
   // The two docker-compose services: the API (SCIM, operator API, outbox relay) and one worker.
   const taskQueue = `burst-${randomBytes(4).toString('hex')}`;
   const guardOn = { JML_GUARD_ENABLED: 'true' };
+  const lane: Record<string, string> = options['mass-release'] === 'default' ? {} : { JML_MASS_RELEASE_THRESHOLD: options['mass-release'] === 'on' ? '1' : '0' };
   const rateLimits = limited
     ? Object.fromEntries(SYSTEMS.map((system) => [`JML_RATE_LIMIT_${system.toUpperCase()}`, String(options.allowed)]))
     : {};
   log(`burst ${label}: starting the jml API and worker processes`);
-  const api = await harness.startJml({ role: 'api', taskQueue, simulatorUrls: simulators.urls, env: guardOn });
+  const api = await harness.startJml({ role: 'api', taskQueue, simulatorUrls: simulators.urls, env: { ...guardOn, ...lane } });
   const worker = await harness.startJml({ role: 'worker', taskQueue, simulatorUrls: simulators.urls, env: { ...guardOn, ...rateLimits, ...(options['cached-workflows'] > 0 ? { JML_WORKER_CACHED_WORKFLOWS: String(options['cached-workflows']) } : {}) } });
   const people = await api.child.call('seed', { set: 'burst', count: options.leavers, returnFirst: options.leavers });
   await simulators.child.call('seedAccounts', people);
@@ -112,11 +122,13 @@ await runBenchmark('burst', async (harness) => {
   const releaseStart = new Date();
   const approval = await fetch(`${api.url}/api/held/approve`, { method: 'POST', headers: { authorization: `Bearer ${api.operatorToken}` } });
   if (!approval.ok) throw new Error(`approving the held leavers failed: HTTP ${approval.status} ${await approval.text()}`);
-  const { approved } = (await approval.json()) as { approved: unknown[] };
-  log(`burst ${label}: approved ${approved.length} held leavers; waiting for them`);
+  const { approved, massReleaseWorkflowId } = (await approval.json()) as { approved: unknown[]; massReleaseWorkflowId?: string };
+  const path = massReleaseWorkflowId ? `the mass-release lane (${massReleaseWorkflowId})` : 'one workflow per leaver';
+  log(`burst ${label}: approved ${approved.length} held leavers, released through ${path}; waiting for them`);
   const open = await waitForLeavers(pool, options['drain-timeout'] * 1000, (count) => log(`burst ${label}: ${count} leavers still running`));
   clearInterval(sampler);
   const releaseBusy = machineBusyPercent(ticks, machineTicks());
+  const loadAverage = os.loadavg().map((load) => load.toFixed(1)).join(' ');
   const cpuAfter = await cpuOf();
   const releaseWallMicros = (Date.now() - releaseStart.getTime()) * 1000;
   const workerCpuMsPerLeaver = (cpuAfter.worker - cpuBefore.worker) / 1000 / Math.max(1, approved.length);
@@ -181,7 +193,7 @@ await runBenchmark('burst', async (harness) => {
     `guard:       after the intake: ${describeCounts(held.events)}`,
     ...(floor ? [`floor:       ${floor.describe()}`] : []),
     ...(floor?.batch ? [`batch floor: ${floor.describeBatch()}; jml's release is ${(releaseRate / floor.batch.perSecond).toFixed(2)}× it`] : []),
-    `release:     ${approved.length} approved in one operator call; ${released} completed in ${seconds(releaseMs)} = ${releaseRate.toFixed(1)} leavers/s${floor ? ` = ${ofFloor(releaseRate, floor.perSecond)}` : ''} (${(3 * releaseRate).toFixed(1)} deactivations/s); worker ${workerCpuMsPerLeaver.toFixed(1)} ms CPU per leaver${floor ? ` = ${ofFloor(workerCpuMsPerLeaver, floor.workerCpuMsPerWorkflow)}` : ''}; machine ${releaseBusy.toFixed(0)}% busy of ${os.cpus().length} cores; CPU in % of one core: worker ${cpuShare('worker')}, API ${cpuShare('api')}, simulators ${cpuShare('simulators')} (PostgreSQL and Temporal take the rest)`,
+    `release:     ${approved.length} approved in one operator call, released through ${path}; ${released} completed in ${seconds(releaseMs)} = ${releaseRate.toFixed(1)} leavers/s${floor ? ` = ${ofFloor(releaseRate, floor.perSecond)}` : ''} (${(3 * releaseRate).toFixed(1)} deactivations/s); worker ${workerCpuMsPerLeaver.toFixed(1)} ms CPU per leaver${floor ? ` = ${ofFloor(workerCpuMsPerLeaver, floor.workerCpuMsPerWorkflow)}` : ''}; machine ${releaseBusy.toFixed(0)}% busy of ${os.cpus().length} cores; CPU in % of one core: worker ${cpuShare('worker')}, API ${cpuShare('api')}, simulators ${cpuShare('simulators')} (PostgreSQL and Temporal take the rest); load average ${loadAverage} at its end`,
     `worker RSS:  ${memoryBefore?.rssMiB.toFixed(0) ?? 'n/a'} MiB before the release, peak ${peakRss.toFixed(0)} MiB during it (sampled every 0.5 s), ${memoryAfter?.rssMiB.toFixed(0) ?? 'n/a'} MiB after; process high-water mark ${memoryAfter?.peakRssMiB.toFixed(0) ?? 'n/a'} MiB`,
     'per system:',
     ...systemRates.map(rateLine),

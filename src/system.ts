@@ -118,6 +118,7 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
       logger,
       guard,
       notFoundBurst: { count: env.JML_NOT_FOUND_BURST, windowMs: env.JML_GUARD_WINDOW_MS },
+      rateLimits: rateLimitsOf(env),
       reconcile: { lifecycle: lifecycleSettingsOf(env, systems, policy), remediate: env.JML_RECONCILE_REMEDIATE },
     });
     workers = await startWorkers({
@@ -193,9 +194,9 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
         metricsToken: env.JML_METRICS_TOKEN,
         logger,
       },
-      operator: { db, verifyToken, authFailures, logger, rateLimit: { perSecond: 20, burst: 100 }, onOutboxWritten: () => outbox.kick(), deprovisionSlaMs: env.JML_DEPROVISION_SLA_MS, intake, bundles, approvalsRequired: env.JML_APPROVALS_REQUIRED, reconcile: { systems: listing, queuePrefix: env.TEMPORAL_TASK_QUEUE }, settings: publicSettings(env) },
+      operator: { db, verifyToken, authFailures, logger, rateLimit: { perSecond: 20, burst: 100 }, onOutboxWritten: () => outbox.kick(), deprovisionSlaMs: env.JML_DEPROVISION_SLA_MS, intake, bundles, approvalsRequired: env.JML_APPROVALS_REQUIRED, massReleaseThreshold: env.JML_MASS_RELEASE_THRESHOLD, reconcile: { systems: listing, queuePrefix: env.TEMPORAL_TASK_QUEUE }, settings: publicSettings(env) },
       hrWebhook: env.JML_HR_WEBHOOK_SECRET ? { secret: env.JML_HR_WEBHOOK_SECRET, verifyToken, intake, authFailures, logger } : undefined,
-      ui: { db, verifyToken, authFailures, publicUrl: env.PUBLIC_URL, logger, onOutboxWritten: () => outbox.kick(), deprovisionSlaMs: env.JML_DEPROVISION_SLA_MS, intake, bundles, approvalsRequired: env.JML_APPROVALS_REQUIRED, reconcile: { systems: listing, queuePrefix: env.TEMPORAL_TASK_QUEUE }, settings: publicSettings(env) },
+      ui: { db, verifyToken, authFailures, publicUrl: env.PUBLIC_URL, logger, onOutboxWritten: () => outbox.kick(), deprovisionSlaMs: env.JML_DEPROVISION_SLA_MS, intake, bundles, approvalsRequired: env.JML_APPROVALS_REQUIRED, massReleaseThreshold: env.JML_MASS_RELEASE_THRESHOLD, reconcile: { systems: listing, queuePrefix: env.TEMPORAL_TASK_QUEUE }, settings: publicSettings(env) },
       scim: {
         verifyToken,
         accessTokens,

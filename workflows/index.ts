@@ -2,3 +2,4 @@
 export { lifecycleWorkflow } from './lifecycle.js';
 export { idleSweepWorkflow } from './idle-sweep.js';
 export { reconcileWorkflow } from './reconcile.js';
+export { massReleaseWorkflow } from './mass-release.js';

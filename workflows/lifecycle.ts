@@ -23,6 +23,7 @@ import {
   setHandler,
 } from '@temporalio/workflow';
 import type { createActivities } from '../src/activities/index.js';
+import type { SystemName } from '../src/connectors/types.js';
 import { systemTaskQueue, TARGET_ACTION_HEARTBEAT_TIMEOUT_MS, type LifecyclePhase, type LifecycleTarget, type LifecycleWorkflowInput } from './contract.js';
 import { approveSignal, cancelSignal, phaseQuery, rejectSignal, rescheduleSignal } from './signals.js';
 
@@ -52,7 +53,7 @@ export interface TargetOutcome extends LifecycleTarget {
   status: string;
 }
 
-function describeFailure(error: unknown): string {
+export function describeFailure(error: unknown): string {
   if (!(error instanceof ActivityFailure)) return String(error);
   const cause = error.cause;
   if (cause instanceof TimeoutFailure) return `gave up after the retry deadline (${cause.timeoutType}); last failure: ${cause.cause?.message ?? 'unknown'}`;
@@ -60,11 +61,16 @@ function describeFailure(error: unknown): string {
   return cause?.message ?? error.message;
 }
 
-async function runTarget(input: LifecycleWorkflowInput, target: LifecycleTarget, books: Bookkeeping): Promise<TargetOutcome> {
-  const downstream = proxyActivities<Activities>({
+/** The activities that act on one system, on its queue, within the event's retry budget (shared with workflows/mass-release.ts). */
+export function downstreamActivities(
+  input: Pick<LifecycleWorkflowInput, 'queuePrefix' | 'retryDeadlineMs' | 'retryInitialIntervalMs' | 'retryMaximumIntervalMs'>,
+  system: SystemName,
+  startToCloseTimeout: string,
+) {
+  return proxyActivities<Activities>({
     // A task queue per system: its rate limit holds across every worker (docs/decisions/005).
-    taskQueue: systemTaskQueue(input.queuePrefix, target.system),
-    startToCloseTimeout: '1 minute',
+    taskQueue: systemTaskQueue(input.queuePrefix, system),
+    startToCloseTimeout,
     heartbeatTimeout: TARGET_ACTION_HEARTBEAT_TIMEOUT_MS,
     // The whole retry budget: past it the target needs a person's attention.
     scheduleToCloseTimeout: input.retryDeadlineMs,
@@ -75,6 +81,10 @@ async function runTarget(input: LifecycleWorkflowInput, target: LifecycleTarget,
       nonRetryableErrorTypes: ['PermanentDownstreamError', 'SystemNotConfigured'],
     },
   });
+}
+
+async function runTarget(input: LifecycleWorkflowInput, target: LifecycleTarget, books: Bookkeeping): Promise<TargetOutcome> {
+  const downstream = downstreamActivities(input, target.system, '1 minute');
   const request = { eventId: input.eventId, system: target.system, action: target.action, generation: input.generation ?? 0 };
   try {
     const status = await downstream.applyTargetAction(request);

@@ -5,6 +5,7 @@ import type { Database } from '../db/client.js';
 import type { Logger } from '../logger.js';
 import { createBookkeepingActivities, type GuardSettings } from './bookkeeping.js';
 import { createIdleSweepActivities } from './idle-sweep.js';
+import { createMassReleaseActivities } from './mass-release.js';
 import { createReconcileActivities, type ReconcileSettings } from './reconcile.js';
 import { createTargetActivities } from './target-action.js';
 
@@ -18,6 +19,11 @@ export interface ActivityDependencies {
   /** So many "account not found" answers from one system within the window need attention (default 3 an hour). */
   notFoundBurst?: { count: number; windowMs: number };
   now?: () => Date;
+  /**
+   * Actions per second each system allows (the system queues' limits, decision 005): a mass-release
+   * page, one activity for many accounts, paces its own calls to them (decision 048).
+   */
+  rateLimits?: Partial<Record<SystemName, number>>;
   /** Reconciliation's remediation (docs/decisions/022-reconciliation.md); reports only without it. */
   reconcile?: ReconcileSettings;
 }
@@ -29,6 +35,7 @@ export function createActivities(deps: ActivityDependencies) {
   return {
     ...createBookkeepingActivities(withClock),
     ...createTargetActivities(withClock),
+    ...createMassReleaseActivities(withClock),
     ...createIdleSweepActivities(withClock),
     ...createReconcileActivities(withClock),
   };

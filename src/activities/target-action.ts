@@ -1,12 +1,13 @@
 // The activity that acts on one downstream system: find the account, disable or enable it, and
 // record the outcome. Runs on the system's own task queue (docs/decisions/005).
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { AccountNotFoundError, isDownstreamError } from '../connectors/errors.js';
 import { NO_READ_API, type Connector, type IdentitySnapshot, type SystemName } from '../connectors/types.js';
-import { TARGET_ACTION_HEARTBEAT_TIMEOUT_MS, type TargetActionKind } from '../../workflows/contract.js';
+import { TARGET_ACTION_HEARTBEAT_TIMEOUT_MS, type MassPageItem, type TargetActionKind } from '../../workflows/contract.js';
 import { sqlOf } from '../db/sql.js';
 import { SETTLED_TARGET, type TargetOutcomeStatus } from '../lifecycle/plan.js';
-import { recordFailedAttempt, recordReadBack, settleTarget } from '../lifecycle/transitions.js';
+import { markTargetNeedsAttention, recordFailedAttempt, recordReadBack, settleTarget } from '../lifecycle/transitions.js';
 import type { ActivityDependencies } from './index.js';
 
 type Deps = ActivityDependencies & { now: () => Date };
@@ -25,6 +26,9 @@ const SETTLED = new Set<string>(SETTLED_TARGET);
 export const READ_BACK_ATTEMPTS = 3;
 
 const DEFAULT_NOT_FOUND_BURST = { count: 3, windowMs: 60 * 60 * 1000 };
+
+/** Accounts a mass-release page acts on at once in one system (within its rate limit). */
+const PAGE_CONCURRENCY = 10;
 
 export interface TargetRequest {
   eventId: string;
@@ -111,7 +115,7 @@ async function lookUpForDryRun(
   }
 }
 
-export function createTargetActivities({ db, connectors, dryRun, now, notFoundBurst = DEFAULT_NOT_FOUND_BURST }: Deps) {
+export function createTargetActivities({ db, connectors, dryRun, now, rateLimits, notFoundBurst = DEFAULT_NOT_FOUND_BURST }: Deps) {
   function settle(
     request: TargetRequest,
     identityId: string,
@@ -172,110 +176,173 @@ export function createTargetActivities({ db, connectors, dryRun, now, notFoundBu
     });
   }
 
-  return {
-    applyTargetAction: heartbeating(async (request: TargetRequest): Promise<string> => {
-      // One joined read through pg (decision 019): as nested includes Prisma sends a query per
-      // relation, four per action.
-      const [target] = await sqlOf(db).query<TargetRow>(
-        `SELECT t.status::text AS status, i.id AS "identityId", i.user_name AS "userName", i.external_id AS "externalId",
-                i.email, i.employee_number AS "employeeNumber", i.resource, a.account_id AS "accountId", t.account_id AS "targetAccountId"
-         FROM target_action t
-         JOIN lifecycle_event e ON e.id = t.event_id
-         JOIN identity i ON i.id = e.identity_id
-         LEFT JOIN account_link a ON a.identity_id = i.id AND a.system = t.system
-         WHERE t.event_id = $1::uuid AND t.system = $2 AND t.action = $3::action_kind`,
-        [request.eventId, request.system, request.action],
-      );
-      if (!target) throw new Error(`no ${request.action} target for ${request.system} in event ${request.eventId}`);
-      if (SETTLED.has(target.status)) return target.status;
-      const attempt = Context.current().info.attempt;
+  /**
+   * Acts on one target: the per-leaver activity's body, and a mass-release page's per account
+   * (decision 048). `inPage`: a target an earlier attempt of the page gave up on (needs attention)
+   * is left as it is; the per-leaver workflow never runs an activity again after that.
+   */
+  async function act(request: TargetRequest, attempt: number, inPage = false): Promise<string> {
+    // One joined read through pg (decision 019): as nested includes Prisma sends a query per
+    // relation, four per action.
+    const [target] = await sqlOf(db).query<TargetRow>(
+      `SELECT t.status::text AS status, i.id AS "identityId", i.user_name AS "userName", i.external_id AS "externalId",
+              i.email, i.employee_number AS "employeeNumber", i.resource, a.account_id AS "accountId", t.account_id AS "targetAccountId"
+       FROM target_action t
+       JOIN lifecycle_event e ON e.id = t.event_id
+       JOIN identity i ON i.id = e.identity_id
+       LEFT JOIN account_link a ON a.identity_id = i.id AND a.system = t.system
+       WHERE t.event_id = $1::uuid AND t.system = $2 AND t.action = $3::action_kind`,
+      [request.eventId, request.system, request.action],
+    );
+    if (!target) throw new Error(`no ${request.action} target for ${request.system} in event ${request.eventId}`);
+    if (SETTLED.has(target.status) || (inPage && target.status === 'needs_attention')) return target.status;
 
-      const connector = connectors[request.system];
-      if (!connector) {
-        throw ApplicationFailure.create({
-          type: 'SystemNotConfigured',
-          message: `${request.system} is not configured on this worker: set its base URL and credentials (see README).`,
-          nonRetryable: true,
-        });
-      }
-      if (dryRun(request.system)) {
-        const lookup = await lookUpForDryRun(request, connector, target);
-        await settle(request, target.identityId, { status: 'dry_run', accountId: lookup.accountId, data: { wouldDo: request.action, attempt, ...lookup } });
-        return 'dry_run';
-      }
+    const connector = connectors[request.system];
+    if (!connector) {
+      throw ApplicationFailure.create({
+        type: 'SystemNotConfigured',
+        message: `${request.system} is not configured on this worker: set its base URL and credentials (see README).`,
+        nonRetryable: true,
+      });
+    }
+    if (dryRun(request.system)) {
+      const lookup = await lookUpForDryRun(request, connector, target);
+      await settle(request, target.identityId, { status: 'dry_run', accountId: lookup.accountId, data: { wouldDo: request.action, attempt, ...lookup } });
+      return 'dry_run';
+    }
 
-      const started = Date.now();
-      let accountId = target.accountId;
-      let newLink = false;
-      const accepted = target.status === 'succeeded';
-      try {
-        // Accepted by an earlier attempt whose read contradicted it: read again, never write again.
-        if (accepted) {
-          if (!connector.readAccount || !target.targetAccountId) return 'succeeded';
-          return await readBack(request, target.identityId, connector, target.targetAccountId, attempt);
-        }
-        if (!accountId) {
-          accountId = await connector.resolveAccount(snapshotOf(target));
-          if (accountId === null) throw new AccountNotFoundError({ system: request.system, accountId: null, lookup: connector.lookup });
-          // Linked in the same statement as the outcome (transitions.ts), not a round trip of its own.
-          newLink = true;
-        }
-        const context = { idempotencyKey: idempotencyKeyFor(request) };
-        if (request.action === 'deactivate') {
-          await connector.deactivate(accountId, context);
-        } else if ((await connector.reactivate(accountId, context)) === 'unsupported') {
-          await settle(request, target.identityId, {
-            status: 'manual_action_required',
-            accountId,
-            newLink,
-            data: { attempt, reason: `${request.system} cannot reactivate accounts through its API` },
-          });
-          return 'manual_action_required';
-        }
+    const started = Date.now();
+    let accountId = target.accountId;
+    let newLink = false;
+    const accepted = target.status === 'succeeded';
+    try {
+      // Accepted by an earlier attempt whose read contradicted it: read again, never write again.
+      if (accepted) {
+        if (!connector.readAccount || !target.targetAccountId) return 'succeeded';
+        return await readBack(request, target.identityId, connector, target.targetAccountId, attempt);
+      }
+      if (!accountId) {
+        accountId = await connector.resolveAccount(snapshotOf(target));
+        if (accountId === null) throw new AccountNotFoundError({ system: request.system, accountId: null, lookup: connector.lookup });
+        // Linked in the same statement as the outcome (transitions.ts), not a round trip of its own.
+        newLink = true;
+      }
+      const context = { idempotencyKey: idempotencyKeyFor(request) };
+      if (request.action === 'deactivate') {
+        await connector.deactivate(accountId, context);
+      } else if ((await connector.reactivate(accountId, context)) === 'unsupported') {
         await settle(request, target.identityId, {
-          status: 'succeeded',
+          status: 'manual_action_required',
           accountId,
           newLink,
-          data: { accountId, attempt, durationMs: Date.now() - started, verification: connector.readAccount ? 'reading the account back' : NO_READ_API },
+          data: { attempt, reason: `${request.system} cannot reactivate accounts through its API` },
         });
-        if (!connector.readAccount) return 'succeeded';
-        return await readBack(request, target.identityId, connector, accountId, attempt);
-      } catch (error) {
-        // The read-back's own verdict, already recorded.
-        if (error instanceof ApplicationFailure) throw error;
-        const durationMs = Date.now() - started;
-        if (error instanceof AccountNotFoundError) {
-          // A write that failed never settled: accepted is known from the status read above, or from this run's settle.
-          const wasAccepted = accepted || (await db.targetAction.count({ where: { ...keyOf(request), status: 'succeeded' } })) > 0;
-          await settleNotFound(request, target.identityId, error, { attempt, durationMs }, wasAccepted);
-          return 'not_found';
+        return 'manual_action_required';
+      }
+      await settle(request, target.identityId, {
+        status: 'succeeded',
+        accountId,
+        newLink,
+        data: { accountId, attempt, durationMs: Date.now() - started, verification: connector.readAccount ? 'reading the account back' : NO_READ_API },
+      });
+      if (!connector.readAccount) return 'succeeded';
+      return await readBack(request, target.identityId, connector, accountId, attempt);
+    } catch (error) {
+      // The read-back's own verdict, already recorded.
+      if (error instanceof ApplicationFailure) throw error;
+      const durationMs = Date.now() - started;
+      if (error instanceof AccountNotFoundError) {
+        // A write that failed never settled: accepted is known from the status read above, or from this run's settle.
+        const wasAccepted = accepted || (await db.targetAction.count({ where: { ...keyOf(request), status: 'succeeded' } })) > 0;
+        await settleNotFound(request, target.identityId, error, { attempt, durationMs }, wasAccepted);
+        return 'not_found';
+      }
+      const downstream = isDownstreamError(error) ? error : undefined;
+      await recordFailedAttempt(db, { ...keyOf(request), identityId: target.identityId }, {
+        lastError: downstream?.vendorMessage ?? (error as Error).message,
+        accountId,
+        newLink,
+        data: {
+          attempt,
+          durationMs,
+          error: (error as Error).name,
+          message: (error as Error).message,
+          status: downstream?.status ?? null,
+          vendorMessage: downstream?.vendorMessage ?? null,
+        },
+      }, now());
+      if (!downstream) throw error;
+      throw ApplicationFailure.create({
+        type: downstream.name,
+        message: downstream.message,
+        nonRetryable: downstream.name === 'PermanentDownstreamError',
+        // The system's own rate-limit hint wins over the exponential backoff. A hint whose
+        // moment has already passed is not "retry after 0 ms": the Temporal server reads a zero
+        // delay as no retry at all, and the target would need attention after one 429.
+        nextRetryDelay: downstream.retryAfterMs === undefined ? undefined : Math.max(MIN_RETRY_DELAY_MS, downstream.retryAfterMs),
+        details: [{ status: downstream.status ?? null, vendorMessage: downstream.vendorMessage ?? null }],
+      });
+    }
+  }
+
+  return {
+    applyTargetAction: heartbeating((request: TargetRequest): Promise<string> => act(request, Context.current().info.attempt)),
+
+    /**
+     * A mass-release page's accounts in one system (decision 048): each acted on as
+     * applyTargetAction acts on it, with the same idempotency key and records, PAGE_CONCURRENCY at
+     * a time and paced to the system's rate limit (decision 005's per-queue limit counts this whole
+     * page as one activity). A failure that Temporal should retry fails the page after the others
+     * are done, and the retry skips what they settled; a vendor's rate-limit answer stops the page's
+     * calls at once and its hint is the retry's delay. A failure that is final makes that target
+     * need attention, as the per-leaver workflow does.
+     */
+    applyTargetActions: heartbeating(async ({ system, items }: { system: SystemName; items: MassPageItem[] }): Promise<{ eventId: string; status: string }[]> => {
+      const attempt = Context.current().info.attempt;
+      const rate = rateLimits?.[system] ?? 0;
+      const intervalMs = rate > 0 ? 1000 / rate : 0;
+      let nextAt = 0;
+      let rateLimited: ApplicationFailure | undefined;
+      let retryAfterMs: number | undefined;
+      const retrying: ApplicationFailure[] = [];
+      const outcomes = new Map<string, string>();
+      const queue = [...items];
+      const worker = async () => {
+        for (let item = queue.shift(); item && !rateLimited; item = queue.shift()) {
+          const waitMs = nextAt - Date.now();
+          nextAt = Math.max(Date.now(), nextAt) + intervalMs;
+          if (waitMs > 0) await sleep(waitMs);
+          if (rateLimited) break;
+          const request = { eventId: item.eventId, system, action: item.action, generation: item.generation };
+          try {
+            outcomes.set(item.eventId, await act(request, attempt, true));
+          } catch (error) {
+            const failure = error instanceof ApplicationFailure ? error : ApplicationFailure.create({ type: (error as Error).name, message: (error as Error).message });
+            if (failure.nonRetryable) {
+              await markTargetNeedsAttention(db, { ...request, reason: `${failure.type ?? 'Error'}: ${failure.message}` }, now());
+              outcomes.set(item.eventId, 'needs_attention');
+            } else {
+              retrying.push(failure);
+              // act() sets the delay, in ms, only from a vendor's rate-limit hint.
+              const delay = (failure as { nextRetryDelay?: unknown }).nextRetryDelay;
+              if (typeof delay === 'number') {
+                rateLimited = failure;
+                retryAfterMs = Math.max(retryAfterMs ?? 0, delay);
+              }
+            }
+          }
         }
-        const downstream = isDownstreamError(error) ? error : undefined;
-        await recordFailedAttempt(db, { ...keyOf(request), identityId: target.identityId }, {
-          lastError: downstream?.vendorMessage ?? (error as Error).message,
-          accountId,
-          newLink,
-          data: {
-            attempt,
-            durationMs,
-            error: (error as Error).name,
-            message: (error as Error).message,
-            status: downstream?.status ?? null,
-            vendorMessage: downstream?.vendorMessage ?? null,
-          },
-        }, now());
-        if (!downstream) throw error;
+      };
+      await Promise.all(Array.from({ length: Math.min(PAGE_CONCURRENCY, items.length) }, worker));
+      const [first] = retrying;
+      if (first) {
         throw ApplicationFailure.create({
-          type: downstream.name,
-          message: downstream.message,
-          nonRetryable: downstream.name === 'PermanentDownstreamError',
-          // The system's own rate-limit hint wins over the exponential backoff. A hint whose
-          // moment has already passed is not "retry after 0 ms": the Temporal server reads a zero
-          // delay as no retry at all, and the target would need attention after one 429.
-          nextRetryDelay: downstream.retryAfterMs === undefined ? undefined : Math.max(MIN_RETRY_DELAY_MS, downstream.retryAfterMs),
-          details: [{ status: downstream.status ?? null, vendorMessage: downstream.vendorMessage ?? null }],
+          type: (rateLimited ?? first).type ?? undefined,
+          message: `${retrying.length} of ${items.length} accounts in ${system} failed and will be retried${rateLimited ? ' after the rate limit' : ''}; the first: ${(rateLimited ?? first).message}`,
+          nextRetryDelay: retryAfterMs,
         });
       }
+      return items.map((item) => ({ eventId: item.eventId, status: outcomes.get(item.eventId) ?? 'pending' }));
     }),
   };
 }

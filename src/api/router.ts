@@ -73,6 +73,8 @@ export interface OperatorApiOptions {
   intake?: ScimDependencies;
   /** JML_APPROVALS_REQUIRED: 2 makes releasing a held leaver take two different operators. */
   approvalsRequired?: number;
+  /** JML_MASS_RELEASE_THRESHOLD: approving more held events than this runs them in one mass-release workflow (decision 048). */
+  massReleaseThreshold?: number;
   /** The effective settings without secrets, for an admin's GET /api/settings (src/config.ts publicSettings). */
   settings?: Record<string, PublicSetting>;
 }
@@ -310,7 +312,7 @@ export function createOperatorRouter(options: OperatorApiOptions): express.Route
     allow('actOnEvents'),
     handle(async (req, res) => {
       parse(noBody, bodyOf(req));
-      res.json(await approveAllHeld(db, { by: operatorOf(req), onOutboxWritten: kick, approvalsRequired: options.approvalsRequired }));
+      res.json(await approveAllHeld(db, { by: operatorOf(req), onOutboxWritten: kick, approvalsRequired: options.approvalsRequired, massReleaseThreshold: options.massReleaseThreshold }));
     }),
   );
 

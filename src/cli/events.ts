@@ -32,6 +32,8 @@ export interface EventsArgs {
   action: string;
   /** JML_APPROVALS_REQUIRED (default 1). */
   approvalsRequired?: number;
+  /** JML_MASS_RELEASE_THRESHOLD: approving more held events than this runs them in one mass-release workflow. */
+  massReleaseThreshold?: number;
   /** The event id, for show, retry, approve and reject. */
   target?: string;
   identity?: string;
@@ -162,8 +164,9 @@ async function run(db: Database, args: EventsArgs, io: Output): Promise<number> 
           io.err(`Give an event id or --all-held, not both.\n${EVENTS_USAGE}`);
           return 2;
         }
-        const { approved } = await approveAllHeld(db, { by, approvalsRequired: args.approvalsRequired });
+        const { approved, massReleaseWorkflowId } = await approveAllHeld(db, { by, approvalsRequired: args.approvalsRequired, massReleaseThreshold: args.massReleaseThreshold });
         for (const event of approved) io.out(approvalLine(event, by));
+        if (massReleaseWorkflowId) io.out(`Released as one mass release: workflow ${massReleaseWorkflowId} (JML_MASS_RELEASE_THRESHOLD).\n`);
         io.out(approved.length === 0 ? 'No event is held.\n' : DELIVERY_NOTE);
         return 0;
       }

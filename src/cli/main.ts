@@ -174,7 +174,14 @@ async function main(argv: string[]): Promise<number> {
     case 'events': {
       const { eventsCommand } = await import('./events.js');
       return withDatabase((db) =>
-        eventsCommand(db, { ...values, action: rest[0] ?? '', target: rest[1], allHeld: values['all-held'], approvalsRequired: loadEnvironment().environment.JML_APPROVALS_REQUIRED }),
+        eventsCommand(db, {
+          ...values,
+          action: rest[0] ?? '',
+          target: rest[1],
+          allHeld: values['all-held'],
+          approvalsRequired: loadEnvironment().environment.JML_APPROVALS_REQUIRED,
+          massReleaseThreshold: loadEnvironment().environment.JML_MASS_RELEASE_THRESHOLD,
+        }),
       );
     }
     case 'idle-sweep': {

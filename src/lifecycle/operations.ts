@@ -234,6 +234,8 @@ export interface ApprovalAction extends OperatorAction {
    * mass-release workflow (docs/decisions/048-mass-release-lane.md). Unset or 0: never.
    */
   massReleaseThreshold?: number;
+  /** The mass-release workflow's page size and pages per run, when not its defaults (tests, benchmarks). */
+  massReleasePaging?: MassReleaseOption['paging'];
 }
 
 export interface Signalled {
@@ -317,7 +319,7 @@ export async function approveAllHeld(db: Database, input: ApprovalAction): Promi
       SELECT id FROM lifecycle_event WHERE status = 'held' ORDER BY created_at, id FOR UPDATE`;
     const events = await tx.lifecycleEvent.findMany({ where: { id: { in: locked.map((row) => row.id) } }, orderBy: [{ createdAt: 'asc' }, { id: 'asc' }] });
     const threshold = input.massReleaseThreshold ?? 0;
-    return approveLocked(tx, events, by, input.approvalsRequired ?? 1, new Date(), false, threshold > 0 ? { threshold } : undefined);
+    return approveLocked(tx, events, by, input.approvalsRequired ?? 1, new Date(), false, threshold > 0 ? { threshold, paging: input.massReleasePaging } : undefined);
   });
   if (approved.approved.some((event) => event.released)) input.onOutboxWritten?.();
   return { approved: approved.approved, ...(approved.massReleaseWorkflowId ? { massReleaseWorkflowId: approved.massReleaseWorkflowId } : {}) };

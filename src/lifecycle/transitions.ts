@@ -226,6 +226,8 @@ export async function rescheduleLeaver(
 /** JML_MASS_RELEASE_THRESHOLD: an approval releasing more events than this goes to the mass lane (0: never). */
 export interface MassReleaseOption {
   threshold: number;
+  /** The workflow's page size and pages per run (its defaults: 50 and 10); tests and benchmarks set them. */
+  paging?: { pageSize: number; pagesPerRun: number };
 }
 
 /**
@@ -272,6 +274,7 @@ export async function approveHeld(
       retryDeadlineMs: first.input.retryDeadlineMs,
       retryInitialIntervalMs: first.input.retryInitialIntervalMs,
       retryMaximumIntervalMs: first.input.retryMaximumIntervalMs,
+      ...mass?.paging,
     };
     await tx.outboxEntry.create({ data: { kind: 'start', workflowId: massWorkflowId, workflowType: MASS_RELEASE_WORKFLOW, args: toJson([input]) as Prisma.InputJsonValue } });
   }

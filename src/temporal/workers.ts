@@ -60,7 +60,7 @@ export async function startWorkers(options: WorkerOptions): Promise<RunningWorke
   installTemporalRuntime();
   const connection = await NativeConnection.connect(options.connection);
   // Downstream work runs on the systems' queues; everything else (bookkeeping) on the main one.
-  const { applyTargetAction, previewIdleSweep, sweepIdleRocketChatUsers, reconcileAccounts, ...bookkeeping } = options.activities;
+  const { applyTargetAction, applyTargetActions, previewIdleSweep, sweepIdleRocketChatUsers, reconcileAccounts, ...bookkeeping } = options.activities;
   const sizing = sizeWorker(currentMachine(), { cachedWorkflows: options.cachedWorkflows, activitySlots: options.activitySlots });
   const workers = [
     await Worker.create({
@@ -83,7 +83,10 @@ export async function startWorkers(options: WorkerOptions): Promise<RunningWorke
         connection,
         namespace: options.namespace,
         taskQueue: systemTaskQueue(options.taskQueue, system),
-        activities: system === 'rocketchat' ? { applyTargetAction, previewIdleSweep, sweepIdleRocketChatUsers, reconcileAccounts } : { applyTargetAction, reconcileAccounts },
+        activities:
+          system === 'rocketchat'
+            ? { applyTargetAction, applyTargetActions, previewIdleSweep, sweepIdleRocketChatUsers, reconcileAccounts }
+            : { applyTargetAction, applyTargetActions, reconcileAccounts },
         maxTaskQueueActivitiesPerSecond: options.rateLimits[system],
         maxConcurrentActivityTaskExecutions: sizing.activitySlots,
         shutdownGraceTime: options.shutdownGraceMs ?? 0,

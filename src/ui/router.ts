@@ -58,6 +58,8 @@ export interface UiOptions {
   reconcile?: ReconcileSetup;
   /** JML_APPROVALS_REQUIRED: 2 makes releasing a held leaver take two different operators. */
   approvalsRequired?: number;
+  /** JML_MASS_RELEASE_THRESHOLD: approving more held events than this runs them in one mass-release workflow (decision 048). */
+  massReleaseThreshold?: number;
   /** The effective settings without secrets, for an admin's page (src/config.ts publicSettings). */
   settings?: Record<string, PublicSetting>;
 }
@@ -333,7 +335,7 @@ export function createUiRouter(options: UiOptions): express.Router {
     '/held/approve',
     ...action(async (req, by) => {
       noForm.parse(formBody(req));
-      const { approved } = await approveAllHeld(db, { by, onOutboxWritten: kick, approvalsRequired: options.approvalsRequired });
+      const { approved } = await approveAllHeld(db, { by, onOutboxWritten: kick, approvalsRequired: options.approvalsRequired, massReleaseThreshold: options.massReleaseThreshold });
       const released = approved.filter((event) => event.released).length;
       const waiting = approved.length - released;
       return `Approved ${released} held event${released === 1 ? '' : 's'}${waiting > 0 ? `; ${waiting} wait${waiting === 1 ? 's' : ''} for a different operator's approval` : ''}.`;
