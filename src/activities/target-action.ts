@@ -215,6 +215,9 @@ export function createTargetActivities({ db, connectors, dryRun, now, rateLimits
     let accountId = target.accountId;
     let newLink = false;
     const accepted = target.status === 'succeeded';
+    // Whether the system has accepted the change (before this attempt or in it): a call failing
+    // after that is the read-back, whose failure must not be recorded as a failed write.
+    let acceptedNow = accepted;
     try {
       // Accepted by an earlier attempt whose read contradicted it: read again, never write again.
       if (accepted) {
@@ -245,6 +248,7 @@ export function createTargetActivities({ db, connectors, dryRun, now, rateLimits
         newLink,
         data: { accountId, attempt, durationMs: Date.now() - started, verification: connector.readAccount ? 'reading the account back' : NO_READ_API },
       });
+      acceptedNow = true;
       if (!connector.readAccount) return 'succeeded';
       return await readBack(request, target.identityId, connector, accountId, attempt);
     } catch (error) {
@@ -258,10 +262,13 @@ export function createTargetActivities({ db, connectors, dryRun, now, rateLimits
         return 'not_found';
       }
       const downstream = isDownstreamError(error) ? error : undefined;
+      // A read-back that failed (a 429 or 5xx on the read) is recorded on the accepted target, and
+      // its retry honours the vendor's hint below exactly as a write's does (issue 14).
       await recordFailedAttempt(db, { ...keyOf(request), identityId: target.identityId }, {
         lastError: downstream?.vendorMessage ?? (error as Error).message,
         accountId,
         newLink,
+        readBack: acceptedNow,
         data: {
           attempt,
           durationMs,

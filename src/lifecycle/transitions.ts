@@ -584,8 +584,9 @@ async function writeTarget(
   change: { status: string | null; accountId: string | null; newLink: boolean; confirmedAt: Date | null; lastError: string | null },
   audit: AuditEntry,
   now: Date,
+  expected: 'pending' | 'succeeded' = 'pending',
 ) {
-  const record = auditInsertSql([audit], now, 11, 'EXISTS (SELECT 1 FROM moved)');
+  const record = auditInsertSql([audit], now, 12, 'EXISTS (SELECT 1 FROM moved)');
   const rows = await sqlOf(db).query<{ id: string }>(
     `WITH moved AS (
        UPDATE target_action SET
@@ -594,7 +595,7 @@ async function writeTarget(
          confirmed_at = CASE WHEN $4::text IS NULL THEN confirmed_at ELSE $6::timestamptz END,
          last_error = coalesce($7, last_error),
          attempts = attempts + 1, updated_at = $8::timestamptz
-       WHERE event_id = $1::uuid AND system = $2 AND action = $3::action_kind AND status = 'pending'
+       WHERE event_id = $1::uuid AND system = $2 AND action = $3::action_kind AND status = $11::text::action_status
        RETURNING id),
      link AS (
        INSERT INTO account_link (identity_id, system, account_id, resolved_at)
@@ -604,10 +605,10 @@ async function writeTarget(
      SELECT id FROM moved`,
     [
       target.eventId, target.system, target.action, change.status, change.accountId, change.confirmedAt, change.lastError, now,
-      target.identityId, change.newLink && change.accountId !== null, ...record.values,
+      target.identityId, change.newLink && change.accountId !== null, expected, ...record.values,
     ],
   );
-  if (rows.length !== 1) throw new EventStatusMoved(target.eventId, ['pending'], null);
+  if (rows.length !== 1) throw new EventStatusMoved(target.eventId, [expected], null);
 }
 
 /** What the downstream system answered, with the account it acted on. */
@@ -672,19 +673,31 @@ export async function recordReadBack(
   return row?.count ?? 1;
 }
 
-/** A failed attempt: counted and recorded; the status stays until the retries run out. */
+/**
+ * A failed attempt: counted and recorded; the status stays until the retries run out. `readBack`:
+ * the system had accepted the change and the failed call was the read that verifies it, so the
+ * target is `succeeded` (accepted, not verified) and stays so; the retry reads again, never writes.
+ */
 export async function recordFailedAttempt(
   db: Database,
   target: TargetKey & { identityId: string },
-  input: { lastError: string; accountId?: string | null; newLink?: boolean; data: Record<string, unknown> },
+  input: { lastError: string; accountId?: string | null; newLink?: boolean; readBack?: boolean; data: Record<string, unknown> },
   now: Date,
 ): Promise<void> {
   await writeTarget(
     db,
     target,
-    { status: null, accountId: input.accountId ?? null, newLink: input.newLink ?? false, confirmedAt: null, lastError: input.lastError },
-    { actor: 'system', action: `target.${target.action}.attempt_failed`, identityId: target.identityId, eventId: target.eventId, system: target.system, data: input.data },
+    { status: null, accountId: input.readBack ? null : (input.accountId ?? null), newLink: !input.readBack && (input.newLink ?? false), confirmedAt: null, lastError: input.lastError },
+    {
+      actor: 'system',
+      action: `target.${target.action}.attempt_failed`,
+      identityId: target.identityId,
+      eventId: target.eventId,
+      system: target.system,
+      data: input.readBack ? { ...input.data, phase: 'read_back' } : input.data,
+    },
     now,
+    input.readBack ? 'succeeded' : 'pending',
   );
 }
 

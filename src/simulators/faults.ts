@@ -14,6 +14,12 @@ export const faultSettingsSchema = z.strictObject({
   /** Always answer this status for calls about this account (user id, username, email or uuid). */
   statusByAccount: z.record(z.string().min(1), z.number().int().min(400).max(599)).optional(),
   /**
+   * Answer this status to reads (GET) about this account, and only to reads: a system that
+   * accepts writes while its reads fail (a read replica down, a read rate limit), which is what
+   * jml's read-back after an accepted change must retry without writing again (decision 021).
+   */
+  readStatusByAccount: z.record(z.string().min(1), z.number().int().min(400).max(599)).optional(),
+  /**
    * A lying system: it answers a state change (deactivate, activate) as a success and does not
    * apply it. `true` for every account, or the accounts (user id, username, email or uuid) it
    * lies about. Reads then show the account unchanged, which is what read-back must catch.
@@ -75,7 +81,7 @@ export class FaultInjector {
 
   middleware(accountKeysOf: AccountKeysOf, sendError: SendVendorError): RequestHandler {
     return async (request, response, next) => {
-      const { latencyMs, errorRate, outageUntil, statusByAccount, hang } = this.settings;
+      const { latencyMs, errorRate, outageUntil, statusByAccount, readStatusByAccount, hang } = this.settings;
       if (hang === true || (Array.isArray(hang) && accountKeysOf(request).some((key) => hang.includes(key)))) {
         // Never answered, never handled: only the caller closing the connection ends it.
         this.held.add(response);
@@ -90,12 +96,11 @@ export class FaultInjector {
         const pick = Math.min(RANDOM_SERVER_ERRORS.length - 1, Math.floor(this.random() * RANDOM_SERVER_ERRORS.length));
         return sendError(response, RANDOM_SERVER_ERRORS[pick]!, 'simulated server error');
       }
-      if (statusByAccount) {
-        const status = accountKeysOf(request)
-          .map((key) => statusByAccount[key])
-          .find((found) => found !== undefined);
-        if (status !== undefined) return sendError(response, status, 'simulated failure for this account');
-      }
+      const byAccount = (table: Record<string, number>) => accountKeysOf(request).map((key) => table[key]).find((found) => found !== undefined);
+      const status = statusByAccount && byAccount(statusByAccount);
+      if (status !== undefined) return sendError(response, status, 'simulated failure for this account');
+      const readStatus = request.method === 'GET' && readStatusByAccount ? byAccount(readStatusByAccount) : undefined;
+      if (readStatus !== undefined) return sendError(response, readStatus, 'simulated failure of reads for this account');
       next();
     };
   }

@@ -85,6 +85,36 @@ describe('read-back against a lying system', () => {
     expect(reads).toHaveLength(READ_BACK_ATTEMPTS);
   });
 
+  it('a read-back that fails (503 on the read only) is a failed attempt on the accepted target, retried by reading, never by writing again', async () => {
+    const { simulators } = jml.simulators;
+    const { id } = await leaver('read-fails', 'emp-read-fails');
+    simulators.userapi.setFaults({ readStatusByAccount: { 'emp-read-fails': 503 } });
+    const left = leave(id);
+    // The failed read is recorded as soon as it happens; then the reads work again.
+    const failedReads = () =>
+      jml.database.query<{ data: { phase?: string; status?: number } }>(
+        `SELECT a.data FROM audit_event a JOIN lifecycle_event e ON e.id = a.event_id
+         WHERE e.identity_id = $1 AND a.system = 'userapi' AND a.action = 'target.deactivate.attempt_failed'`,
+        [id],
+      );
+    for (let polls = 0; (await failedReads()).length === 0; polls += 1) {
+      expect(polls, 'no failed read-back was recorded').toBeLessThan(1_200);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    simulators.userapi.setFaults({});
+    const { eventId, outcomes } = await left;
+
+    expect(outcomes.find((outcome) => outcome.system === 'userapi')?.status).toBe('verified');
+    expect((await failedReads())[0]!.data).toMatchObject({ phase: 'read_back', status: 503 });
+    const calls = simulators.userapi.calls().filter((call) => call.path.startsWith('/v1/users/emp-read-fails'));
+    expect(calls.filter((call) => call.method === 'POST').map((call) => call.status)).toEqual([204]);
+    expect(calls.filter((call) => call.method === 'GET').map((call) => call.status)).toContain(503);
+    expect(calls.filter((call) => call.method === 'GET').at(-1)?.status).toBe(200);
+    const audit = await jml.database.query<{ action: string }>(`SELECT action FROM audit_event WHERE event_id = $1 AND system = 'userapi' ORDER BY id`, [eventId]);
+    expect(audit[0]!.action).toBe('target.deactivate.succeeded');
+    expect(audit.at(-1)!.action).toBe('target.deactivate.verified');
+  });
+
   it('a lying Mendix cannot be caught: the evidence says only what is known', async () => {
     const { simulators } = jml.simulators;
     const { id } = await leaver('liar-mendix', 'emp-liar-3');
