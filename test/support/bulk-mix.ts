@@ -37,6 +37,16 @@ export interface MixShape {
 }
 
 /** How many existing people a mix needs: one per PATCH. */
+/** The lifecycle event each kind of operation yields, written as eventsSince (test/faults/support.ts) writes events. */
+const EXPECTED_EVENT: Record<MixKind, string> = { create: 'joiner@now', terminationDate: 'leaver@later', leaver: 'leaver@now' };
+
+/** The operations whose person did not get exactly their one expected event, with what they got. */
+export function operationsWithWrongEvents(mix: readonly MixOperation[], events: ReadonlyMap<string, string[]>): Array<[string, MixKind, string[] | undefined]> {
+  return mix
+    .filter((operation) => (events.get(operation.userName) ?? []).join(',') !== EXPECTED_EVENT[operation.kind])
+    .map((operation) => [operation.userName, operation.kind, events.get(operation.userName)]);
+}
+
 export const seedsNeeded = (shape: MixShape) => shape.terminationDates + shape.leavers;
 
 export const personData = (userName: string) => ({
