@@ -10,11 +10,12 @@ import { appendAudit } from '../audit/append.js';
 import type { Principal } from '../auth/tokens.js';
 import type { Prisma } from '../db/client.js';
 import type { Identity } from '../generated/prisma/client.js';
-import { detectLifecycleChange, lifecycleStateOf, terminationWithdrawn, type LifecycleState } from '../lifecycle/detect.js';
-import { LIFECYCLE_USER_URN } from '../scim/lifecycle-extension.js';
-import { columnsFromScim, ENTERPRISE_USER_URN, type ScimUser } from '../scim/user-mapping.js';
-import { commitIdentityChange, type ScimDependencies } from '../scim/users.js';
-import { HR_ATTRIBUTES, type HrAttribute, type HrMapping } from './mapping.js';
+import { detectLifecycleChange, lifecycleStateOf, terminationWithdrawn, type LifecycleKind, type LifecycleState } from '../lifecycle/detect.js';
+import { planScheduledChange, scheduledOutcome } from '../lifecycle/record.js';
+import { columnsFromScim, type ScimUser } from '../scim/user-mapping.js';
+import { commitIdentityChange, type IdentityChange, type ScimDependencies } from '../scim/users.js';
+import { HR_ATTRIBUTES, type HrMapping } from './mapping.js';
+import { sameValue, withValues, writeHrValues, type HrValues } from './values.js';
 
 /** Larger files are refused before they are parsed (an upload, or a file given to the CLI). */
 export const MAX_IMPORT_BYTES = 8 * 1024 * 1024;
@@ -25,8 +26,6 @@ const APPLY_CONCURRENCY = 4;
 export class CsvFormatError extends Error {
   override readonly name = 'CsvFormatError';
 }
-
-export type HrValues = Partial<{ terminationDate: Date | null; active: boolean } & Record<Exclude<HrAttribute, 'terminationDate' | 'active'>, string | null>>;
 
 export interface RowError {
   line: number;
@@ -147,34 +146,6 @@ function valuesOf(row: ParsedRow, mapping: HrMapping): HrValues | string {
   return problems.length > 0 ? problems.join('; ') : values;
 }
 
-function sameValue(a: unknown, b: unknown): boolean {
-  if (a instanceof Date || b instanceof Date) return a instanceof Date && b instanceof Date && a.getTime() === b.getTime();
-  return (a ?? null) === (b ?? null);
-}
-
-/** The person's SCIM representation with the row's values, only where they differ (so a re-import is no write at all). */
-function withValues(identity: Identity, values: HrValues): { resource: ScimUser; changed: HrAttribute[] } {
-  const resource = structuredClone(identity.resource) as ScimUser;
-  const schemas = new Set(Array.isArray(resource.schemas) ? (resource.schemas as string[]) : []);
-  const changed: HrAttribute[] = [];
-  const section = (urn: string) => {
-    schemas.add(urn);
-    return (resource[urn] ??= {}) as Record<string, unknown>;
-  };
-  for (const attribute of HR_ATTRIBUTES) {
-    if (!(attribute in values)) continue;
-    const value = values[attribute];
-    if (sameValue(identity[attribute], value)) continue;
-    changed.push(attribute);
-    const target = attribute === 'active' || attribute === 'title' ? resource : section(attribute === 'terminationDate' ? LIFECYCLE_USER_URN : ENTERPRISE_USER_URN);
-    const stored = value instanceof Date ? value.toISOString() : value;
-    if (stored === null) delete target[attribute];
-    else target[attribute] = stored;
-  }
-  resource.schemas = [...schemas];
-  return { resource, changed };
-}
-
 function stateWith(identity: Identity, resource: ScimUser): LifecycleState {
   return lifecycleStateOf({ ...identity, ...columnsFromScim(resource) })!;
 }
@@ -209,6 +180,14 @@ async function identitiesByKey(db: ScimDependencies['db'], attribute: HrMapping[
   return new Map(keys.map((key) => [key, byKey.get(normalise(key)) ?? []]));
 }
 
+/** The person's row with `values` written where they differ, named for the audit trail. */
+async function writeValues(tx: Prisma.TransactionClient, before: Identity, values: HrValues, audit: { action: string; data: Record<string, unknown> }): Promise<IdentityChange & { changed: boolean }> {
+  const { row, changed } = await writeHrValues(tx, before, values);
+  // Setting someone inactive is a leaver even when they are already: it withdraws a dated rehire.
+  const leaving = values.active === false;
+  return { row, action: `${audit.action}.${changed.length > 0 ? 'applied' : 'unchanged'}`, data: audit.data, changed: changed.length > 0, leaving };
+}
+
 /**
  * Sets an HR source's values on one person through the SCIM intake, in one transaction; computed
  * under the row lock from the row as it is then, so a SCIM write since the caller looked is kept.
@@ -223,16 +202,47 @@ export async function applyHrValues(
 ): Promise<boolean> {
   let changedAny = false;
   await commitIdentityChange(deps, principal, identityId, async (tx, before) => {
-    const { resource, changed } = withValues(before, values);
-    if (changed.length === 0) return { row: before, action: `${audit.action}.unchanged`, data: audit.data };
-    changedAny = true;
-    const row = await tx.identity.update({
-      where: { id: before.id },
-      data: { ...columnsFromScim(resource), resource: resource as Prisma.InputJsonValue, version: { increment: 1 } },
-    });
-    return { row, action: `${audit.action}.applied`, data: audit.data };
+    const { changed, ...change } = await writeValues(tx, before, values, audit);
+    changedAny = changed;
+    return change;
   });
   return changedAny;
+}
+
+/** What became of a dated mover or rehire: a new event, a new date for the same one, or nothing new. */
+export interface ScheduledHrChange {
+  outcome: ReturnType<typeof scheduledOutcome> | 'applied';
+  kind: LifecycleKind | null;
+}
+
+/**
+ * An HR source's mover or rehire dated ahead (decision 026): recorded through the same intake and
+ * plan as every change (src/lifecycle/record.ts) as an event that writes `values` to the person
+ * on `effectiveAt`; the person keeps their values until then. Audited as `<action>.scheduled`,
+ * `.rescheduled` or `.unchanged` (the same change and date again). A date that has come by the
+ * time the person is locked is applied at once, as an undated change is.
+ */
+export async function scheduleHrValues(
+  deps: ScimDependencies,
+  principal: Principal,
+  identityId: string,
+  input: { values: HrValues; effectiveAt: Date },
+  audit: { action: string; data: Record<string, unknown> },
+): Promise<ScheduledHrChange> {
+  let answer: ScheduledHrChange = { outcome: 'unchanged', kind: null };
+  await commitIdentityChange(deps, principal, identityId, async (tx, before) => {
+    const now = new Date();
+    if (input.effectiveAt.getTime() <= now.getTime()) {
+      const { changed, ...change } = await writeValues(tx, before, input.values, audit);
+      if (changed) answer = { outcome: 'applied', kind: null };
+      return change;
+    }
+    const { resource } = withValues(before, input.values);
+    const scheduled = await planScheduledChange(tx, { identityId, before: lifecycleStateOf(before)!, after: stateWith(before, resource), effectiveAt: input.effectiveAt, now });
+    answer = { outcome: scheduledOutcome(scheduled), kind: scheduled.change?.kind ?? null };
+    return { row: before, action: `${audit.action}.${answer.outcome}`, data: { ...audit.data, effectiveAt: input.effectiveAt.toISOString() }, scheduled };
+  });
+  return answer;
 }
 
 /** What `values` would change for `identity` now (for answers and dry runs). */

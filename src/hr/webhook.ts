@@ -7,6 +7,7 @@
 // and size-limited only after the token, the signature compared in constant time, a timestamp
 // older or newer than five minutes refused, and a signature seen before refused as a replay (kept
 // in PostgreSQL, src/hr/replay-store.ts, so every API replica refuses it, after restarts too).
+// A future effectiveDate schedules a leaver, a mover or a rehire for that date (decision 026).
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import express, { type Request, type Response } from 'express';
 import { z } from 'zod';
@@ -17,7 +18,9 @@ import type { Principal, TokenVerifier } from '../auth/tokens.js';
 import type { Logger } from '../logger.js';
 import { toScimError } from '../scim/errors.js';
 import type { ScimDependencies } from '../scim/users.js';
-import { applyHrValues, describeHrChange, parseDate, type HrValues } from './import.js';
+import type { Identity } from '../generated/prisma/client.js';
+import { applyHrValues, describeHrChange, parseDate, scheduleHrValues } from './import.js';
+import type { HrValues } from './values.js';
 import { identitiesBy } from './person.js';
 import { postgresReplayStore, type ReplayStore } from './replay-store.js';
 
@@ -64,27 +67,38 @@ function send(res: Response, status: number, error: string, detail: string, extr
   res.status(status).json({ error, detail, ...extra });
 }
 
-/** What the event asks of the person, or why it cannot be done. */
-function valuesOf(event: HrEvent, now: Date, active: boolean): HrValues | string {
+/**
+ * What the event asks of the person: values to set now, or on a later date (a dated mover or
+ * rehire); nothing, with the reason (`unchanged`); or, as a string, why it cannot be done.
+ */
+type Asked = { values: HrValues; on?: Date } | { unchanged: string } | string;
+
+function askedOf(event: HrEvent, now: Date, person: Identity): Asked {
   const date = event.effectiveDate === undefined ? now : parseDate(event.effectiveDate, { dateOnly: 'startOfDay' });
   if (typeof date === 'string') return `effectiveDate ${date}`;
   const future = date.getTime() > now.getTime();
   const attributes = { department: event.department, title: event.title, division: event.division, organization: event.organization, costCenter: event.costCenter };
   const given = Object.fromEntries(Object.entries(attributes).filter(([, value]) => value !== undefined));
+  const day = date.toISOString();
   switch (event.event) {
     case 'leaver':
       // A future date schedules the leaver (src/lifecycle/detect.ts); a past one acts now. A
       // person who left already keeps their date unless the event names one: a redelivery is no change.
-      if (future) return { terminationDate: date };
-      return !active && event.effectiveDate === undefined ? { active: false } : { active: false, terminationDate: date };
+      if (future) return { values: { terminationDate: date } };
+      return { values: !person.active && event.effectiveDate === undefined ? { active: false } : { active: false, terminationDate: date } };
     case 'joiner':
-      // jml has no dated joiners: people arrive over SCIM; a joiner here re-activates a known person.
-      if (future) return 'a joiner with a future effectiveDate is not supported: send it on the day';
-      return { active: true, terminationDate: null, ...given };
+      // People arrive over SCIM; a joiner here re-activates a known person (a rehire), on its
+      // date when it names a later one (a pre-hire). Someone active has nothing to re-activate.
+      if (future && person.active) return { unchanged: `${person.userName} is active: a joiner dated ${day} re-activates someone who has left, so there is nothing to schedule` };
+      return { values: { active: true, terminationDate: null, ...given }, on: future ? date : undefined };
     case 'mover':
-      if (future) return 'a mover with a future effectiveDate is not supported: send it on the day';
       if (Object.keys(given).length === 0) return 'a mover needs at least one of department, title, division, organization, costCenter';
-      return given;
+      if (!future) return { values: given };
+      if (!person.active) return `${person.userName} is not active: a dated mover applies to someone still working; send a joiner with the new attributes to rehire them`;
+      if (person.terminationDate && person.terminationDate > now && person.terminationDate <= date) {
+        return `${person.userName} leaves on ${person.terminationDate.toISOString()}, before this mover would take effect on ${day}`;
+      }
+      return { values: given, on: date };
   }
 }
 
@@ -173,14 +187,26 @@ export function createHrWebhookRouter(options: HrWebhookOptions): express.Router
     if (people.length === 0) return send(res, 404, 'UnknownPerson', `No live identity has ${event.person.attribute} "${event.person.value}": jml learns of people over SCIM first`);
     if (people.length > 1) return send(res, 409, 'AmbiguousPerson', `${people.length} live identities have ${event.person.attribute} "${event.person.value}": name the person by a unique attribute`);
     const person = people[0]!;
-    const values = valuesOf(event, at, person.active);
-    if (typeof values === 'string') return send(res, 422, 'Unprocessable', values);
-    const change = describeHrChange(person, values, at);
-    const applied = await applyHrValues(intake, principal, person.id, values, {
-      action: 'hr.event',
-      data: { hrEventId: event.id ?? null, event: event.event, effectiveDate: event.effectiveDate ?? null, signedAt: Number(timestamp) },
-    });
-    res.json({ identityId: person.id, userName: person.userName, outcome: applied ? 'applied' : 'unchanged', kind: applied ? (change?.kind ?? null) : null, effectiveAt: applied ? (change?.effectiveAt ?? null) : null });
+    const asked = askedOf(event, at, person);
+    if (typeof asked === 'string') return send(res, 422, 'Unprocessable', asked);
+    const audit = { action: 'hr.event', data: { hrEventId: event.id ?? null, event: event.event, effectiveDate: event.effectiveDate ?? null, signedAt: Number(timestamp) } };
+    const answer = { identityId: person.id, userName: person.userName };
+    if ('unchanged' in asked) {
+      await applyHrValues(intake, principal, person.id, {}, { action: audit.action, data: { ...audit.data, detail: asked.unchanged } });
+      res.json({ ...answer, outcome: 'unchanged', kind: null, effectiveAt: null, detail: asked.unchanged });
+      return;
+    }
+    if (asked.on) {
+      // Accepted for later: 202 while it waits for its date (RFC 9110 §15.3.3).
+      const scheduled = await scheduleHrValues(intake, principal, person.id, { values: asked.values, effectiveAt: asked.on }, audit);
+      const later = scheduled.outcome === 'scheduled' || scheduled.outcome === 'rescheduled';
+      // `unchanged` with a kind: the same change is already dated so (a redelivery).
+      res.status(later ? 202 : 200).json({ ...answer, outcome: scheduled.outcome, kind: scheduled.kind, effectiveAt: scheduled.kind ? asked.on.toISOString() : null });
+      return;
+    }
+    const change = describeHrChange(person, asked.values, at);
+    const applied = await applyHrValues(intake, principal, person.id, asked.values, audit);
+    res.json({ ...answer, outcome: applied ? 'applied' : 'unchanged', kind: applied ? (change?.kind ?? null) : null, effectiveAt: applied ? (change?.effectiveAt ?? null) : null });
   }
 
   // The raw body parser's refusals (too large, an aborted upload) answer in the webhook's own shape.

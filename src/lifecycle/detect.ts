@@ -94,6 +94,18 @@ function scheduledLeaver(changes: DetectedChange['changes'], date: Date, now: Da
   return date.getTime() > now.getTime() ? { kind: 'leaver', changes, effectiveAt: date } : { kind: 'leaver', changes };
 }
 
+/**
+ * A mover or rehire an HR source dates ahead (docs/decisions/026-hr-webhook.md): what the person
+ * will be from `effectiveAt`. The identity keeps its values until then; the event carries them in
+ * its changes, and they are written when it takes effect (transitions.ts's beginEvent). Null when
+ * `after` changes nothing that makes a mover or a rehire.
+ */
+export function detectScheduledChange(before: LifecycleState | null, after: LifecycleState, effectiveAt: Date): DetectedChange | null {
+  const change = detectLifecycleChange(before, after, effectiveAt);
+  if (change?.kind !== 'mover' && change?.kind !== 'rehire') return null;
+  return { ...change, effectiveAt };
+}
+
 /** A termination date taken back while the person is still live: a scheduled leaver is off. */
 export function terminationWithdrawn(before: LifecycleState | null, after: LifecycleState | null): boolean {
   return isLive(before) && isLive(after) && before.terminationDate !== null && after.terminationDate === null;

@@ -24,8 +24,9 @@ import {
   type TargetActionKind,
 } from '../../workflows/contract.js';
 import type { DetectedChange } from './detect.js';
-import { finalEventStatus, OPEN_LEAVER, STARTABLE, type TargetOutcomeStatus } from './plan.js';
+import { appliesOnItsDate, appliesOnItsDateSql, finalEventStatus, OPEN_LEAVER, STARTABLE, type TargetOutcomeStatus } from './plan.js';
 import type { LifecycleSettings } from './record.js';
+import { valuesAfterChanges, writeHrValues } from '../hr/values.js';
 
 /** The event (or target) was not in the status this step expects: another writer moved it first. */
 export class EventStatusMoved extends Error {
@@ -90,7 +91,9 @@ function eventWrites(input: NewEvent, settings: LifecycleSettings, source: Prism
   const eventId = randomUUID();
   const workflowId = workflowIdForEvent(eventId);
   const { targets, change } = input;
-  const done = targets.length === 0;
+  // A dated mover or rehire writes the person's values on its date: it needs its workflow even
+  // when no system is to be acted on.
+  const done = targets.length === 0 && !appliesOnItsDate({ kind: change.kind, effectiveAt: change.effectiveAt ?? input.now, createdAt: input.now });
   const start = done
     ? null
     : startRow(workflowId, {
@@ -102,7 +105,7 @@ function eventWrites(input: NewEvent, settings: LifecycleSettings, source: Prism
         retryInitialIntervalMs: settings.retryInitialIntervalMs,
         retryMaximumIntervalMs: settings.retryMaximumIntervalMs,
         effectiveAt: change.effectiveAt?.toISOString(),
-        immediateSystems: change.effectiveAt ? settings.disableNowSystems?.filter((system) => targets.some((target) => target.system === system)) : undefined,
+        immediateSystems: change.effectiveAt && change.kind === 'leaver' ? settings.disableNowSystems?.filter((system) => targets.some((target) => target.system === system)) : undefined,
         guard: (settings.guard ?? false) && deprovisions(change.kind, targets),
       });
   const detected: AuditEntry = {
@@ -199,26 +202,27 @@ async function unholdStart(tx: Transaction, workflowId: string): Promise<void> {
 }
 
 /**
- * A rehire, or a termination date taken back, before the leaver acted. The database decides (the
+ * An open event that will not happen: a leaver a rehire or a withdrawn date made moot, or a dated
+ * mover or rehire that a leaver or a later change superseded (plan.ts). The database decides (the
  * workflow checks it before acting); the signal wakes a waiting workflow.
  */
-export async function cancelOpenLeaver(tx: Transaction, leaver: LifecycleEvent, input: { by: string; reason: string; now: Date }): Promise<AuditEntry[]> {
-  await tx.$queryRaw`SELECT id FROM lifecycle_event WHERE id = ${leaver.id}::uuid FOR UPDATE`;
-  const audit = await cancelLocked(tx, leaver, OPEN_LEAVER, input.by, input.reason, input.now);
-  await unholdStart(tx, leaver.workflowId);
-  await tx.outboxEntry.create({ data: signalRow(leaver.workflowId, 'cancel', { by: input.by, reason: input.reason }) });
+export async function cancelOpenEvent(tx: Transaction, event: LifecycleEvent, input: { by: string; reason: string; now: Date }): Promise<AuditEntry[]> {
+  await tx.$queryRaw`SELECT id FROM lifecycle_event WHERE id = ${event.id}::uuid FOR UPDATE`;
+  const audit = await cancelLocked(tx, event, OPEN_LEAVER, input.by, input.reason, input.now);
+  await unholdStart(tx, event.workflowId);
+  await tx.outboxEntry.create({ data: signalRow(event.workflowId, 'cancel', { by: input.by, reason: input.reason }) });
   return [audit];
 }
 
-/** Already leaving: a new date, or the deactivation itself, moves the open leaver's date. */
-export async function rescheduleLeaver(
+/** A new date for an open event: a leaver's, or the same dated mover or rehire sent again with another date. */
+export async function rescheduleEvent(
   tx: Transaction,
-  leaver: LifecycleEvent,
+  event: LifecycleEvent,
   input: { by: string; effectiveAt: string; changes: unknown },
 ): Promise<AuditEntry[]> {
-  await tx.outboxEntry.create({ data: signalRow(leaver.workflowId, 'reschedule', { by: input.by, effectiveAt: input.effectiveAt }) });
-  await tx.lifecycleEvent.update({ where: { id: leaver.id }, data: { effectiveAt: new Date(input.effectiveAt) } });
-  return [{ actor: input.by, action: 'lifecycle.leaver.rescheduled', identityId: leaver.identityId, eventId: leaver.id, data: { changes: input.changes, effectiveAt: input.effectiveAt } }];
+  await tx.outboxEntry.create({ data: signalRow(event.workflowId, 'reschedule', { by: input.by, effectiveAt: input.effectiveAt }) });
+  await tx.lifecycleEvent.update({ where: { id: event.id }, data: { effectiveAt: new Date(input.effectiveAt) } });
+  return [{ actor: input.by, action: `lifecycle.${event.kind}.rescheduled`, identityId: event.identityId, eventId: event.id, data: { changes: input.changes, effectiveAt: input.effectiveAt } }];
 }
 
 // ---- Operator steps: inside the operator's transaction, with the event rows locked ----
@@ -417,17 +421,44 @@ export async function retryTargets(
 // before the workflow task completes, so each step leaves the same records however often it runs.
 
 /**
+ * A dated mover or rehire taking effect (decision 026): the person's values it carries are written
+ * to the identity, under the identity's lock, in the transaction that starts the event. Answers
+ * the audit row, or why the change is moot now (the event is then cancelled): a mover's person
+ * who has left or is leaving by now, or a person deleted meanwhile.
+ */
+async function takeEffect(tx: Transaction, event: LifecycleEvent, now: Date): Promise<AuditEntry | string> {
+  const identity = await tx.identity.findUniqueOrThrow({ where: { id: event.identityId } });
+  if (identity.deletedAt) return `the person was deleted before the ${event.kind} took effect`;
+  // A termination date that came since the mover was recorded; an older one was there before it.
+  const terminated = identity.terminationDate !== null && identity.terminationDate > event.createdAt && identity.terminationDate <= now;
+  if (event.kind === 'mover' && (!identity.active || terminated)) return 'the person left before the mover took effect';
+  const values = valuesAfterChanges(event.changes as Record<string, { to: unknown }>);
+  const { changed } = await writeHrValues(tx, identity, values);
+  const written = Object.fromEntries(changed.map((attribute) => [attribute, { from: toJson(identity[attribute]), to: toJson(values[attribute]) }]));
+  return { actor: 'system', action: `lifecycle.${event.kind}.effective`, identityId: event.identityId, eventId: event.id, data: { workflowId: event.workflowId, changes: written } };
+}
+
+/**
  * Moves the event to running, unless it was cancelled meanwhile (a rehire cancels an open leaver
- * directly): then the workflow must not act, and this returns false.
+ * directly): then the workflow must not act, and this returns false. A dated mover or rehire
+ * writes its values to the person here, or is cancelled when they are moot (takeEffect).
  */
 export async function beginEvent(db: Database, eventId: string, now: Date): Promise<boolean> {
   return db.$transaction(async (tx) => {
+    const dated = await tx.lifecycleEvent.findUniqueOrThrow({ where: { id: eventId }, select: { identityId: true, kind: true, effectiveAt: true, createdAt: true } });
+    // The identity before the event, in the order intake locks them (a leaver cancelling this event).
+    if (appliesOnItsDate(dated)) await tx.$queryRaw`SELECT id FROM identity WHERE id = ${dated.identityId}::uuid FOR UPDATE`;
     await tx.$queryRaw`SELECT id FROM lifecycle_event WHERE id = ${eventId}::uuid FOR UPDATE`;
     const event = await tx.lifecycleEvent.findUniqueOrThrow({ where: { id: eventId } });
     if (event.status === 'cancelled') return false;
     if (!(STARTABLE as readonly string[]).includes(event.status)) return true;
+    const effect = appliesOnItsDate(event) ? await takeEffect(tx, event, now) : null;
+    if (typeof effect === 'string') {
+      await appendAudit(tx, [await cancelLocked(tx, event, STARTABLE, 'system', effect, now)], now);
+      return false;
+    }
     await moveEvent(tx, event, STARTABLE, { status: 'running' });
-    await appendAudit(tx, [{ actor: 'system', action: 'workflow.started', identityId: event.identityId, eventId, data: { workflowId: event.workflowId, from: event.status } }], now);
+    await appendAudit(tx, [{ actor: 'system', action: 'workflow.started', identityId: event.identityId, eventId, data: { workflowId: event.workflowId, from: event.status } }, ...(effect ? [effect] : [])], now);
     return true;
   });
 }
@@ -515,7 +546,7 @@ export interface MassPageEvent {
  * statement: each event still pending, due, with no earlier event of the person in the way and no
  * system to act on before its date moves to running (conditional on pending, so a rehire that
  * cancelled it first wins) and its start row is marked dispatched. One that is pending but not
- * so simple (dated ahead, or behind an earlier event) is handed back to the per-leaver path: its
+ * so simple (dated ahead, a dated mover or rehire whose values beginEvent writes, or behind an earlier event) is handed back to the per-leaver path: its
  * row becomes an ordinary approval the relay releases (decision 014). Events begun by an earlier
  * attempt of this step (running, row dispatched) are answered again, so the step can be retried.
  * `lastEventId` is the last event paged through (null: nothing left).
@@ -527,13 +558,13 @@ export async function beginMassPage(
 ): Promise<{ lastEventId: string | null; events: MassPageEvent[]; handedBack: number }> {
   const rows = await sqlOf(db).query<{ id: string; status: string; input: LifecycleWorkflowInput; begun: boolean; lane: boolean }>(
     `WITH page AS (
-       SELECT o.id AS outbox_id, o.dispatched_at, e.id, e.identity_id, e.created_at, e.status::text AS status, e.effective_at, o.args->0 AS input
+       SELECT o.id AS outbox_id, o.dispatched_at, e.id, e.identity_id, e.kind, e.created_at, e.status::text AS status, e.effective_at, o.args->0 AS input
        FROM outbox o JOIN lifecycle_event e ON e.workflow_id = o.workflow_id
        WHERE o.kind = 'start' AND o.signal = 'mass' AND o.args->0->>'massRelease' = $1 AND ($2::uuid IS NULL OR e.id > $2::uuid)
        ORDER BY e.id LIMIT $3),
      verdict AS (
        SELECT page.*, (page.status = 'pending' AND page.effective_at <= $4::timestamptz
-         AND coalesce(jsonb_array_length(page.input->'immediateSystems'), 0) = 0
+         AND coalesce(jsonb_array_length(page.input->'immediateSystems'), 0) = 0 AND NOT ${appliesOnItsDateSql('page')}
          AND NOT EXISTS (
            SELECT 1 FROM lifecycle_event other
            WHERE other.identity_id = page.identity_id AND other.status IN ('pending', 'running')

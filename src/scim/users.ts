@@ -9,8 +9,8 @@ import { Prisma } from '../generated/prisma/client.js';
 import type { Database } from '../db/client.js';
 import type { Identity, LifecycleEvent } from '../generated/prisma/client.js';
 import { lifecycleStateOf, MOVER_ATTRIBUTES } from '../lifecycle/detect.js';
-import { OPEN_LEAVER } from '../lifecycle/plan.js';
-import { lifecycleChangeAtOnce, recordLifecycleChange, type LifecycleSettings } from '../lifecycle/record.js';
+import { appliesOnItsDateSql, OPEN_LEAVER } from '../lifecycle/plan.js';
+import { lifecycleChangeAtOnce, recordLifecycleChange, type LifecycleSettings, type ScheduledPlan } from '../lifecycle/record.js';
 import { recordChangeAtOnce } from '../lifecycle/transitions.js';
 import { sqlOf } from '../db/sql.js';
 import { randomUUID } from 'node:crypto';
@@ -44,6 +44,8 @@ export interface Preconditions {
 export interface IdentityRead {
   identity: Identity;
   openLeaver: LifecycleEvent | null;
+  /** Whether an HR source's dated mover or rehire is still to take effect (plan.ts's appliesOnItsDate). */
+  openScheduled: boolean;
 }
 
 export interface ScimRequestContext {
@@ -94,7 +96,9 @@ type Query = (text: string, values: unknown[]) => Promise<Record<string, unknown
 async function readIdentity(query: Query, id: string, lock: boolean): Promise<IdentityRead | null> {
   if (!UUID.test(id)) return null;
   const [row] = await query(
-    `SELECT ${IDENTITY_COLUMNS}, ${OPEN_LEAVER_COLUMNS} FROM identity i
+    `SELECT ${IDENTITY_COLUMNS}, ${OPEN_LEAVER_COLUMNS},
+       EXISTS (SELECT 1 FROM lifecycle_event s WHERE s.identity_id = i.id AND s.status::text = ANY($2::text[]) AND ${appliesOnItsDateSql('s')}) AS "open.scheduled"
+     FROM identity i
      LEFT JOIN LATERAL (
        SELECT * FROM lifecycle_event WHERE identity_id = i.id AND kind = 'leaver' AND status::text = ANY($2::text[])
        ORDER BY created_at DESC LIMIT 1) e ON true
@@ -106,9 +110,9 @@ async function readIdentity(query: Query, id: string, lock: boolean): Promise<Id
   const leaver: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(row)) {
     if (key.startsWith('leaver.')) leaver[key.slice('leaver.'.length)] = value;
-    else identity[key] = value;
+    else if (key !== 'open.scheduled') identity[key] = value;
   }
-  return { identity: identity as unknown as Identity, openLeaver: leaver.id ? (leaver as unknown as LifecycleEvent) : null };
+  return { identity: identity as unknown as Identity, openLeaver: leaver.id ? (leaver as unknown as LifecycleEvent) : null, openScheduled: row['open.scheduled'] === true };
 }
 
 async function assertUserNameFree(tx: Prisma.TransactionClient, userName: string, exceptId: string | undefined) {
@@ -132,6 +136,10 @@ export interface IdentityChange {
   row: Identity;
   action: string;
   data?: Record<string, unknown>;
+  /** A dated mover or rehire planned under the lock (record.ts's planScheduledChange): carried out instead of what the row's change means. */
+  scheduled?: ScheduledPlan;
+  /** The source says the person leaves (an HR leaver), which cancels a dated rehire even when the row does not change. */
+  leaving?: boolean;
 }
 
 /** The audit row of one identity change. */
@@ -158,13 +166,24 @@ async function commitChange(
     const before = locked?.identity ?? null;
     if (before) checkPreconditions(context.preconditions, before);
     const now = new Date();
-    const { row: updated, action, data } = await change(tx, before);
+    const { row: updated, action, data, scheduled, leaving } = await change(tx, before);
     const record = changeRecord(principal, { row: updated, action, data }, before);
     const lifecycle = await recordLifecycleChange(
       tx,
       // A new identity has no open leaver; a locked one came with it. The change's audit row goes
       // into the event's statement when there is one.
-      { identityId: updated.id, before: lifecycleStateOf(before), after: lifecycleStateOf(updated), actor: principal.name, now, openLeaver: locked?.openLeaver ?? null, withAudit: [record] },
+      {
+        identityId: updated.id,
+        before: lifecycleStateOf(before),
+        after: lifecycleStateOf(updated),
+        actor: principal.name,
+        now,
+        openLeaver: locked?.openLeaver ?? null,
+        hasOpenScheduled: locked?.openScheduled ?? false,
+        scheduled,
+        leaving,
+        withAudit: [record],
+      },
       deps.lifecycle,
     );
     wroteOutbox = lifecycle.wroteOutbox;
@@ -215,7 +234,7 @@ async function writeAtOnce(context: ScimRequestContext, read: IdentityRead | nul
   const lifecycle = unchanged
     ? {}
     : lifecycleChangeAtOnce(
-        { identityId: after.id, before: lifecycleStateOf(before), after: lifecycleStateOf(after), actor: principal.name, now, openLeaver: (read?.openLeaver ?? null) !== null },
+        { identityId: after.id, before: lifecycleStateOf(before), after: lifecycleStateOf(after), actor: principal.name, now, openLeaver: (read?.openLeaver ?? null) !== null, openScheduled: read?.openScheduled ?? false },
         deps.lifecycle,
       );
   if (!lifecycle) return undefined;

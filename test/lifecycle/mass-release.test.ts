@@ -4,7 +4,7 @@
 // order, respects a rehire that came first, hands back what it cannot act on simply, and answers
 // the same events when it runs again.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { approveHeld, beginMassPage, cancelOpenLeaver } from '../../src/lifecycle/transitions.js';
+import { approveHeld, beginMassPage, cancelOpenEvent } from '../../src/lifecycle/transitions.js';
 import { MASS_RELEASE_WORKFLOW, type LifecycleWorkflowInput, type MassReleaseInput } from '../../workflows/contract.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 
@@ -78,7 +78,7 @@ describe('mass-release transitions', () => {
     const rehired = sorted[1]!;
     await database.db.$transaction(async (tx) => {
       const pending = await tx.lifecycleEvent.findUniqueOrThrow({ where: { id: rehired.id } });
-      await cancelOpenLeaver(tx, pending, { by: 'okta', reason: 'rehired before the leaver took effect', now: new Date() });
+      await cancelOpenEvent(tx, pending, { by: 'okta', reason: 'rehired before the leaver took effect', now: new Date() });
     });
 
     const first = await beginMassPage(database.db, { releaseId, limit: 2 }, new Date());
