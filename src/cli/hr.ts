@@ -3,7 +3,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { Principal } from '../auth/tokens.js';
-import { CsvFormatError, importHrChanges, MAX_IMPORT_BYTES, type ImportReport } from '../hr/import.js';
+import { CsvFormatError, importHrChanges, MAX_IMPORT_BYTES, rowChangeSummary, type ImportReport } from '../hr/import.js';
 import { MappingError, parseMappingText } from '../hr/mapping.js';
 import type { ScimDependencies } from '../scim/users.js';
 import { defaultOperator, type Output } from './events.js';
@@ -29,10 +29,10 @@ export function reportText(report: ImportReport): string {
   }
   const count = (kind: string, future?: boolean) => report.changes.filter((change) => change.kind === kind && (future === undefined || (change.effectiveAt !== null) === future)).length;
   lines.push(
-    `${report.dryRun ? 'Would change' : 'Changes'}: ${report.changes.length} (leavers now ${count('leaver', false)}, future leavers ${count('leaver', true)}, movers ${count('mover')}, rehires ${count('rehire')}, withdrawn termination dates ${count('withdrawn')}, other updates ${count('update')}); unchanged: ${report.unchanged}`,
+    `${report.dryRun ? 'Would change' : 'Changes'}: ${report.changes.length} (leavers now ${count('leaver', false)}, future leavers ${count('leaver', true)}, movers ${count('mover', false)}, dated movers ${count('mover', true)}, rehires ${count('rehire', false)}, dated rehires ${count('rehire', true)}, withdrawn termination dates ${count('withdrawn')}, other updates ${count('update')}); unchanged: ${report.unchanged}`,
   );
   for (const change of report.changes) {
-    const what = change.kind === 'leaver' ? (change.effectiveAt ? `leaver on ${change.effectiveAt}` : 'leaver now') : change.kind;
+    const what = rowChangeSummary(change);
     const diff = Object.entries(change.changes).map(([key, { from, to }]) => `${key}: ${show(from)} -> ${show(to)}`).join(', ');
     lines.push(`  line ${change.line}  ${change.userName}  ${what}  ${diff}`);
   }

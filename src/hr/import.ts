@@ -10,8 +10,9 @@ import { appendAudit } from '../audit/append.js';
 import type { Principal } from '../auth/tokens.js';
 import type { Prisma } from '../db/client.js';
 import type { Identity } from '../generated/prisma/client.js';
-import { detectLifecycleChange, lifecycleStateOf, terminationWithdrawn, type LifecycleKind, type LifecycleState } from '../lifecycle/detect.js';
-import { planScheduledChange, scheduledOutcome } from '../lifecycle/record.js';
+import { detectLifecycleChange, detectScheduledChange, lifecycleStateOf, terminationWithdrawn, type LifecycleKind, type LifecycleState } from '../lifecycle/detect.js';
+import { planLifecycleChange, type OpenScheduled } from '../lifecycle/plan.js';
+import { openScheduledOfEach, planScheduledChange, scheduledOutcome } from '../lifecycle/record.js';
 import { columnsFromScim, type ScimUser } from '../scim/user-mapping.js';
 import { commitIdentityChange, type IdentityChange, type ScimDependencies } from '../scim/users.js';
 import { HR_ATTRIBUTES, type HrMapping } from './mapping.js';
@@ -38,7 +39,7 @@ export interface RowChange {
   person: string;
   identityId: string;
   userName: string;
-  /** What the change means: a leaver (now, or on `effectiveAt`), mover, rehire, a withdrawn termination date, or an update with no lifecycle event. */
+  /** What the change means: a leaver (now, or on `effectiveAt`), mover or rehire (now, or dated to `effectiveAt`), a withdrawn termination date, or an update with no lifecycle event. */
   kind: 'leaver' | 'mover' | 'rehire' | 'withdrawn' | 'update';
   effectiveAt: string | null;
   changes: Record<string, { from: unknown; to: unknown }>;
@@ -64,7 +65,7 @@ interface ParsedRow {
 }
 
 function parseCsv(csv: string, mapping: HrMapping): ParsedRow[] {
-  const wanted = [mapping.person.column, ...Object.values(mapping.columns).filter((value): value is string => value !== undefined)];
+  const wanted = [mapping.person.column, ...Object.values(mapping.columns), mapping.effectiveDate].filter((value): value is string => value !== undefined);
   type Parsed = { record: Record<string, string>; info: { lines: number; empty_lines: number } }[];
   let records: Parsed;
   try {
@@ -254,6 +255,22 @@ export function describeHrChange(identity: Identity, values: HrValues, now: Date
 interface PlannedRow {
   change: RowChange;
   values: HrValues;
+  /** A dated mover or rehire: the day it takes effect. */
+  on?: Date;
+}
+
+/** The row's effective date when the mapping has the column and the cell says one; a string says why it cannot be read. */
+function effectiveDateOf(row: ParsedRow, mapping: HrMapping): Date | string | undefined {
+  const text = mapping.effectiveDate === undefined ? '' : (row.cells[mapping.effectiveDate] ?? '');
+  if (text === '') return undefined;
+  const date = parseDate(text, mapping);
+  return typeof date === 'string' ? `"${mapping.effectiveDate}" ${date}` : date;
+}
+
+/** How a change reads in a report: the kind, with its date when it waits for one. */
+export function rowChangeSummary(change: Pick<RowChange, 'kind' | 'effectiveAt'>): string {
+  if (change.effectiveAt) return `${change.kind} on ${change.effectiveAt}`;
+  return change.kind === 'leaver' ? 'leaver now' : change.kind;
 }
 
 async function plan(deps: ScimDependencies, rows: ParsedRow[], mapping: HrMapping, now: Date) {
@@ -290,14 +307,39 @@ async function plan(deps: ScimDependencies, rows: ParsedRow[], mapping: HrMappin
       errors.push({ line: row.line, reason: values });
       continue;
     }
+    const on = effectiveDateOf(row, mapping);
+    if (typeof on === 'string') {
+      errors.push({ line: row.line, reason: on });
+      continue;
+    }
     const { resource, changed } = withValues(identity, values);
     if (changed.length === 0) {
       unchanged += 1;
       continue;
     }
-    planned.push({ values, change: { line: row.line, person: subject, identityId: identity.id, userName: identity.userName, ...kindOf(identity, resource, now) } });
+    const person = { line: row.line, person: subject, identityId: identity.id, userName: identity.userName };
+    if (on && on.getTime() > now.getTime()) {
+      // Dated ahead: the row's mover or rehire waits for its day, as the webhook's does (decision 026).
+      const change = detectScheduledChange(lifecycleStateOf(identity), stateWith(identity, resource), on);
+      if (!change) {
+        errors.push({ line: row.line, reason: `"${mapping.effectiveDate}" ${on.toISOString()} is ahead, which dates a department, title, division, organization or cost centre change or a re-activation; this row is neither (a leaver's date goes in the termination date column)` });
+        continue;
+      }
+      planned.push({ values, on, change: { ...person, kind: change.kind as 'mover' | 'rehire', effectiveAt: on.toISOString(), changes: change.changes } });
+      continue;
+    }
+    planned.push({ values, change: { ...person, ...kindOf(identity, resource, now) } });
   }
-  return { errors, planned, unchanged };
+  // A dated row already scheduled so (the same file again) is unchanged: the plan says so.
+  const dated = planned.filter((row) => row.on);
+  const open = dated.length === 0 ? new Map<string, OpenScheduled>() : await openScheduledOfEach(deps.db, dated.map((row) => row.change.identityId));
+  const same = new Set(
+    dated.filter((row) => {
+      const plan = planLifecycleChange({ change: { kind: row.change.kind as 'mover' | 'rehire', changes: row.change.changes, effectiveAt: row.on }, withdrawn: false, openLeaver: false, openScheduled: open.get(row.change.identityId), now });
+      return Object.keys(plan).length === 0;
+    }),
+  );
+  return { errors, planned: planned.filter((row) => !same.has(row)), unchanged: unchanged + same.size };
 }
 
 /**
@@ -327,9 +369,11 @@ export async function importHrChanges(
 
   const source = { file: input.fileName, sha256 };
   let next = 0;
-  const applyOne = async ({ change, values }: PlannedRow) => {
+  const applyOne = async ({ change, values, on }: PlannedRow) => {
     try {
-      await applyHrValues(deps, input.principal, change.identityId, values, { action: 'hr.import', data: { ...source, line: change.line } });
+      const audit = { action: 'hr.import', data: { ...source, line: change.line } };
+      if (on) await scheduleHrValues(deps, input.principal, change.identityId, { values, effectiveAt: on }, audit);
+      else await applyHrValues(deps, input.principal, change.identityId, values, audit);
       report.applied += 1;
     } catch (error) {
       report.failed.push({ line: change.line, reason: (error as Error).message });

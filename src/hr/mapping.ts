@@ -15,6 +15,12 @@ export const mappingSchema = z.strictObject({
   columns: z
     .strictObject(Object.fromEntries(HR_ATTRIBUTES.map((attribute) => [attribute, column.optional()])) as Record<HrAttribute, z.ZodOptional<typeof column>>)
     .refine((columns) => Object.values(columns).some((value) => value !== undefined), 'must map at least one attribute'),
+  /**
+   * The column with the date a row's change takes effect (Workday's "Effective Date"): a future one
+   * dates the row's mover or rehire for that day, as the webhook's effectiveDate does (decision
+   * 026); empty or past, the row applies now. A leaver's date is the terminationDate column.
+   */
+  effectiveDate: column.optional(),
   /** Cell values meaning active and inactive, compared case-insensitively. */
   activeValues: z
     .strictObject({ active: z.array(z.string().trim().min(1)).min(1), inactive: z.array(z.string().trim().min(1)).min(1) })

@@ -54,6 +54,15 @@ function asOpenScheduled(event: LifecycleEvent | null): OpenScheduled | null {
   return event && { kind: event.kind, effectiveAt: event.effectiveAt, changes: event.changes as OpenScheduled['changes'] };
 }
 
+/** Each person's dated mover or rehire not yet in effect, for many people in one read (an import's plan). */
+export async function openScheduledOfEach(db: Pick<Transaction, 'lifecycleEvent'>, identityIds: string[]): Promise<Map<string, OpenScheduled>> {
+  const open = await db.lifecycleEvent.findMany({
+    where: { identityId: { in: identityIds }, kind: { in: ['mover', 'rehire'] }, status: { in: [...OPEN_LEAVER] } },
+    orderBy: { createdAt: 'asc' },
+  });
+  return new Map(open.filter(appliesOnItsDate).map((event) => [event.identityId, asOpenScheduled(event)!]));
+}
+
 /** A dated mover or rehire, decided: what it is, the open one it meets, and what to do. */
 export interface ScheduledPlan {
   change: DetectedChange | null;

@@ -6,7 +6,7 @@ import type { DeprovisioningReport } from '../audit/report.js';
 import { formatDuration } from '../audit/report.js';
 import { chainSummary, type EvidenceReport } from '../audit/evidence.js';
 import type { EventView, TargetView } from '../lifecycle/operations.js';
-import type { ImportReport } from '../hr/import.js';
+import { rowChangeSummary, type ImportReport } from '../hr/import.js';
 import type { HeldIdleSweep } from '../lifecycle/idle-sweep-approval.js';
 import type { FindingView } from '../reconcile/operations.js';
 import { slaChart } from './chart.js';
@@ -232,7 +232,7 @@ export function hrImportBody(report?: ImportReport, error?: string): SafeHtml {
   }
   const failed = report.failed.length === 0 ? '' : html`<table id="import-failed"><thead><tr><th>Line</th><th>Failed</th></tr></thead><tbody>${report.failed.map((row) => html`<tr><td>${row.line}</td><td>${row.reason}</td></tr>`)}</tbody></table>`;
   return html`${upload}${summary}${failed}<table id="import-changes"><thead><tr><th>Line</th><th>Person</th><th>Change</th><th>Attributes</th></tr></thead><tbody>${report.changes.map(
-    (change) => html`<tr data-identity="${change.identityId}"><td>${change.line}</td><td><a href="/ui/evidence?subject=${encodeURIComponent(change.identityId)}">${change.userName}</a></td><td class="kind">${change.kind === 'leaver' ? (change.effectiveAt ? `leaver on ${change.effectiveAt}` : 'leaver now') : change.kind}</td><td>${Object.entries(change.changes).map(([key, { from, to }]) => html`<span class="chip">${key}: ${shown(from)} → ${shown(to)}</span> `)}</td></tr>`,
+    (change) => html`<tr data-identity="${change.identityId}"><td>${change.line}</td><td><a href="/ui/evidence?subject=${encodeURIComponent(change.identityId)}">${change.userName}</a></td><td class="kind">${rowChangeSummary(change)}</td><td>${Object.entries(change.changes).map(([key, { from, to }]) => html`<span class="chip">${key}: ${shown(from)} → ${shown(to)}</span> `)}</td></tr>`,
   )}</tbody></table>`;
 }
 

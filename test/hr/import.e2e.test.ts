@@ -139,6 +139,51 @@ describe('jml hr import', () => {
     expect(await versionsOf(ids)).toEqual(versions);
   });
 
+  it('dates a row\'s mover or rehire by the effective date column, as the webhook does; the same file again changes nothing', async () => {
+    const [moving, returning, leaving] = await provision('csv-d', 3);
+    const ids = [moving!.id, returning!.id, leaving!.id];
+    const dated = parseMapping(
+      { person: { column: 'Email', attribute: 'email' }, columns: { active: 'Status', department: 'Department' }, effectiveDate: 'Effective Date', activeValues: { active: ['Active'], inactive: ['Terminated'] } },
+      'test',
+    );
+    // The returning person left first (a leaver now, over the same import).
+    await importHrChanges(intake, { csv: `Email,Status,Department,Effective Date\n${returning!.email},Terminated,,\n`, mapping: dated, fileName: 'leave.csv', dryRun: false, principal });
+    const csv = `Email,Status,Department,Effective Date\n${moving!.email},Active,Finance,2099-05-01\n${returning!.email},Active,Sales,2099-06-01\n`;
+    const dry = await importHrChanges(intake, { csv, mapping: dated, fileName: 'dated.csv', dryRun: true, principal });
+    expect(dry.errors).toEqual([]);
+    expect(dry.changes.map((change) => [change.line, change.kind, change.effectiveAt])).toEqual([
+      [2, 'mover', '2099-05-01T00:00:00.000Z'],
+      [3, 'rehire', '2099-06-01T00:00:00.000Z'],
+    ]);
+    const versions = await versionsOf(ids);
+    const applied = await importHrChanges(intake, { csv, mapping: dated, fileName: 'dated.csv', dryRun: false, principal });
+    expect(applied).toMatchObject({ applied: 2, failed: [], errors: [] });
+    // Scheduled, not applied: the people keep their values until the dates.
+    expect(await versionsOf(ids)).toEqual(versions);
+    const waiting = await jml.database.query<{ identity_id: string; kind: string; status: string; effective_at: Date }>(
+      `SELECT identity_id, kind, status::text, effective_at FROM lifecycle_event WHERE identity_id = ANY($1::uuid[]) AND kind IN ('mover', 'rehire')`, [ids]);
+    expect(waiting.map((event) => [event.identity_id, event.kind, event.effective_at.toISOString()]).sort()).toEqual(
+      [[moving!.id, 'mover', '2099-05-01T00:00:00.000Z'], [returning!.id, 'rehire', '2099-06-01T00:00:00.000Z']].sort(),
+    );
+    expect(waiting.every((event) => ['pending', 'waiting'].includes(event.status))).toBe(true);
+
+    const again = await importHrChanges(intake, { csv, mapping: dated, fileName: 'dated.csv', dryRun: false, principal });
+    expect(again).toMatchObject({ changes: [], unchanged: 2, applied: 0 });
+    const moved = await importHrChanges(intake, { csv: csv.replace('2099-05-01', '2099-05-15'), mapping: dated, fileName: 'dated2.csv', dryRun: false, principal });
+    expect(moved.changes.map((change) => [change.kind, change.effectiveAt])).toEqual([['mover', '2099-05-15T00:00:00.000Z']]);
+    const [mover] = await jml.database.query<{ effective_at: Date; n: number }>(
+      `SELECT max(effective_at) AS effective_at, count(*)::int AS n FROM lifecycle_event WHERE identity_id = $1 AND kind = 'mover'`, [moving!.id]);
+    expect(mover).toEqual({ effective_at: new Date('2099-05-15T00:00:00.000Z'), n: 1 });
+
+    const refused = await importHrChanges(intake, { csv: `Email,Status,Department,Effective Date\n${leaving!.email},Terminated,,2099-05-01\n${leaving!.email.toUpperCase()}x,Active,,soon\n`, mapping: dated, fileName: 'bad.csv', dryRun: true, principal });
+    expect(refused.errors).toEqual([
+      { line: 2, reason: expect.stringContaining('"Effective Date" 2099-05-01T00:00:00.000Z is ahead, which dates a department, title') as unknown },
+      { line: 3, reason: expect.stringContaining('no live identity has email') as unknown },
+    ]);
+    const badDate = await importHrChanges(intake, { csv: `Email,Status,Department,Effective Date\n${leaving!.email},Active,Legal,soon\n`, mapping: dated, fileName: 'bad.csv', dryRun: true, principal });
+    expect(badDate.errors).toEqual([{ line: 2, reason: expect.stringContaining('"Effective Date" "soon" is not an ISO 8601 date') as unknown }]);
+  });
+
   it('refuses a file it cannot read as CSV, and a mapping that does not validate', async () => {
     await expect(importHrChanges(intake, { csv: 'Email,Status\nx,Active\n', mapping, fileName: 'x.csv', dryRun: true, principal })).rejects.toThrow(
       /line 1: the header lacks the mapped columns "Work Email", "Termination Date", "Department"/,
