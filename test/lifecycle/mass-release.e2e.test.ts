@@ -8,24 +8,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyChain } from '../../src/audit/verify.js';
 import { approveAllHeld } from '../../src/lifecycle/operations.js';
 import type { massReleaseWorkflow } from '../../workflows/mass-release.js';
-import { integrated } from '../support/audit.js';
+import { integrated, RELEASED_LEAVER_AUDIT } from '../support/audit.js';
 import { PATCH_OP } from '../support/scim-client.js';
 import { provisionPerson, startTestSystem, waitUntil, type TestSystem } from '../support/system.js';
 
 const GUARD = { JML_GUARD_MAX_LEAVERS: '2', JML_GUARD_MIN_LEAVERS: '1000', JML_MASS_RELEASE_THRESHOLD: '3', JML_RETRY_INITIAL_MS: '100', JML_RETRY_MAX_INTERVAL_MS: '500' };
-/** The rows one released leaver's evidence holds, as the per-leaver workflow writes them. */
-const PER_LEAVER_AUDIT = [
-  'lifecycle.leaver.approved',
-  'lifecycle.leaver.completed',
-  'lifecycle.leaver.detected',
-  'lifecycle.leaver.held',
-  'operator.approve',
-  'target.deactivate.succeeded',
-  'target.deactivate.succeeded',
-  'target.deactivate.succeeded',
-  'target.deactivate.verified',
-  'target.deactivate.verified',
-];
 
 type Person = Awaited<ReturnType<typeof provisionPerson>>;
 interface Leaver {
@@ -137,7 +124,7 @@ describe('mass release', () => {
     // Each person's evidence is what the per-leaver path writes: every row, once (`stuck` adds its failed attempts).
     for (const row of released) {
       const audit = await jml.database.query<{ action: string }>(`SELECT action FROM audit_event WHERE event_id = $1 AND action <> 'target.deactivate.attempt_failed' ORDER BY action`, [row.id]);
-      expect(audit.map((entry) => entry.action)).toEqual(PER_LEAVER_AUDIT);
+      expect(audit.map((entry) => entry.action)).toEqual(RELEASED_LEAVER_AUDIT);
     }
     const [release] = await jml.database.query<{ actor: string; data: { workflowId: string; events: number } }>(`SELECT actor, data FROM audit_event WHERE action = 'operator.mass_release'`);
     expect(release?.actor).toBe('alice');

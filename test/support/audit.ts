@@ -9,3 +9,20 @@ export async function integrated(db: Database): Promise<Database> {
   await new AuditIntegrator({ db }).integrateAll();
   return db;
 }
+
+/**
+ * The audit rows of one held leaver released by an approval, sorted, as the per-leaver workflow
+ * writes them; the mass-release lane writes the same (decision 048). Failed attempts are left out.
+ */
+export const RELEASED_LEAVER_AUDIT = [
+  'lifecycle.leaver.approved',
+  'lifecycle.leaver.completed',
+  'lifecycle.leaver.detected',
+  'lifecycle.leaver.held',
+  'operator.approve',
+  'target.deactivate.succeeded',
+  'target.deactivate.succeeded',
+  'target.deactivate.succeeded',
+  'target.deactivate.verified',
+  'target.deactivate.verified',
+];
