@@ -120,6 +120,7 @@ await runBenchmark('burst', async (harness) => {
   const cpuOf = async () => ({ worker: (await worker.child.cpu()).micros, api: (await api.child.cpu()).micros, simulators: (await simulators.child.cpu()).micros });
   const cpuBefore = await cpuOf();
   const releaseStart = new Date();
+  const releaseStartMicros = process.hrtime.bigint() / 1000n;
   const approval = await fetch(`${api.url}/api/held/approve`, { method: 'POST', headers: { authorization: `Bearer ${api.operatorToken}` } });
   if (!approval.ok) throw new Error(`approving the held leavers failed: HTTP ${approval.status} ${await approval.text()}`);
   const { approved, massReleaseWorkflowId } = (await approval.json()) as { approved: unknown[]; massReleaseWorkflowId?: string };
@@ -127,6 +128,8 @@ await runBenchmark('burst', async (harness) => {
   log(`burst ${label}: approved ${approved.length} held leavers, released through ${path}; waiting for them`);
   const open = await waitForLeavers(pool, options['drain-timeout'] * 1000, (count) => log(`burst ${label}: ${count} leavers still running`));
   clearInterval(sampler);
+  // The CPU profiles' clock (V8's, CLOCK_MONOTONIC in µs), so that only the release is summarised.
+  if (process.env.JML_BENCH_PROFILE_DIR) log(`release window: node --import tsx bench/profile-summary.ts ${process.env.JML_BENCH_PROFILE_DIR} --from ${releaseStartMicros} --to ${process.hrtime.bigint() / 1000n} --per ${approved.length}`);
   const releaseBusy = machineBusyPercent(ticks, machineTicks());
   const loadAverage = os.loadavg().map((load) => load.toFixed(1)).join(' ');
   const cpuAfter = await cpuOf();

@@ -291,7 +291,6 @@ export interface Connectors {
 
 /** Test and benchmark hooks; production passes nothing. */
 export interface ConnectorDependencies {
-  fetch?: typeof fetch;
   now?: () => number;
   logger?: Logger;
 }

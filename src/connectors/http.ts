@@ -1,14 +1,26 @@
-// The one HTTP client the connectors use: fetch with a timeout, JSON in and out, network
-// failures surfaced as RetryableDownstreamError and redirects (a wrong base URL) as permanent.
-// Classifying the vendor's error statuses is each connector's job (its classify.ts), because what
-// a status means differs per vendor.
+// The one HTTP client the connectors use: node:http(s) on a keep-alive agent per base URL, with a
+// deadline per request, JSON in and out, network failures surfaced as RetryableDownstreamError and
+// redirects (a wrong base URL) as permanent. Classifying the vendor's error statuses is each
+// connector's job (its classify.ts), because what a status means differs per vendor.
+//
+// Not fetch: a leaver makes eight vendor calls, and in a profiled burst fetch (undici, its web
+// streams and the AbortSignal per call) was 14 % of the worker's JavaScript time, about 1.8 ms of
+// CPU a call; node:http does the same keep-alive pooling for less (decision 020, "Where the
+// worker's CPU goes"; bench/support/load.ts chose it for the load generator for the same reason).
+import http from 'node:http';
+import https from 'node:https';
 import { logger as defaultLogger, type Logger } from '../logger.js';
 import { PermanentDownstreamError, RetryableDownstreamError } from './errors.js';
 import type { SystemName } from './types.js';
 
+/** What the connectors read of an answer's headers (a WHATWG `Headers` is one too). */
+export interface ResponseHeaders {
+  get(name: string): string | null;
+}
+
 export interface HttpResponse {
   status: number;
-  headers: Headers;
+  headers: ResponseHeaders;
   /** The parsed JSON body; the raw text when it is not JSON; undefined when empty. */
   body: unknown;
 }
@@ -29,13 +41,12 @@ export const DEFAULT_TIMEOUT_MS = 10_000;
  */
 export const MAX_RESPONSE_BYTES = 1024 * 1024;
 
-/** How every connector talks HTTP; tests and benchmarks override the clock, fetch or logger. */
+/** How every connector talks HTTP; tests and benchmarks override the clock or logger. */
 export interface ConnectionOptions {
-  /** Per request; default DEFAULT_TIMEOUT_MS. */
+  /** Per request, from sending it to the answer's last byte; default DEFAULT_TIMEOUT_MS. */
   timeoutMs?: number;
   /** The clock rate-limit hints are measured against. */
   now?: () => number;
-  fetch?: typeof fetch;
   logger?: Logger;
   /** Default MAX_RESPONSE_BYTES. */
   maxResponseBytes?: number;
@@ -54,17 +65,14 @@ export interface HttpClient {
   request(request: HttpRequest): Promise<HttpResponse>;
 }
 
-function causeCode(error: unknown): string | undefined {
-  const cause = error instanceof Error ? error.cause : undefined;
-  if (typeof cause === 'object' && cause !== null && 'code' in cause && typeof cause.code === 'string') return cause.code;
-  return undefined;
-}
-
 export class ResponseTooLarge extends Error {
   override readonly name = 'ResponseTooLarge';
+  constructor(message: string, readonly status?: number) {
+    super(message);
+  }
 }
 
-/** The body's text, read chunk by chunk so that no more than `limit` bytes are ever held. */
+/** A fetch answer's text (S3 checkpoints), read chunk by chunk so that no more than `limit` bytes are ever held. */
 export async function readCapped(response: Response, limit: number): Promise<string> {
   if (!response.body) return '';
   const declared = Number(response.headers.get('content-length') ?? '0');
@@ -84,8 +92,29 @@ export async function readCapped(response: Response, limit: number): Promise<str
   return Buffer.concat(chunks).toString('utf8');
 }
 
-async function readBody(response: Response, limit: number): Promise<unknown> {
-  const text = await readCapped(response, limit);
+/** No answer (to its last byte) within the request's deadline. */
+class DeadlinePassed extends Error {
+  override readonly name = 'DeadlinePassed';
+}
+
+/** A socket error's code (ECONNREFUSED, ECONNRESET, ...), else its message. */
+function reasonOf(error: unknown): string {
+  if (typeof error === 'object' && error !== null && 'code' in error && typeof error.code === 'string') return error.code;
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** Node's lower-cased header map, read as `Headers.get` reads (repeated values joined by ", "). */
+function headersOf(message: http.IncomingMessage): ResponseHeaders {
+  return {
+    get(name) {
+      const value = message.headers[name.toLowerCase()];
+      if (value === undefined) return null;
+      return Array.isArray(value) ? value.join(', ') : value;
+    },
+  };
+}
+
+function parseBody(text: string): unknown {
   if (text === '') return undefined;
   try {
     return JSON.parse(text) as unknown;
@@ -94,57 +123,123 @@ async function readBody(response: Response, limit: number): Promise<unknown> {
   }
 }
 
+interface RawAnswer {
+  status: number;
+  headers: ResponseHeaders;
+  /** Undefined for a redirect, whose body is not read. */
+  text?: string;
+}
+
+/**
+ * One request: the answer's status, headers and text (at most `limit` bytes, else ResponseTooLarge),
+ * or a rejection with the socket's error or DeadlinePassed. A redirect is answered without its body.
+ */
+function send(
+  transport: typeof http | typeof https,
+  agent: http.Agent,
+  url: URL,
+  init: { method: string; headers: Record<string, string>; body?: string; timeoutMs: number; limit: number },
+): Promise<RawAnswer> {
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    const finish = (outcome: () => void) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(deadline);
+      outcome();
+    };
+    const request = transport.request(url, { method: init.method, headers: init.headers, agent }, (response) => {
+      const status = response.statusCode ?? 0;
+      const headers = headersOf(response);
+      if (status >= 300 && status < 400) {
+        response.resume();
+        finish(() => resolve({ status, headers }));
+        return;
+      }
+      const declared = Number(response.headers['content-length'] ?? '0');
+      if (declared > init.limit) {
+        finish(() => reject(new ResponseTooLarge(`${declared} bytes`, status)));
+        response.destroy();
+        return;
+      }
+      const chunks: Buffer[] = [];
+      let size = 0;
+      response.on('data', (chunk: Buffer) => {
+        size += chunk.byteLength;
+        if (size > init.limit) {
+          finish(() => reject(new ResponseTooLarge(`more than ${init.limit} bytes`, status)));
+          response.destroy();
+          return;
+        }
+        chunks.push(chunk);
+      });
+      response.on('end', () => finish(() => resolve({ status, headers, text: Buffer.concat(chunks).toString('utf8') })));
+      response.on('error', (error) => finish(() => reject(error)));
+      // A connection closed before the body ended.
+      response.on('aborted', () => finish(() => reject(Object.assign(new Error('the answer was cut off'), { code: 'ECONNRESET' }))));
+    });
+    const deadline = setTimeout(() => {
+      finish(() => reject(new DeadlinePassed(`no answer within ${init.timeoutMs} ms`)));
+      request.destroy();
+    }, init.timeoutMs);
+    request.on('error', (error) => finish(() => reject(error)));
+    request.end(init.body);
+  });
+}
+
 export function createHttpClient(options: HttpClientOptions): HttpClient {
-  const doFetch = options.fetch ?? fetch;
   const log = (options.logger ?? defaultLogger).child({ system: options.system });
   const base = options.baseUrl.replace(/\/+$/, '');
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const limit = options.maxResponseBytes ?? MAX_RESPONSE_BYTES;
+  const secure = new URL(base).protocol === 'https:';
+  const transport = secure ? https : http;
+  // Connections to the vendor are kept open between calls, as fetch's pool kept them.
+  const agent = secure ? new https.Agent({ keepAlive: true }) : new http.Agent({ keepAlive: true });
 
   return {
     async request({ method, path, headers, json }) {
-      const url = `${base}${path}`;
+      const url = new URL(`${base}${path}`);
       // Only the path is logged or put in messages: queries can carry email addresses.
-      const where = `${method} ${new URL(url).pathname}`;
+      const where = `${method} ${url.pathname}`;
       const started = performance.now();
-      let response: Response;
+      const body = json === undefined ? undefined : JSON.stringify(json);
+      let answer: RawAnswer;
       try {
-        response = await doFetch(url, {
+        answer = await send(transport, agent, url, {
           method,
-          headers: { accept: 'application/json', ...(json === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
-          body: json === undefined ? undefined : JSON.stringify(json),
-          signal: AbortSignal.timeout(timeoutMs),
-          // A redirect means a wrong base URL (http vs https, a moved host): surface it, do not follow it.
-          redirect: 'manual',
+          headers: {
+            accept: 'application/json',
+            ...(body === undefined ? {} : { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) }),
+            ...headers,
+          },
+          body,
+          timeoutMs,
+          limit,
         });
       } catch (error) {
-        const timedOut = error instanceof Error && error.name === 'TimeoutError';
-        const reason = timedOut
-          ? `no answer within ${timeoutMs} ms`
-          : (causeCode(error) ?? (error instanceof Error ? error.message : String(error)));
+        if (error instanceof ResponseTooLarge) {
+          throw new PermanentDownstreamError(`${options.vendor} answered ${where} (${error.status}) with a body of ${error.message}, over jml's limit: check ${options.baseUrlSetting}`, {
+            system: options.system,
+            status: error.status,
+          });
+        }
+        const reason = reasonOf(error);
         log.warn({ request: where, reason }, 'downstream call failed before an answer');
         throw new RetryableDownstreamError(
           `${options.vendor} could not be reached (${reason}) for ${where}: check that it is up and that ${options.baseUrlSetting} is right`,
           { system: options.system },
         );
       }
-      if (response.status >= 300 && response.status < 400) {
+      // A redirect means a wrong base URL (http vs https, a moved host): surface it, do not follow it.
+      if (answer.status >= 300 && answer.status < 400) {
         throw new PermanentDownstreamError(
-          `${options.vendor} redirected ${where} (${response.status}) to ${response.headers.get('location') ?? 'elsewhere'}: set ${options.baseUrlSetting} to the URL it redirects to`,
-          { system: options.system, status: response.status },
+          `${options.vendor} redirected ${where} (${answer.status}) to ${answer.headers.get('location') ?? 'elsewhere'}: set ${options.baseUrlSetting} to the URL it redirects to`,
+          { system: options.system, status: answer.status },
         );
       }
-      let body: unknown;
-      try {
-        body = await readBody(response, options.maxResponseBytes ?? MAX_RESPONSE_BYTES);
-      } catch (error) {
-        if (!(error instanceof ResponseTooLarge)) throw error;
-        throw new PermanentDownstreamError(`${options.vendor} answered ${where} (${response.status}) with a body of ${error.message}, over jml's limit: check ${options.baseUrlSetting}`, {
-          system: options.system,
-          status: response.status,
-        });
-      }
-      log.debug({ request: where, status: response.status, ms: Math.round(performance.now() - started) }, 'downstream call answered');
-      return { status: response.status, headers: response.headers, body };
+      log.debug({ request: where, status: answer.status, ms: Math.round(performance.now() - started) }, 'downstream call answered');
+      return { status: answer.status, headers: answer.headers, body: parseBody(answer.text ?? '') };
     },
   };
 }
@@ -153,7 +248,7 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
  * The wait a `Retry-After` header asks for (RFC 9110 §10.2.3: delay-seconds or an HTTP-date),
  * in ms from `now`; undefined when absent or unreadable.
  */
-export function retryAfterMs(headers: Headers, now: number): number | undefined {
+export function retryAfterMs(headers: ResponseHeaders, now: number): number | undefined {
   const value = headers.get('retry-after')?.trim();
   if (!value) return undefined;
   if (/^\d+$/.test(value)) return Number(value) * 1000;

@@ -29,8 +29,8 @@ const uuidsAnswer = z.object({
 export function createMendixConnector(config: MendixConnectorConfig): Connector {
   const now = config.now ?? Date.now;
   const emailOf = config.emailOf ?? ((identity: IdentitySnapshot) => identity.email);
-  const { timeoutMs, fetch, logger } = config;
-  const common = { system: 'mendix', vendor: 'Mendix', timeoutMs, fetch, logger } as const;
+  const { timeoutMs, logger } = config;
+  const common = { system: 'mendix', vendor: 'Mendix', timeoutMs, logger } as const;
   const deactivation = createHttpClient({ ...common, baseUrl: config.deactivationBaseUrl, baseUrlSetting: 'MENDIX_URL' });
   const identifiers = createHttpClient({ ...common, baseUrl: config.identifierBaseUrl, baseUrlSetting: 'MENDIX_IDENTIFIER_URL' });
   const authorization = (pat: string) => ({ Authorization: `MxToken ${pat}` });

@@ -64,14 +64,13 @@ export function createRocketChatConnector(config: RocketChatConnectorConfig): Ro
   const lookup = config.lookup ?? { key: 'username', valueOf: (identity: IdentitySnapshot) => identity.userName };
   const lookupSetting = lookup.setting ?? `ROCKETCHAT_LOOKUP=${lookup.key}:<attribute>`;
   const confirmRelinquish = config.confirmRelinquish ?? true;
-  const { timeoutMs, fetch, logger } = config;
+  const { timeoutMs, logger } = config;
   const http = createHttpClient({
     system: 'rocketchat',
     vendor: 'Rocket.Chat',
     baseUrl: config.baseUrl,
     baseUrlSetting: 'ROCKETCHAT_URL',
     timeoutMs,
-    fetch,
     logger,
   });
   const auth = { 'X-User-Id': config.userId, 'X-Auth-Token': config.authToken };

@@ -34,14 +34,13 @@ export function createUserApiConnector(config: UserApiConnectorConfig): Connecto
   const log = (config.logger ?? defaultLogger).child({ system: 'userapi' });
   const accountIdOf = config.accountIdOf ?? ((identity: IdentitySnapshot) => identity.externalId);
   const lookup = config.lookup ?? 'USERAPI_ID_ATTRIBUTE=externalId';
-  const { timeoutMs, fetch, logger } = config;
+  const { timeoutMs, logger } = config;
   const http = createHttpClient({
     system: 'userapi',
     vendor: 'The user API',
     baseUrl: config.baseUrl,
     baseUrlSetting: 'USERAPI_URL',
     timeoutMs,
-    fetch,
     logger,
   });
 
