@@ -181,12 +181,22 @@ async function identitiesByKey(db: ScimDependencies['db'], attribute: HrMapping[
   return new Map(keys.map((key) => [key, byKey.get(normalise(key)) ?? []]));
 }
 
+/**
+ * How an HR change is recorded: its audit action and data, and whether the source sent an explicit
+ * leaver (the webhook's `leaver` event), which withdraws a dated rehire even when the person is
+ * inactive already. A CSV row's inactive status is not one: exports show a returning person as
+ * terminated until their first day, so a daily re-import must not withdraw their pre-hire.
+ */
+export interface HrAudit {
+  action: string;
+  data: Record<string, unknown>;
+  leaving?: boolean;
+}
+
 /** The person's row with `values` written where they differ, named for the audit trail. */
-async function writeValues(tx: Prisma.TransactionClient, before: Identity, values: HrValues, audit: { action: string; data: Record<string, unknown> }): Promise<IdentityChange & { changed: boolean }> {
+async function writeValues(tx: Prisma.TransactionClient, before: Identity, values: HrValues, audit: HrAudit): Promise<IdentityChange & { changed: boolean }> {
   const { row, changed } = await writeHrValues(tx, before, values);
-  // Setting someone inactive is a leaver even when they are already: it withdraws a dated rehire.
-  const leaving = values.active === false;
-  return { row, action: `${audit.action}.${changed.length > 0 ? 'applied' : 'unchanged'}`, data: audit.data, changed: changed.length > 0, leaving };
+  return { row, action: `${audit.action}.${changed.length > 0 ? 'applied' : 'unchanged'}`, data: audit.data, changed: changed.length > 0, leaving: audit.leaving };
 }
 
 /**
@@ -199,7 +209,7 @@ export async function applyHrValues(
   principal: Principal,
   identityId: string,
   values: HrValues,
-  audit: { action: string; data: Record<string, unknown> },
+  audit: HrAudit,
 ): Promise<boolean> {
   let changedAny = false;
   await commitIdentityChange(deps, principal, identityId, async (tx, before) => {
@@ -228,7 +238,7 @@ export async function scheduleHrValues(
   principal: Principal,
   identityId: string,
   input: { values: HrValues; effectiveAt: Date },
-  audit: { action: string; data: Record<string, unknown> },
+  audit: HrAudit,
 ): Promise<ScheduledHrChange> {
   let answer: ScheduledHrChange = { outcome: 'unchanged', kind: null };
   await commitIdentityChange(deps, principal, identityId, async (tx, before) => {

@@ -189,7 +189,7 @@ export function createHrWebhookRouter(options: HrWebhookOptions): express.Router
     const person = people[0]!;
     const asked = askedOf(event, at, person);
     if (typeof asked === 'string') return send(res, 422, 'Unprocessable', asked);
-    const audit = { action: 'hr.event', data: { hrEventId: event.id ?? null, event: event.event, effectiveDate: event.effectiveDate ?? null, signedAt: Number(timestamp) } };
+    const audit = { action: 'hr.event', data: { hrEventId: event.id ?? null, event: event.event, effectiveDate: event.effectiveDate ?? null, signedAt: Number(timestamp) }, leaving: event.event === 'leaver' };
     const answer = { identityId: person.id, userName: person.userName };
     if ('unchanged' in asked) {
       await applyHrValues(intake, principal, person.id, {}, { action: audit.action, data: { ...audit.data, detail: asked.unchanged } });

@@ -169,6 +169,11 @@ describe('jml hr import', () => {
 
     const again = await importHrChanges(intake, { csv, mapping: dated, fileName: 'dated.csv', dryRun: false, principal });
     expect(again).toMatchObject({ changes: [], unchanged: 2, applied: 0 });
+    // Exports show a returning person as terminated until their first day: that status is no leaver.
+    const snapshot = await importHrChanges(intake, { csv: `Email,Status,Department,Effective Date\n${returning!.email},Terminated,,\n`, mapping: dated, fileName: 'snapshot.csv', dryRun: false, principal });
+    expect(snapshot).toMatchObject({ changes: [], unchanged: 1, applied: 0 });
+    const [rehire] = await jml.database.query<{ status: string }>(`SELECT status::text FROM lifecycle_event WHERE identity_id = $1 AND kind = 'rehire'`, [returning!.id]);
+    expect(['pending', 'waiting']).toContain(rehire?.status);
     const moved = await importHrChanges(intake, { csv: csv.replace('2099-05-01', '2099-05-15'), mapping: dated, fileName: 'dated2.csv', dryRun: false, principal });
     expect(moved.changes.map((change) => [change.kind, change.effectiveAt])).toEqual([['mover', '2099-05-15T00:00:00.000Z']]);
     const [mover] = await jml.database.query<{ effective_at: Date; n: number }>(

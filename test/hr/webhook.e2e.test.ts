@@ -267,7 +267,8 @@ describe('POST /api/hr/events with a future effectiveDate (dated joiners and mov
     const rehire = (await listed(person.id)).find((event) => event.kind === 'rehire')!;
     expect(rehire.effectiveAt).toBe('2099-04-15T00:00:00.000Z');
 
-    expect((await deliver(JSON.stringify({ person: { value: person.externalId }, event: 'leaver' }))).status).toBe(200);
+    // Its own id: the same body signed within the same second would be the first leaver's signature, a replay.
+    expect((await deliver(JSON.stringify({ id: 'offer-withdrawn', person: { value: person.externalId }, event: 'leaver' }))).status).toBe(200);
     expect((await listed(person.id)).find((event) => event.id === rehire.id)?.status).toBe('cancelled');
     const cancelled = (await auditOf(rehire.id)).find((row) => row.action === 'lifecycle.rehire.cancelled');
     expect(cancelled?.data).toMatchObject({ reason: 'a leaver withdraws the rehire dated 2099-04-15T00:00:00.000Z' });
