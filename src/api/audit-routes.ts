@@ -4,7 +4,8 @@
 // after authentication; validation errors and outages go on to its error handler (`{ error, detail }`).
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Database } from '../db/client.js';
-import { BundleError, bundleFileName, buildBundle, type BundleSource } from '../audit/bundle.js';
+import { bundleFileName, buildBundle, type BundleSource } from '../audit/bundle.js';
+import { BundleError } from '../audit/bundle-verify.js';
 import { buildEvidence, evidenceJson, PersonNotFound } from '../audit/evidence.js';
 import { listAudit, type AuditPageInput } from '../audit/query.js';
 

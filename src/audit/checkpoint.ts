@@ -12,9 +12,9 @@
 //
 // Our third line is the hash chain's head (decision 016), not an RFC 6962 Merkle root, so
 // Merkle-proof verifiers cannot read it; the envelope and the key format are the standard ones.
-// This module owns checkpoints: the key, the format, where they are published and read back
-// from (a directory, an HTTP endpoint, an S3 bucket), and the checkpointer that signs the head
-// while the chain moves.
+// This module owns checkpoints: the key, where they are published and read back from (a
+// directory, an HTTP endpoint, an S3 bucket), and the checkpointer that signs the head while the
+// chain moves; the text format and its signature are src/audit/checkpoint-format.ts.
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync, closeSync, fsyncSync, openSync } from 'node:fs';
 import { link, mkdir, open, readdir, readFile, unlink } from 'node:fs/promises';
@@ -24,51 +24,12 @@ import type { Database } from '../db/client.js';
 import type { Logger } from '../logger.js';
 import { PeriodicPass } from './periodic.js';
 import { S3Bucket, type S3BucketOptions } from './s3-bucket.js';
-import { generateSignerKey, openNote, parseNote, parseSignerKey, parseVerifierKey, signNote, SignedNoteError, type SignerKey, type VerifierKey } from './signed-note.js';
+import { CheckpointError, checkpointFileName, openCheckpoint, parseCheckpointText, signCheckpoint, type Checkpoint } from './checkpoint-format.js';
+import { generateSignerKey, parseNote, parseSignerKey, parseVerifierKey, SignedNoteError, type SignerKey, type VerifierKey } from './signed-note.js';
 
-export interface Checkpoint {
-  origin: string;
-  /** The chain's seq at the head: rows 1..size are committed to by `hash`. */
-  size: bigint;
-  /** The head's hash, hex as the chain stores it. */
-  hash: string;
-  time: Date;
-}
-
-export class CheckpointError extends Error {
-  override readonly name = 'CheckpointError';
-}
-
-/** The note text (unsigned). */
-export function checkpointText(checkpoint: Checkpoint): string {
-  if (!/^[0-9a-f]{64}$/.test(checkpoint.hash)) throw new CheckpointError(`"${checkpoint.hash}" is not a sha256 hash`);
-  return `${checkpoint.origin}\n${checkpoint.size}\n${Buffer.from(checkpoint.hash, 'hex').toString('base64')}\ntime ${checkpoint.time.toISOString()}\n`;
-}
-
-export function parseCheckpointText(text: string): Checkpoint {
-  const lines = text.split('\n');
-  const [origin = '', size = '', root = '', ...extensions] = lines;
-  // tlog-checkpoint: origin non-empty; size decimal without leading zeroes; root base64.
-  if (origin === '' || !/^(0|[1-9][0-9]{0,18})$/.test(size)) throw new CheckpointError('not a checkpoint: the origin or the tree size line is wrong');
-  const hash = Buffer.from(root, 'base64');
-  if (hash.length !== 32 || hash.toString('base64') !== root) throw new CheckpointError('not a checkpoint: the third line is not a base64 sha256 hash');
-  const time = extensions.find((line) => line.startsWith('time '))?.slice(5);
-  const parsed = time ? new Date(time) : null;
-  if (!parsed || Number.isNaN(parsed.getTime())) throw new CheckpointError('not a jml checkpoint: it has no "time" line');
-  return { origin, size: BigInt(size), hash: hash.toString('hex'), time: parsed };
-}
-
-export function signCheckpoint(checkpoint: Omit<Checkpoint, 'origin'>, key: SignerKey): string {
-  // tlog-checkpoint: the log's key name should match the origin; ours is the origin.
-  return signNote(checkpointText({ ...checkpoint, origin: key.name }), key);
-}
-
-/** The checkpoint in `note` when `key` signed it (SignedNoteError otherwise). */
-export function openCheckpoint(note: string, key: VerifierKey): Checkpoint {
-  const checkpoint = parseCheckpointText(openNote(note, key));
-  if (checkpoint.origin !== key.name) throw new CheckpointError(`the checkpoint is of log "${checkpoint.origin}", not of "${key.name}"`);
-  return checkpoint;
-}
+// The format is its own module so that `jml verify-bundle` reads checkpoints without loading this
+// one's configuration, database and S3 imports (issue 17).
+export { CheckpointError, checkpointFileName, checkpointText, openCheckpoint, parseCheckpointText, signCheckpoint, type Checkpoint } from './checkpoint-format.js';
 
 // ---- The key -------------------------------------------------------------------------------
 
@@ -144,11 +105,6 @@ export function loadVerifierKey(env: Environment): VerifierKey | null {
 
 export function checkpointDirectory(env: Environment): string {
   return path.resolve(env.JML_CHECKPOINT_DIR ?? path.join(dataDir(env), 'checkpoints'));
-}
-
-/** One file per checkpoint, named so that names sort by tree size. */
-export function checkpointFileName(size: bigint): string {
-  return `checkpoint-${size.toString().padStart(20, '0')}.txt`;
 }
 
 const CHECKPOINT_FILE = /^checkpoint-\d{20}\.txt$/;

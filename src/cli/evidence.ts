@@ -1,7 +1,8 @@
 // `jml evidence <userName or id>`: one person's whole story, for an auditor (src/audit/evidence.ts).
 import { open } from 'node:fs/promises';
 import type { Database } from '../db/client.js';
-import { BundleError, buildBundle, type BundleSource } from '../audit/bundle.js';
+import { buildBundle, type BundleSource } from '../audit/bundle.js';
+import { BundleError } from '../audit/bundle-verify.js';
 import { buildEvidence, evidenceJson, evidenceText, PersonNotFound } from '../audit/evidence.js';
 import type { Output } from './events.js';
 

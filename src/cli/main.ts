@@ -1,13 +1,17 @@
 // The `jml` command: operator tasks (tokens, migrations, simulators) and the server itself.
 import { parseArgs } from 'node:util';
 import { setFlagsFromString } from 'node:v8';
-import { ConfigError } from '../config.js';
 import type { Database } from '../db/client.js';
-import { loadEnvironment } from '../environment.js';
-import { logger } from '../logger.js';
 // Each command's module is imported in its own case, not here, and the database's modules (the
-// Prisma client, the migration runner) only by the commands that use one: an operator command
-// loads only what it runs (issue 17: the CLI answers in about a second).
+// Prisma client, the migration runner) only by the commands that use one; so are the environment
+// (zod) and the logger (pino): an operator command loads only what it runs, and `verify-bundle`,
+// `audit keygen` and the usage none of them (issue 17: the CLI answers in about a second;
+// test/cli/import-graph.test.ts).
+
+/** The process environment, parsed by the one config loader (src/environment.ts). */
+async function loadEnvironment() {
+  return (await import('../environment.js')).loadEnvironment();
+}
 
 const USAGE = `Usage: jml <command>
 
@@ -59,7 +63,7 @@ const USAGE = `Usage: jml <command>
 const QUICK_COMMANDS = new Set(['tokens', 'oauth', 'events', 'idle-sweep', 'terminate', 'connectors', 'migrate']);
 
 async function withDatabase<T>(run: (db: Database) => Promise<T>): Promise<T> {
-  const { environment } = loadEnvironment();
+  const { environment } = await loadEnvironment();
   const [{ resolveDatabase }, { migrateDatabase }, { createDatabase }] = await Promise.all([
     import('../infra/database.js'),
     import('../db/migrate.js'),
@@ -84,7 +88,7 @@ async function withDatabase<T>(run: (db: Database) => Promise<T>): Promise<T> {
  * DATABASE_URL); it also (re)grants the application role its privileges (src/db/grants.ts).
  */
 async function migrateCommand(): Promise<number> {
-  const { environment } = loadEnvironment();
+  const { environment } = await loadEnvironment();
   const [{ resolveDatabase }, { migrateDatabase }] = await Promise.all([import('../infra/database.js'), import('../db/migrate.js')]);
   // The owner's URL alone is enough: the compose file's jml-migrate service has no DATABASE_URL.
   const database = environment.JML_MIGRATE_DATABASE_URL
@@ -160,7 +164,10 @@ async function main(argv: string[]): Promise<number> {
     case 'start': {
       const { startCommand } = await import('./start.js');
       const role = values.role ?? 'supervised';
-      if (role !== 'supervised' && role !== 'all' && role !== 'api' && role !== 'worker') throw new ConfigError('--role must be all, api or worker');
+      if (role !== 'supervised' && role !== 'all' && role !== 'api' && role !== 'worker') {
+        const { ConfigError } = await import('../config.js');
+        throw new ConfigError('--role must be all, api or worker');
+      }
       return startCommand({ demo: values.demo, role });
     }
     case 'tokens': {
@@ -173,27 +180,29 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'events': {
       const { eventsCommand } = await import('./events.js');
+      const { environment } = await loadEnvironment();
       return withDatabase((db) =>
         eventsCommand(db, {
           ...values,
           action: rest[0] ?? '',
           target: rest[1],
           allHeld: values['all-held'],
-          approvalsRequired: loadEnvironment().environment.JML_APPROVALS_REQUIRED,
-          massReleaseThreshold: loadEnvironment().environment.JML_MASS_RELEASE_THRESHOLD,
+          approvalsRequired: environment.JML_APPROVALS_REQUIRED,
+          massReleaseThreshold: environment.JML_MASS_RELEASE_THRESHOLD,
         }),
       );
     }
     case 'idle-sweep': {
       const { idleSweepCommand } = await import('./idle-sweep.js');
       const io = { out: (text: string) => process.stdout.write(text), err: (text: string) => process.stderr.write(text) };
+      const { environment } = await loadEnvironment();
       return withDatabase((db) =>
-        idleSweepCommand(db, { action: rest[0] ?? '', workflowId: rest[1], as: values.as, approvalsRequired: loadEnvironment().environment.JML_APPROVALS_REQUIRED }, io),
+        idleSweepCommand(db, { action: rest[0] ?? '', workflowId: rest[1], as: values.as, approvalsRequired: environment.JML_APPROVALS_REQUIRED }, io),
       );
     }
     case 'report': {
       const { reportCommand } = await import('./report.js');
-      const slaMs = loadEnvironment().environment.JML_DEPROVISION_SLA_MS;
+      const slaMs = (await loadEnvironment()).environment.JML_DEPROVISION_SLA_MS;
       return withDatabase((db) => reportCommand(db, { report: rest[0] ?? '', from: values.from, to: values.to, format: values.format, slaMs }));
     }
     case 'audit': {
@@ -203,37 +212,37 @@ async function main(argv: string[]): Promise<number> {
         return keygenCommand({ out: values.out, name: values.name }, { out: (text) => process.stdout.write(text), err: (text) => process.stderr.write(text) });
       }
       const [{ auditCommand }, { canBeRead, checkpointPlaces, loadVerifierKey }] = await Promise.all([import('./audit.js'), import('../audit/checkpoint.js')]);
-      const { environment } = loadEnvironment();
+      const { environment } = await loadEnvironment();
       const checkpoints = { places: checkpointPlaces(environment).filter(canBeRead), key: loadVerifierKey(environment) };
       return withDatabase((db) => auditCommand(db, { ...values, action: rest[0] ?? '', actionFilter: values.action, by: values.as, checkpoints }));
     }
     case 'connectors': {
       const { connectorsCommand } = await import('./connectors.js');
-      const { raw } = loadEnvironment();
+      const { raw } = await loadEnvironment();
       return withDatabase((db) => connectorsCommand(db, { action: rest[0] ?? '', user: values.user, json: values.json, env: raw }));
     }
     case 'terminate': {
       const { terminateCommand } = await import('./terminate.js');
       const { shellIntake } = await import('./intake.js');
-      const { environment, raw } = loadEnvironment();
+      const { environment, raw } = await loadEnvironment();
       return withDatabase((db) => terminateCommand(shellIntake(db, environment, raw), { subject: rest[0], reason: values.reason, as: values.as, json: values.json }));
     }
     case 'reconcile': {
       const { reconcileCommand } = await import('./reconcile.js');
-      const { raw, environment } = loadEnvironment();
+      const { raw, environment } = await loadEnvironment();
       return withDatabase((db) => reconcileCommand(db, { system: values.system, dryRun: values['dry-run'], json: values.json, raw, environment, action: rest[0], target: rest[1], kind: values.kind, reason: values.reason, as: values.as }));
     }
     case 'hr': {
       const { hrCommand } = await import('./hr.js');
       const { shellIntake } = await import('./intake.js');
-      const { environment, raw } = loadEnvironment();
+      const { environment, raw } = await loadEnvironment();
       return withDatabase((db) =>
         hrCommand(() => shellIntake(db, environment, raw), { action: rest[0] ?? '', file: rest[1], mapping: values.mapping, dryRun: values['dry-run'], json: values.json, as: values.as }),
       );
     }
     case 'evidence': {
       const [{ evidenceCommand }, { checkpointDirectory, loadCheckpointKey }] = await Promise.all([import('./evidence.js'), import('../audit/checkpoint.js')]);
-      const { environment } = loadEnvironment();
+      const { environment } = await loadEnvironment();
       const bundleSource = values.bundle ? { key: loadCheckpointKey(environment, { create: false })?.key ?? null, directory: checkpointDirectory(environment) } : undefined;
       return withDatabase((db) => evidenceCommand(db, { subject: rest[0], format: values.format, bundle: values.bundle, bundleSource }));
     }
@@ -257,7 +266,8 @@ main(process.argv.slice(2)).then(
   (code) => {
     if (code !== undefined && code !== -1) process.exit(code);
   },
-  (error: unknown) => {
+  async (error: unknown) => {
+    const [{ ConfigError }, { logger }] = await Promise.all([import('../config.js'), import('../logger.js')]);
     if (error instanceof ConfigError) process.stderr.write(`${error.message}\n`);
     else logger.fatal({ err: error }, 'jml failed');
     process.exit(1);

@@ -1,7 +1,7 @@
 // `jml verify-bundle <file> [--key <verifier key or file>]`: checks an evidence bundle offline, with
 // no database and no configuration, and says what it proves (src/audit/bundle.ts).
 import { existsSync, readFileSync } from 'node:fs';
-import { bundleVerdict, verifyBundle } from '../audit/bundle.js';
+import { bundleVerdict, verifyBundle } from '../audit/bundle-verify.js';
 import { parseVerifierKey, SignedNoteError } from '../audit/signed-note.js';
 import type { Output } from './events.js';
 

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { verifyBundle } from '../../src/audit/bundle.js';
+import { verifyBundle } from '../../src/audit/bundle-verify.js';
 import { DirectoryPublisher } from '../../src/audit/checkpoint.js';
 import { generateSignerKey, parseSignerKey } from '../../src/audit/signed-note.js';
 import { createToken } from '../../src/auth/tokens.js';
