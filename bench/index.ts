@@ -25,7 +25,7 @@ const RUNS: Run[] = [
   { name: 'hr-import', script: 'hr-import.ts', args: ['--rows', '10000'], quick: ['--rows', '500'] },
   { name: 'audit-integration', script: 'audit-integration.ts', args: ['--concurrency', '16', '--transactions', '6000'], quick: ['--concurrency', '16', '--transactions', '1000'] },
   { name: 'audit-append', script: 'audit-append.ts', args: ['--concurrency', '16', '--transactions', '2000'], quick: ['--concurrency', '16', '--transactions', '300'] },
-  { name: 'auth-flood', script: 'auth-flood.ts', args: [], quick: ['--creates', '200', '--flood', '2000'] },
+  { name: 'auth-flood', script: 'auth-flood.ts', args: [], quick: ['--creates', '200', '--rounds', '2', '--flood', '2000'] },
   { name: 'leaver-statements', script: 'leaver-statements.ts', args: ['--leavers', '20'], quick: ['--leavers', '10'] },
   { name: 'reconcile', script: 'reconcile.ts', args: ['--accounts', '100000'], quick: ['--accounts', '10000'] },
   { name: 'evidence', script: 'evidence.ts', args: ['--rows', '1000000', '--people', '300'], quick: ['--rows', '20000', '--people', '50'] },

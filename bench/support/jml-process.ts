@@ -2,8 +2,6 @@
 // (SCIM API and outbox relay, Temporal workers, or both), pointed at downstream simulators that
 // another child serves. Rate limits, the SCIM limit and the mass-deprovision guard are off unless
 // a benchmark turns them on through `env`.
-import { readFileSync } from 'node:fs';
-import os from 'node:os';
 import SCIMMY from 'scimmy';
 import { createToken } from '../../src/auth/tokens.js';
 import { lowerCpuPriority } from '../../src/cli/supervisor.js';
@@ -15,6 +13,7 @@ import { columnsFromScim } from '../../src/scim/user-mapping.js';
 import { simulatorConnectorEnvironment, type SimulatorServer } from '../../src/simulators/index.js';
 import { startSystem, type RunningSystem } from '../../src/system.js';
 import { serveParent } from './child.js';
+import { ownNice } from './machine.js';
 import { benchUser, type SeededUser } from './users.js';
 
 export interface JmlStartInput {
@@ -76,13 +75,7 @@ const api: JmlProcessApi = {
     return { url: system.url!, token, operatorToken };
   },
 
-  nice() {
-    try {
-      return Number(/nice (-?\d+)/.exec(readFileSync('/proc/self/autogroup', 'utf8'))?.[1]);
-    } catch {
-      return os.getPriority();
-    }
-  },
+  nice: ownNice,
 
   /**
    * Inserts the population straight into the identity table through Prisma, with the resource

@@ -23,11 +23,18 @@ export class NonLoopbackTargetError extends Error {
   override readonly name = 'NonLoopbackTargetError';
 }
 
-/** A SCIM client for one server on 127.0.0.1 (anything else is refused: this is a load tool). */
-export function scimHttpClient(baseUrl: string, token: string, maxSockets: number): ScimHttpClient {
+/**
+ * A SCIM client for one server on 127.0.0.1 (anything else is refused: this is a load tool).
+ * `localAddress` is the loopback address it sends from (Linux answers all of 127.0.0.0/8), so that
+ * a second client can be another source to the server, as an attacker on another machine is.
+ */
+export function scimHttpClient(baseUrl: string, token: string, maxSockets: number, options: { localAddress?: string } = {}): ScimHttpClient {
   const url = new URL(baseUrl);
   if (url.protocol !== 'http:' || url.hostname !== '127.0.0.1') {
     throw new NonLoopbackTargetError(`the benchmark only sends load to http://127.0.0.1, not to ${url.origin}`);
+  }
+  if (options.localAddress !== undefined && !/^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(options.localAddress)) {
+    throw new NonLoopbackTargetError(`the benchmark only sends from a loopback address (127.0.0.0/8), not from ${options.localAddress}`);
   }
   const agent = new http.Agent({ keepAlive: true, maxSockets, maxFreeSockets: maxSockets });
   const seen = new Set<Socket>();
@@ -41,6 +48,7 @@ export function scimHttpClient(baseUrl: string, token: string, maxSockets: numbe
           agent,
           host: '127.0.0.1',
           port: url.port,
+          ...(options.localAddress ? { localAddress: options.localAddress } : {}),
           method,
           path: `${prefix}${path}`,
           headers: {

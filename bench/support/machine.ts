@@ -52,3 +52,12 @@ export function processMemory(pid: number): ProcessMemory | undefined {
     return undefined;
   }
 }
+
+/** This process's nice value as the scheduler sees it: its autogroup's where there is one (sched(7)). */
+export function ownNice(): number {
+  try {
+    return Number(/nice (-?\d+)/.exec(readFileSync('/proc/self/autogroup', 'utf8'))?.[1]);
+  } catch {
+    return os.getPriority();
+  }
+}
