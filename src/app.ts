@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import express, { type RequestHandler, type Router } from 'express';
 import type { AuthFailureGuard } from './auth/failures.js';
-import { bearerOf } from './auth/http.js';
+import { bearerOf, throttledDetail } from './auth/http.js';
 import { errorBody } from './scim/errors.js';
 import { createOperatorRouter, type OperatorApiOptions } from './api/router.js';
 import { createOAuthRouter, type OAuthRouterOptions } from './auth/oauth-route.js';
@@ -94,15 +94,36 @@ export function createApp(options: AppOptions): express.Express {
   return app;
 }
 
+/** What the front door writes to a spent address: built once per Retry-After value (RFC 6585 §4). */
+interface PreparedRefusal {
+  /** Flat name, value list, as `writeHead` takes it without building a header object. */
+  headers: string[];
+  body: Buffer;
+}
+
 /** A surface whose credential is a bearer token in a header, and how it answers a spent address. */
 interface BearerSurface {
   path: RegExp;
   realm: string;
-  type: string;
-  body: (detail: string) => string;
+  refusal: (retryAfterSeconds: number) => PreparedRefusal;
 }
 
-const tooMany = (seconds: number) => `Too many failed authentications from this address: retry after ${seconds} s`;
+// Retry-After values whose answers are kept per surface: jml's budget refills one failure in 5 s,
+// so it asks for 1 to 5 s; a slower refill (tests) asks for more, and those are built each time.
+const PREPARED_RETRY_AFTERS = 60;
+
+/** The surface's 429 for each Retry-After, built on first use and kept (for the first 60 values). */
+function preparedRefusals(type: string, body: (detail: string) => string): (retryAfterSeconds: number) => PreparedRefusal {
+  const prepared: PreparedRefusal[] = [];
+  const build = (seconds: number): PreparedRefusal => {
+    const bytes = Buffer.from(body(throttledDetail(seconds)));
+    return { headers: ['Content-Type', type, 'Content-Length', String(bytes.length), 'Retry-After', String(seconds)], body: bytes };
+  };
+  return (seconds) => {
+    if (seconds > PREPARED_RETRY_AFTERS) return build(seconds);
+    return (prepared[seconds] ??= build(seconds));
+  };
+}
 
 /**
  * The surfaces the front door covers, matched case-insensitively as express routes them. The UI
@@ -110,39 +131,48 @@ const tooMany = (seconds: number) => `Too many failed authentications from this 
  * nor is /oauth/token (its credential may be in the body): express answers those as before.
  */
 function bearerSurfaces(hrWebhook: boolean): BearerSurface[] {
+  const jsonType = 'application/json; charset=utf-8';
   const json = (detail: string) => JSON.stringify({ error: 'TooManyRequests', detail });
   return [
     // RFC 7644 §3.12: the error body, with the status as a string.
-    { path: /^\/scim\/v2(?:[/?]|$)/i, realm: 'scim', type: 'application/scim+json; charset=utf-8', body: (detail) => JSON.stringify(errorBody(429, detail)) },
-    ...(hrWebhook ? [{ path: /^\/api\/hr(?:[/?]|$)/i, realm: 'hr', type: 'application/json; charset=utf-8', body: json }] : []),
-    { path: /^\/api(?:[/?]|$)/i, realm: 'operator', type: 'application/json; charset=utf-8', body: json },
-    { path: /^\/metrics\/?(?:\?|$)/i, realm: 'metrics', type: 'text/plain; charset=utf-8', body: (detail) => `${detail}\n` },
+    { path: /^\/scim\/v2(?:[/?]|$)/i, realm: 'scim', refusal: preparedRefusals('application/scim+json; charset=utf-8', (detail) => JSON.stringify(errorBody(429, detail))) },
+    ...(hrWebhook ? [{ path: /^\/api\/hr(?:[/?]|$)/i, realm: 'hr', refusal: preparedRefusals(jsonType, json) }] : []),
+    { path: /^\/api(?:[/?]|$)/i, realm: 'operator', refusal: preparedRefusals(jsonType, json) },
+    { path: /^\/metrics\/?(?:\?|$)/i, realm: 'metrics', refusal: preparedRefusals('text/plain; charset=utf-8', (detail) => `${detail}\n`) },
   ];
 }
 
 /**
  * The HTTP server's request listener: refuses an address that spent its failure budget before
- * express sees the request (no routing, no body, no request id, no log line), then hands every
- * other request to the app. A flood of wrong tokens from one address is answered 429 here at the
- * cost of a map lookup and a hash, so it takes little from the clients whose tokens verify (issue
- * 15; src/auth/failures.ts keeps the budgets and tallies each refusal for the audit trail).
+ * express sees the request (no routing, no body, no request id, no log line, an answer built
+ * once), then hands every other request to the app. A flood of wrong tokens from one address is
+ * answered 429 here at the cost of a map lookup and a hash, so it takes little from the clients
+ * whose tokens verify (issue 15; src/auth/failures.ts keeps the budgets and tallies each refusal
+ * for the audit trail; docs/decisions/056-no-cost-for-the-unauthenticated.md).
  */
 export function frontDoor(app: express.Express, options: { authFailures: AuthFailureGuard; hrWebhook?: boolean }): RequestListener {
   const surfaces = bearerSurfaces(options.hrWebhook ?? false);
+  // Without a trusted proxy (JML_TRUST_PROXY unset, false or 0 hops) the client is the socket's
+  // peer, which is what express's req.ip answers then too.
+  const behindProxy = Boolean(app.get('trust proxy'));
   return (req: IncomingMessage, res: ServerResponse) => {
     const url = req.url ?? '/';
     const surface = surfaces.find((candidate) => candidate.path.test(url));
     if (surface) {
-      // express's own request prototype, so that req.ip is the address express would give (the
-      // same JML_TRUST_PROXY rules): express sets this prototype again when it takes over.
-      Object.setPrototypeOf(req, app.request);
+      let address = req.socket.remoteAddress;
+      if (behindProxy) {
+        // express's own request prototype, so that req.ip follows the JML_TRUST_PROXY rules
+        // exactly: express sets this prototype again when it takes over.
+        Object.setPrototypeOf(req, app.request);
+        address = (req as express.Request).ip;
+      }
       const query = url.indexOf('?');
-      const attempt = { address: (req as express.Request).ip, method: req.method ?? 'GET', path: query < 0 ? url : url.slice(0, query) };
+      const attempt = { address, method: req.method ?? 'GET', path: query < 0 ? url : url.slice(0, query) };
       const admission = options.authFailures.throttled(attempt, surface.realm, bearerOf(req.headers.authorization));
       if (!admission.allowed) {
-        const body = surface.body(tooMany(admission.retryAfterSeconds));
-        res.writeHead(429, { 'Content-Type': surface.type, 'Content-Length': Buffer.byteLength(body), 'Retry-After': String(admission.retryAfterSeconds) });
-        res.end(body);
+        const refusal = surface.refusal(admission.retryAfterSeconds);
+        res.writeHead(429, refusal.headers);
+        res.end(refusal.body);
         return;
       }
     }

@@ -7,13 +7,13 @@
 //   `auth.failed` row per window and source with the count, the reasons and the paths (never the
 //   query string: SCIM filters carry email addresses). A flood of wrong tokens adds a row a minute.
 // Every map here is bounded and expires its entries, so no request pattern grows memory.
-import { createHash } from 'node:crypto';
 import { isIPv6 } from 'node:net';
 import type { Request } from 'express';
 import { LRUCache } from 'lru-cache';
 import { appendAudit } from '../audit/append.js';
 import type { Database } from '../db/client.js';
 import type { Logger } from '../logger.js';
+import { hashSecret } from './tokens.js';
 
 export interface AuthFailureGuardOptions {
   db: Database;
@@ -78,8 +78,6 @@ function bump(counts: Record<string, number>, key: string, limit: number): void 
   else counts[OTHER] = (counts[OTHER] ?? 0) + 1;
 }
 
-const sha256 = (text: string) => createHash('sha256').update(text).digest('base64');
-
 export class AuthFailureGuard {
   private readonly windowMs: number;
   private readonly burst: number;
@@ -128,7 +126,7 @@ export class AuthFailureGuard {
 
   /** A token that verified: it passes even a spent budget from now on. */
   succeeded(token: string): void {
-    this.trusted.set(sha256(token), true);
+    this.trusted.set(hashSecret(token), true);
   }
 
   /** Counts one failure (refused or throttled) against the address and in this window's tally. */
@@ -187,7 +185,7 @@ export class AuthFailureGuard {
   private admitSource(source: string, token: string | undefined): Admission {
     const budget = this.refilled(source);
     if (!budget || budget.tokens >= 1) return { allowed: true, retryAfterSeconds: 0 };
-    if (token && this.trusted.has(sha256(token))) return { allowed: true, retryAfterSeconds: 0 };
+    if (token && this.trusted.has(hashSecret(token))) return { allowed: true, retryAfterSeconds: 0 };
     return { allowed: false, retryAfterSeconds: Math.max(1, Math.ceil((1 - budget.tokens) / this.perSecond)) };
   }
 

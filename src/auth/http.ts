@@ -45,6 +45,9 @@ export async function authenticate(
   return { outcome: 'authenticated', principal };
 }
 
+/** What a refusal for a spent failure budget says, wherever it is answered (here, or src/app.ts's front door). */
+export const throttledDetail = (retryAfterSeconds: number) => `Too many failed authentications from this address: retry after ${retryAfterSeconds} s`;
+
 /** What a JSON surface answers a request that did not authenticate. */
 export interface Refusal {
   status: 401 | 429;
@@ -60,7 +63,7 @@ export interface Refusal {
 export function refusalOf(authentication: Exclude<Authentication, { outcome: 'authenticated' }>, input: { realm: string; howToGetOne: string }): Refusal {
   if (authentication.outcome === 'throttled') {
     const after = String(authentication.retryAfterSeconds);
-    return { status: 429, headers: { 'Retry-After': after }, error: 'TooManyRequests', detail: `Too many failed authentications from this address: retry after ${after} s` };
+    return { status: 429, headers: { 'Retry-After': after }, error: 'TooManyRequests', detail: throttledDetail(authentication.retryAfterSeconds) };
   }
   return { status: 401, headers: { 'WWW-Authenticate': `Bearer realm="${input.realm}"` }, error: 'Unauthorized', detail: input.howToGetOne };
 }
