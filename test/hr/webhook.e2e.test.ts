@@ -200,13 +200,21 @@ describe('POST /api/hr/events with a future effectiveDate (dated joiners and mov
     expect((await jml.scim.get(`/Users/${person.id}`)).body.title).toBeUndefined();
   });
 
-  it('cancels a dated mover when the person leaves first, over the webhook or over SCIM', async () => {
-    for (const leave of ['webhook', 'scim'] as const) {
+  it('cancels a dated mover when the person leaves first, over the webhook, over SCIM or by terminate-now', async () => {
+    for (const leave of ['webhook', 'scim', 'terminate'] as const) {
       const person = await provision();
       expect((await deliver(JSON.stringify({ person: { value: person.externalId }, event: 'mover', department: 'Legal', effectiveDate: '2099-03-01' }))).status).toBe(202);
       const [mover] = await listed(person.id);
       if (leave === 'webhook') expect((await deliver(JSON.stringify({ person: { value: person.externalId }, event: 'leaver' }))).body).toMatchObject({ outcome: 'applied', kind: 'leaver' });
-      else expect((await jml.scim.patch(`/Users/${person.id}`, { schemas: [PATCH_OP], Operations: [{ op: 'replace', value: { active: false } }] })).status).toBe(200);
+      else if (leave === 'scim') expect((await jml.scim.patch(`/Users/${person.id}`, { schemas: [PATCH_OP], Operations: [{ op: 'replace', value: { active: false } }] })).status).toBe(200);
+      else {
+        const terminated = await fetch(`${jml.system.url}/api/identities/${person.id}/terminate`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${operatorToken}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ reason: 'walked out' }),
+        });
+        expect(terminated.status).toBe(200);
+      }
       const cancelled = (await auditOf(mover!.id)).find((row) => row.action === 'lifecycle.mover.cancelled');
       expect(cancelled?.data.reason).toMatch(/^a leaver effective .* comes before the mover dated 2099-03-01T00:00:00.000Z$/);
       const events = await listed(person.id);
