@@ -1,4 +1,6 @@
 import { once } from 'node:events';
+import http from 'node:http';
+import type { Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
 import { describe, expect, test } from 'vitest';
@@ -103,6 +105,36 @@ describe('vendor answers', () => {
       expect(await client.request({ method: 'GET', path: '/small' })).toMatchObject({ status: 200, body: { ok: true } });
     } finally {
       listening.close();
+    }
+  });
+});
+
+describe('kept-alive connections', () => {
+  test('a request on a reused connection that the vendor closed is sent again on a new one, not failed', async () => {
+    // The vendor answers the first request on each connection and drops the connection at the
+    // second, as a server does whose idle timeout ends just as the client reuses the connection.
+    const served = new Map<Socket, number>();
+    const vendor = http.createServer((request, response) => {
+      const count = (served.get(request.socket) ?? 0) + 1;
+      served.set(request.socket, count);
+      if (count > 1) {
+        request.socket.destroy();
+        return;
+      }
+      response.writeHead(200, { 'content-type': 'application/json', connection: 'keep-alive' }).end('{"ok":true}');
+    });
+    vendor.listen(0, '127.0.0.1');
+    await once(vendor, 'listening');
+    try {
+      const { port } = vendor.address() as AddressInfo;
+      const client = createHttpClient({ system: 'userapi', vendor: 'The user API', baseUrl: `http://127.0.0.1:${port}`, baseUrlSetting: 'USERAPI_URL' });
+      expect(await client.request({ method: 'GET', path: '/first' })).toMatchObject({ status: 200, body: { ok: true } });
+      expect(await client.request({ method: 'POST', path: '/second', json: { active: false } })).toMatchObject({ status: 200, body: { ok: true } });
+      // Two connections: the second request was dropped on the first and answered on a new one.
+      expect([...served.values()]).toEqual([2, 1]);
+    } finally {
+      vendor.closeAllConnections();
+      vendor.close();
     }
   });
 });
