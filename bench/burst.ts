@@ -21,6 +21,7 @@
 //   node --import tsx bench/burst.ts [--leavers 10000] [--allowed 0] [--latency 20] [--concurrency 16] [--floor-workflows 2000] [--batch-floor 50] [--mass-release default|on|off]
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { z } from 'zod';
 import { countOption, log, parseOptions, runBenchmark } from './support/harness.js';
@@ -29,6 +30,7 @@ import { runLoad, scimHttpClient } from './support/load.js';
 import { machineBusyPercent, machineTicks, processMemory } from './support/machine.js';
 import type { DownstreamCounts } from './support/simulators-process.js';
 import { ofFloor, summariseLatencies } from './support/stats.js';
+import { massReleaseTimeline } from './support/mass-release-timeline.js';
 import { measureTemporalFloor } from './support/temporal-floor.js';
 import { LEAVER_PATCH } from './support/users.js';
 
@@ -62,6 +64,9 @@ interface SystemRate {
 }
 
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+
+/** PGSTAT_IDLE_INTERVAL (10 s, PostgreSQL 15's pgstat.c) and a second: an idle connection's counts have reached pg_stat_database. */
+const STATISTICS_DELAY_MS = 11_000;
 
 await runBenchmark('burst', async (harness) => {
   const options: Options = parseOptions(optionsSchema, ['leavers', 'allowed', 'latency', 'concurrency', 'drain-timeout', 'cached-workflows', 'floor-workflows', 'batch-floor', 'mass-release']);
@@ -118,6 +123,14 @@ await runBenchmark('burst', async (harness) => {
   }, 500);
   ticks = machineTicks();
   const cpuOf = async () => ({ worker: (await worker.child.cpu()).micros, api: (await api.child.cpu()).micros, simulators: (await simulators.child.cpu()).micros });
+  // PostgreSQL's own count of the benchmark database's transactions (one per statement outside a
+  // transaction): its statistics reach the view up to 10 s after a connection goes idle.
+  const transactions = async () => {
+    await sleep(STATISTICS_DELAY_MS);
+    const { rows } = await pool.query<{ count: string }>('SELECT xact_commit + xact_rollback AS count FROM pg_stat_database WHERE datname = current_database()');
+    return Number(rows[0]?.count ?? Number.NaN);
+  };
+  const transactionsBefore = await transactions();
   const cpuBefore = await cpuOf();
   const releaseStart = new Date();
   const releaseStartMicros = process.hrtime.bigint() / 1000n;
@@ -137,6 +150,8 @@ await runBenchmark('burst', async (harness) => {
   const workerCpuMsPerLeaver = (cpuAfter.worker - cpuBefore.worker) / 1000 / Math.max(1, approved.length);
   const cpuShare = (process: keyof typeof cpuBefore) => `${((100 * (cpuAfter[process] - cpuBefore[process])) / releaseWallMicros).toFixed(0)}%`;
   const memoryAfter = processMemory(worker.child.pid);
+  const transactionsPerLeaver = ((await transactions()) - transactionsBefore) / Math.max(1, approved.length);
+  const timeline = massReleaseWorkflowId ? await massReleaseTimeline(harness.temporal.address, massReleaseWorkflowId) : undefined;
 
   const { rows } = await pool.query<{ done: string; last: Date | null }>(
     `SELECT count(*) FILTER (WHERE status = 'completed') AS done, max(completed_at) AS last FROM lifecycle_event WHERE kind = 'leaver' AND created_at >= $1 AND completed_at >= $2`,
@@ -197,6 +212,12 @@ await runBenchmark('burst', async (harness) => {
     ...(floor ? [`floor:       ${floor.describe()}`] : []),
     ...(floor?.batch ? [`batch floor: ${floor.describeBatch()}; jml's release is ${(releaseRate / floor.batch.perSecond).toFixed(2)}× it`] : []),
     `release:     ${approved.length} approved in one operator call, released through ${path}; ${released} completed in ${seconds(releaseMs)} = ${releaseRate.toFixed(1)} leavers/s${floor ? ` = ${ofFloor(releaseRate, floor.perSecond)}` : ''} (${(3 * releaseRate).toFixed(1)} deactivations/s); worker ${workerCpuMsPerLeaver.toFixed(1)} ms CPU per leaver${floor ? ` = ${ofFloor(workerCpuMsPerLeaver, floor.workerCpuMsPerWorkflow)}` : ''}; machine ${releaseBusy.toFixed(0)}% busy of ${os.cpus().length} cores; CPU in % of one core: worker ${cpuShare('worker')}, API ${cpuShare('api')}, simulators ${cpuShare('simulators')} (PostgreSQL and Temporal take the rest); load average ${loadAverage} at its end`,
+    `PostgreSQL:  ${transactionsPerLeaver.toFixed(1)} transactions per approved leaver during the release (the benchmark database's count, the relay's and the audit integrator's own included; a statement outside a transaction is one)`,
+    ...(timeline
+      ? [
+          `lane:        ${timeline.runs} workflow runs, ${timeline.pageActivities} page activities over ${seconds(timeline.spanMs)}: some page acting on accounts ${seconds(timeline.actingMs)}, only bookkeeping (beginning or finishing a page) ${seconds(timeline.bookkeepingOnlyMs)}, neither ${seconds(timeline.idleMs)} (workflow tasks and scheduling between them)`,
+        ]
+      : []),
     `worker RSS:  ${memoryBefore?.rssMiB.toFixed(0) ?? 'n/a'} MiB before the release, peak ${peakRss.toFixed(0)} MiB during it (sampled every 0.5 s), ${memoryAfter?.rssMiB.toFixed(0) ?? 'n/a'} MiB after; process high-water mark ${memoryAfter?.peakRssMiB.toFixed(0) ?? 'n/a'} MiB`,
     'per system:',
     ...systemRates.map(rateLine),

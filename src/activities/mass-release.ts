@@ -4,27 +4,25 @@
 // change is src/lifecycle/transitions.ts's.
 import type { SystemName } from '../connectors/types.js';
 import { sqlOf } from '../db/sql.js';
-import { beginMassPage, finishEvent, markTargetNeedsAttention, type MassPageEvent } from '../lifecycle/transitions.js';
+import { beginMassPage, finishEvents, markTargetNeedsAttention, type MassPageEvent } from '../lifecycle/transitions.js';
 import type { MassPageItem } from '../../workflows/contract.js';
 import type { ActivityDependencies } from './index.js';
+import { heartbeating } from './target-action.js';
 
 type Deps = ActivityDependencies & { now: () => Date };
 
-/** Events finished at once at the end of a page: each is two statements (transitions.finishEvent). */
-const FINISH_CONCURRENCY = 5;
-
 export function createMassReleaseActivities({ db, now, connectors }: Deps) {
   return {
-    async beginMassPage(input: { releaseId: string; afterEventId?: string; limit: number }): Promise<{ lastEventId: string | null; events: MassPageEvent[] }> {
+    beginMassPage: heartbeating(async (input: { releaseId: string; afterEventId?: string; limit: number }): Promise<{ lastEventId: string | null; events: MassPageEvent[] }> => {
       const { lastEventId, events } = await beginMassPage(db, input, now());
       return { lastEventId, events };
-    },
+    }),
 
     /**
      * A page's accounts in one system ran out of retries (the retry deadline): those not settled
      * need attention, with the last failure, as the per-leaver workflow marks its target.
      */
-    async markMassTargetsNeedAttention({ system, items, reason }: { system: SystemName; items: MassPageItem[]; reason: string }): Promise<number> {
+    markMassTargetsNeedAttention: heartbeating(async ({ system, items, reason }: { system: SystemName; items: MassPageItem[]; reason: string }): Promise<number> => {
       const open = await sqlOf(db).query<{ eventId: string; action: MassPageItem['action'] }>(
         `SELECT event_id::text AS "eventId", action::text AS action FROM target_action
          WHERE event_id = ANY($1::uuid[]) AND system = $2 AND status IN ('pending', 'succeeded')`,
@@ -32,16 +30,11 @@ export function createMassReleaseActivities({ db, now, connectors }: Deps) {
       );
       for (const target of open) await markTargetNeedsAttention(db, { ...target, system, reason }, now());
       return open.length;
-    },
+    }),
 
-    /** Each event's end, as the per-leaver workflow's completeEvent writes it. */
-    async finishMassPage({ eventIds }: { eventIds: string[] }): Promise<void> {
-      const queue = [...eventIds];
-      const lookupOf = (system: string) => connectors[system as SystemName]?.lookup ?? `${system}'s lookup setting`;
-      const worker = async () => {
-        for (let eventId = queue.shift(); eventId; eventId = queue.shift()) await finishEvent(db, eventId, now(), lookupOf);
-      };
-      await Promise.all(Array.from({ length: Math.min(FINISH_CONCURRENCY, eventIds.length) }, worker));
-    },
+    /** Each event's end, as the per-leaver workflow's completeEvent writes it: one read and one write for the page. */
+    finishMassPage: heartbeating(async ({ eventIds }: { eventIds: string[] }): Promise<void> => {
+      await finishEvents(db, eventIds, now(), (system) => connectors[system as SystemName]?.lookup ?? `${system}'s lookup setting`);
+    }),
   };
 }

@@ -6,8 +6,19 @@ import { AccountNotFoundError, isDownstreamError } from '../connectors/errors.js
 import { NO_READ_API, type Connector, type IdentitySnapshot, type SystemName } from '../connectors/types.js';
 import { TARGET_ACTION_HEARTBEAT_TIMEOUT_MS, type MassPageItem, type TargetActionKind } from '../../workflows/contract.js';
 import { sqlOf } from '../db/sql.js';
-import { SETTLED_TARGET, type TargetOutcomeStatus } from '../lifecycle/plan.js';
-import { markTargetNeedsAttention, recordFailedAttempt, recordReadBack, settleTarget } from '../lifecycle/transitions.js';
+import { SETTLED_TARGET } from '../lifecycle/plan.js';
+import { groupCommit } from '../db/group-commit.js';
+import {
+  EventStatusMoved,
+  markTargetNeedsAttention,
+  recordFailedAttempt,
+  recordReadBack,
+  recordReadBacks,
+  settleTarget,
+  settleTargets,
+  type ReadBackOutcome,
+  type TargetOutcome,
+} from '../lifecycle/transitions.js';
 import type { ActivityDependencies } from './index.js';
 
 type Deps = ActivityDependencies & { now: () => Date };
@@ -40,6 +51,8 @@ export interface TargetRequest {
 
 /** The target with what acting on it needs: its identity and the account already linked, if any. */
 interface TargetRow {
+  eventId: string;
+  action: string;
   status: string;
   identityId: string;
   userName: string;
@@ -78,10 +91,32 @@ function keyOf({ eventId, system, action }: TargetRequest) {
 }
 
 /**
+ * Where act() writes a target's outcome and read-back: one statement each (the per-leaver
+ * activity), or grouped with the page's other accounts that finish at the same moment (a
+ * mass-release page, decision 048). Either way each write is settleTarget's or recordReadBack's.
+ */
+interface Recorder {
+  settle(target: TargetOutcome['target'], outcome: TargetOutcome['outcome']): Promise<void>;
+  readBack(target: ReadBackOutcome['target'], outcome: ReadBackOutcome['outcome']): Promise<number>;
+}
+
+/** A target with its identity and the account already linked, if any: one joined read (decision 019) for one target or a page's. */
+const TARGET_ROWS = `SELECT t.event_id::text AS "eventId", t.action::text AS action, t.status::text AS status,
+         i.id AS "identityId", i.user_name AS "userName", i.external_id AS "externalId", i.email, i.employee_number AS "employeeNumber",
+         i.resource, a.account_id AS "accountId", t.account_id AS "targetAccountId"
+  FROM target_action t
+  JOIN lifecycle_event e ON e.id = t.event_id
+  JOIN identity i ON i.id = e.identity_id
+  LEFT JOIN account_link a ON a.identity_id = i.id AND a.system = t.system
+  WHERE t.system = $1 AND (t.event_id, t.action) IN (SELECT * FROM unnest($2::uuid[], $3::action_kind[]))`;
+
+const rowKey = (target: { eventId: string; action: string }) => `${target.eventId} ${target.action}`;
+
+/**
  * Heartbeats while the activity runs, so the server knows the attempt is alive while it waits on a
  * slow system or database, and retries it soon after its worker dies.
  */
-function heartbeating<A extends unknown[], R>(activity: (...args: A) => Promise<R>): (...args: A) => Promise<R> {
+export function heartbeating<A extends unknown[], R>(activity: (...args: A) => Promise<R>): (...args: A) => Promise<R> {
   return async (...args) => {
     const context = Context.current();
     const timer = setInterval(() => context.heartbeat(), TARGET_ACTION_HEARTBEAT_TIMEOUT_MS / 4);
@@ -116,12 +151,29 @@ async function lookUpForDryRun(
 }
 
 export function createTargetActivities({ db, connectors, dryRun, now, rateLimits, notFoundBurst = DEFAULT_NOT_FOUND_BURST }: Deps) {
-  function settle(
-    request: TargetRequest,
-    identityId: string,
-    outcome: { status: TargetOutcomeStatus; accountId?: string | null; newLink?: boolean; lastError?: string | null; data: Record<string, unknown> },
-  ) {
-    return settleTarget(db, { ...keyOf(request), identityId }, outcome, now());
+  /** One statement per write: the per-leaver activity's. */
+  const eachAlone: Recorder = {
+    settle: (target, outcome) => settleTarget(db, target, outcome, now()),
+    readBack: (target, outcome) => recordReadBack(db, target, outcome, now()),
+  };
+
+  /** A page's writes, grouped with those of its other accounts that finish meanwhile (group-commit.ts). */
+  function grouped(): Recorder {
+    const settleGrouped = groupCommit((outcomes: TargetOutcome[]) => settleTargets(db, outcomes, now()));
+    const readBackGrouped = groupCommit((readBacks: ReadBackOutcome[]) => recordReadBacks(db, readBacks, now()));
+    return {
+      async settle(target, outcome) {
+        // As settleTarget: a target no longer pending was settled by another run, and the retry reads what happened.
+        if (!(await settleGrouped({ target, outcome }))) throw new EventStatusMoved(target.eventId, ['pending'], null);
+      },
+      readBack: (target, outcome) => readBackGrouped({ target, outcome }),
+    };
+  }
+
+  /** Targets with what acting on them needs, by rowKey. */
+  async function readTargets(system: SystemName, requests: { eventId: string; action: string }[]): Promise<Map<string, TargetRow>> {
+    const rows = await sqlOf(db).query<TargetRow>(TARGET_ROWS, [system, requests.map((request) => request.eventId), requests.map((request) => request.action)]);
+    return new Map(rows.map((row) => [rowKey(row), row]));
   }
 
   /** What a not-found needs: attention when one system answers it in a burst (a wrong lookup setting). */
@@ -140,14 +192,14 @@ export function createTargetActivities({ db, connectors, dryRun, now, rateLimits
    * The system knows no such account: recorded as `not_found`, never as deactivated. A stale link
    * is dropped so that a retry after the setting is fixed looks the person up again.
    */
-  async function settleNotFound(request: TargetRequest, identityId: string, error: AccountNotFoundError, data: Record<string, unknown>, accepted: boolean) {
+  async function settleNotFound(request: TargetRequest, identityId: string, error: AccountNotFoundError, data: Record<string, unknown>, accepted: boolean, recorder: Recorder) {
     const { attention, inWindow } = await notFoundAttention(request, error);
     if (error.accountId !== null) await db.accountLink.deleteMany({ where: { identityId, system: request.system, accountId: error.accountId } });
     const details = { ...data, accountId: error.accountId, lookup: error.lookup, message: error.message, notFoundInWindow: inWindow, attention };
     if (accepted) {
-      await recordReadBack(db, { ...keyOf(request), identityId, generation: request.generation ?? 0 }, { status: 'not_found', lastError: attention, data: details }, now());
+      await recorder.readBack({ ...keyOf(request), identityId, generation: request.generation ?? 0 }, { status: 'not_found', lastError: attention, data: details });
     } else {
-      await settle(request, identityId, { status: 'not_found', accountId: error.accountId, lastError: attention, data: details });
+      await recorder.settle({ ...keyOf(request), identityId }, { status: 'not_found', accountId: error.accountId, lastError: attention, data: details });
     }
   }
 
@@ -156,7 +208,7 @@ export function createTargetActivities({ db, connectors, dryRun, now, rateLimits
    * shows the new state; a contradicting read is retried by Temporal (never re-sending the
    * write) and, after READ_BACK_ATTEMPTS, needs attention.
    */
-  async function readBack(request: TargetRequest, identityId: string, connector: Connector, accountId: string, attempt: number): Promise<'verified'> {
+  async function readBack(request: TargetRequest, identityId: string, connector: Connector, accountId: string, attempt: number, recorder: Recorder): Promise<'verified'> {
     const started = Date.now();
     const expected = request.action === 'reactivate';
     const state = await connector.readAccount!(accountId);
@@ -165,10 +217,10 @@ export function createTargetActivities({ db, connectors, dryRun, now, rateLimits
     }
     const key = { ...keyOf(request), identityId, generation: request.generation ?? 0 };
     if (state.active === expected) {
-      await recordReadBack(db, key, { status: 'verified', data: { accountId, attempt, read: { active: state.active }, durationMs: Date.now() - started } }, now());
+      await recorder.readBack(key, { status: 'verified', data: { accountId, attempt, read: { active: state.active }, durationMs: Date.now() - started } });
       return 'verified';
     }
-    const seen = await recordReadBack(db, key, { status: 'read_contradicted', data: { accountId, attempt, read: { active: state.active }, expected: { active: expected } } }, now());
+    const seen = await recorder.readBack(key, { status: 'read_contradicted', data: { accountId, attempt, read: { active: state.active }, expected: { active: expected } } });
     throw ApplicationFailure.create({
       type: 'ReadBackContradicted',
       message: `${request.system} accepted the ${request.action} of account ${accountId}, but reading it back shows it ${state.active ? 'still active' : 'still inactive'} (${seen} of ${READ_BACK_ATTEMPTS} reads): the system did not apply it; look at the account in ${request.system}, then retry`,
@@ -178,24 +230,15 @@ export function createTargetActivities({ db, connectors, dryRun, now, rateLimits
 
   /**
    * Acts on one target: the per-leaver activity's body, and a mass-release page's per account
-   * (decision 048). `inPage`: a target an earlier attempt of the page gave up on (needs attention)
-   * is left as it is; the per-leaver workflow never runs an activity again after that.
+   * (decision 048). `page`: the target as the page read it with the others, and where the page
+   * records; a target an earlier attempt of the page gave up on (needs attention) is left as it
+   * is, as the per-leaver workflow never runs an activity again after that.
    */
-  async function act(request: TargetRequest, attempt: number, inPage = false): Promise<string> {
-    // One joined read through pg (decision 019): as nested includes Prisma sends a query per
-    // relation, four per action.
-    const [target] = await sqlOf(db).query<TargetRow>(
-      `SELECT t.status::text AS status, i.id AS "identityId", i.user_name AS "userName", i.external_id AS "externalId",
-              i.email, i.employee_number AS "employeeNumber", i.resource, a.account_id AS "accountId", t.account_id AS "targetAccountId"
-       FROM target_action t
-       JOIN lifecycle_event e ON e.id = t.event_id
-       JOIN identity i ON i.id = e.identity_id
-       LEFT JOIN account_link a ON a.identity_id = i.id AND a.system = t.system
-       WHERE t.event_id = $1::uuid AND t.system = $2 AND t.action = $3::action_kind`,
-      [request.eventId, request.system, request.action],
-    );
+  async function act(request: TargetRequest, attempt: number, page?: { target: TargetRow | undefined; recorder: Recorder }): Promise<string> {
+    const recorder = page?.recorder ?? eachAlone;
+    const target = page ? page.target : (await readTargets(request.system, [request])).get(rowKey(request));
     if (!target) throw new Error(`no ${request.action} target for ${request.system} in event ${request.eventId}`);
-    if (SETTLED.has(target.status) || (inPage && target.status === 'needs_attention')) return target.status;
+    if (SETTLED.has(target.status) || (page && target.status === 'needs_attention')) return target.status;
 
     const connector = connectors[request.system];
     if (!connector) {
@@ -207,7 +250,7 @@ export function createTargetActivities({ db, connectors, dryRun, now, rateLimits
     }
     if (dryRun(request.system)) {
       const lookup = await lookUpForDryRun(request, connector, target);
-      await settle(request, target.identityId, { status: 'dry_run', accountId: lookup.accountId, data: { wouldDo: request.action, attempt, ...lookup } });
+      await recorder.settle({ ...keyOf(request), identityId: target.identityId }, { status: 'dry_run', accountId: lookup.accountId, data: { wouldDo: request.action, attempt, ...lookup } });
       return 'dry_run';
     }
 
@@ -222,7 +265,7 @@ export function createTargetActivities({ db, connectors, dryRun, now, rateLimits
       // Accepted by an earlier attempt whose read contradicted it: read again, never write again.
       if (accepted) {
         if (!connector.readAccount || !target.targetAccountId) return 'succeeded';
-        return await readBack(request, target.identityId, connector, target.targetAccountId, attempt);
+        return await readBack(request, target.identityId, connector, target.targetAccountId, attempt, recorder);
       }
       if (!accountId) {
         accountId = await connector.resolveAccount(snapshotOf(target));
@@ -234,7 +277,7 @@ export function createTargetActivities({ db, connectors, dryRun, now, rateLimits
       if (request.action === 'deactivate') {
         await connector.deactivate(accountId, context);
       } else if ((await connector.reactivate(accountId, context)) === 'unsupported') {
-        await settle(request, target.identityId, {
+        await recorder.settle({ ...keyOf(request), identityId: target.identityId }, {
           status: 'manual_action_required',
           accountId,
           newLink,
@@ -242,7 +285,7 @@ export function createTargetActivities({ db, connectors, dryRun, now, rateLimits
         });
         return 'manual_action_required';
       }
-      await settle(request, target.identityId, {
+      await recorder.settle({ ...keyOf(request), identityId: target.identityId }, {
         status: 'succeeded',
         accountId,
         newLink,
@@ -250,7 +293,7 @@ export function createTargetActivities({ db, connectors, dryRun, now, rateLimits
       });
       acceptedNow = true;
       if (!connector.readAccount) return 'succeeded';
-      return await readBack(request, target.identityId, connector, accountId, attempt);
+      return await readBack(request, target.identityId, connector, accountId, attempt, recorder);
     } catch (error) {
       // The read-back's own verdict, already recorded.
       if (error instanceof ApplicationFailure) throw error;
@@ -258,7 +301,7 @@ export function createTargetActivities({ db, connectors, dryRun, now, rateLimits
       if (error instanceof AccountNotFoundError) {
         // A write that failed never settled: accepted is known from the status read above, or from this run's settle.
         const wasAccepted = accepted || (await db.targetAction.count({ where: { ...keyOf(request), status: 'succeeded' } })) > 0;
-        await settleNotFound(request, target.identityId, error, { attempt, durationMs }, wasAccepted);
+        await settleNotFound(request, target.identityId, error, { attempt, durationMs }, wasAccepted, recorder);
         return 'not_found';
       }
       const downstream = isDownstreamError(error) ? error : undefined;
@@ -313,6 +356,10 @@ export function createTargetActivities({ db, connectors, dryRun, now, rateLimits
       let retryAfterMs: number | undefined;
       const retrying: ApplicationFailure[] = [];
       const outcomes = new Map<string, string>();
+      // The page's targets in one read: nothing else changes a running event's targets meanwhile
+      // (a rehire cancels only events not yet begun), and every write is conditional on the status read.
+      const targets = await readTargets(system, items);
+      const recorder = grouped();
       const queue = [...items];
       const worker = async () => {
         for (let item = queue.shift(); item && !rateLimited; item = queue.shift()) {
@@ -322,7 +369,7 @@ export function createTargetActivities({ db, connectors, dryRun, now, rateLimits
           if (rateLimited) break;
           const request = { eventId: item.eventId, system, action: item.action, generation: item.generation };
           try {
-            outcomes.set(item.eventId, await act(request, attempt, true));
+            outcomes.set(item.eventId, await act(request, attempt, { target: targets.get(rowKey(item)), recorder }));
           } catch (error) {
             const failure = error instanceof ApplicationFailure ? error : ApplicationFailure.create({ type: (error as Error).name, message: (error as Error).message });
             if (failure.nonRetryable) {

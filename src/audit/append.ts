@@ -62,7 +62,8 @@ export async function appendAudit(tx: Transaction, entries: AuditEntry[], now: D
  * writes its record in the same statement (a CTE): one statement is one transaction, so the change
  * and its audit rows still commit together (decision 019). Its parameters are numbered from
  * `first`; `when` is an SQL condition (e.g. `EXISTS (SELECT 1 FROM moved)`) that must hold for the
- * rows to be written.
+ * rows to be written, and may name each row's columns as `entry.<column>` (e.g. `entry.event_id IN
+ * (SELECT id FROM finished)`: a statement that changes many events writes the rows of those it changed).
  */
 export function auditInsertSql(entries: AuditEntry[], now: Date, first: number, when = 'true'): { text: string; values: unknown[] } {
   const rows = auditRows(entries, now);
@@ -70,6 +71,7 @@ export function auditInsertSql(entries: AuditEntry[], now: Date, first: number, 
   return {
     text: `INSERT INTO audit_event (occurred_at, actor, action, identity_id, event_id, system, data, entry_hash)
       SELECT * FROM unnest(${p(0)}::timestamptz[], ${p(1)}::text[], ${p(2)}::text[], ${p(3)}::uuid[], ${p(4)}::uuid[], ${p(5)}::text[], ${p(6)}::jsonb[], ${p(7)}::text[])
+        AS entry(occurred_at, actor, action, identity_id, event_id, system, data, entry_hash)
       WHERE ${when}`,
     values: [
       rows.map((row) => row.occurredAt),

@@ -602,66 +602,110 @@ function targetKey({ eventId, system, action }: TargetKey) {
   return { eventId_system_action: { eventId, system, action } };
 }
 
-/**
- * Writes the target's row, the account link when the account was looked up on this attempt
- * (`newLink`), and the audit row, in one statement: one round trip, and one statement is one
- * transaction, so the three commit together or not at all. A target that is no longer pending was
- * settled by another run of this activity, or cancelled: nothing is written, EventStatusMoved, and
- * the retry reads what happened.
- */
-async function writeTarget(
-  db: Database,
-  target: TargetKey & { identityId: string },
-  change: { status: string | null; accountId: string | null; newLink: boolean; confirmedAt: Date | null; lastError: string | null },
-  audit: AuditEntry,
-  now: Date,
-  expected: 'pending' | 'succeeded' = 'pending',
-) {
-  const record = auditInsertSql([audit], now, 12, 'EXISTS (SELECT 1 FROM moved)');
-  const rows = await sqlOf(db).query<{ id: string }>(
-    `WITH moved AS (
-       UPDATE target_action SET
-         status = coalesce($4::text::action_status, status),
-         account_id = CASE WHEN $4::text IS NULL THEN account_id ELSE $5 END,
-         confirmed_at = CASE WHEN $4::text IS NULL THEN confirmed_at ELSE $6::timestamptz END,
-         last_error = coalesce($7, last_error),
-         attempts = attempts + 1, updated_at = $8::timestamptz
-       WHERE event_id = $1::uuid AND system = $2 AND action = $3::action_kind AND status = $11::text::action_status
-       RETURNING id),
-     link AS (
-       INSERT INTO account_link (identity_id, system, account_id, resolved_at)
-       SELECT $9::uuid, $2, $5, $8::timestamptz FROM moved WHERE $10::boolean
-       ON CONFLICT (identity_id, system) DO UPDATE SET account_id = EXCLUDED.account_id, resolved_at = EXCLUDED.resolved_at),
-     audit AS (${record.text})
-     SELECT id FROM moved`,
-    [
-      target.eventId, target.system, target.action, change.status, change.accountId, change.confirmedAt, change.lastError, now,
-      target.identityId, change.newLink && change.accountId !== null, expected, ...record.values,
-    ],
-  );
-  if (rows.length !== 1) throw new EventStatusMoved(target.eventId, [expected], null);
+/** One target's write: its new status (null: kept), the account, its audit row, and the status it must be in. */
+interface TargetWrite {
+  target: TargetKey & { identityId: string };
+  change: { status: string | null; accountId: string | null; newLink: boolean; confirmedAt: Date | null; lastError: string | null };
+  audit: AuditEntry;
+  expected: 'pending' | 'succeeded';
 }
 
-/** What the downstream system answered, with the account it acted on. */
-export async function settleTarget(
-  db: Database,
-  target: TargetKey & { identityId: string },
-  outcome: { status: TargetOutcomeStatus; accountId?: string | null; newLink?: boolean; lastError?: string | null; data: Record<string, unknown> },
-  now: Date,
-): Promise<void> {
-  await writeTarget(
-    db,
+/**
+ * Writes each target's row, the account link when the account was looked up on this attempt
+ * (`newLink`), and the audit row, in one statement for all of them: one round trip, and one
+ * statement is one transaction, so each target's three rows commit together or not at all. A
+ * target that is no longer in its expected status was settled by another run of its activity, or
+ * cancelled: nothing is written for it, and its answer is false. A mass-release page writes its
+ * accounts' outcomes together this way (decision 048); one target is a list of one.
+ */
+async function writeTargets(db: Database, writes: TargetWrite[], now: Date): Promise<boolean[]> {
+  const record = auditInsertSql(writes.map((write) => write.audit), now, 12, '(entry.event_id, entry.system) IN (SELECT event_id, system FROM moved)');
+  const column = <T>(pick: (write: TargetWrite) => T) => writes.map(pick);
+  const rows = await sqlOf(db).query<{ eventId: string; system: string }>(
+    `WITH input AS (
+       SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::text[], $8::uuid[], $9::boolean[], $10::text[])
+         AS input(event_id, system, action, status, account_id, confirmed_at, last_error, identity_id, new_link, expected)),
+     moved AS (
+       UPDATE target_action t SET
+         status = coalesce(input.status::action_status, t.status),
+         account_id = CASE WHEN input.status IS NULL THEN t.account_id ELSE input.account_id END,
+         confirmed_at = CASE WHEN input.status IS NULL THEN t.confirmed_at ELSE input.confirmed_at END,
+         last_error = coalesce(input.last_error, t.last_error),
+         attempts = t.attempts + 1, updated_at = $11::timestamptz
+       FROM input
+       WHERE t.event_id = input.event_id AND t.system = input.system AND t.action = input.action::action_kind AND t.status = input.expected::action_status
+       RETURNING t.event_id, t.system, input.identity_id, input.account_id, input.new_link),
+     link AS (
+       INSERT INTO account_link (identity_id, system, account_id, resolved_at)
+       SELECT DISTINCT ON (identity_id, system) identity_id, system, account_id, $11::timestamptz FROM moved WHERE new_link
+       ON CONFLICT (identity_id, system) DO UPDATE SET account_id = EXCLUDED.account_id, resolved_at = EXCLUDED.resolved_at),
+     audit AS (${record.text})
+     SELECT event_id::text AS "eventId", system FROM moved`,
+    [
+      column((write) => write.target.eventId),
+      column((write) => write.target.system),
+      column((write) => write.target.action),
+      column((write) => write.change.status),
+      column((write) => write.change.accountId),
+      column((write) => write.change.confirmedAt),
+      column((write) => write.change.lastError),
+      column((write) => write.target.identityId),
+      column((write) => write.change.newLink && write.change.accountId !== null),
+      column((write) => write.expected),
+      now,
+      ...record.values,
+    ],
+  );
+  const moved = new Set(rows.map((row) => `${row.eventId} ${row.system}`));
+  return writes.map((write) => moved.has(`${write.target.eventId} ${write.target.system}`));
+}
+
+/** Writes one target (writeTargets); EventStatusMoved when it was no longer as expected, and the retry reads what happened. */
+async function writeTarget(db: Database, write: TargetWrite, now: Date): Promise<void> {
+  const [moved] = await writeTargets(db, [write], now);
+  if (!moved) throw new EventStatusMoved(write.target.eventId, [write.expected], null);
+}
+
+/** What the downstream system answered about one target, with the account it acted on. */
+export interface TargetOutcome {
+  target: TargetKey & { identityId: string };
+  outcome: { status: TargetOutcomeStatus; accountId?: string | null; newLink?: boolean; lastError?: string | null; data: Record<string, unknown> };
+}
+
+function settleWrite({ target, outcome }: TargetOutcome, now: Date): TargetWrite {
+  return {
     target,
-    {
+    change: {
       status: outcome.status,
       accountId: outcome.accountId ?? null,
       newLink: outcome.newLink ?? false,
       confirmedAt: outcome.status === 'succeeded' ? now : null,
       lastError: outcome.lastError ?? null,
     },
-    { actor: 'system', action: `target.${target.action}.${outcome.status}`, identityId: target.identityId, eventId: target.eventId, system: target.system, data: outcome.data },
-    now,
-  );
+    audit: { actor: 'system', action: `target.${target.action}.${outcome.status}`, identityId: target.identityId, eventId: target.eventId, system: target.system, data: outcome.data },
+    expected: 'pending',
+  };
+}
+
+/** What the downstream system answered, with the account it acted on. */
+export async function settleTarget(db: Database, target: TargetOutcome['target'], outcome: TargetOutcome['outcome'], now: Date): Promise<void> {
+  await writeTarget(db, settleWrite({ target, outcome }, now), now);
+}
+
+/**
+ * Several targets' outcomes in one statement (a mass-release page's, decision 048), each written
+ * exactly as settleTarget writes it; answers, per outcome, whether it was written (false: the
+ * target was no longer pending).
+ */
+export async function settleTargets(db: Database, outcomes: TargetOutcome[], now: Date): Promise<boolean[]> {
+  if (outcomes.length === 0) return [];
+  return writeTargets(db, outcomes.map((entry) => settleWrite(entry, now)), now);
+}
+
+/** A read-back's verdict on one accepted target (decision 021). */
+export interface ReadBackOutcome {
+  target: TargetKey & { identityId: string; generation: number };
+  outcome: { status: 'verified' | 'not_found' | 'read_contradicted'; lastError?: string | null; data: Record<string, unknown> };
 }
 
 /**
@@ -670,38 +714,64 @@ export async function settleTarget(
  * this answers how many contradicting reads this generation has seen. One statement: the target's
  * row, its audit row and (for a contradicting read) the count.
  */
-export async function recordReadBack(
-  db: Database,
-  target: TargetKey & { identityId: string; generation: number },
-  outcome: { status: 'verified' | 'not_found' | 'read_contradicted'; lastError?: string | null; data: Record<string, unknown> },
-  now: Date,
-): Promise<number> {
-  const action = `target.${target.action}.${outcome.status}`;
+export async function recordReadBack(db: Database, target: ReadBackOutcome['target'], outcome: ReadBackOutcome['outcome'], now: Date): Promise<number> {
+  const [count] = await recordReadBacks(db, [{ target, outcome }], now);
+  return count ?? 1;
+}
+
+/**
+ * Several read-backs in one statement (a mass-release page's, decision 048), each written exactly as
+ * recordReadBack writes it; answers each one's count of contradicting reads, in order.
+ */
+export async function recordReadBacks(db: Database, readBacks: ReadBackOutcome[], now: Date): Promise<number[]> {
+  if (readBacks.length === 0) return [];
   const record = auditInsertSql(
-    [{ actor: 'system', action, identityId: target.identityId, eventId: target.eventId, system: target.system, data: { ...outcome.data, generation: target.generation } }],
+    readBacks.map(({ target, outcome }) => ({
+      actor: 'system',
+      action: `target.${target.action}.${outcome.status}`,
+      identityId: target.identityId,
+      eventId: target.eventId,
+      system: target.system,
+      data: { ...outcome.data, generation: target.generation },
+    })),
     now,
-    9,
+    8,
   );
   // A data-modifying CTE's row is not visible to the statement's own reads: the count adds this one.
-  const [row] = await sqlOf(db).query<{ count: number }>(
-    `WITH moved AS (
-       UPDATE target_action SET
-         status = CASE $4::text WHEN 'verified' THEN 'verified'::action_status WHEN 'not_found' THEN 'not_found'::action_status ELSE status END,
-         verified_at = CASE WHEN $4::text = 'verified' THEN $5::timestamptz ELSE verified_at END,
-         confirmed_at = CASE WHEN $4::text = 'not_found' THEN NULL ELSE confirmed_at END,
-         last_error = CASE $4::text WHEN 'verified' THEN NULL WHEN 'not_found' THEN $6::text ELSE last_error END,
-         attempts = attempts + CASE WHEN $4::text = 'read_contradicted' THEN 1 ELSE 0 END,
-         updated_at = $5::timestamptz
-       WHERE event_id = $1::uuid AND system = $2 AND action = $3::action_kind AND status = 'succeeded'
-       RETURNING id),
+  const rows = await sqlOf(db).query<{ count: number }>(
+    `WITH input AS (
+       SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[]) WITH ORDINALITY
+         AS input(event_id, system, action, outcome, last_error, generation, n)),
+     moved AS (
+       UPDATE target_action t SET
+         status = CASE input.outcome WHEN 'verified' THEN 'verified'::action_status WHEN 'not_found' THEN 'not_found'::action_status ELSE t.status END,
+         verified_at = CASE WHEN input.outcome = 'verified' THEN $7::timestamptz ELSE t.verified_at END,
+         confirmed_at = CASE WHEN input.outcome = 'not_found' THEN NULL ELSE t.confirmed_at END,
+         last_error = CASE input.outcome WHEN 'verified' THEN NULL WHEN 'not_found' THEN input.last_error ELSE t.last_error END,
+         attempts = t.attempts + CASE WHEN input.outcome = 'read_contradicted' THEN 1 ELSE 0 END,
+         updated_at = $7::timestamptz
+       FROM input
+       WHERE t.event_id = input.event_id AND t.system = input.system AND t.action = input.action::action_kind AND t.status = 'succeeded'
+       RETURNING t.id),
      audit AS (${record.text})
-     SELECT CASE WHEN $4::text = 'read_contradicted' THEN 1 + (
-       SELECT count(*)::int FROM audit_event
-       WHERE event_id = $1::uuid AND system = $2 AND action = $7 AND (data->>'generation')::int = $8)
-     ELSE 1 END AS count`,
-    [target.eventId, target.system, target.action, outcome.status, now, outcome.lastError ?? null, action, target.generation, ...record.values],
+     SELECT CASE WHEN input.outcome = 'read_contradicted' THEN 1 + (
+       SELECT count(*)::int FROM audit_event a
+       WHERE a.event_id = input.event_id AND a.system = input.system AND a.action = 'target.' || input.action || '.read_contradicted'
+         AND (a.data->>'generation')::int = input.generation)
+     ELSE 1 END AS count
+     FROM input ORDER BY input.n`,
+    [
+      readBacks.map(({ target }) => target.eventId),
+      readBacks.map(({ target }) => target.system),
+      readBacks.map(({ target }) => target.action),
+      readBacks.map(({ outcome }) => outcome.status),
+      readBacks.map(({ outcome }) => outcome.lastError ?? null),
+      readBacks.map(({ target }) => target.generation),
+      now,
+      ...record.values,
+    ],
   );
-  return row?.count ?? 1;
+  return rows.map((row) => row.count);
 }
 
 /**
@@ -717,18 +787,20 @@ export async function recordFailedAttempt(
 ): Promise<void> {
   await writeTarget(
     db,
-    target,
-    { status: null, accountId: input.readBack ? null : (input.accountId ?? null), newLink: !input.readBack && (input.newLink ?? false), confirmedAt: null, lastError: input.lastError },
     {
-      actor: 'system',
-      action: `target.${target.action}.attempt_failed`,
-      identityId: target.identityId,
-      eventId: target.eventId,
-      system: target.system,
-      data: input.readBack ? { ...input.data, phase: 'read_back' } : input.data,
+      target,
+      change: { status: null, accountId: input.readBack ? null : (input.accountId ?? null), newLink: !input.readBack && (input.newLink ?? false), confirmedAt: null, lastError: input.lastError },
+      audit: {
+        actor: 'system',
+        action: `target.${target.action}.attempt_failed`,
+        identityId: target.identityId,
+        eventId: target.eventId,
+        system: target.system,
+        data: input.readBack ? { ...input.data, phase: 'read_back' } : input.data,
+      },
+      expected: input.readBack ? 'succeeded' : 'pending',
     },
     now,
-    input.readBack ? 'succeeded' : 'pending',
   );
 }
 
@@ -751,9 +823,43 @@ export async function markTargetNeedsAttention(db: Database, target: TargetKey &
   });
 }
 
-/** The targets as the event's end read them; its write goes ahead only when they are still so. */
-const TARGETS_SEEN = `(SELECT coalesce(string_agg(t.id::text || ':' || t.status::text || ':' || coalesce(md5(t.last_error), ''), ',' ORDER BY t.created_at, t.id), '')
-   FROM target_action t WHERE t.event_id = $1::uuid)`;
+/** The targets of the event `id` names, as the event's end read them; its write goes ahead only when they are still so. */
+const targetsSeen = (id: string) => `(SELECT coalesce(string_agg(t.id::text || ':' || t.status::text || ':' || coalesce(md5(t.last_error), ''), ',' ORDER BY t.created_at, t.id), '')
+   FROM target_action t WHERE t.event_id = ${id})`;
+
+type LookupOf = (system: string) => string;
+
+interface EventEnd {
+  eventId: string;
+  status: string;
+  seen: string;
+  fixes: { id: string; lastError: string }[];
+  audit: AuditEntry;
+}
+
+/** What an event's end writes, from the event and its targets as read; null when it is already so. */
+function eventEnd(rows: { kind: string; identityId: string; eventStatus: string; seen: string; id: string | null; system: string; action: string; status: string; lastError: string | null }[], eventId: string, lookupOf: LookupOf): EventEnd | { eventId: string; status: string; seen: null } {
+  const event = rows[0]!;
+  const targets = rows.filter((row) => row.id !== null);
+  // A leaver whose every system knows no such account was most likely looked up wrongly (decision 021).
+  const lookedUpWrongly =
+    event.kind === 'leaver' && targets.length > 0 && targets.every((target) => target.status === 'not_found')
+      ? targets.filter((target) => target.lastError === null).map((target) => ({
+          id: target.id!,
+          lastError: `Every system answered "no such account" for this leaver: check ${lookupOf(target.system)}, or whether the person ever had accounts`,
+        }))
+      : [];
+  const lastErrorOf = (target: (typeof targets)[number]) => lookedUpWrongly.find((fix) => fix.id === target.id)?.lastError ?? target.lastError;
+  const status = finalEventStatus(targets.map((target) => (target.status === 'not_found' && lastErrorOf(target) !== null ? 'needs_attention' : target.status)));
+  if (event.eventStatus === status) return { eventId, status, seen: null };
+  return {
+    eventId,
+    status,
+    seen: event.seen,
+    fixes: lookedUpWrongly,
+    audit: { actor: 'system', action: `lifecycle.${event.kind}.${status}`, identityId: event.identityId, eventId, data: { targets: targets.map(({ system, action, status: targetStatus }) => ({ system, action, status: targetStatus })) } },
+  };
+}
 
 /**
  * The event's end: completed, or needs attention when a target failed or never ran. Two
@@ -761,49 +867,61 @@ const TARGETS_SEEN = `(SELECT coalesce(string_agg(t.id::text || ':' || t.status:
  * finishes the event with its audit row, on condition that the targets are still as read (an
  * operator's retry between the two means reading again).
  */
-export async function finishEvent(db: Database, eventId: string, now: Date, lookupOf: (system: string) => string = (system) => `${system}'s lookup setting`): Promise<string> {
+export async function finishEvent(db: Database, eventId: string, now: Date, lookupOf?: LookupOf): Promise<string> {
+  return (await finishEvents(db, [eventId], now, lookupOf)).get(eventId)!;
+}
+
+/**
+ * The ends of several events (a mass-release page's, decision 048), each exactly as finishEvent
+ * writes it, in two statements for all of them: one read, one write. Answers each event's status.
+ */
+export async function finishEvents(db: Database, eventIds: string[], now: Date, lookupOf: LookupOf = (system) => `${system}'s lookup setting`): Promise<Map<string, string>> {
   const sql = sqlOf(db);
-  for (let attempt = 0; ; attempt += 1) {
-    const rows = await sql.query<{ kind: string; identityId: string; eventStatus: string; seen: string; id: string | null; system: string; action: string; status: string; lastError: string | null }>(
-      `SELECT e.kind::text AS kind, e.identity_id AS "identityId", e.status::text AS "eventStatus", ${TARGETS_SEEN} AS seen,
+  const statuses = new Map<string, string>();
+  let open = [...new Set(eventIds)];
+  for (let attempt = 0; open.length > 0; attempt += 1) {
+    const rows = await sql.query<{ eventId: string; kind: string; identityId: string; eventStatus: string; seen: string; id: string | null; system: string; action: string; status: string; lastError: string | null }>(
+      `SELECT e.id::text AS "eventId", e.kind::text AS kind, e.identity_id AS "identityId", e.status::text AS "eventStatus", ${targetsSeen('e.id')} AS seen,
               t.id, t.system, t.action::text AS action, t.status::text AS status, t.last_error AS "lastError"
        FROM lifecycle_event e LEFT JOIN target_action t ON t.event_id = e.id
-       WHERE e.id = $1::uuid ORDER BY t.created_at, t.id`,
-      [eventId],
+       WHERE e.id = ANY($1::uuid[]) ORDER BY e.id, t.created_at, t.id`,
+      [open],
     );
-    const [event] = rows;
-    if (!event) throw new EventStatusMoved(eventId, ['running'], null);
-    const targets = rows.filter((row) => row.id !== null);
-    // A leaver whose every system knows no such account was most likely looked up wrongly (decision 021).
-    const lookedUpWrongly =
-      event.kind === 'leaver' && targets.length > 0 && targets.every((target) => target.status === 'not_found')
-        ? targets.filter((target) => target.lastError === null).map((target) => ({
-            id: target.id!,
-            lastError: `Every system answered "no such account" for this leaver: check ${lookupOf(target.system)}, or whether the person ever had accounts`,
-          }))
-        : [];
-    const lastErrorOf = (target: (typeof targets)[number]) => lookedUpWrongly.find((fix) => fix.id === target.id)?.lastError ?? target.lastError;
-    const status = finalEventStatus(targets.map((target) => (target.status === 'not_found' && lastErrorOf(target) !== null ? 'needs_attention' : target.status)));
-    if (event.eventStatus === status) return status;
-    const record = auditInsertSql(
-      [{ actor: 'system', action: `lifecycle.${event.kind}.${status}`, identityId: event.identityId, eventId, data: { targets: targets.map(({ system, action, status: targetStatus }) => ({ system, action, status: targetStatus })) } }],
-      now,
-      7,
-      'EXISTS (SELECT 1 FROM finished)',
-    );
-    const [written] = await sql.query<{ finished: boolean; unchanged: boolean }>(
-      `WITH finished AS (
-         UPDATE lifecycle_event SET status = $2::text::event_status, completed_at = $3::timestamptz, updated_at = $3::timestamptz
-         WHERE id = $1::uuid AND status::text <> $2::text AND ${TARGETS_SEEN} = $4::text
-         RETURNING id),
+    const byEvent = new Map<string, typeof rows>();
+    for (const row of rows) byEvent.set(row.eventId, [...(byEvent.get(row.eventId) ?? []), row]);
+    const ends: EventEnd[] = [];
+    for (const eventId of open) {
+      const own = byEvent.get(eventId);
+      if (!own) throw new EventStatusMoved(eventId, ['running'], null);
+      const end = eventEnd(own, eventId, lookupOf);
+      if (end.seen === null) statuses.set(eventId, end.status);
+      else ends.push(end);
+    }
+    if (ends.length === 0) return statuses;
+    const record = auditInsertSql(ends.map((end) => end.audit), now, 8, 'entry.event_id IN (SELECT id FROM finished)');
+    const fixes = ends.flatMap((end) => end.fixes.map((fix) => ({ ...fix, eventId: end.eventId })));
+    const written = await sql.query<{ id: string; finished: boolean; unchanged: boolean }>(
+      `WITH input AS (SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[]) AS input(id, status, seen)),
+       finished AS (
+         UPDATE lifecycle_event e SET status = input.status::event_status, completed_at = $4::timestamptz, updated_at = $4::timestamptz
+         FROM input
+         WHERE e.id = input.id AND e.status::text <> input.status AND ${targetsSeen('e.id')} = input.seen
+         RETURNING e.id),
        noted AS (
-         UPDATE target_action t SET last_error = fix.last_error FROM unnest($5::uuid[], $6::text[]) AS fix(id, last_error), finished
-         WHERE t.id = fix.id AND t.last_error IS NULL),
+         UPDATE target_action t SET last_error = fix.last_error FROM unnest($5::uuid[], $6::text[], $7::uuid[]) AS fix(id, last_error, event_id)
+         WHERE t.id = fix.id AND t.last_error IS NULL AND fix.event_id IN (SELECT id FROM finished)),
        audit AS (${record.text})
-       SELECT EXISTS (SELECT 1 FROM finished) AS finished, ${TARGETS_SEEN} = $4::text AS unchanged`,
-      [eventId, status, now, event.seen, lookedUpWrongly.map((fix) => fix.id), lookedUpWrongly.map((fix) => fix.lastError), ...record.values],
+       SELECT input.id::text AS id, input.id IN (SELECT id FROM finished) AS finished, ${targetsSeen('input.id')} = input.seen AS unchanged FROM input`,
+      [ends.map((end) => end.eventId), ends.map((end) => end.status), ends.map((end) => end.seen), now, fixes.map((fix) => fix.id), fixes.map((fix) => fix.lastError), fixes.map((fix) => fix.eventId), ...record.values],
     );
-    if (written!.finished || written!.unchanged) return status;
-    if (attempt >= 5) throw new EventStatusMoved(eventId, ['running'], event.eventStatus);
+    const again: string[] = [];
+    for (const end of ends) {
+      const row = written.find((entry) => entry.id === end.eventId);
+      if (row?.finished || row?.unchanged) statuses.set(end.eventId, end.status);
+      else again.push(end.eventId);
+    }
+    if (again.length > 0 && attempt >= 5) throw new EventStatusMoved(again[0]!, ['running'], null);
+    open = again;
   }
+  return statuses;
 }

@@ -1,0 +1,74 @@
+// Where a mass release's time went (decision 048), read from its workflow histories (every run of
+// the continue-as-new chain): how long some page activity was acting on accounts, how long only
+// the bookkeeping (beginning and finishing pages) ran, and how long nothing of the workflow's ran
+// at all (workflow tasks, scheduling and the relay's start).
+import { Client, Connection } from '@temporalio/client';
+
+export interface MassReleaseTimeline {
+  runs: number;
+  pageActivities: number;
+  /** From the first run's start to the last run's end. */
+  spanMs: number;
+  /** Some system's page activity (applyTargetActions) was scheduled and not yet closed. */
+  actingMs: number;
+  /** Only bookkeeping (beginMassPage, finishMassPage) was. */
+  bookkeepingOnlyMs: number;
+  /** Neither. */
+  idleMs: number;
+}
+
+type Interval = [number, number];
+
+/** A history event's time in epoch ms (protobuf's Timestamp: seconds as a Long or a number, and nanos). */
+function msOf(time: { seconds?: { toNumber(): number } | number | null; nanos?: number | null } | null | undefined): number {
+  const seconds = time?.seconds ?? 0;
+  return (typeof seconds === 'number' ? seconds : seconds.toNumber()) * 1000 + (time?.nanos ?? 0) / 1e6;
+}
+
+/** The length of the union of the intervals. */
+function covered(intervals: Interval[]): number {
+  let total = 0;
+  let end = Number.NEGATIVE_INFINITY;
+  for (const [from, to] of [...intervals].sort((a, b) => a[0] - b[0])) {
+    if (to <= end) continue;
+    total += to - Math.max(from, end);
+    end = to;
+  }
+  return total;
+}
+
+export async function massReleaseTimeline(address: string, workflowId: string): Promise<MassReleaseTimeline> {
+  const connection = await Connection.connect({ address });
+  try {
+    const client = new Client({ connection });
+    const acting: Interval[] = [];
+    const bookkeeping: Interval[] = [];
+    let first = Number.POSITIVE_INFINITY;
+    let last = Number.NEGATIVE_INFINITY;
+    let runs = 0;
+    for await (const execution of client.workflow.list({ query: `WorkflowId = '${workflowId}'` })) {
+      runs += 1;
+      const history = await client.workflow.getHandle(workflowId, execution.runId).fetchHistory();
+      const scheduled = new Map<string, { at: number; type: string }>();
+      for (const event of history.events ?? []) {
+        const at = msOf(event.eventTime);
+        first = Math.min(first, at);
+        last = Math.max(last, at);
+        const type = event.activityTaskScheduledEventAttributes?.activityType?.name;
+        if (type) scheduled.set(String(event.eventId), { at, type });
+        const closedOf =
+          event.activityTaskCompletedEventAttributes?.scheduledEventId ??
+          event.activityTaskFailedEventAttributes?.scheduledEventId ??
+          event.activityTaskTimedOutEventAttributes?.scheduledEventId;
+        const opened = closedOf === undefined || closedOf === null ? undefined : scheduled.get(String(closedOf));
+        if (opened) (opened.type === 'applyTargetActions' ? acting : bookkeeping).push([opened.at, at]);
+      }
+    }
+    const spanMs = last - first;
+    const actingMs = covered(acting);
+    const busyMs = covered([...acting, ...bookkeeping]);
+    return { runs, pageActivities: acting.length, spanMs, actingMs, bookkeepingOnlyMs: busyMs - actingMs, idleMs: spanMs - busyMs };
+  } finally {
+    await connection.close();
+  }
+}

@@ -1,0 +1,31 @@
+// Group commit: writes handed in while an earlier write is in flight wait for it, then go to the
+// database together in the next statement, as PostgreSQL's own commit_delay groups WAL flushes.
+// No timer: a write that finds nothing in flight goes at once, so a lone caller waits no longer
+// than it would have alone, and concurrent callers pay one round trip per batch instead of one each.
+// Each caller still awaits its own write's answer before going on (a mass-release page's account
+// reads its target back only once its outcome is committed, decision 048).
+
+/** Writes each item with `flush` (many at once; it answers per item, in order). */
+export function groupCommit<Item, Answer>(flush: (items: Item[]) => Promise<Answer[]>): (item: Item) => Promise<Answer> {
+  let waiting: { item: Item; resolve: (answer: Answer) => void; reject: (error: unknown) => void }[] = [];
+  let flushing = false;
+  const drain = async () => {
+    flushing = true;
+    while (waiting.length > 0) {
+      const batch = waiting;
+      waiting = [];
+      try {
+        const answers = await flush(batch.map((entry) => entry.item));
+        batch.forEach((entry, index) => entry.resolve(answers[index]!));
+      } catch (error) {
+        for (const entry of batch) entry.reject(error);
+      }
+    }
+    flushing = false;
+  };
+  return (item) =>
+    new Promise<Answer>((resolve, reject) => {
+      waiting.push({ item, resolve, reject });
+      if (!flushing) void drain();
+    });
+}
