@@ -55,6 +55,8 @@ export interface MassReleaseInput {
   afterEventId?: string;
   /** Events begun by earlier runs, carried across continue-as-new for the result. */
   begun?: number;
+  /** Pages begun by earlier runs, carried across continue-as-new: each event's record names its page. */
+  pages?: number;
 }
 
 export interface MassReleaseResult {

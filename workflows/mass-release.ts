@@ -76,8 +76,10 @@ async function pageAfterPage(input: MassReleaseInput, pageSize: number, pagesPer
 async function pagesOverlapped(input: MassReleaseInput, pageSize: number, pagesPerRun: number): Promise<MassReleaseResult> {
   let afterEventId = input.afterEventId;
   let begun = input.begun ?? 0;
+  let pages = input.pages ?? 0;
+  const begin = () => bookkeeping.beginMassPage({ releaseId: input.releaseId, afterEventId, limit: pageSize, page: (pages += 1) });
   let finishing: Promise<void> = Promise.resolve();
-  let next: Promise<Page> | undefined = bookkeeping.beginMassPage({ releaseId: input.releaseId, afterEventId, limit: pageSize });
+  let next: Promise<Page> | undefined = begin();
   for (let page = 0; page < pagesPerRun && next; page += 1) {
     const batch: Page = await next;
     if (batch.lastEventId === null) {
@@ -85,7 +87,7 @@ async function pagesOverlapped(input: MassReleaseInput, pageSize: number, pagesP
       return { begun };
     }
     afterEventId = batch.lastEventId;
-    next = page + 1 < pagesPerRun ? bookkeeping.beginMassPage({ releaseId: input.releaseId, afterEventId, limit: pageSize }) : undefined;
+    next = page + 1 < pagesPerRun ? begin() : undefined;
     if (batch.events.length === 0) continue;
     await runPageInEverySystem(input, batch);
     const eventIds = batch.events.map((event) => event.eventId);
@@ -93,7 +95,7 @@ async function pagesOverlapped(input: MassReleaseInput, pageSize: number, pagesP
     begun += batch.events.length;
   }
   await finishing;
-  return continueAsNew<typeof massReleaseWorkflow>({ ...input, afterEventId, begun });
+  return continueAsNew<typeof massReleaseWorkflow>({ ...input, afterEventId, begun, pages });
 }
 
 export async function massReleaseWorkflow(input: MassReleaseInput): Promise<MassReleaseResult> {

@@ -13,7 +13,7 @@ type Deps = ActivityDependencies & { now: () => Date };
 
 export function createMassReleaseActivities({ db, now, connectors }: Deps) {
   return {
-    beginMassPage: heartbeating(async (input: { releaseId: string; afterEventId?: string; limit: number }): Promise<{ lastEventId: string | null; events: MassPageEvent[] }> => {
+    beginMassPage: heartbeating(async (input: { releaseId: string; afterEventId?: string; limit: number; page?: number }): Promise<{ lastEventId: string | null; events: MassPageEvent[] }> => {
       const { lastEventId, events } = await beginMassPage(db, input, now());
       return { lastEventId, events };
     }),

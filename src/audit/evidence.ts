@@ -57,12 +57,28 @@ export function proofOf(target: { system: string; status: string; verifiedAt: Da
   }
 }
 
+/** The mass-release workflow and page that began the event, from its `workflow.started` row (transitions.beginMassPage). */
+function massReleaseOf(rows: { eventId: string | null; action: string; data: unknown }[], eventId: string): EvidenceEvent['massRelease'] {
+  for (const row of rows) {
+    if (row.eventId !== eventId || row.action !== 'workflow.started') continue;
+    // Only a page writes `page` (a per-leaver workflow's row names the event's own workflow).
+    const data = row.data as { workflowId?: unknown; page?: unknown } | null;
+    if (typeof data?.workflowId === 'string' && 'page' in data) return { workflowId: data.workflowId, page: typeof data.page === 'number' ? data.page : null };
+  }
+  return null;
+}
+
 export interface EvidenceEvent {
   id: string;
   kind: string;
   status: string;
   actor: string;
   workflowId: string;
+  /**
+   * Released with many others in one approval (decision 048): the mass-release workflow that acted
+   * on this event instead of its own (`workflowId` never ran), and the page it was in.
+   */
+  massRelease: { workflowId: string; page: number | null } | null;
   /** When jml recorded the change (the SCIM request), and when it was to take effect. */
   createdAt: string;
   effectiveAt: string;
@@ -235,6 +251,7 @@ export async function buildEvidence(db: Database, subject: string, now: Date = n
         status: event.status,
         actor: event.actor,
         workflowId: event.workflowId,
+        massRelease: massReleaseOf(rows, event.id),
         createdAt: event.createdAt.toISOString(),
         effectiveAt: event.effectiveAt.toISOString(),
         completedAt: iso(event.completedAt),
@@ -278,6 +295,11 @@ export function evidenceJson(report: EvidenceReport): unknown {
   return JSON.parse(JSON.stringify(report, (_key, value: unknown) => (typeof value === 'bigint' ? value.toString() : value)));
 }
 
+/** Who acted on an event released in a mass release, in one sentence (text report and operator page). */
+export function massReleaseText(release: NonNullable<EvidenceEvent['massRelease']>): string {
+  return `released in a mass release: workflow ${release.workflowId}${release.page === null ? '' : `, page ${release.page}`} acted on it (the event has no workflow of its own)`;
+}
+
 /** A plain-text report an auditor can read or attach to a ticket. */
 export function evidenceText(report: EvidenceReport): string {
   const lines: string[] = [`Evidence for "${report.subject}", generated ${report.generatedAt}`, ''];
@@ -302,6 +324,7 @@ export function evidenceText(report: EvidenceReport): string {
         `  ${event.kind} ${event.id}: ${event.status}`,
         `    recorded ${event.createdAt} from ${event.actor}, effective ${event.effectiveAt}, completed ${event.completedAt ?? '-'}`,
       );
+      if (event.massRelease) lines.push(`    ${massReleaseText(event.massRelease)}`);
       for (const target of event.targets) {
         lines.push(
           `    ${target.system.padEnd(10)} ${target.action.padEnd(10)} ${target.status.padEnd(22)} confirmed ${target.confirmedAt ?? '-'}  attempts ${target.attempts}  account ${target.accountId ?? '-'}`,

@@ -549,14 +549,15 @@ export interface MassPageEvent {
  * so simple (dated ahead, a dated mover or rehire whose values beginEvent writes, or behind an earlier event) is handed back to the per-leaver path: its
  * row becomes an ordinary approval the relay releases (decision 014). Events begun by an earlier
  * attempt of this step (running, row dispatched) are answered again, so the step can be retried.
- * `lastEventId` is the last event paged through (null: nothing left).
+ * `lastEventId` is the last event paged through (null: nothing left). A second statement gives each
+ * event begun its `workflow.started` row naming the mass-release workflow and `page`.
  */
 export async function beginMassPage(
   db: Database,
-  input: { releaseId: string; afterEventId?: string; limit: number },
+  input: { releaseId: string; afterEventId?: string; limit: number; page?: number },
   now: Date,
 ): Promise<{ lastEventId: string | null; events: MassPageEvent[]; handedBack: number }> {
-  const rows = await sqlOf(db).query<{ id: string; status: string; input: LifecycleWorkflowInput; begun: boolean; lane: boolean }>(
+  const rows = await sqlOf(db).query<{ id: string; identityId: string; status: string; input: LifecycleWorkflowInput; begun: boolean; lane: boolean }>(
     `WITH page AS (
        SELECT o.id AS outbox_id, o.dispatched_at, e.id, e.identity_id, e.kind, e.created_at, e.status::text AS status, e.effective_at, o.args->0 AS input
        FROM outbox o JOIN lifecycle_event e ON e.workflow_id = o.workflow_id
@@ -580,14 +581,27 @@ export async function beginMassPage(
      handed AS (
        UPDATE outbox o SET signal = 'approve' FROM verdict
        WHERE o.id = verdict.outbox_id AND verdict.status = 'pending' AND NOT verdict.lane AND o.dispatched_at IS NULL)
-     SELECT verdict.id::text AS id, verdict.status, verdict.input, verdict.lane,
+     SELECT verdict.id::text AS id, verdict.identity_id::text AS "identityId", verdict.status, verdict.input, verdict.lane,
             (EXISTS (SELECT 1 FROM begun WHERE begun.id = verdict.id) OR (verdict.status = 'running' AND verdict.dispatched_at IS NOT NULL)) AS begun
      FROM verdict ORDER BY verdict.id`,
     [input.releaseId, input.afterEventId ?? null, input.limit, now],
   );
+  const begun = rows.filter((row) => row.begun);
+  // The event has no workflow of its own: its record names the one that acts on it, and the page
+  // (evidence shows it). Written once per event, also when this step runs again.
+  if (begun.length > 0) {
+    const workflowId = massReleaseWorkflowId(input.releaseId);
+    const record = auditInsertSql(
+      begun.map((row) => ({ actor: 'system', action: 'workflow.started', identityId: row.identityId, eventId: row.id, data: { workflowId, page: input.page ?? null, from: 'pending' } })),
+      now,
+      1,
+      `NOT EXISTS (SELECT 1 FROM audit_event a WHERE a.event_id = entry.event_id AND a.action = 'workflow.started')`,
+    );
+    await sqlOf(db).query(record.text, record.values);
+  }
   return {
     lastEventId: rows.at(-1)?.id ?? null,
-    events: rows.filter((row) => row.begun).map((row) => ({ eventId: row.id, targets: row.input.targets, generation: row.input.generation ?? 0 })),
+    events: begun.map((row) => ({ eventId: row.id, targets: row.input.targets, generation: row.input.generation ?? 0 })),
     handedBack: rows.filter((row) => row.status === 'pending' && !row.lane).length,
   };
 }

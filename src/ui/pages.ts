@@ -4,7 +4,7 @@ import { nextStep } from '../lifecycle/next-step.js';
 import { TO_DO_DEFAULT_DAYS, type TargetToDo } from '../lifecycle/to-do.js';
 import type { DeprovisioningReport } from '../audit/report.js';
 import { formatDuration } from '../audit/report.js';
-import { chainSummary, type EvidenceReport } from '../audit/evidence.js';
+import { chainSummary, massReleaseText, type EvidenceReport } from '../audit/evidence.js';
 import type { EventView, TargetView } from '../lifecycle/operations.js';
 import { rowChangeSummary, type ImportReport } from '../hr/import.js';
 import type { HeldIdleSweep } from '../lifecycle/idle-sweep-approval.js';
@@ -203,7 +203,7 @@ export function evidenceBody(subject: string, report?: EvidenceReport, error?: s
 <dl><dt>id</dt><dd>${identity.id}</dd><dt>externalId</dt><dd>${identity.externalId ?? '–'}</dd><dt>name</dt><dd>${identity.displayName ?? '–'}</dd><dt>email</dt><dd>${identity.email ?? '–'}</dd><dt>active</dt><dd>${String(identity.active)}${identity.deletedAt ? html` (deleted over SCIM at ${time(identity.deletedAt)})` : ''}</dd><dt>termination</dt><dd>${identity.terminationDate ?? '–'}</dd></dl>
 ${options.canTerminate && identity.active && !identity.deletedAt ? html`<div class="terminate">${terminateForm(identity.id)}</div>` : ''}
 <h4>Lifecycle events (${entry.events.length})</h4>${entry.events.map(
-      (event) => html`<section class="event" data-event="${event.id}"><p><strong>${event.kind}</strong> <span class="event-status">${event.status}</span> · recorded ${time(event.createdAt)} from ${event.actor} · effective ${time(event.effectiveAt)} · completed ${time(event.completedAt)}</p>
+      (event) => html`<section class="event" data-event="${event.id}"><p><strong>${event.kind}</strong> <span class="event-status">${event.status}</span> · recorded ${time(event.createdAt)} from ${event.actor} · effective ${time(event.effectiveAt)} · completed ${time(event.completedAt)}</p>${event.massRelease ? html`<p class="mass-release">${massReleaseText(event.massRelease)}</p>` : ''}
 <table class="outcomes"><thead><tr><th>System</th><th>Action</th><th>Outcome</th><th>Confirmed</th><th>Proof</th><th>Attempts</th><th>Account</th><th>Last error</th></tr></thead><tbody>${event.targets.map(
         (target) => html`<tr data-system="${target.system}"><td>${target.system}</td><td>${target.action}</td><td class="outcome ${target.status}">${target.status}</td><td>${time(target.confirmedAt)}</td><td class="proof">${target.proof}</td><td>${target.attempts}</td><td>${target.accountId ?? '–'}</td><td class="error">${target.lastError ?? ''}</td></tr>`,
       )}</tbody></table></section>`,

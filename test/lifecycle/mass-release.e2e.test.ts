@@ -5,6 +5,7 @@
 // leaves alone a leaver rehired after the approval, and waits out a vendor's 429.
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildEvidence, evidenceText } from '../../src/audit/evidence.js';
 import { verifyChain } from '../../src/audit/verify.js';
 import { approveAllHeld } from '../../src/lifecycle/operations.js';
 import type { massReleaseWorkflow } from '../../workflows/mass-release.js';
@@ -125,6 +126,19 @@ describe('mass release', () => {
     for (const row of released) {
       const audit = await jml.database.query<{ action: string }>(`SELECT action FROM audit_event WHERE event_id = $1 AND action <> 'target.deactivate.attempt_failed' ORDER BY action`, [row.id]);
       expect(audit.map((entry) => entry.action)).toEqual(RELEASED_LEAVER_AUDIT);
+    }
+    // Each released person's evidence names the workflow and the page (in id order, two a page,
+    // two pages a run: pages 3 and 4 come from the run continued as new).
+    for (const [index, row] of held.entries()) {
+      const report = await buildEvidence(jml.system.db, personOf(row).userName);
+      const event = report.people[0]!.events.find((candidate) => candidate.id === row.id)!;
+      if (row === rehired) {
+        expect(event.massRelease).toBeNull();
+        continue;
+      }
+      const page = Math.floor(index / 2) + 1;
+      expect(event.massRelease).toEqual({ workflowId: massReleaseWorkflowId, page });
+      expect(evidenceText(report)).toContain(`released in a mass release: workflow ${massReleaseWorkflowId}, page ${page} acted on it`);
     }
     const [release] = await jml.database.query<{ actor: string; data: { workflowId: string; events: number } }>(`SELECT actor, data FROM audit_event WHERE action = 'operator.mass_release'`);
     expect(release?.actor).toBe('alice');

@@ -11,8 +11,9 @@ export async function integrated(db: Database): Promise<Database> {
 }
 
 /**
- * The audit rows of one held leaver released by an approval, sorted, as the per-leaver workflow
- * writes them; the mass-release lane writes the same (decision 048). Failed attempts are left out.
+ * The audit rows of one held leaver released by the mass-release lane (decision 048), sorted: the
+ * per-leaver workflow's rows, and the `workflow.started` row naming the mass workflow and page.
+ * Failed attempts are left out.
  */
 export const RELEASED_LEAVER_AUDIT = [
   'lifecycle.leaver.approved',
@@ -25,4 +26,6 @@ export const RELEASED_LEAVER_AUDIT = [
   'target.deactivate.succeeded',
   'target.deactivate.verified',
   'target.deactivate.verified',
+  // The lane's only addition: names the mass-release workflow and page that acted on the event.
+  'workflow.started',
 ];
