@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AuditIntegrator } from '../../src/audit/integrator.js';
 import { verifyChain } from '../../src/audit/verify.js';
-import { EventStatusMoved, finishEvent, recordReadBack, settleTarget } from '../../src/lifecycle/transitions.js';
+import { beginEvent, EventStatusMoved, finishEvent, recordReadBack, settleTarget } from '../../src/lifecycle/transitions.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 
 describe('one-statement transitions', () => {
@@ -88,5 +88,54 @@ describe('one-statement transitions', () => {
     expect(result.firstBroken).toBeUndefined();
     expect(result.ok).toBe(true);
     expect(result.rowsChecked).toBeGreaterThanOrEqual(2);
+  });
+});
+
+describe('beginEvent for a dated mover (decision 026)', () => {
+  let database: TestDatabase;
+  const ENTERPRISE = 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User';
+
+  beforeAll(async () => {
+    database = await createTestDatabase();
+  });
+
+  afterAll(async () => {
+    await database.drop();
+  });
+
+  let counter = 0;
+  /** A person in Engineering with a mover to Finance recorded yesterday, due now. */
+  async function datedMover(active: boolean) {
+    counter++;
+    const identity = await database.db.identity.create({
+      data: { userName: `dated-${counter}`, active, department: 'Engineering', resource: { schemas: [ENTERPRISE], userName: `dated-${counter}`, active, [ENTERPRISE]: { department: 'Engineering' } } },
+    });
+    const event = await database.db.lifecycleEvent.create({
+      data: {
+        identityId: identity.id, kind: 'mover', status: 'waiting', actor: 'bamboohr', workflowId: `wf-dated-${counter}`,
+        createdAt: new Date(Date.now() - 86_400_000), effectiveAt: new Date(Date.now() - 1000), changes: { department: { from: 'Engineering', to: 'Finance' } },
+      },
+    });
+    return { identityId: identity.id, eventId: event.id };
+  }
+  const actionsOf = async (eventId: string) => (await database.query<{ action: string }>(`SELECT action FROM audit_event WHERE event_id = $1 ORDER BY id`, [eventId])).map((row) => row.action);
+
+  it('writes its values to the person when it starts, once however often the step runs', async () => {
+    const { identityId, eventId } = await datedMover(true);
+    expect(await beginEvent(database.db, eventId, new Date())).toBe(true);
+    expect(await beginEvent(database.db, eventId, new Date())).toBe(true);
+    const person = await database.db.identity.findUniqueOrThrow({ where: { id: identityId } });
+    expect(person).toMatchObject({ department: 'Finance', version: 2 });
+    expect((person.resource as Record<string, unknown>)[ENTERPRISE]).toEqual({ department: 'Finance' });
+    expect(await actionsOf(eventId)).toEqual(['workflow.started', 'lifecycle.mover.effective']);
+  });
+
+  it('cancels it instead when the person left meanwhile, writing nothing to them', async () => {
+    const { identityId, eventId } = await datedMover(false);
+    expect(await beginEvent(database.db, eventId, new Date())).toBe(false);
+    expect(await database.db.lifecycleEvent.findUniqueOrThrow({ where: { id: eventId } })).toMatchObject({ status: 'cancelled' });
+    expect(await database.db.identity.findUniqueOrThrow({ where: { id: identityId } })).toMatchObject({ department: 'Engineering', version: 1 });
+    const [cancelled] = await database.query<{ action: string; data: { reason: string } }>(`SELECT action, data FROM audit_event WHERE event_id = $1`, [eventId]);
+    expect(cancelled).toEqual({ action: 'lifecycle.mover.cancelled', data: { reason: 'the person left before the mover took effect' } });
   });
 });
