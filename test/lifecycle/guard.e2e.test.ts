@@ -156,7 +156,10 @@ describe('paced release of approved leavers', () => {
     const waves = await approvals();
     expect(waves.filter((row) => row.dispatched)).toHaveLength(2);
     expect(waves.filter((row) => !row.dispatched)).toHaveLength(held.length - 2);
+    // The two released leavers run; on a loaded machine their workflows may take a moment to begin.
+    await waitUntil(leavers, (rows) => rows.filter((row) => row.status === 'running').length >= 2);
     expect((await leavers()).filter((row) => row.status === 'running')).toHaveLength(2);
+    expect((await approvals()).filter((row) => row.dispatched)).toHaveLength(2);
 
     userapi.setFaults({});
     for (const row of held) {
