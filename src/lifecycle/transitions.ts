@@ -303,67 +303,72 @@ export async function approveHeld(
   return { massReleaseWorkflowId: massWorkflowId };
 }
 
+/** An event parked before its workflow started, as parkUnstarted moved it. */
+interface ParkedEvent {
+  id: string;
+  identity_id: string;
+  kind: string;
+  workflow_id: string;
+  effective_at: Date;
+}
+
 /**
- * Events whose date is still ahead wait without a workflow (decision 023): pending to waiting with
- * the `workflow.waiting` row the workflow used to write, in the relay's transaction; their start
- * rows are marked 'waiting' (the guard was asked: it is not asked again), and the relay starts
- * them when their event's effective date, as it is then, has come. Answers the ids moved.
+ * Parks events whose workflow has not started (the relay's step, decision 023), in the relay's
+ * transaction: pending to `status`, with one audit row each; their start rows stay in the outbox
+ * marked with the same word, which the relay passes over. Events that moved meanwhile (a rehire
+ * cancelled one) are left as they are; answers the ids parked.
  */
-export async function deferUnstarted(tx: Transaction, eventIds: string[], now: Date): Promise<string[]> {
+async function parkUnstarted(
+  tx: Transaction,
+  eventIds: string[],
+  park: {
+    status: 'held' | 'waiting';
+    /** The guard was asked: the start row's input says so, and the workflow does not ask again. */
+    guardAsked: boolean;
+    /** The audit row's action and what it adds to `{ workflowId, from: 'pending' }`. */
+    audit: (event: ParkedEvent) => { action: string; data: Record<string, unknown> };
+  },
+  now: Date,
+): Promise<string[]> {
   if (eventIds.length === 0) return [];
-  const deferred = await tx.$queryRaw<{ id: string; identity_id: string; workflow_id: string; effective_at: Date }[]>`
-    WITH deferred AS (
-      UPDATE lifecycle_event SET status = 'waiting', updated_at = ${now}
+  const parked = await tx.$queryRaw<ParkedEvent[]>`
+    WITH parked AS (
+      UPDATE lifecycle_event SET status = ${park.status}::text::event_status, updated_at = ${now}
       WHERE id = ANY(${eventIds}::uuid[]) AND status = 'pending'
-      RETURNING id::text, identity_id::text, workflow_id, effective_at),
+      RETURNING id::text, identity_id::text, kind::text, workflow_id, effective_at),
     marked AS (
-      UPDATE outbox o SET signal = 'waiting', args = jsonb_set(o.args, '{0,guard}', 'false'::jsonb) FROM deferred
-      WHERE o.workflow_id = deferred.workflow_id AND o.kind = 'start' AND o.dispatched_at IS NULL)
-    SELECT * FROM deferred`;
+      UPDATE outbox o SET signal = ${park.status},
+        args = CASE WHEN ${park.guardAsked} THEN jsonb_set(o.args, '{0,guard}', 'false'::jsonb) ELSE o.args END
+      FROM parked
+      WHERE o.workflow_id = parked.workflow_id AND o.kind = 'start' AND o.dispatched_at IS NULL)
+    SELECT * FROM parked`;
   await appendAudit(
     tx,
-    deferred.map((event) => ({
-      actor: 'system',
-      action: 'workflow.waiting',
-      identityId: event.identity_id,
-      eventId: event.id,
-      data: { workflowId: event.workflow_id, from: 'pending', until: event.effective_at.toISOString() },
-    })),
+    parked.map((event) => {
+      const { action, data } = park.audit(event);
+      return { actor: 'system', action, identityId: event.identity_id, eventId: event.id, data: { workflowId: event.workflow_id, from: 'pending', ...data } };
+    }),
     now,
   );
-  return deferred.map((event) => event.id);
+  return parked.map((event) => event.id);
+}
+
+/**
+ * Events whose date is still ahead wait without a workflow (decision 023): pending to waiting with
+ * the `workflow.waiting` row the workflow used to write; the relay starts them when their event's
+ * effective date, as it is then, has come. Answers the ids moved.
+ */
+export async function deferUnstarted(tx: Transaction, eventIds: string[], now: Date): Promise<string[]> {
+  return parkUnstarted(tx, eventIds, { status: 'waiting', guardAsked: true, audit: (event) => ({ action: 'workflow.waiting', data: { until: event.effective_at.toISOString() } }) }, now);
 }
 
 /**
  * The guard holds events whose workflow has not started (the relay's check, decision 023): pending
- * to held with `lifecycle.<kind>.held` and the guard's verdict, in the relay's transaction. Events
- * that moved meanwhile (a rehire cancelled one) are left as they are; the ids held are returned.
+ * to held with `lifecycle.<kind>.held` and the guard's verdict. The start row stays marked 'held'
+ * until an approval (approveHeld) or a cancellation (unholdStart) changes the mark.
  */
 export async function holdUnstarted(tx: Transaction, eventIds: string[], verdict: Record<string, unknown>, now: Date): Promise<string[]> {
-  if (eventIds.length === 0) return [];
-  // The start row stays in the outbox marked 'held': the relay passes over it until an approval
-  // (approveHeld) or a cancellation (unholdStart) changes the mark.
-  const held = await tx.$queryRaw<{ id: string; identity_id: string; kind: string; workflow_id: string }[]>`
-    WITH held AS (
-      UPDATE lifecycle_event SET status = 'held', updated_at = ${now}
-      WHERE id = ANY(${eventIds}::uuid[]) AND status = 'pending'
-      RETURNING id::text, identity_id::text, kind::text, workflow_id),
-    marked AS (
-      UPDATE outbox o SET signal = 'held' FROM held
-      WHERE o.workflow_id = held.workflow_id AND o.kind = 'start' AND o.dispatched_at IS NULL)
-    SELECT * FROM held`;
-  await appendAudit(
-    tx,
-    held.map((event) => ({
-      actor: 'system',
-      action: `lifecycle.${event.kind}.held`,
-      identityId: event.identity_id,
-      eventId: event.id,
-      data: { workflowId: event.workflow_id, from: 'pending', ...verdict },
-    })),
-    now,
-  );
-  return held.map((event) => event.id);
+  return parkUnstarted(tx, eventIds, { status: 'held', guardAsked: false, audit: (event) => ({ action: `lifecycle.${event.kind}.held`, data: verdict }) }, now);
 }
 
 /**
