@@ -10,12 +10,13 @@ import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { z } from 'zod';
+import { lowerCpuPriority } from '../src/cli/supervisor.js';
 import type { ReferenceProcessApi } from './reference-scimmy-server.js';
 import { startChild, type CpuTime } from './support/child.js';
 import { countOption, log, parseOptions as parseHarnessOptions, runBenchmark } from './support/harness.js';
 import { waitForLeavers } from './support/leavers.js';
 import { runLoad, scimHttpClient, type Outcome, type ScimHttpClient } from './support/load.js';
-import { machineBusyPercent, machineTicks } from './support/machine.js';
+import { machineBusyPercent, machineTicks, processCpuMicros } from './support/machine.js';
 import { seededRandom, summariseLatencies, type LatencySummary } from './support/stats.js';
 import { benchUser, benchUserName, LEAVER_PATCH, type SeededUser } from './support/users.js';
 
@@ -57,6 +58,8 @@ interface PhaseResult {
   serverCpu: number;
   /** Percent of one core: jml's worker process (undefined for the reference). */
   workerCpu?: number;
+  /** Percent of one core: the Temporal dev server, when the benchmark started one (jml only). */
+  temporalCpu?: number;
   loadCpu: number;
   /** Percent of all cores. */
   machineBusy: number;
@@ -124,6 +127,7 @@ async function runPhases(
   server: PhaseResult['server'],
   serverCpu: () => Promise<CpuTime>,
   workerCpu: (() => Promise<CpuTime>) | undefined,
+  temporalCpu: (() => number | undefined) | undefined,
   client: ScimHttpClient,
   phases: Phase[],
   concurrency: number,
@@ -139,10 +143,10 @@ async function runPhases(
     await phase.afterWarmup?.();
     log(`${server}: ${phase.benchmark}: ${phase.total} requests at concurrency ${concurrency}`);
     client.resetSocketCount();
-    const cpuBefore = { load: process.cpuUsage(), server: await serverCpu(), worker: await workerCpu?.(), machine: machineTicks() };
+    const cpuBefore = { load: process.cpuUsage(), server: await serverCpu(), worker: await workerCpu?.(), temporal: temporalCpu?.(), machine: machineTicks() };
     const load = await runLoad({ total: phase.total, concurrency, request: (index) => phase.request(client, index, false) });
     const burstEnded = Date.now();
-    const cpuAfter = { load: process.cpuUsage(cpuBefore.load), server: await serverCpu(), worker: await workerCpu?.(), machine: machineTicks() };
+    const cpuAfter = { load: process.cpuUsage(cpuBefore.load), server: await serverCpu(), worker: await workerCpu?.(), temporal: temporalCpu?.(), machine: machineTicks() };
     const wallMicros = load.wallMs * 1000;
     results.push({
       benchmark: phase.benchmark,
@@ -154,6 +158,7 @@ async function runPhases(
       errorSamples: load.errorSamples,
       serverCpu: (100 * (cpuAfter.server.micros - cpuBefore.server.micros)) / wallMicros,
       workerCpu: cpuAfter.worker && cpuBefore.worker ? (100 * (cpuAfter.worker.micros - cpuBefore.worker.micros)) / wallMicros : undefined,
+      temporalCpu: cpuAfter.temporal !== undefined && cpuBefore.temporal !== undefined ? (100 * (cpuAfter.temporal - cpuBefore.temporal)) / wallMicros : undefined,
       loadCpu: (100 * (cpuAfter.load.user + cpuAfter.load.system)) / wallMicros,
       machineBusy: machineBusyPercent(cpuBefore.machine, cpuAfter.machine),
       sockets: client.socketsOpened(),
@@ -224,7 +229,7 @@ function table(header: string[], rows: string[][]): string {
 
 function report(options: Options, context: { context: string[]; shape: string; seedMs: { jml: number; reference: number } }, results: PhaseResult[], drain: LeaverDrain | undefined): string {
   const figures = table(
-    ['benchmark', 'server', 'requests', 'req/s', 'p50 ms', 'p95 ms', 'p99 ms', 'max ms', 'errors', 'server CPU', 'worker CPU', 'load-gen CPU', 'machine busy', 'sockets'],
+    ['benchmark', 'server', 'requests', 'req/s', 'p50 ms', 'p95 ms', 'p99 ms', 'max ms', 'errors', 'server CPU', 'worker CPU', 'Temporal CPU', 'load-gen CPU', 'machine busy', 'sockets'],
     BENCHMARKS.flatMap((benchmark) =>
       results
         .filter((result) => result.benchmark === benchmark)
@@ -240,6 +245,7 @@ function report(options: Options, context: { context: string[]; shape: string; s
           String(result.errors),
           pct(result.serverCpu),
           result.workerCpu === undefined ? '-' : pct(result.workerCpu),
+          result.temporalCpu === undefined ? '-' : pct(result.temporalCpu),
           pct(result.loadCpu),
           pct(result.machineBusy),
           String(result.sockets),
@@ -273,7 +279,7 @@ function report(options: Options, context: { context: string[]; shape: string; s
     `jml:         ${context.shape}`,
     `load:        concurrency ${options.concurrency}, ${options.warmup} warm-up requests before each benchmark; load generator, jml, simulators and reference in separate processes on this machine`,
     `population:  ${options.population} users, seeded directly, not timed: jml through Prisma createMany (${(context.seedMs.jml / 1000).toFixed(1)} s), the reference into its Map (${(context.seedMs.reference / 1000).toFixed(1)} s)`,
-    "CPU:         server (jml: its API process), jml's worker and load-gen CPU in % of one core; machine busy in % of all cores (PostgreSQL and Temporal included)",
+    "CPU:         server (jml: its API process), jml's worker, the Temporal dev server and load-gen CPU in % of one core; machine busy in % of all cores (PostgreSQL and Temporal included)",
     '',
     figures,
     '',
@@ -302,7 +308,7 @@ await runBenchmark('scim', async (harness) => {
   const referenceSeeded = await reference.call('seed', { set: 'pop', count: options.population, returnFirst: seededCount });
   const seedMs = { reference: Date.now() - seedStarted, jml: 0 };
   const referenceClient = scimHttpClient(referenceTarget.url, referenceTarget.token, options.concurrency);
-  results.push(...(await runPhases('reference', () => reference.cpu(), undefined, referenceClient, phasesFor(options, referenceSeeded), options.concurrency)));
+  results.push(...(await runPhases('reference', () => reference.cpu(), undefined, undefined, referenceClient, phasesFor(options, referenceSeeded), options.concurrency)));
   referenceClient.close();
   await reference.stop();
 
@@ -313,7 +319,11 @@ await runBenchmark('scim', async (harness) => {
   const taskQueue = `bench-${randomBytes(4).toString('hex')}`;
   const jml = await harness.startJml({ role: 'api', taskQueue, simulatorUrls: simulators.urls });
   const worker = await harness.startJml({ role: 'worker', taskQueue, simulatorUrls: simulators.urls });
-  const shape = `API and worker in two processes as \`npm start\` runs them, the worker at nice ${await worker.child.call('nice')}`;
+  const workerNice = await worker.child.call('nice');
+  // The supervisor lowers the dev server it started with the worker (decision 028); so does this.
+  const temporalPid = harness.temporal.pid;
+  if (temporalPid !== undefined) lowerCpuPriority(temporalPid, workerNice);
+  const shape = `API and worker in two processes as \`npm start\` runs them, the worker and the Temporal dev server at nice ${workerNice}`;
   seedStarted = Date.now();
   const jmlSeeded = await jml.child.call('seed', { set: 'pop', count: options.population, returnFirst: seededCount });
   // Only the people who will leave need accounts downstream; creates ask nothing of them.
@@ -335,7 +345,7 @@ await runBenchmark('scim', async (harness) => {
     patchStart = new Date();
   });
   results.push(
-    ...(await runPhases('jml', () => jml.child.cpu(), () => worker.child.cpu(), jmlClient, jmlPhases, options.concurrency, async (phase, burstEnded) => {
+    ...(await runPhases('jml', () => jml.child.cpu(), () => worker.child.cpu(), temporalPid === undefined ? undefined : () => processCpuMicros(temporalPid), jmlClient, jmlPhases, options.concurrency, async (phase, burstEnded) => {
       if (phase.benchmark !== 'leaver PATCH') return;
       log('jml: waiting for the leaver workflows to complete');
       drain = await drainLeavers(pool, patchStart, burstEnded, drainTimeoutMs);

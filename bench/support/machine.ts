@@ -61,3 +61,19 @@ export function ownNice(): number {
     return os.getPriority();
   }
 }
+
+/**
+ * A process's CPU time (user + system, all its threads) from /proc/<pid>/stat (Linux), for
+ * processes the benchmark did not fork as IPC children (the Temporal dev server); undefined
+ * elsewhere or once it has exited.
+ */
+export function processCpuMicros(pid: number): number | undefined {
+  try {
+    // The command name (field 2) may hold spaces; utime and stime are fields 14 and 15.
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ');
+    const ticksPerSecond = 100; // USER_HZ: 100 on every Linux architecture Node runs on (proc(5)).
+    return ((Number(fields[11]) + Number(fields[12])) * 1e6) / ticksPerSecond;
+  } catch {
+    return undefined;
+  }
+}

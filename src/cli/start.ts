@@ -114,6 +114,7 @@ async function superviseCommand(options: StartOptions): Promise<number> {
     demo: options.demo,
     databaseUrl: database.url,
     temporalAddress: temporal.address,
+    fanOutPids: temporal.pid === undefined ? [] : [temporal.pid],
     async stopInfrastructure() {
       await temporal.stop();
       await database.stop();

@@ -36,6 +36,11 @@ export interface SupervisorOptions {
   temporalAddress: string;
   /** Stops the shared infrastructure after the children are gone. */
   stopInfrastructure(): Promise<void>;
+  /**
+   * Processes that serve only the fan-out (the Temporal dev server the supervisor started): their
+   * CPU priority is lowered with the worker's, to JML_WORKER_NICE.
+   */
+  fanOutPids?: number[];
   /** Prints the banner once both children serve. */
   onReady(urls: Partial<Record<ChildRole, string>>): void;
 }
@@ -110,7 +115,12 @@ export function supervise(options: SupervisorOptions): Promise<number> {
       // Once it serves, not before: a worker starved while it connects to Temporal and bundles its
       // workflows on a busy machine misses the connection's deadline and crash-loops
       // (JML_WORKER_NICE; docs/decisions/028).
-      if (role === 'worker' && child.pid !== undefined) lowerCpuPriority(child.pid, options.env.JML_WORKER_NICE);
+      if (role === 'worker' && child.pid !== undefined) {
+        lowerCpuPriority(child.pid, options.env.JML_WORKER_NICE);
+        // The Temporal server works only for the worker's workflows and the relay's starts: the
+        // SCIM intake never waits for it, so it yields with the worker (decision 028).
+        for (const pid of options.fanOutPids ?? []) lowerCpuPriority(pid, options.env.JML_WORKER_NICE);
+      }
       urls[role] = message.url;
       if (!announced && children.size === 2 && ['api', 'worker'].every((name) => name in urls)) {
         announced = true;

@@ -15,6 +15,8 @@ export interface TemporalServer {
   description: string;
   /** The Web UI, when this process started a dev server with one. */
   uiUrl?: string;
+  /** The dev server's process, when this process started one (its CPU priority is lowered with the worker's). */
+  pid?: number;
   stop(): Promise<void>;
 }
 
@@ -100,6 +102,7 @@ export async function startDevServer(executable: string, options: DevServerOptio
     address,
     description: `local dev server (${executable})${options.dbFile ? `, state in ${options.dbFile}` : ''}`,
     uiUrl: options.uiPort ? `http://127.0.0.1:${options.uiPort}` : undefined,
+    pid: child.pid,
     stop: server.stop,
     kill: server.kill,
   };

@@ -4,7 +4,7 @@
 // the supervisor stops the API, the worker, Temporal and PostgreSQL in that order, and everything
 // exits cleanly, leaving no process behind. A supervisor killed with SIGKILL leaves none either.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -74,7 +74,7 @@ afterEach(() => {
 });
 
 /** `npm start` after its bootstrap, in a process group of its own as a terminal would run it. */
-async function startJml(): Promise<Started> {
+async function startJml(extraEnv: NodeJS.ProcessEnv = {}): Promise<Started> {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'jml-ctrl-c-'));
   const ports = await freePorts();
   const env: NodeJS.ProcessEnv = {
@@ -85,6 +85,7 @@ async function startJml(): Promise<Started> {
     PORT: String(ports.api),
     HOST: '127.0.0.1',
     LOG_LEVEL: 'info',
+    ...extraEnv,
   };
   for (const name of ['DATABASE_URL', 'TEMPORAL_ADDRESS', 'JML_MIGRATE_DATABASE_URL', 'NODE_ENV']) delete env[name];
   const supervisor = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
@@ -144,6 +145,12 @@ async function allGone(pids: number[]): Promise<number[]> {
   return pids.filter(alive);
 }
 
+/** What the scheduler weighs a process by: its autogroup's nice value where Linux has autogroups, else its main thread's. */
+const niceOf = (pid: number) =>
+  existsSync(`/proc/${pid}/autogroup`)
+    ? Number(/nice (-?\d+)/.exec(readFileSync(`/proc/${pid}/autogroup`, 'utf8'))![1])
+    : Number(spawnSync('ps', ['-o', 'nice=', '-p', String(pid)], { encoding: 'utf8' }).stdout.trim());
+
 /** Lines pino wrote at error (50) or fatal (60). */
 const errorLines = (output: string) => output.split('\n').filter((line) => /"level":(50|60)/.test(line));
 
@@ -170,7 +177,17 @@ describe('npm start with the embedded defaults', () => {
   }, 600_000);
 
   it('leaves no server running when the supervisor is killed with SIGKILL', async () => {
-    const jml = await startJml();
+    // The worker and the dev server below the API's CPU priority (decision 028); checked here, where
+    // no orderly stop waits for the lowered processes.
+    const jml = await startJml({ JML_WORKER_NICE: '10' });
+    const charges = chargesOf(jml.processes);
+    // The fan-out (the worker and the Temporal dev server) yields the CPU to the intake (the API and PostgreSQL).
+    expect({ api: niceOf(charges.api), worker: niceOf(charges.worker), temporal: niceOf(charges.temporal), postgres: niceOf(charges.postgres) }).toEqual({
+      api: 0,
+      worker: 10,
+      temporal: 10,
+      postgres: 0,
+    });
     process.kill(jml.supervisor.pid!, 'SIGKILL');
     await jml.exited;
     // The API and the worker follow their IPC channel; the servers their watchdog's pipe.
