@@ -54,7 +54,7 @@ const api: JmlProcessApi = {
       // operator; benchmarks that do not measure the guard measure how fast leavers run without it.
       JML_GUARD_ENABLED: 'false',
       LOG_LEVEL: process.env.LOG_LEVEL,
-      // The worker's priority below the API's, as `npm start` sets it (JML_WORKER_NICE=0: equal).
+      // The worker's priority below the API's, as `npm start` sets it (default 10; JML_WORKER_NICE=0: equal).
       JML_WORKER_NICE: process.env.JML_WORKER_NICE,
       ...input.env,
     });

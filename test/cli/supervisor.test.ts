@@ -77,7 +77,7 @@ describe('npm start: the API and the worker as two supervised processes', () => 
   it('runs both, restarts a crashed one, and stops everything on SIGTERM', async () => {
     supervisor = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'start'], {
       cwd: root,
-      env: { ...process.env, DATABASE_URL: database.url, TEMPORAL_ADDRESS: inject('temporalAddress'), PORT: String(port), HOST: '127.0.0.1', TEMPORAL_TASK_QUEUE: `supervisor-${process.pid}`, LOG_LEVEL: 'error', JML_WORKER_NICE: '10' },
+      env: { ...process.env, DATABASE_URL: database.url, TEMPORAL_ADDRESS: inject('temporalAddress'), PORT: String(port), HOST: '127.0.0.1', TEMPORAL_TASK_QUEUE: `supervisor-${process.pid}`, LOG_LEVEL: 'error', JML_WORKER_NICE: undefined },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const exited = new Promise<number | null>((resolve) => supervisor!.once('exit', (code) => resolve(code)));
@@ -91,7 +91,7 @@ describe('npm start: the API and the worker as two supervised processes', () => 
     const [first, second] = childrenOf(supervisor.pid!);
     expect(childrenOf(supervisor.pid!)).toHaveLength(2);
     await waitFor(async () => (await answers(`http://127.0.0.1:${port}/health`)) && answers(`http://127.0.0.1:${port + 1}/health`), 'both health checks');
-    // The worker runs below the API's CPU priority when JML_WORKER_NICE asks for it (decision 028).
+    // The worker runs below the API's CPU priority, at JML_WORKER_NICE's default of 10 (decision 028).
     // It is lowered once it reports ready, a moment after its health check answers.
     await waitFor(() => niceOf(childrenOf(supervisor!.pid!).find((pid) => roleOf(pid) === 'worker')!).threads[0] === 10, 'the worker lowered');
     for (const pid of [first!, second!]) expectNice(pid, roleOf(pid) === 'worker' ? 10 : 0);
