@@ -40,6 +40,11 @@ export interface Attempt {
 export interface Admission {
   allowed: boolean;
   retryAfterSeconds: number;
+  /**
+   * The attempt was counted as a failure against its address's budget when it was admitted, before
+   * its token was checked: failed() counts nothing more for it, and giveBack() returns it on success.
+   */
+  charged?: boolean;
 }
 
 interface Tally {
@@ -107,9 +112,42 @@ export class AuthFailureGuard {
     this.timer.unref();
   }
 
-  /** May this request try to authenticate? Costs a map lookup (and a hash when the budget is spent). */
+  /**
+   * May this request try to authenticate? Costs a map lookup (and a hash when the budget is spent).
+   * An admitted attempt is charged one failure at once, while its token is checked: attempts in
+   * flight together never exceed the budget, however many arrive before the first is answered
+   * (without this, each refill let through as many wrong tokens as were waiting). The caller gives
+   * the charge back when the token verifies (giveBack) and passes the admission to failed().
+   */
   admit(req: Request, token: string | undefined): Admission {
-    return this.admitSource(clientSource(req.ip), token);
+    const source = clientSource(req.ip);
+    const budget = this.refilled(source);
+    if (!budget) {
+      this.budgets.set(source, { tokens: this.burst - 1, updated: this.now() });
+      return { allowed: true, retryAfterSeconds: 0, charged: true };
+    }
+    if (budget.tokens >= 1) {
+      budget.tokens -= 1;
+      // Set again: an entry's time to live counts from its last change (see the constructor).
+      this.budgets.set(source, budget);
+      return { allowed: true, retryAfterSeconds: 0, charged: true };
+    }
+    return this.admitSpent(budget, token);
+  }
+
+  /**
+   * Returns the failure an admission charged: its token verified, or could not be checked (the
+   * database was down), which is no failure of the client's. A budget that is full again is
+   * forgotten, as it would expire.
+   */
+  giveBack(req: Request, admission: Admission): void {
+    if (!admission.charged) return;
+    const source = clientSource(req.ip);
+    const budget = this.refilled(source);
+    if (!budget) return;
+    budget.tokens += 1;
+    if (budget.tokens >= this.burst) this.budgets.delete(source);
+    else this.budgets.set(source, budget);
   }
 
   /**
@@ -129,10 +167,14 @@ export class AuthFailureGuard {
     this.trusted.set(hashSecret(token), true);
   }
 
-  /** Counts one failure (refused or throttled) against the address and in this window's tally. */
-  failed(req: Request, realm: string, reason: string, options: { throttled?: boolean } = {}): void {
+  /**
+   * Counts one failure (refused or throttled) against the address and in this window's tally; an
+   * attempt whose admission was already charged (`admission`) or that was throttled costs the
+   * budget nothing more.
+   */
+  failed(req: Request, realm: string, reason: string, options: { throttled?: boolean; admission?: Admission } = {}): void {
     const source = clientSource(req.ip);
-    if (!options.throttled) {
+    if (!options.throttled && !options.admission?.charged) {
       const budget = this.refilled(source) ?? { tokens: this.burst, updated: this.now() };
       budget.tokens = Math.max(0, budget.tokens - 1);
       this.budgets.set(source, budget);
@@ -182,10 +224,16 @@ export class AuthFailureGuard {
       .catch((error: unknown) => this.options.logger.warn({ err: error, failures: tallies.reduce((sum, tally) => sum + tally.count, 0) }, 'could not audit failed authentications'));
   }
 
+  /** The front door's look: charges nothing, since express's surface admits the attempt again. */
   private admitSource(source: string, token: string | undefined): Admission {
     const budget = this.refilled(source);
     if (!budget || budget.tokens >= 1) return { allowed: true, retryAfterSeconds: 0 };
-    if (token && this.trusted.has(hashSecret(token))) return { allowed: true, retryAfterSeconds: 0 };
+    return this.admitSpent(budget, token);
+  }
+
+  /** A spent budget: only a token that verified recently passes (see the header), uncharged. */
+  private admitSpent(budget: { tokens: number }, token: string | undefined): Admission {
+    if (token && this.trusted.has(hashSecret(token))) return { allowed: true, retryAfterSeconds: 0, charged: false };
     return { allowed: false, retryAfterSeconds: Math.max(1, Math.ceil((1 - budget.tokens) / this.perSecond)) };
   }
 

@@ -35,13 +35,21 @@ export async function authenticate(
     guard.failed(req, realm, 'too many failures from this address', { throttled: true });
     return { outcome: 'throttled', retryAfterSeconds: admission.retryAfterSeconds };
   }
-  const principal = token ? await input.verify(token) : null;
+  let principal: Principal | null = null;
+  try {
+    principal = token ? await input.verify(token) : null;
+  } catch (error) {
+    // Not the client's failure (the database is down): the attempt it was charged is returned.
+    guard.giveBack(req, admission);
+    throw error;
+  }
   if (!token || !principal) {
     const reason = token ? input.refusedReason : 'no bearer token';
-    guard.failed(req, realm, reason);
+    guard.failed(req, realm, reason, { admission });
     return { outcome: 'refused', reason };
   }
   guard.succeeded(token);
+  guard.giveBack(req, admission);
   return { outcome: 'authenticated', principal };
 }
 

@@ -78,17 +78,19 @@ export function createOAuthRouter({ db, logger, accessTokens, authFailures }: OA
     try {
       client = await authenticateClient(db, credentials.clientId, credentials.secret);
     } catch (error) {
+      authFailures.giveBack(req, admission);
       logger.error({ err: error }, 'OAuth client authentication failed');
       return sendOAuthError(res, 503, 'temporarily_unavailable', 'The identity store is temporarily unavailable; retry later');
     }
     if (!client) {
       // Counted like every other failed authentication (one audit row per window, realm "oauth").
-      authFailures.failed(req, 'oauth', 'unknown client, or a revoked or wrong secret');
+      authFailures.failed(req, 'oauth', 'unknown client, or a revoked or wrong secret', { admission });
       // §5.2: a client that tried HTTP Basic gets 401 with the scheme it should use.
       if (credentials.basic) res.set('WWW-Authenticate', 'Basic realm="jml-oauth"');
       return sendOAuthError(res, 401, 'invalid_client', 'Unknown client, or a revoked or wrong secret');
     }
     authFailures.succeeded(credentials.secret);
+    authFailures.giveBack(req, admission);
     try {
       const issued = await accessTokens.issue(client);
       // §5.1: token_type and expires_in, and never cached.

@@ -3,6 +3,8 @@
 import type { Request } from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AuthFailureGuard, clientSource } from '../../src/auth/failures.js';
+import { authenticate } from '../../src/auth/http.js';
+import type { Principal } from '../../src/auth/tokens.js';
 import { createDatabase } from '../../src/db/client.js';
 import { logger } from '../../src/logger.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
@@ -29,8 +31,9 @@ describe('AuthFailureGuard', () => {
     let now = 0;
     const guard = new AuthFailureGuard({ db: database.db, logger, burst: 3, perSecond: 0.5, now: () => now });
     for (let attempt = 0; attempt < 3; attempt++) {
-      expect(guard.admit(request('203.0.113.7'), 'wrong').allowed).toBe(true);
-      guard.failed(request('203.0.113.7'), 'scim', 'unknown or revoked token');
+      const admission = guard.admit(request('203.0.113.7'), 'wrong');
+      expect(admission.allowed).toBe(true);
+      guard.failed(request('203.0.113.7'), 'scim', 'unknown or revoked token', { admission });
     }
     expect(guard.admit(request('203.0.113.7'), 'wrong')).toEqual({ allowed: false, retryAfterSeconds: 2 });
     expect(guard.admit(request('203.0.113.8'), 'wrong').allowed).toBe(true);
@@ -49,6 +52,49 @@ describe('AuthFailureGuard', () => {
     await guard.close();
   });
 
+  it('checks no more tokens than the budget holds, however many arrive before the first is answered', async () => {
+    let now = 0;
+    const guard = new AuthFailureGuard({ db: database.db, logger, burst: 3, perSecond: 0.2, now: () => now });
+    // A token check that answers only when told to: every attempt below is in flight at once.
+    const waiting: ((principal: Principal | null) => void)[] = [];
+    const verify = (_token: string) => new Promise<Principal | null>((resolve) => waiting.push(resolve));
+    const attempt = (token: string) => authenticate(request('203.0.113.20'), { realm: 'scim', token, guard, verify, refusedReason: 'unknown or revoked token' });
+    const answerAll = (principal: Principal | null) => {
+      for (const answer of waiting.splice(0)) answer(principal);
+    };
+
+    const flood = Array.from({ length: 16 }, () => attempt('wrong'));
+    expect(waiting).toHaveLength(3);
+    answerAll(null);
+    const outcomes = (await Promise.all(flood)).map((outcome) => outcome.outcome);
+    expect(outcomes.filter((outcome) => outcome === 'refused')).toHaveLength(3);
+    expect(outcomes.filter((outcome) => outcome === 'throttled')).toHaveLength(13);
+
+    // One failure regained (5 s at 0.2/s): one more check, not one per attempt waiting for it.
+    now += 5_000;
+    const refill = Array.from({ length: 16 }, () => attempt('wrong'));
+    expect(waiting).toHaveLength(1);
+    answerAll(null);
+    expect((await Promise.all(refill)).filter((outcome) => outcome.outcome === 'refused')).toHaveLength(1);
+    await guard.close();
+  });
+
+  it('gives the charge back to a token that verifies, and when the check itself fails', async () => {
+    const guard = new AuthFailureGuard({ db: database.db, logger, burst: 2, perSecond: 0.001 });
+    const principal: Principal = { tokenId: 't1', name: 'idp', kind: 'scim', profile: 'generic' };
+    const from = request('203.0.113.21');
+    for (let attempt = 0; attempt < 10; attempt++) {
+      const outcome = await authenticate(from, { realm: 'scim', token: `good-${attempt}`, guard, verify: () => Promise.resolve(principal), refusedReason: 'unknown' });
+      expect(outcome.outcome).toBe('authenticated');
+    }
+    const down = () => authenticate(from, { realm: 'scim', token: 'any', guard, verify: () => Promise.reject(new Error('database down')), refusedReason: 'unknown' });
+    for (let attempt = 0; attempt < 5; attempt++) await expect(down()).rejects.toThrow('database down');
+    // Still the whole budget: two wrong tokens are checked and refused, the third is throttled.
+    const wrong = () => authenticate(from, { realm: 'scim', token: 'wrong', guard, verify: () => Promise.resolve(null), refusedReason: 'unknown' });
+    expect([(await wrong()).outcome, (await wrong()).outcome, (await wrong()).outcome]).toEqual(['refused', 'refused', 'throttled']);
+    await guard.close();
+  });
+
   it('keeps one budget per IPv6 /64 and per IPv4 address, mapped or not', () => {
     expect(clientSource('2001:db8:1:2:aaaa::1')).toBe('2001:db8:1:2::/64');
     expect(clientSource('2001:0db8:0001:0002:ffff:1:2:3')).toBe('2001:db8:1:2::/64');
@@ -64,7 +110,7 @@ describe('AuthFailureGuard', () => {
     for (let attempt = 0; attempt < 10_000; attempt++) {
       const req = request('192.0.2.50', attempt % 2 ? '/Users' : '/Groups');
       const admission = guard.admit(req, 'wrong');
-      guard.failed(req, 'scim', admission.allowed ? 'unknown or revoked token' : 'too many failures from this address', { throttled: !admission.allowed });
+      guard.failed(req, 'scim', admission.allowed ? 'unknown or revoked token' : 'too many failures from this address', { throttled: !admission.allowed, admission });
     }
     await guard.close();
     const written = (await rows()).slice(before);
