@@ -73,7 +73,7 @@ async function drive(db: Database, append: Append, count = total): Promise<Appen
     }),
   );
   const seconds = (performance.now() - started) / 1000;
-  return { transactions: count, rows: count * rowsPerTransaction, perSecond: count / seconds, rowsPerSecond: (count * rowsPerTransaction) / seconds, latency: summariseLatencies(latencies) };
+  return { transactions: count, commits: count, rows: count * rowsPerTransaction, perSecond: count / seconds, rowsPerSecond: (count * rowsPerTransaction) / seconds, latency: summariseLatencies(latencies) };
 }
 
 const database = await createBenchDatabase();
