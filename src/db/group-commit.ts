@@ -4,6 +4,8 @@
 // than it would have alone, and concurrent callers pay one round trip per batch instead of one each.
 // Each caller still awaits its own write's answer before going on (a mass-release page's account
 // reads its target back only once its outcome is committed, decision 048).
+// A batch is one statement, so one bad item fails it whole: then each item is written again alone,
+// and only the item that fails alone fails its caller.
 
 /** Writes each item with `flush` (many at once; it answers per item, in order). */
 export function groupCommit<Item, Answer>(flush: (items: Item[]) => Promise<Answer[]>): (item: Item) => Promise<Answer> {
@@ -18,7 +20,9 @@ export function groupCommit<Item, Answer>(flush: (items: Item[]) => Promise<Answ
         const answers = await flush(batch.map((entry) => entry.item));
         batch.forEach((entry, index) => entry.resolve(answers[index]!));
       } catch (error) {
-        for (const entry of batch) entry.reject(error);
+        if (batch.length === 1) batch[0]!.reject(error);
+        // A failed statement is rolled back whole: each item goes again alone, as its caller would have sent it without grouping.
+        else await Promise.all(batch.map(async (entry) => flush([entry.item]).then(([answer]) => entry.resolve(answer!), entry.reject)));
       }
     }
     flushing = false;

@@ -1,6 +1,7 @@
 // Group commit (src/db/group-commit.ts): a lone write goes at once; writes handed in while one is
 // in flight go together in the next flush, each caller getting its own answer; a failed flush
-// fails the writes it carried and not the next ones.
+// fails the writes it carried and not the next ones, and a batch failed by one bad write is written
+// again item by item, so that only the bad write's caller fails.
 import { describe, expect, it } from 'vitest';
 import { groupCommit } from '../../src/db/group-commit.js';
 
@@ -53,5 +54,25 @@ describe('groupCommit', () => {
     held.release(2);
     expect(await third).toBe('done 3');
     expect(held.batches).toEqual([[1], [2], [3]]);
+  });
+
+  it('writes the batch-mates of a bad write again alone, so only the bad write fails', async () => {
+    const batches: string[][] = [];
+    let release!: () => void;
+    const first = new Promise<void>((resolve) => (release = resolve));
+    const write = groupCommit(async (items: string[]) => {
+      batches.push(items);
+      if (batches.length === 1) await first;
+      // As a statement with one bad row: the whole batch fails and nothing is written.
+      if (items.includes('bad')) throw new Error('invalid input syntax');
+      return items.map((item) => `done ${item}`);
+    });
+    const lone = write('a');
+    await tick();
+    const grouped = [write('b'), write('bad'), write('c')].map((answer) => answer.then((value) => ({ value }), (error: Error) => ({ error: error.message })));
+    release();
+    expect(await lone).toBe('done a');
+    expect(await Promise.all(grouped)).toEqual([{ value: 'done b' }, { error: 'invalid input syntax' }, { value: 'done c' }]);
+    expect(batches).toEqual([['a'], ['b', 'bad', 'c'], ['b'], ['bad'], ['c']]);
   });
 });
