@@ -56,6 +56,8 @@ interface PhaseResult {
   errorSamples: string[];
   /** Percent of one core: the API process (jml) or the reference server. */
   serverCpu: number;
+  /** The API process's (the reference's) CPU per timed request, in ms. */
+  serverCpuMsPerRequest: number;
   /** Percent of one core: jml's worker process (undefined for the reference). */
   workerCpu?: number;
   /** Percent of one core: the Temporal dev server, when the benchmark started one (jml only). */
@@ -144,8 +146,13 @@ async function runPhases(
     log(`${server}: ${phase.benchmark}: ${phase.total} requests at concurrency ${concurrency}`);
     client.resetSocketCount();
     const cpuBefore = { load: process.cpuUsage(), server: await serverCpu(), worker: await workerCpu?.(), temporal: temporalCpu?.(), machine: machineTicks() };
+    const burstStartMicros = process.hrtime.bigint() / 1000n;
     const load = await runLoad({ total: phase.total, concurrency, request: (index) => phase.request(client, index, false) });
     const burstEnded = Date.now();
+    // The CPU profiles' clock (V8's, CLOCK_MONOTONIC in µs), so that one burst can be summarised alone.
+    if (process.env.JML_BENCH_PROFILE_DIR) {
+      log(`${server}: ${phase.benchmark}: profile window: node --import tsx bench/profile-summary.ts ${process.env.JML_BENCH_PROFILE_DIR} --from ${burstStartMicros} --to ${process.hrtime.bigint() / 1000n} --per ${phase.total}`);
+    }
     const cpuAfter = { load: process.cpuUsage(cpuBefore.load), server: await serverCpu(), worker: await workerCpu?.(), temporal: temporalCpu?.(), machine: machineTicks() };
     const wallMicros = load.wallMs * 1000;
     results.push({
@@ -157,6 +164,7 @@ async function runPhases(
       errors: load.errors,
       errorSamples: load.errorSamples,
       serverCpu: (100 * (cpuAfter.server.micros - cpuBefore.server.micros)) / wallMicros,
+      serverCpuMsPerRequest: (cpuAfter.server.micros - cpuBefore.server.micros) / 1000 / phase.total,
       workerCpu: cpuAfter.worker && cpuBefore.worker ? (100 * (cpuAfter.worker.micros - cpuBefore.worker.micros)) / wallMicros : undefined,
       temporalCpu: cpuAfter.temporal !== undefined && cpuBefore.temporal !== undefined ? (100 * (cpuAfter.temporal - cpuBefore.temporal)) / wallMicros : undefined,
       loadCpu: (100 * (cpuAfter.load.user + cpuAfter.load.system)) / wallMicros,
@@ -229,7 +237,7 @@ function table(header: string[], rows: string[][]): string {
 
 function report(options: Options, context: { context: string[]; shape: string; seedMs: { jml: number; reference: number } }, results: PhaseResult[], drain: LeaverDrain | undefined): string {
   const figures = table(
-    ['benchmark', 'server', 'requests', 'req/s', 'p50 ms', 'p95 ms', 'p99 ms', 'max ms', 'errors', 'server CPU', 'worker CPU', 'Temporal CPU', 'load-gen CPU', 'machine busy', 'sockets'],
+    ['benchmark', 'server', 'requests', 'req/s', 'p50 ms', 'p95 ms', 'p99 ms', 'max ms', 'errors', 'server CPU', 'server CPU ms/req', 'worker CPU', 'Temporal CPU', 'load-gen CPU', 'machine busy', 'sockets'],
     BENCHMARKS.flatMap((benchmark) =>
       results
         .filter((result) => result.benchmark === benchmark)
@@ -244,6 +252,7 @@ function report(options: Options, context: { context: string[]; shape: string; s
           ms(result.latency.max),
           String(result.errors),
           pct(result.serverCpu),
+          ms(result.serverCpuMsPerRequest),
           result.workerCpu === undefined ? '-' : pct(result.workerCpu),
           result.temporalCpu === undefined ? '-' : pct(result.temporalCpu),
           pct(result.loadCpu),
@@ -279,7 +288,7 @@ function report(options: Options, context: { context: string[]; shape: string; s
     `jml:         ${context.shape}`,
     `load:        concurrency ${options.concurrency}, ${options.warmup} warm-up requests before each benchmark; load generator, jml, simulators and reference in separate processes on this machine`,
     `population:  ${options.population} users, seeded directly, not timed: jml through Prisma createMany (${(context.seedMs.jml / 1000).toFixed(1)} s), the reference into its Map (${(context.seedMs.reference / 1000).toFixed(1)} s)`,
-    "CPU:         server (jml: its API process), jml's worker, the Temporal dev server and load-gen CPU in % of one core; machine busy in % of all cores (PostgreSQL and Temporal included)",
+    "CPU:         server (jml: its API process), jml's worker, the Temporal dev server and load-gen CPU in % of one core; server CPU ms/req: the server's CPU per timed request; machine busy in % of all cores (PostgreSQL and Temporal included)",
     '',
     figures,
     '',
