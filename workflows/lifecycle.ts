@@ -12,6 +12,10 @@
 //
 // Since 'lean-lifecycle' an event that acts at once starts with one bookkeeping step instead of
 // two (docs/decisions/018-lifecycle-transitions.md).
+//
+// Since 'bookkeeping-in-target-actions' such an event has no bookkeeping step at all when nothing
+// is in the way: its target actions begin and end it (docs/decisions/055-bookkeeping-in-target-actions.md).
+// That patch is checked first and implies the three before it, so a new execution records one.
 import {
   ActivityFailure,
   ApplicationFailure,
@@ -95,6 +99,18 @@ async function runTarget(input: LifecycleWorkflowInput, target: LifecycleTarget,
   }
 }
 
+/** runTarget on the lean path (decision 055): the target action begins the event if first, ends it if last. */
+async function runLeanTarget(input: LifecycleWorkflowInput, target: LifecycleTarget, books: Bookkeeping): Promise<{ status: string; ended: boolean }> {
+  const downstream = downstreamActivities(input, target.system, '1 minute');
+  const request = { eventId: input.eventId, system: target.system, action: target.action, generation: input.generation ?? 0 };
+  try {
+    return await downstream.applyLeanTargetAction(request);
+  } catch (error) {
+    await books.markTargetNeedsAttention({ ...request, reason: describeFailure(error) });
+    return { status: 'needs_attention', ended: false };
+  }
+}
+
 /** An earlier event of the same person is in the way: wait for it, then start (false: cancelled meanwhile). */
 async function waitThenBegin(eventId: string, books: Bookkeeping): Promise<boolean> {
   await ordering.awaitEarlierEvents({ eventId });
@@ -110,8 +126,12 @@ async function runWithoutGuardOrDates(input: LifecycleWorkflowInput): Promise<Ta
 }
 
 export async function lifecycleWorkflow(input: LifecycleWorkflowInput): Promise<TargetOutcome[]> {
-  if (!patched('guard-and-effective-dates')) return runWithoutGuardOrDates(input);
-  const local = patched('local-bookkeeping');
+  // Checked first: a workflow started by this code has every earlier patch, and records one patch
+  // marker instead of four (each marker comes with an upsert of the TemporalChangeVersion search
+  // attribute: two history events and a visibility write per patch; decision 055).
+  const current = patched('bookkeeping-in-target-actions');
+  if (!current && !patched('guard-and-effective-dates')) return runWithoutGuardOrDates(input);
+  const local = current || patched('local-bookkeeping');
   const books: Bookkeeping = local ? localBookkeeping : bookkeeping;
 
   let phase: LifecyclePhase = 'starting';
@@ -143,7 +163,34 @@ export async function lifecycleWorkflow(input: LifecycleWorkflowInput): Promise<
 
   // Since 'lean-lifecycle' an event that acts at once (no guard, no date) starts in one step: the
   // look for earlier events and the move to running are one statement (decision 018).
-  if (local && !input.guard && !input.effectiveAt && patched('lean-lifecycle')) {
+  if (local && !input.guard && !input.effectiveAt && (current || patched('lean-lifecycle'))) {
+    // Since 'bookkeeping-in-target-actions' the target actions begin and end the event: the
+    // history is the three actions and nothing else, unless one must wait or fails (decision 055).
+    if (current) {
+      phase = 'acting';
+      let results = await Promise.all(input.targets.map((target) => runLeanTarget(input, target, books)));
+      if (results.some((result) => result.status === 'wait')) {
+        // None of them acted, or the event is running and cannot be cancelled any more.
+        const begun = await waitThenBegin(input.eventId, books);
+        results = await Promise.all(
+          input.targets.map(async (target, index) => {
+            const result = results[index]!;
+            if (result.status !== 'wait') return result;
+            return begun ? runLeanTarget(input, target, books) : { status: 'cancelled', ended: false };
+          }),
+        );
+      }
+      const outcomes = input.targets.map((target, index) => ({ ...target, status: results[index]!.status }));
+      // Cancelled before it began (a rehire): cancelLocked settled the event and its targets.
+      if (outcomes.some((outcome) => outcome.status === 'cancelled')) {
+        phase = 'cancelled';
+        return outcomes;
+      }
+      // A target that needed attention, or an end none of them saw: the event's end as before.
+      if (!results.some((result) => result.ended)) await books.completeEvent({ eventId: input.eventId });
+      phase = 'done';
+      return outcomes;
+    }
     const begun = await books.beginIfFirst({ eventId: input.eventId });
     if (begun === 'cancelled' || (begun === 'wait' && !(await waitThenBegin(input.eventId, books)))) {
       phase = 'cancelled';

@@ -8,6 +8,7 @@ import type { SystemName } from '../connectors/types.js';
 import type { TargetActionKind } from '../../workflows/contract.js';
 import { beginEvent, beginIfFirst, cancelEvent, finishEvent, holdEvent, markEventWaiting, markTargetNeedsAttention, type BeginVerdict } from '../lifecycle/transitions.js';
 import { evaluateGuard, type GuardSettings } from '../lifecycle/guard.js';
+import { lookupSettingOf } from './target-action.js';
 import type { ActivityDependencies } from './index.js';
 
 export type { GuardSettings };
@@ -101,7 +102,7 @@ export function createBookkeepingActivities({ db, now, guard, connectors }: Deps
     },
 
     async completeEvent({ eventId }: { eventId: string }): Promise<string> {
-      return finishEvent(db, eventId, now(), (system) => connectors[system as SystemName]?.lookup ?? `${system}'s lookup setting`);
+      return finishEvent(db, eventId, now(), lookupSettingOf(connectors));
     },
   };
 }

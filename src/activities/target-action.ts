@@ -9,7 +9,11 @@ import { sqlOf } from '../db/sql.js';
 import { SETTLED_TARGET } from '../lifecycle/plan.js';
 import { groupCommit } from '../db/group-commit.js';
 import {
+  BEGIN_IF_FIRST,
+  beginIfFirstValues,
+  beginVerdict,
   EventStatusMoved,
+  finishEventIfSettled,
   markTargetNeedsAttention,
   recordFailedAttempt,
   recordReadBack,
@@ -100,15 +104,41 @@ interface Recorder {
   readBack(target: ReadBackOutcome['target'], outcome: ReadBackOutcome['outcome']): Promise<number>;
 }
 
-/** A target with its identity and the account already linked, if any: one joined read (decision 019) for one target or a page's. */
-const TARGET_ROWS = `SELECT t.event_id::text AS "eventId", t.action::text AS action, t.status::text AS status,
+/** TargetRow's columns, from `t` (the target), `i` (its identity) and `a` (the account link). */
+const TARGET_COLUMNS = `t.event_id::text AS "eventId", t.action::text AS action, t.status::text AS status,
          i.id AS "identityId", i.user_name AS "userName", i.external_id AS "externalId", i.email, i.employee_number AS "employeeNumber",
-         i.resource, a.account_id AS "accountId", t.account_id AS "targetAccountId"
+         i.resource, a.account_id AS "accountId", t.account_id AS "targetAccountId"`;
+
+/** A target with its identity and the account already linked, if any: one joined read (decision 019) for one target or a page's. */
+const TARGET_ROWS = `SELECT ${TARGET_COLUMNS}
   FROM target_action t
   JOIN lifecycle_event e ON e.id = t.event_id
   JOIN identity i ON i.id = e.identity_id
   LEFT JOIN account_link a ON a.identity_id = i.id AND a.system = t.system
   WHERE t.system = $1 AND (t.event_id, t.action) IN (SELECT * FROM unnest($2::uuid[], $3::action_kind[]))`;
+
+/**
+ * The lean target action's read (decision 055): the target as TARGET_ROWS reads it, and the move of
+ * its event to running when it is the first to get there with nothing of the person's ahead
+ * (transitions.ts's BEGIN_IF_FIRST, $1-$3), in one statement.
+ */
+const BEGIN_AND_READ_TARGET = `WITH ${BEGIN_IF_FIRST}
+  SELECT ${TARGET_COLUMNS}, event.status::text AS "eventStatus", EXISTS (SELECT 1 FROM begun) AS begun
+  FROM event
+  JOIN target_action t ON t.event_id = event.id
+  JOIN identity i ON i.id = event.identity_id
+  LEFT JOIN account_link a ON a.identity_id = i.id AND a.system = t.system
+  WHERE t.system = $4 AND t.action = $5::action_kind`;
+
+/**
+ * What the lean path's target action did (decision 055). `status`: the target's, or `wait` (not
+ * acted on: an earlier event of the person is still open) or `cancelled` (the event was cancelled
+ * before it began). `ended`: this step ended the event, or found it ended.
+ */
+export interface LeanTargetResult {
+  status: string;
+  ended: boolean;
+}
 
 const rowKey = (target: { eventId: string; action: string }) => `${target.eventId} ${target.action}`;
 
@@ -148,6 +178,11 @@ async function lookUpForDryRun(
   } catch (error) {
     return { accountId: target.accountId, message: `would ${request.action} in ${request.system}; the look-up failed`, lookupError: (error as Error).message };
   }
+}
+
+/** The setting that decides how a system's accounts are found, named when every system answered "no such account". */
+export function lookupSettingOf(connectors: ActivityDependencies['connectors']): (system: string) => string {
+  return (system) => connectors[system as SystemName]?.lookup ?? `${system}'s lookup setting`;
 }
 
 export function createTargetActivities({ db, connectors, dryRun, now, rateLimits, notFoundBurst = DEFAULT_NOT_FOUND_BURST }: Deps) {
@@ -234,9 +269,9 @@ export function createTargetActivities({ db, connectors, dryRun, now, rateLimits
    * records; a target an earlier attempt of the page gave up on (needs attention) is left as it
    * is, as the per-leaver workflow never runs an activity again after that.
    */
-  async function act(request: TargetRequest, attempt: number, page?: { target: TargetRow | undefined; recorder: Recorder }): Promise<string> {
+  async function act(request: TargetRequest, attempt: number, page?: { target: TargetRow | undefined; recorder: Recorder }, read?: TargetRow): Promise<string> {
     const recorder = page?.recorder ?? eachAlone;
-    const target = page ? page.target : (await readTargets(request.system, [request])).get(rowKey(request));
+    const target = page ? page.target : (read ?? (await readTargets(request.system, [request])).get(rowKey(request)));
     if (!target) throw new Error(`no ${request.action} target for ${request.system} in event ${request.eventId}`);
     if (SETTLED.has(target.status) || (page && target.status === 'needs_attention')) return target.status;
 
@@ -335,8 +370,53 @@ export function createTargetActivities({ db, connectors, dryRun, now, rateLimits
     }
   }
 
+  /**
+   * Whether a target's outcome is its last: a settled one, one that needs attention, or one the
+   * system accepted where there is no read to verify it by. An accepted one awaiting its read-back
+   * is not, nor one whose system this worker has no connector for (the workflow then ends the event).
+   */
+  function isFinal(target: { system: string; status: string }): boolean {
+    if (SETTLED.has(target.status) || target.status === 'needs_attention') return true;
+    const connector = connectors[target.system as SystemName];
+    return target.status === 'succeeded' && connector !== undefined && !connector.readAccount;
+  }
+
+  /** The target, and whether to act on it: the event begun (by this read or another's), ended, or not to act on. */
+  async function beginAndRead(request: TargetRequest): Promise<{ target: TargetRow; verdict: 'act' | 'wait' | 'cancelled' }> {
+    const [row] = await sqlOf(db).query<TargetRow & { eventStatus: string; begun: boolean }>(BEGIN_AND_READ_TARGET, [
+      ...beginIfFirstValues(request.eventId, now()),
+      request.system,
+      request.action,
+    ]);
+    if (!row) throw new Error(`no ${request.action} target for ${request.system} in event ${request.eventId}`);
+    let verdict = beginVerdict({ status: row.eventStatus, begun: row.begun });
+    if (verdict === 'wait') {
+      // Its snapshot predates the row lock: another target action of the event may have begun it
+      // meanwhile (the usual case, all three start together), or a rehire cancelled it. Read again.
+      const [event] = await sqlOf(db).query<{ status: string }>(`SELECT status::text AS status FROM lifecycle_event WHERE id = $1::uuid`, [request.eventId]);
+      verdict = beginVerdict({ status: event?.status ?? 'cancelled', begun: false });
+    }
+    return { target: row, verdict: verdict === 'wait' || verdict === 'cancelled' ? verdict : 'act' };
+  }
+
   return {
     applyTargetAction: heartbeating((request: TargetRequest): Promise<string> => act(request, Context.current().info.attempt)),
+
+    /**
+     * The lean path's target action (patch 'bookkeeping-in-target-actions', decision 055): the
+     * event's start and end are no workflow steps of their own. The first of its target actions
+     * to read begins the event, as beginIfFirst would (none acts before it is running, so a rehire
+     * cancels either all of them or none); after its last write each one ends the event if every
+     * target is final, so the last to commit ends it. Run again, it finds its target settled and
+     * the event ended, and answers the same.
+     */
+    applyLeanTargetAction: heartbeating(async (request: TargetRequest): Promise<LeanTargetResult> => {
+      const { target, verdict } = await beginAndRead(request);
+      if (verdict !== 'act') return { status: verdict, ended: false };
+      const status = await act(request, Context.current().info.attempt, undefined, target);
+      const ended = await finishEventIfSettled(db, request.eventId, now(), isFinal, lookupSettingOf(connectors));
+      return { status, ended: ended !== null };
+    }),
 
     /**
      * A mass-release page's accounts in one system (decision 048): each acted on as

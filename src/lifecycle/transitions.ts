@@ -471,6 +471,28 @@ export async function beginEvent(db: Database, eventId: string, now: Date): Prom
 export type BeginVerdict = 'begun' | 'running' | 'cancelled' | 'wait';
 
 /**
+ * beginIfFirst's statement as CTEs over the event `$1`, at `$2`, with STARTABLE as `$3`
+ * (beginIfFirstValues): `event` as the statement's snapshot shows it, `earlier` (whether an
+ * earlier event of the person is open) and `begun` (the move to running, when none is). The lean
+ * target action (decision 055) joins its read of the target to them, so that the first of an
+ * event's target actions begins it in the statement that reads what it acts on.
+ */
+export const BEGIN_IF_FIRST = `event AS (SELECT id, status, identity_id, created_at FROM lifecycle_event WHERE id = $1::uuid),
+     earlier AS (
+       SELECT EXISTS (
+         SELECT 1 FROM lifecycle_event other, event
+         WHERE other.identity_id = event.identity_id AND other.status IN ('pending', 'running')
+           AND (other.created_at < event.created_at OR (other.created_at = event.created_at AND other.id < event.id))) AS open),
+     begun AS (
+       UPDATE lifecycle_event e SET status = 'running', updated_at = $2 FROM event, earlier
+       WHERE e.id = event.id AND e.status::text = ANY($3::text[]) AND NOT earlier.open
+       RETURNING e.id)`;
+
+export function beginIfFirstValues(eventId: string, now: Date): [string, Date, string[]] {
+  return [eventId, now, [...STARTABLE]];
+}
+
+/**
  * The lean path's start (patch 'lean-lifecycle'): whether an earlier event of the same person is
  * still about to act or acting, and if none is, the move to running, in one statement and no
  * transaction of its own. It writes no audit row: "running" is jml's own progress marker, not a
@@ -480,20 +502,15 @@ export type BeginVerdict = 'begun' | 'running' | 'cancelled' | 'wait';
  */
 export async function beginIfFirst(db: Database, eventId: string, now: Date): Promise<BeginVerdict> {
   const [row] = await sqlOf(db).query<{ status: string; begun: boolean }>(
-    `WITH event AS (SELECT id, status, identity_id, created_at FROM lifecycle_event WHERE id = $1::uuid),
-     earlier AS (
-       SELECT EXISTS (
-         SELECT 1 FROM lifecycle_event other, event
-         WHERE other.identity_id = event.identity_id AND other.status IN ('pending', 'running')
-           AND (other.created_at < event.created_at OR (other.created_at = event.created_at AND other.id < event.id))) AS open),
-     begun AS (
-       UPDATE lifecycle_event e SET status = 'running', updated_at = $2 FROM event, earlier
-       WHERE e.id = event.id AND e.status::text = ANY($3::text[]) AND NOT earlier.open
-       RETURNING e.id)
-     SELECT event.status::text AS status, EXISTS (SELECT 1 FROM begun) AS begun FROM event`,
-    [eventId, now, [...STARTABLE]],
+    `WITH ${BEGIN_IF_FIRST} SELECT event.status::text AS status, EXISTS (SELECT 1 FROM begun) AS begun FROM event`,
+    beginIfFirstValues(eventId, now),
   );
   if (!row) throw new EventStatusMoved(eventId, STARTABLE, null);
+  return beginVerdict(row);
+}
+
+/** What BEGIN_IF_FIRST's statement found: `status` as its snapshot showed the event, and whether it began it. */
+export function beginVerdict(row: { status: string; begun: boolean }): BeginVerdict {
   if (row.begun) return 'begun';
   if (row.status === 'cancelled') return 'cancelled';
   // The UPDATE re-checks the status under its row lock: a rehire that cancelled the event between
@@ -891,10 +908,34 @@ export async function finishEvent(db: Database, eventId: string, now: Date, look
 }
 
 /**
- * The ends of several events (a mass-release page's, decision 048), each exactly as finishEvent
- * writes it, in two statements for all of them: one read, one write. Answers each event's status.
+ * The event's end, written as finishEvent writes it, but only once every target is `final`: the
+ * lean target action's (decision 055) after its own last write. Each target action checks after
+ * its last write has committed, so the last of them to commit sees every other one's and ends the
+ * event; two that both see all final write the end once (finishEvents' conditional write). Null:
+ * a target is still to be settled, and the event stays open.
  */
-export async function finishEvents(db: Database, eventIds: string[], now: Date, lookupOf: LookupOf = (system) => `${system}'s lookup setting`): Promise<Map<string, string>> {
+export async function finishEventIfSettled(
+  db: Database,
+  eventId: string,
+  now: Date,
+  final: (target: { system: string; status: string }) => boolean,
+  lookupOf?: LookupOf,
+): Promise<string | null> {
+  return (await finishEvents(db, [eventId], now, lookupOf, final)).get(eventId) ?? null;
+}
+
+/**
+ * The ends of several events (a mass-release page's, decision 048), each exactly as finishEvent
+ * writes it, in two statements for all of them: one read, one write. Answers each event's status;
+ * with `final`, only for the events whose every target it calls final (the others are left open).
+ */
+export async function finishEvents(
+  db: Database,
+  eventIds: string[],
+  now: Date,
+  lookupOf: LookupOf = (system) => `${system}'s lookup setting`,
+  final?: (target: { system: string; status: string }) => boolean,
+): Promise<Map<string, string>> {
   const sql = sqlOf(db);
   const statuses = new Map<string, string>();
   let open = [...new Set(eventIds)];
@@ -912,6 +953,8 @@ export async function finishEvents(db: Database, eventIds: string[], now: Date, 
     for (const eventId of open) {
       const own = byEvent.get(eventId);
       if (!own) throw new EventStatusMoved(eventId, ['running'], null);
+      // Not every target settled (finishEventIfSettled): no end, and no answer for this event.
+      if (final && !own.every((row) => row.id === null || final(row))) continue;
       const end = eventEnd(own, eventId, lookupOf);
       if (end.seen === null) statuses.set(eventId, end.status);
       else ends.push(end);

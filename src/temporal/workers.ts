@@ -100,7 +100,7 @@ export async function startWorkers(options: WorkerOptions): Promise<RunningWorke
   installTemporalRuntime();
   const connection = await NativeConnection.connect(options.connection);
   // Downstream work runs on the systems' queues; everything else (bookkeeping) on the main one.
-  const { applyTargetAction, applyTargetActions, previewIdleSweep, sweepIdleRocketChatUsers, reconcileAccounts, ...bookkeeping } = options.activities;
+  const { applyTargetAction, applyLeanTargetAction, applyTargetActions, previewIdleSweep, sweepIdleRocketChatUsers, reconcileAccounts, ...bookkeeping } = options.activities;
   const sizing = sizeWorker(currentMachine(), { cachedWorkflows: options.cachedWorkflows, activitySlots: options.activitySlots });
   const workers = [
     await Worker.create({
@@ -125,8 +125,8 @@ export async function startWorkers(options: WorkerOptions): Promise<RunningWorke
         taskQueue: systemTaskQueue(options.taskQueue, system),
         activities:
           system === 'rocketchat'
-            ? { applyTargetAction, applyTargetActions, previewIdleSweep, sweepIdleRocketChatUsers, reconcileAccounts }
-            : { applyTargetAction, applyTargetActions, reconcileAccounts },
+            ? { applyTargetAction, applyLeanTargetAction, applyTargetActions, previewIdleSweep, sweepIdleRocketChatUsers, reconcileAccounts }
+            : { applyTargetAction, applyLeanTargetAction, applyTargetActions, reconcileAccounts },
         maxTaskQueueActivitiesPerSecond: options.rateLimits[system],
         maxConcurrentActivityTaskExecutions: sizing.activitySlots,
         shutdownGraceTime: options.shutdownGraceMs ?? 0,

@@ -1,0 +1,116 @@
+// The lean path's target action (decision 055) against the real database, run as Temporal runs an
+// activity (MockActivityEnvironment): the first of an event's target actions begins the event, the
+// last to commit ends it, and neither happens twice however often they run. Connectors are fakes
+// that count their calls: Rocket.Chat and the user API can be read back, Mendix cannot.
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTargetActivities, type LeanTargetResult } from '../../src/activities/target-action.js';
+import type { AccountState, Connector, SystemName } from '../../src/connectors/types.js';
+import { logger } from '../../src/logger.js';
+import { createTestDatabase, type TestDatabase } from '../support/database.js';
+
+const SYSTEMS: SystemName[] = ['rocketchat', 'mendix', 'userapi'];
+
+describe('the lean target action', () => {
+  let database: TestDatabase;
+  let activities: ReturnType<typeof createTargetActivities>;
+  const calls: string[] = [];
+  const inactive = new Set<string>();
+
+  function connector(system: SystemName, readable: boolean): Connector {
+    return {
+      system,
+      lookup: `${system.toUpperCase()}_LOOKUP=userName`,
+      resolveAccount: (identity) => Promise.resolve(`${system}-${identity.userName}`),
+      deactivate: (accountId) => {
+        calls.push(`deactivate ${accountId}`);
+        inactive.add(accountId);
+        return Promise.resolve();
+      },
+      reactivate: () => Promise.resolve('unsupported'),
+      lookupValueOf: (identity) => identity.userName,
+      ...(readable ? { readAccount: (accountId: string): Promise<AccountState> => Promise.resolve({ accountId, active: !inactive.has(accountId) }) } : {}),
+    };
+  }
+
+  beforeAll(async () => {
+    database = await createTestDatabase();
+    activities = createTargetActivities({
+      db: database.db,
+      connectors: { rocketchat: connector('rocketchat', true), mendix: connector('mendix', false), userapi: connector('userapi', true) },
+      dryRun: () => false,
+      logger,
+      guard: { enabled: false, windowMs: 3_600_000, maxLeavers: 20, maxShare: 0.1, minLeaversForShare: 5 },
+      now: () => new Date(),
+    });
+  });
+
+  afterAll(async () => {
+    await database.drop();
+  });
+
+  let counter = 0;
+  /** A leaver with one pending deactivation per system, recorded `secondsAgo` ago. */
+  async function leaver(userName: string, status: 'pending' | 'running' | 'cancelled', secondsAgo = 0, identityId?: string) {
+    const id = identityId ?? (await database.db.identity.create({ data: { userName, resource: {} } })).id;
+    const createdAt = new Date(Date.now() - secondsAgo * 1000);
+    const event = await database.db.lifecycleEvent.create({
+      data: { identityId: id, kind: 'leaver', status, actor: 'okta', effectiveAt: createdAt, createdAt, workflowId: `wf-lean-${counter++}`, changes: {} },
+    });
+    for (const system of SYSTEMS) {
+      await database.db.targetAction.create({ data: { eventId: event.id, system, action: 'deactivate', status: status === 'cancelled' ? 'cancelled' : 'pending' } });
+    }
+    return { identityId: id, eventId: event.id };
+  }
+  const run = (eventId: string, system: SystemName): Promise<LeanTargetResult> =>
+    new MockActivityEnvironment().run(activities.applyLeanTargetAction, { eventId, system, action: 'deactivate' as const, generation: 0 });
+  const eventStatus = async (eventId: string) => (await database.query<{ status: string }>(`SELECT status FROM lifecycle_event WHERE id = $1`, [eventId]))[0]!.status;
+  const ends = (eventId: string) => database.query<{ action: string }>(`SELECT action FROM audit_event WHERE event_id = $1 AND action LIKE 'lifecycle.%'`, [eventId]);
+
+  it('begins a pending leaver, acts once per system and ends it once, however often each runs', async () => {
+    const { eventId } = await leaver('lean-once', 'pending');
+    const first = await Promise.all(SYSTEMS.map((system) => run(eventId, system)));
+    expect(first.map((result) => result.status)).toEqual(['verified', 'succeeded', 'verified']);
+    expect(first.some((result) => result.ended)).toBe(true);
+    expect(await eventStatus(eventId)).toBe('completed');
+    expect(await ends(eventId)).toEqual([{ action: 'lifecycle.leaver.completed' }]);
+
+    const again = await Promise.all(SYSTEMS.map((system) => run(eventId, system)));
+    expect(again).toEqual([
+      { status: 'verified', ended: true },
+      { status: 'succeeded', ended: true },
+      { status: 'verified', ended: true },
+    ]);
+    expect(calls.filter((call) => call.endsWith('-lean-once')).sort()).toEqual(['deactivate mendix-lean-once', 'deactivate rocketchat-lean-once', 'deactivate userapi-lean-once']);
+    expect(await ends(eventId)).toEqual([{ action: 'lifecycle.leaver.completed' }]);
+  });
+
+  it('acts on nothing while an earlier event of the person is open, and then goes ahead', async () => {
+    const earlier = await leaver('lean-second', 'running', 60);
+    const { eventId } = await leaver('lean-second', 'pending', 0, earlier.identityId);
+    expect(await run(eventId, 'mendix')).toEqual({ status: 'wait', ended: false });
+    expect(await eventStatus(eventId)).toBe('pending');
+    expect(calls.filter((call) => call.endsWith('-lean-second'))).toEqual([]);
+
+    await database.query(`UPDATE lifecycle_event SET status = 'completed' WHERE id = $1`, [earlier.eventId]);
+    expect(await run(eventId, 'mendix')).toEqual({ status: 'succeeded', ended: false });
+    expect(await eventStatus(eventId)).toBe('running');
+  });
+
+  it('leaves the event open while another target waits for its read-back', async () => {
+    const { eventId } = await leaver('lean-read-back', 'pending');
+    expect(await run(eventId, 'mendix')).toEqual({ status: 'succeeded', ended: false });
+    // Rocket.Chat accepted the change; its read-back has not happened yet.
+    await database.query(`UPDATE target_action SET status = 'succeeded' WHERE event_id = $1 AND system = 'rocketchat'`, [eventId]);
+    expect(await run(eventId, 'userapi')).toEqual({ status: 'verified', ended: false });
+    expect(await eventStatus(eventId)).toBe('running');
+    expect(await ends(eventId)).toEqual([]);
+  });
+
+  it('acts on nothing in an event cancelled before it began', async () => {
+    const { eventId } = await leaver('lean-cancelled', 'cancelled');
+    expect(await run(eventId, 'rocketchat')).toEqual({ status: 'cancelled', ended: false });
+    expect(await eventStatus(eventId)).toBe('cancelled');
+    expect(calls.filter((call) => call.endsWith('-lean-cancelled'))).toEqual([]);
+  });
+});
