@@ -43,7 +43,7 @@ const entries = (n: number, rows: number): AuditEntry[] =>
 /** One caller's change and its audit rows in one statement (a target outcome's shape). */
 async function writeChange(db: Database, n: number, rows: number): Promise<void> {
   const record = auditInsertSql(entries(n, rows), new Date(), 2, 'EXISTS (SELECT 1 FROM changed)');
-  await sqlOf(db).query(`WITH changed AS (INSERT INTO bench_change (data) VALUES ($1) RETURNING id), audit AS (${record.text}) SELECT 1`, [
+  await sqlOf(db).prepared(`WITH changed AS (INSERT INTO bench_change (data) VALUES ($1) RETURNING id), audit AS (${record.text}) SELECT 1`, [
     JSON.stringify({ n }),
     ...record.values,
   ]);
@@ -52,7 +52,7 @@ async function writeChange(db: Database, n: number, rows: number): Promise<void>
 /** Several callers' changes and their audit rows in one statement (settleTargets' shape). */
 async function writeChanges(db: Database, changes: number[], rows: number): Promise<void> {
   const record = auditInsertSql(changes.flatMap((n) => entries(n, rows)), new Date(), 2, 'EXISTS (SELECT 1 FROM changed)');
-  await sqlOf(db).query(`WITH changed AS (INSERT INTO bench_change (data) SELECT unnest($1::jsonb[]) RETURNING id), audit AS (${record.text}) SELECT 1`, [
+  await sqlOf(db).prepared(`WITH changed AS (INSERT INTO bench_change (data) SELECT unnest($1::jsonb[]) RETURNING id), audit AS (${record.text}) SELECT 1`, [
     changes.map((n) => JSON.stringify({ n })),
     ...record.values,
   ]);

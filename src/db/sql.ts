@@ -4,16 +4,35 @@
 // relay) go through here because a statement costs a third of Prisma's CPU this way
 // (bench/db-path.ts, docs/decisions/019-hot-path-sql.md). Every statement is parameterised ($1...)
 // and its row type is written at the call.
+import { createHash } from 'node:crypto';
 import { poolOf, type Database, type PgPool } from './client.js';
 
 export interface Sql {
   /** One statement, parameterised, on a pooled connection (its own implicit transaction). */
   query<Row>(text: string, values?: unknown[]): Promise<Row[]>;
+  /**
+   * The same as a prepared statement, parsed and planned once per connection and then only bound
+   * and run: planning was a third of an audited write's PostgreSQL CPU (decision 058). Only for a
+   * text from a fixed set (one per call site and shape): each text stays prepared on every
+   * connection of the pool for the connection's life.
+   */
+  prepared<Row>(text: string, values?: unknown[]): Promise<Row[]>;
   /** Several statements on one connection between BEGIN and COMMIT; ROLLBACK when `body` throws. */
   transaction<T>(body: (query: Sql['query']) => Promise<T>): Promise<T>;
 }
 
 const cache = new WeakMap<Database, Sql>();
+
+/** A prepared statement's name, from its text: one text never meets two names, nor one name two texts. */
+const names = new Map<string, string>();
+function nameOf(text: string): string {
+  let name = names.get(text);
+  if (name === undefined) {
+    name = `jml_${createHash('sha256').update(text).digest('hex').slice(0, 32)}`;
+    names.set(text, name);
+  }
+  return name;
+}
 
 export function sqlOf(db: Database): Sql {
   const known = cache.get(db);
@@ -23,6 +42,9 @@ export function sqlOf(db: Database): Sql {
   const sql: Sql = {
     async query<Row>(text: string, values?: unknown[]) {
       return (await (await connected()).query(text, values)).rows as Row[];
+    },
+    async prepared<Row>(text: string, values?: unknown[]) {
+      return (await (await connected()).query({ name: nameOf(text), text, values })).rows as Row[];
     },
     async transaction(body) {
       const client = await (await connected()).connect();

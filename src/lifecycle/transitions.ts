@@ -657,7 +657,7 @@ interface TargetWrite {
 async function writeTargets(db: Database, writes: TargetWrite[], now: Date): Promise<boolean[]> {
   const record = auditInsertSql(writes.map((write) => write.audit), now, 12, '(entry.event_id, entry.system) IN (SELECT event_id, system FROM moved)');
   const column = <T>(pick: (write: TargetWrite) => T) => writes.map(pick);
-  const rows = await sqlOf(db).query<{ eventId: string; system: string }>(
+  const rows = await sqlOf(db).prepared<{ eventId: string; system: string }>(
     `WITH input AS (
        SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::text[], $8::uuid[], $9::boolean[], $10::text[])
          AS input(event_id, system, action, status, account_id, confirmed_at, last_error, identity_id, new_link, expected)),
@@ -774,7 +774,7 @@ export async function recordReadBacks(db: Database, readBacks: ReadBackOutcome[]
     8,
   );
   // A data-modifying CTE's row is not visible to the statement's own reads: the count adds this one.
-  const rows = await sqlOf(db).query<{ count: number }>(
+  const rows = await sqlOf(db).prepared<{ count: number }>(
     `WITH input AS (
        SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[]) WITH ORDINALITY
          AS input(event_id, system, action, outcome, last_error, generation, n)),
