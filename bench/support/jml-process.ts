@@ -2,6 +2,7 @@
 // (SCIM API and outbox relay, Temporal workers, or both), pointed at downstream simulators that
 // another child serves. Rate limits, the SCIM limit and the mass-deprovision guard are off unless
 // a benchmark turns them on through `env`.
+import v8 from 'node:v8';
 import SCIMMY from 'scimmy';
 import { createToken } from '../../src/auth/tokens.js';
 import { lowerCpuPriority } from '../../src/cli/supervisor.js';
@@ -33,6 +34,8 @@ export type JmlProcessApi = {
   seed: (input: { set: string; count: number; returnFirst: number }) => Promise<SeededUser[]>;
   /** This process's nice value as the scheduler sees it (its autogroup's where there is one). */
   nice: () => number;
+  /** Where this process's memory is (the main thread's V8 heap, what V8 holds outside it, RSS), in MiB. */
+  memory: () => Record<string, number>;
 };
 
 const SEED_BATCH = 1000;
@@ -76,6 +79,12 @@ const api: JmlProcessApi = {
   },
 
   nice: ownNice,
+
+  memory() {
+    const usage = process.memoryUsage();
+    const mib = (bytes: number) => Math.round(bytes / 1024 / 1024);
+    return { rss: mib(usage.rss), heapTotal: mib(usage.heapTotal), heapUsed: mib(usage.heapUsed), external: mib(usage.external), arrayBuffers: mib(usage.arrayBuffers), heapLimit: mib(v8.getHeapStatistics().heap_size_limit) };
+  },
 
   /**
    * Inserts the population straight into the identity table through Prisma, with the resource

@@ -15,6 +15,10 @@ export interface MassReleaseTimeline {
   bookkeepingOnlyMs: number;
   /** Neither. */
   idleMs: number;
+  /** Per system (its task queue's suffix): page activities, their mean time from scheduled to started, and from started to closed. */
+  systems: { system: string; pages: number; meanQueuedMs: number; meanActingMs: number }[];
+  /** Per bookkeeping activity type (beginMassPage, finishMassPage): how many, and their mean time from scheduled to closed. */
+  bookkeepingSteps: { type: string; count: number; meanMs: number }[];
 }
 
 type Interval = [number, number];
@@ -43,31 +47,51 @@ export async function massReleaseTimeline(address: string, workflowId: string): 
     const client = new Client({ connection });
     const acting: Interval[] = [];
     const bookkeeping: Interval[] = [];
+    const perSystem = new Map<string, { pages: number; queuedMs: number; actingMs: number }>();
+    const steps = new Map<string, { count: number; totalMs: number }>();
     let first = Number.POSITIVE_INFINITY;
     let last = Number.NEGATIVE_INFINITY;
     let runs = 0;
     for await (const execution of client.workflow.list({ query: `WorkflowId = '${workflowId}'` })) {
       runs += 1;
       const history = await client.workflow.getHandle(workflowId, execution.runId).fetchHistory();
-      const scheduled = new Map<string, { at: number; type: string }>();
+      const scheduled = new Map<string, { at: number; type: string; queue: string; startedAt?: number }>();
       for (const event of history.events ?? []) {
         const at = msOf(event.eventTime);
         first = Math.min(first, at);
         last = Math.max(last, at);
         const type = event.activityTaskScheduledEventAttributes?.activityType?.name;
-        if (type) scheduled.set(String(event.eventId), { at, type });
+        if (type) scheduled.set(String(event.eventId), { at, type, queue: event.activityTaskScheduledEventAttributes?.taskQueue?.name ?? '' });
+        const startedOf = event.activityTaskStartedEventAttributes?.scheduledEventId;
+        const starting = startedOf === undefined || startedOf === null ? undefined : scheduled.get(String(startedOf));
+        if (starting) starting.startedAt = at;
         const closedOf =
           event.activityTaskCompletedEventAttributes?.scheduledEventId ??
           event.activityTaskFailedEventAttributes?.scheduledEventId ??
           event.activityTaskTimedOutEventAttributes?.scheduledEventId;
         const opened = closedOf === undefined || closedOf === null ? undefined : scheduled.get(String(closedOf));
         if (opened) (opened.type === 'applyTargetActions' ? acting : bookkeeping).push([opened.at, at]);
+        if (opened && opened.type !== 'applyTargetActions') {
+          const step = steps.get(opened.type) ?? { count: 0, totalMs: 0 };
+          steps.set(opened.type, { count: step.count + 1, totalMs: step.totalMs + (at - opened.at) });
+        }
+        if (opened?.type === 'applyTargetActions') {
+          // The queue is `<prefix>-<system>` (systemTaskQueue).
+          const system = opened.queue.slice(opened.queue.lastIndexOf('-') + 1);
+          const entry = perSystem.get(system) ?? { pages: 0, queuedMs: 0, actingMs: 0 };
+          const startedAt = opened.startedAt ?? opened.at;
+          perSystem.set(system, { pages: entry.pages + 1, queuedMs: entry.queuedMs + (startedAt - opened.at), actingMs: entry.actingMs + (at - startedAt) });
+        }
       }
     }
     const spanMs = last - first;
     const actingMs = covered(acting);
     const busyMs = covered([...acting, ...bookkeeping]);
-    return { runs, pageActivities: acting.length, spanMs, actingMs, bookkeepingOnlyMs: busyMs - actingMs, idleMs: spanMs - busyMs };
+    const systems = [...perSystem]
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([system, entry]) => ({ system, pages: entry.pages, meanQueuedMs: entry.queuedMs / entry.pages, meanActingMs: entry.actingMs / entry.pages }));
+    const bookkeepingSteps = [...steps].map(([type, step]) => ({ type, count: step.count, meanMs: step.totalMs / step.count }));
+    return { runs, pageActivities: acting.length, spanMs, actingMs, bookkeepingOnlyMs: busyMs - actingMs, idleMs: spanMs - busyMs, systems, bookkeepingSteps };
   } finally {
     await connection.close();
   }
