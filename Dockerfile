@@ -24,6 +24,9 @@ RUN DATABASE_URL=postgresql://build/jml npx prisma generate && node scripts/buil
 FROM ${NODE_IMAGE}
 WORKDIR /app
 ENV NODE_ENV=production
+# Two glibc malloc arenas instead of up to eight per core: the worker's threads left it tens of MiB
+# larger otherwise (decision 020, src/temporal/worker-sizing.ts); read by glibc at start, so set here.
+ENV MALLOC_ARENA_MAX=2
 COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist

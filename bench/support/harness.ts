@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import type { TemporalServer } from '../../src/infra/temporal-server.js';
+import { workerProcessEnvironment } from '../../src/temporal/worker-sizing.js';
 import { startChild, type ChildHandle } from './child.js';
 import { createBenchDatabase, obtainBenchTemporal, type BenchDatabase } from './infra.js';
 import type { JmlProcessApi, JmlStartInput } from './jml-process.js';
@@ -72,7 +73,8 @@ export async function runBenchmark(name: string, body: (harness: Harness) => Pro
       },
       async startJml(input) {
         // Detached as the supervisor of `npm start` forks its children (src/cli/supervisor.ts).
-        const child = startChild<JmlProcessApi>(here('./jml-process.ts'), { LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' }, { detached: true });
+        const worker = input.role === 'worker' ? workerProcessEnvironment(process.env) : {};
+        const child = startChild<JmlProcessApi>(here('./jml-process.ts'), { LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn', ...worker }, { detached: true });
         cleanups.push(() => child.stop());
         const target = await child.call('start', { ...input, databaseUrl: database.url, temporalAddress: temporal.address });
         return { child, ...target };

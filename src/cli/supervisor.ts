@@ -9,6 +9,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Environment } from '../config.js';
 import { logger } from '../logger.js';
+import { workerProcessEnvironment } from '../temporal/worker-sizing.js';
 
 export type ChildRole = 'api' | 'worker';
 
@@ -59,6 +60,7 @@ function childEnvironment(role: ChildRole, options: SupervisorOptions): NodeJS.P
   // which has migrated already (docs/decisions/037-least-privilege-in-the-database.md).
   for (const name of ['DATABASE_URL_FILE', 'JML_MIGRATE_DATABASE_URL', 'JML_MIGRATE_DATABASE_URL_FILE']) delete env[name];
   if (role === 'worker') {
+    Object.assign(env, workerProcessEnvironment(process.env));
     env.PORT = String(options.env.PORT === 0 ? 0 : options.env.PORT + 1);
     env.JML_DEMO_SIMULATORS_URL = `http://127.0.0.1:${options.env.PORT}`;
   }

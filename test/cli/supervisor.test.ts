@@ -77,7 +77,7 @@ describe('npm start: the API and the worker as two supervised processes', () => 
   it('runs both, restarts a crashed one, and stops everything on SIGTERM', async () => {
     supervisor = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'start'], {
       cwd: root,
-      env: { ...process.env, DATABASE_URL: database.url, TEMPORAL_ADDRESS: inject('temporalAddress'), PORT: String(port), HOST: '127.0.0.1', TEMPORAL_TASK_QUEUE: `supervisor-${process.pid}`, LOG_LEVEL: 'error', JML_WORKER_NICE: undefined },
+      env: { ...process.env, DATABASE_URL: database.url, TEMPORAL_ADDRESS: inject('temporalAddress'), PORT: String(port), HOST: '127.0.0.1', TEMPORAL_TASK_QUEUE: `supervisor-${process.pid}`, LOG_LEVEL: 'error', JML_WORKER_NICE: undefined, MALLOC_ARENA_MAX: undefined },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const exited = new Promise<number | null>((resolve) => supervisor!.once('exit', (code) => resolve(code)));
@@ -95,6 +95,9 @@ describe('npm start: the API and the worker as two supervised processes', () => 
     // It is lowered once it reports ready, a moment after its health check answers.
     await waitFor(() => niceOf(childrenOf(supervisor!.pid!).find((pid) => roleOf(pid) === 'worker')!).threads[0] === 10, 'the worker lowered');
     for (const pid of [first!, second!]) expectNice(pid, roleOf(pid) === 'worker' ? 10 : 0);
+    // The worker alone starts with two glibc malloc arenas (decision 020, "Memory outside the heap").
+    const arenasOf = (pid: number) => /(?:^|\0)MALLOC_ARENA_MAX=([^\0]*)/.exec(readFileSync(`/proc/${pid}/environ`, 'utf8'))?.[1];
+    for (const pid of [first!, second!]) expect(arenasOf(pid), roleOf(pid)).toBe(roleOf(pid) === 'worker' ? '2' : undefined);
 
     // A child killed as a crash would be is started again, and the other one is left alone.
     process.kill(second!, 'SIGKILL');

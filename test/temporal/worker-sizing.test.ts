@@ -1,6 +1,6 @@
 // The worker is sized from the machine: a bounded workflow cache, task and activity slots per CPU.
 import { describe, expect, it } from 'vitest';
-import { currentMachine, MAX_CACHED_WORKFLOWS, sizeWorker } from '../../src/temporal/worker-sizing.js';
+import { currentMachine, MAX_CACHED_WORKFLOWS, sizeWorker, WORKER_MALLOC_ARENAS, workerProcessEnvironment } from '../../src/temporal/worker-sizing.js';
 
 const GiB = 1024 ** 3;
 
@@ -28,5 +28,13 @@ describe('sizeWorker', () => {
     const machine = currentMachine();
     expect(machine.cpus).toBeGreaterThanOrEqual(1);
     expect(machine.memoryBytes).toBeGreaterThan(0);
+  });
+});
+
+describe('workerProcessEnvironment', () => {
+  it('starts the worker with two malloc arenas, unless the operator chose a number', () => {
+    expect(workerProcessEnvironment({})).toEqual({ MALLOC_ARENA_MAX: String(WORKER_MALLOC_ARENAS) });
+    expect(WORKER_MALLOC_ARENAS).toBe(2);
+    expect(workerProcessEnvironment({ MALLOC_ARENA_MAX: '4' })).toEqual({});
   });
 });
