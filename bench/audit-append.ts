@@ -14,11 +14,14 @@
 //   4. the same through a Prisma interactive transaction (operator actions, workflow milestones);
 //   5. the integrator alone over a backlog: rows linked per second, its ceiling;
 // then `audit verify` over everything. Every rate is printed with its ratio to the single-insert
-// floor measured in the same run. Prints figures; fails nothing.
+// floor measured in the same run, and each path with PostgreSQL's CPU per write (its backends'
+// /proc figures, integration included), which compares across runs on a busy machine where rates
+// do not. Prints figures; fails nothing.
 import { parseArgs } from 'node:util';
 import { verifyChain } from '../src/audit/verify.js';
 import { createDatabase } from '../src/db/client.js';
-import { appendLine, createChangeTable, driveAppends, integratorThroughput, underIntegrator } from './support/audit-load.js';
+import { appendLine, createChangeTable, driveAppends, integratorThroughput, underIntegrator, type AppendPath } from './support/audit-load.js';
+import { backendCpu } from './support/backend-cpu.js';
 import { createBenchDatabase } from './support/infra.js';
 import { measurePostgresFloor } from './support/postgres-floor.js';
 
@@ -45,15 +48,25 @@ try {
   await driveAppends(db, { path: 'grouped', clients, transactions: Math.min(300, transactions), rows });
   await driveAppends(db, { path: 'prisma', clients, transactions: Math.min(300, transactions), rows });
   await underIntegrator(db, async () => {});
-  const statement = await underIntegrator(db, () => driveAppends(db, { path: 'statement', clients, transactions, rows }));
-  const grouped = await underIntegrator(db, () => driveAppends(db, { path: 'grouped', clients, transactions, rows }));
-  const prisma = await underIntegrator(db, () => driveAppends(db, { path: 'prisma', clients, transactions, rows }));
+  // PostgreSQL's CPU per write, the appends and their integration: comparable across runs on a busy machine.
+  const cpu = await backendCpu(database.url);
+  const costed = async (path: AppendPath) => {
+    const before = await cpu.read();
+    const figures = await underIntegrator(db, () => driveAppends(db, { path, clients, transactions, rows }));
+    const after = await cpu.read();
+    return { ...figures, cpuPerWrite: before === undefined || after === undefined ? Number.NaN : (after - before) / transactions };
+  };
+  const statement = await costed('statement');
+  const grouped = await costed('grouped');
+  const prisma = await costed('prisma');
+  await cpu.close();
   const alone = await integratorThroughput(db, backlog);
   const check = await verifyChain(db);
 
   const delay = (name: string, figures: typeof statement) =>
     `    integrator delay under it (insert to integration, ${figures.delay.count} rows, ${figures.batches} batches): ` +
-    `p50 ${figures.delay.p50.toFixed(0)} ms  p99 ${figures.delay.p99.toFixed(0)} ms  max ${figures.delay.max.toFixed(0)} ms${name}\n`;
+    `p50 ${figures.delay.p50.toFixed(0)} ms  p99 ${figures.delay.p99.toFixed(0)} ms  max ${figures.delay.max.toFixed(0)} ms${name}\n` +
+    `    PostgreSQL CPU per write, its append and integration (the database's backends): ${figures.cpuPerWrite.toFixed(0)} µs\n`;
   // The target is read on the paths that commit each caller's write alone; group commit is shown beside them.
   const best = Math.max(statement.result.rowsPerSecond, prisma.result.rowsPerSecond);
   process.stdout.write(
