@@ -2,7 +2,6 @@
 // straight to the database through src/lifecycle/operations.ts; the running jml's outbox relay
 // delivers the signals and starts within its poll interval (JML_OUTBOX_POLL_MS).
 import { nextStep } from '../lifecycle/next-step.js';
-import { userInfo } from 'node:os';
 import { z } from 'zod';
 import type { Database } from '../db/client.js';
 import {
@@ -17,6 +16,7 @@ import {
   type EventView,
 } from '../lifecycle/operations.js';
 import { TO_DO_DEFAULT_DAYS, targetsToDo } from '../lifecycle/to-do.js';
+import { defaultOperator } from './operator.js';
 
 export const EVENTS_USAGE = `Usage: jml events <action>
   jml events list [--identity <scim id>] [--kind <kind>] [--status <status>] [--since <iso>] [--until <iso>] [--limit <n>] [--cursor <c>] [--json]
@@ -60,14 +60,6 @@ const processOutput: Output = {
   err: (text) => process.stderr.write(text),
 };
 
-/** The OS user, or USER/USERNAME where the account has no passwd entry (some containers). */
-export function defaultOperator(): string {
-  try {
-    return userInfo().username;
-  } catch {
-    return process.env.USER ?? process.env.USERNAME ?? 'operator';
-  }
-}
 
 const DELIVERY_NOTE = 'The running jml delivers it within its outbox poll interval.\n';
 

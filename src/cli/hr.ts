@@ -6,7 +6,8 @@ import type { Principal } from '../auth/tokens.js';
 import { CsvFormatError, importHrChanges, MAX_IMPORT_BYTES, rowChangeSummary, type ImportReport } from '../hr/import.js';
 import { MappingError, parseMappingText } from '../hr/mapping.js';
 import type { ScimDependencies } from '../scim/users.js';
-import { defaultOperator, type Output } from './events.js';
+import type { Output } from './events.js';
+import { defaultOperator } from './operator.js';
 
 export const HR_USAGE = `Usage: jml hr import <file.csv> --mapping <mapping.json> [--dry-run] [--json] [--as <operator>]
   Applies HR changes (leavers, termination dates, movers) from a CSV export. --dry-run shows what

@@ -4,7 +4,8 @@
 import { ZodError } from 'zod';
 import type { Database } from '../db/client.js';
 import { decideIdleSweep, IdleSweepNotHeld } from '../lifecycle/idle-sweep-approval.js';
-import { defaultOperator, type Output } from './events.js';
+import type { Output } from './events.js';
+import { defaultOperator } from './operator.js';
 
 export const IDLE_SWEEP_USAGE = `Usage: jml idle-sweep approve|reject <workflow id> [--as <operator>]
   An idle sweep that would deactivate more Rocket.Chat users than JML_GUARD_MAX_LEAVERS waits for

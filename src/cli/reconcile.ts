@@ -1,17 +1,28 @@
 // `jml reconcile [--system X] [--dry-run] [--json]`: lists each system's accounts and compares them
 // with the identities, in this process (src/reconcile/run.ts). With JML_RECONCILE_REMEDIATE=true
 // drifted leavers get a leaver event each, which the running jml's outbox relay starts.
+// `show` and `ignore` only read and write rows: the connectors, the policy, the lifecycle settings
+// and the reconciliation itself are imported by the actions that use them (issue 17: the CLI
+// answers in about a second; test/cli/import-graph.test.ts).
 import { z } from 'zod';
 import type { Environment } from '../config.js';
-import { createConnectors, parseConnectorsConfig, type EnvironmentLike } from '../connectors/config.js';
+import type { EnvironmentLike } from '../connectors/config.js';
 import { SYSTEMS, type Connector, type SystemName } from '../connectors/types.js';
 import type { Database } from '../db/client.js';
-import { loadPolicy } from '../lifecycle/policy.js';
-import { lifecycleSettingsOf } from '../lifecycle/settings.js';
-import { logger } from '../logger.js';
-import { reconcileSystems, type SystemReconciliation } from '../reconcile/run.js';
+import type { SystemReconciliation } from '../reconcile/run.js';
 import { findingIdSchema, findingsQuerySchema, ignoreFinding, latestRuns, remediateFinding, runFindings, runIdSchema, type FindingView } from '../reconcile/operations.js';
-import { defaultOperator, type Output } from './events.js';
+import type { Output } from './events.js';
+import { defaultOperator } from './operator.js';
+
+/** What a reconciliation or a remediation needs beyond the database. */
+async function lifecycleModules() {
+  const [{ createConnectors, parseConnectorsConfig }, { loadPolicy }, { lifecycleSettingsOf }] = await Promise.all([
+    import('../connectors/config.js'),
+    import('../lifecycle/policy.js'),
+    import('../lifecycle/settings.js'),
+  ]);
+  return { createConnectors, parseConnectorsConfig, loadPolicy, lifecycleSettingsOf };
+}
 
 export const RECONCILE_USAGE = `Usage: jml reconcile [--system rocketchat|userapi] [--dry-run] [--json]
        jml reconcile show [<run id>] [--kind drift|orphan|disabled_active] [--json]
@@ -91,6 +102,7 @@ async function findingCommand(db: Database, args: FindingArgs, io: Output): Prom
       return 0;
     }
     const env = args.environment;
+    const { createConnectors, parseConnectorsConfig, loadPolicy, lifecycleSettingsOf } = await lifecycleModules();
     const systems = Object.keys(createConnectors(parseConnectorsConfig(args.raw))) as SystemName[];
     const remediated = await remediateFinding(db, lifecycleSettingsOf(env, systems, loadPolicy(env.JML_POLICY_FILE)), { findingId: findingId.data, by });
     io.out(args.json ? `${JSON.stringify(remediated, null, 2)}\n` : `Remediating finding ${remediated.id}: leaver event ${remediated.eventId} deactivates ${remediated.system} account ${remediated.accountId}; the running jml's outbox relay starts it (the guard applies).\n`);
@@ -120,6 +132,11 @@ export async function reconcileCommand(
     io.err(`${parsed.error.issues.map((issue) => issue.message).join('\n')}\n${RECONCILE_USAGE}`);
     return 2;
   }
+  const [{ createConnectors, parseConnectorsConfig, loadPolicy, lifecycleSettingsOf }, { reconcileSystems }, { logger }] = await Promise.all([
+    lifecycleModules(),
+    import('../reconcile/run.js'),
+    import('../logger.js'),
+  ]);
   const connectors = args.connectors ?? (createConnectors(parseConnectorsConfig(args.raw)));
   if (parsed.data.system && !connectors[parsed.data.system]) {
     io.err(`${parsed.data.system} is not configured: set its URL and credentials (README, Configuration).\n`);

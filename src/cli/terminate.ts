@@ -6,7 +6,8 @@ import type { Principal } from '../auth/tokens.js';
 import { findPerson } from '../hr/person.js';
 import { terminateNow, type TerminateResult } from '../hr/terminate.js';
 import type { ScimDependencies } from '../scim/users.js';
-import { defaultOperator, type Output } from './events.js';
+import type { Output } from './events.js';
+import { defaultOperator } from './operator.js';
 
 export const TERMINATE_USAGE = `Usage: jml terminate <person> --reason "<why>" [--as <operator>] [--json]
   Deactivates the person in jml and every system now, superseding a future termination date.

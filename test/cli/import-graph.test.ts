@@ -9,7 +9,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createTestDatabase, type TestDatabase } from '../support/database.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 /** Packages and folders of the database, the environment, the logger and Temporal. */
@@ -21,16 +22,30 @@ beforeEach(() => {
 });
 afterEach(() => rmSync(scratch, { recursive: true, force: true }));
 
-/** Runs `jml <args>` from the sources and answers its exit code, output and the modules it resolved. */
-function runTraced(args: string[]) {
+/**
+ * What the commands that read the database must not load: the servers' modules (the Temporal SDK,
+ * express, scimmy, the metrics registry, the app's assembly) and Node's fetch (undici), which pg's
+ * Cloudflare probe loads on Node 20 unless `navigator` is there (src/cli/main.ts, loadPg).
+ */
+const SERVER = /\/node_modules\/(@temporalio\/|express\/|scimmy-routers\/|prom-client\/)|\/src\/(system|app)\.ts$|\/src\/(temporal|api|ui)\/|^node-internal:.*undici/;
+/** The SCIM library and jml's SCIM modules: `reconcile show` still reaches them, through src/lifecycle/transitions.ts. */
+const SCIM = /\/node_modules\/scimmy\/|\/src\/scim\//;
+
+/**
+ * Runs `jml <args>` from the sources and answers its exit code, output, the modules it resolved
+ * and, as `node-internal:<name>`, Node's own fetch modules it loaded (process.moduleLoadList).
+ * Without `databaseUrl` no database may be needed: a command that reached for one would fail.
+ */
+function runTraced(args: string[], databaseUrl = 'postgresql://jml@127.0.0.1:1/none') {
   const trace = path.join(scratch, 'modules.txt');
   writeFileSync(trace, '');
   const hooks = pathToFileURL(path.join(root, 'test', 'support', 'import-trace-hooks.js')).href;
-  const register = `import { register } from 'node:module'; register(${JSON.stringify(hooks)}, { data: { file: ${JSON.stringify(trace)} } });`;
+  const register =
+    `import { register } from 'node:module'; import { appendFileSync } from 'node:fs'; register(${JSON.stringify(hooks)}, { data: { file: ${JSON.stringify(trace)} } });` +
+    `process.on('exit', () => appendFileSync(${JSON.stringify(trace)}, process.moduleLoadList.filter((name) => name.includes('undici')).map((name) => 'node-internal:' + name + '\\n').join('')));`;
   const env: NodeJS.ProcessEnv = { ...process.env };
   delete env.NODE_OPTIONS;
-  // No database may be needed: a command that reached for one would fail against this address.
-  env.DATABASE_URL = 'postgresql://jml@127.0.0.1:1/none';
+  env.DATABASE_URL = databaseUrl;
   const result = spawnSync(process.execPath, ['--import', 'tsx', '--import', `data:text/javascript,${encodeURIComponent(register)}`, 'src/cli/main.ts', ...args], {
     cwd: root,
     env,
@@ -62,5 +77,28 @@ describe('the import graph of the commands that need no database', () => {
     expect(usage.status).toBe(0);
     expect(usage.output).toContain('Usage: jml <command>');
     expect(usage.modules.filter((url) => HEAVY.test(url))).toEqual([]);
+  });
+});
+
+describe('the import graph of the commands that read the database', () => {
+  let database: TestDatabase;
+  beforeAll(async () => {
+    database = await createTestDatabase();
+  });
+  afterAll(async () => {
+    await database.drop();
+  });
+
+  // Each answers from an empty database, as it would from a full one: the same modules load.
+  it.each([
+    [['report', 'deprovisioning'], 'src/audit/report.ts', 'Time to deprovision', true],
+    [['audit', 'verify'], 'src/audit/verify.ts', 'Audit chain intact', true],
+    [['evidence', 'nobody@example.com'], 'src/audit/evidence.ts', 'nobody@example.com', true],
+    [['reconcile', 'show'], 'src/reconcile/operations.ts', 'No reconciliation runs yet', false],
+  ])('jml %j loads no server module (Temporal, express, metrics, the app) and not fetch', (args, own, says, noScim) => {
+    const { output, modules } = runTraced(args, database.url);
+    expect(output).toContain(says);
+    expect(modules.some((url) => url.endsWith(own))).toBe(true);
+    expect(modules.filter((url) => SERVER.test(url) || (noScim && SCIM.test(url)))).toEqual([]);
   });
 });
