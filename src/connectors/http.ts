@@ -9,6 +9,7 @@
 // worker's CPU goes"; bench/support/load.ts chose it for the load generator for the same reason).
 import http from 'node:http';
 import https from 'node:https';
+import { CappedBody } from '../capped-body.js';
 import { logger as defaultLogger, type Logger } from '../logger.js';
 import { PermanentDownstreamError, RetryableDownstreamError } from './errors.js';
 import type { SystemName } from './types.js';
@@ -80,16 +81,11 @@ export async function readCapped(response: Response, limit: number): Promise<str
     await response.body.cancel();
     throw new ResponseTooLarge(`${declared} bytes`);
   }
-  const chunks: Uint8Array[] = [];
-  let size = 0;
+  const body = new CappedBody(limit);
   // Leaving the loop early cancels the stream (the async iterator's return()).
-  for await (const chunk of response.body as AsyncIterable<Uint8Array>) {
-    size += chunk.byteLength;
-    if (size > limit) break;
-    chunks.push(chunk);
-  }
-  if (size > limit) throw new ResponseTooLarge(`more than ${limit} bytes`);
-  return Buffer.concat(chunks).toString('utf8');
+  for await (const chunk of response.body as AsyncIterable<Uint8Array>) if (!body.add(chunk)) break;
+  if (body.over) throw new ResponseTooLarge(`more than ${limit} bytes`);
+  return body.bytes().toString('utf8');
 }
 
 /** No answer (to its last byte) within the request's deadline. */
@@ -178,18 +174,13 @@ function send(
         response.destroy();
         return;
       }
-      const chunks: Buffer[] = [];
-      let size = 0;
+      const body = new CappedBody(init.limit);
       response.on('data', (chunk: Buffer) => {
-        size += chunk.byteLength;
-        if (size > init.limit) {
-          finish(() => reject(new ResponseTooLarge(`more than ${init.limit} bytes`, status)));
-          response.destroy();
-          return;
-        }
-        chunks.push(chunk);
+        if (body.add(chunk)) return;
+        finish(() => reject(new ResponseTooLarge(`more than ${init.limit} bytes`, status)));
+        response.destroy();
       });
-      response.on('end', () => finish(() => resolve({ status, headers, text: Buffer.concat(chunks).toString('utf8') })));
+      response.on('end', () => finish(() => resolve({ status, headers, text: body.bytes().toString('utf8') })));
       response.on('error', (error) => finish(() => reject(error)));
       // A connection closed before the body ended.
       response.on('aborted', () => finish(() => reject(Object.assign(new Error('the answer was cut off'), { code: 'ECONNRESET' }))));

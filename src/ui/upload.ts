@@ -3,6 +3,7 @@
 // while it arrives instead of being buffered first.
 import busboy from 'busboy';
 import type { Request } from 'express';
+import { CappedBody } from '../capped-body.js';
 
 export class UploadRefused extends Error {
   override readonly name = 'UploadRefused';
@@ -54,15 +55,13 @@ export function readUpload(req: Request, limits: UploadLimits): Promise<Upload> 
         stream.resume();
         return;
       }
-      const chunks: Buffer[] = [];
-      let size = 0;
+      // Drained to its end even when over (busboy stops it at the largest file's limit): the parser goes on to the next part.
+      const body = new CappedBody(limit);
       stream.on('data', (chunk: Buffer) => {
-        size += chunk.length;
-        if (size > limit) fail(new UploadRefused(413, `The ${field} file is larger than ${limit} bytes`));
-        else chunks.push(chunk);
+        if (!body.add(chunk)) fail(new UploadRefused(413, `The ${field} file is larger than ${limit} bytes`));
       });
       stream.on('end', () => {
-        if (size <= limit) upload.files[field] = { name: info.filename || field, content: Buffer.concat(chunks) };
+        if (!body.over) upload.files[field] = { name: info.filename || field, content: body.bytes() };
       });
     });
     parser.on('field', (field, value) => {
