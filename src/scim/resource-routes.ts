@@ -64,6 +64,32 @@ function versionOf(body: unknown): string | undefined {
 }
 
 /**
+ * scimmy's own test of whether a PATCH changed anything (`hasChanges` in scimmy's messages.js,
+ * which it does not export), as PatchOp.apply runs it on the resource before and after with
+ * `meta` left out: a deep comparison of the attribute values, Dates by their time.
+ */
+function hasChanges(original: unknown, current: unknown): boolean {
+  if (original === current) return false;
+  if (Array.isArray(original)) {
+    const list = (current ?? []) as unknown[];
+    return original.length !== list.length || original.some((value, index) => hasChanges(value, list[index]));
+  }
+  if (original !== null && current !== null && typeof original === 'object' && typeof current === 'object') {
+    if (original instanceof Date) return original.valueOf() !== (current as Date).valueOf();
+    const keys = Object.keys(original);
+    if (keys.length !== Object.keys(current).length) return true;
+    return keys.some((key) => !(key in current) || hasChanges((original as Record<string, unknown>)[key], (current as Record<string, unknown>)[key]));
+  }
+  // Both NaN counts as unchanged, as in scimmy.
+  return original === original && current === current;
+}
+
+/** Whether the resource written differs from the one read, as RFC 7644 §3.5.2's 200-or-204 choice needs it. */
+function changedFrom(read: unknown, written: unknown): boolean {
+  return hasChanges({ ...(read as object), meta: undefined }, { ...(written as object), meta: undefined });
+}
+
+/**
  * Create, replace, patch and delete of one resource type: the one implementation behind both the
  * single-request routes and each operation of a Bulk request, so both behave exactly alike.
  */
@@ -117,7 +143,14 @@ export function resourceWrites(endpoint: ResourceEndpoint) {
       // scimmy's PatchOp validates the message (schemas, each op's name and shape) itself.
       const message = { ...body, Operations: operations } as unknown as ConstructorParameters<typeof SCIMMY.Messages.PatchOp>[0];
       try {
-        const patched = await new SCIMMY.Messages.PatchOp(message).apply(read as never, async (next: unknown) => (await resource.write(next, context)) as Record<string, unknown>);
+        // PatchOp.apply(read, finalise) would coerce the written resource into a User once more
+        // (scimmy's fifth per PATCH, about a tenth of the API's CPU for a leaver PATCH) only to
+        // compare it with the read; the write's own answer is that User already. So the operations
+        // are applied alone, the result written as finalise would have written it (the read when
+        // they changed nothing), and the written resource compared with the read as apply does.
+        const applied = (await new SCIMMY.Messages.PatchOp(message).apply(read as never)) as unknown;
+        const written = await resource.write(applied ?? read, context);
+        const patched = changedFrom(read, written) ? written : undefined;
         // RFC 7644 §3.5.2: 200 with the resource, or 204; the client's profile says which it expects.
         if (patched && behaviour.patchAnswer[path === '/Users' ? 'Users' : 'Groups'] === 'resource') return { status: 200, body: patched, version: versionOf(patched) };
         return { status: 204, version: versionOf(patched) };
