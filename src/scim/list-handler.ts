@@ -82,7 +82,9 @@ export function withSchemas(resource: unknown, Schema: unknown): unknown {
   const shown = JSON.parse(JSON.stringify(resource)) as unknown;
   if (shown === null || typeof shown !== 'object' || Array.isArray(shown)) return resource;
   const body = shown as Record<string, unknown>;
-  if (Array.isArray(body.schemas) && body.schemas.length > 0) return resource;
+  // The plain copy, not the scimmy instance: the same JSON, which the response then serialises
+  // without going through every attribute's getter again.
+  if (Array.isArray(body.schemas) && body.schemas.length > 0) return body;
   const core = (Schema as { definition: { id: string } }).definition.id;
   return { schemas: [core, ...Object.keys(body).filter((key) => key.startsWith('urn:'))], ...body };
 }

@@ -28,9 +28,14 @@ function multiValued(resource: Json): { name: string; owner: Json; key: string }
   return found;
 }
 
+/** The multi-valued attributes that hold more than one primary value. */
+function withSeveralPrimaries(resource: Json): string[] {
+  return multiValued(resource).filter(({ owner, key }) => (owner[key] as unknown[]).filter(isPrimary).length > 1).map(({ name }) => name);
+}
+
 /** 400 invalidValue naming every multi-valued attribute that holds more than one primary value. */
 export function refuseSeveralPrimaries(resource: Json): void {
-  const several = multiValued(resource).filter(({ owner, key }) => (owner[key] as unknown[]).filter(isPrimary).length > 1).map(({ name }) => name);
+  const several = withSeveralPrimaries(resource);
   if (several.length > 0) {
     throw scimError(400, 'invalidValue', `At most one value of ${several.join(', ')} may have "primary": true (RFC 7643 §2.4); mark one`);
   }
@@ -39,9 +44,12 @@ export function refuseSeveralPrimaries(resource: Json): void {
 /**
  * After a PATCH: where an attribute now holds more than one primary value, the values that were
  * already primary before the PATCH lose it, so the one the PATCH made primary wins (RFC 7644
- * §3.5.2). Returns a copy; a PATCH that itself names two primaries is still refused afterwards.
+ * §3.5.2). Returns a copy when it unset any (else `patched` itself); a PATCH that itself names two
+ * primaries is still refused afterwards.
  */
 export function unsetReplacedPrimaries(patched: Json, before: Json): Json {
+  // Nearly every PATCH leaves at most one primary per attribute: nothing to unset, nothing to copy.
+  if (withSeveralPrimaries(patched).length === 0) return patched;
   const result = JSON.parse(JSON.stringify(patched)) as Json;
   const previous = new Map(multiValued(before).map(({ name, owner, key }) => [name, owner[key] as unknown[]]));
   for (const { name, owner, key } of multiValued(result)) {

@@ -71,5 +71,7 @@ export function identityToScim(identity: Identity): ScimUser {
  * keeps the version and meta.lastModified.
  */
 export function sameRepresentation(before: Identity, resource: ScimUser, active: boolean): boolean {
+  // A leaver or a re-activation differs in `active` alone: no need to serialise both to see it.
+  if (before.active !== active) return false;
   return canonicalJson({ ...(before.resource as ScimUser), active: before.active }) === canonicalJson({ ...resource, active });
 }
