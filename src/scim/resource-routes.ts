@@ -144,7 +144,7 @@ export function resourceWrites(endpoint: ResourceEndpoint) {
       const message = { ...body, Operations: operations } as unknown as ConstructorParameters<typeof SCIMMY.Messages.PatchOp>[0];
       try {
         // PatchOp.apply(read, finalise) would coerce the written resource into a User once more
-        // (scimmy's fifth per PATCH, about a tenth of the API's CPU for a leaver PATCH) only to
+        // (scimmy's fifth per PATCH, ~0.5 ms of CPU: 6 % of the API's busy time in a PATCH burst) only to
         // compare it with the read; the write's own answer is that User already. So the operations
         // are applied alone, the result written as finalise would have written it (the read when
         // they changed nothing), and the written resource compared with the read as apply does.
