@@ -77,6 +77,25 @@ export function classifyDatabaseError(error: unknown): DatabaseFault | undefined
   return undefined;
 }
 
+/**
+ * SQLSTATE classes whose error proves the statement did not commit (PostgreSQL, Appendix A): it
+ * was rejected for what it said or did (21 cardinality, 22 data, 23 integrity constraint, 42
+ * syntax or access rule, 44 WITH CHECK OPTION, P0 a raised exception) or rolled back to be retried
+ * (40: serialization failure, deadlock). In a statement's own implicit transaction such an error,
+ * at the commit too (a deferred constraint), undoes all of it.
+ */
+const ROLLED_BACK_CLASSES = /^(21|22|23|40|42|44|P0)/;
+
+/**
+ * Whether PostgreSQL answered that the statement did not commit. A lost connection, a shutdown
+ * (57P01 comes after a commit as well as before one), an error without a SQLSTATE: no proof, the
+ * statement may have committed before its answer was lost.
+ */
+export function statementRolledBack(error: unknown): boolean {
+  const { sqlstate } = inspect(error);
+  return sqlstate !== undefined && ROLLED_BACK_CLASSES.test(sqlstate);
+}
+
 /** The database's own words about a data exception: they describe the request's value, not our schema. */
 export function databaseMessage(error: unknown): string | undefined {
   const queue: unknown[] = [error];
