@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { appendAudit } from '../audit/append.js';
 import { toJson } from '../audit/canonical.js';
 import type { Database, Prisma } from '../db/client.js';
-import { operatorNameSchema } from './operations.js';
+import { operatorNameSchema } from './operator-name.js';
 
 export class IdleSweepNotHeld extends Error {
   override readonly name = 'IdleSweepNotHeld';

@@ -8,6 +8,7 @@ import type { Transaction } from '../audit/append.js';
 import { SYSTEMS, type SystemName } from '../connectors/types.js';
 import type { LifecycleEvent } from '../generated/prisma/client.js';
 import { workflowIdForEvent, type LifecycleWorkflowInput } from '../../workflows/contract.js';
+import { operatorNameSchema } from './operator-name.js';
 import { approveHeld, recordFirstApproval, rejectHeld, retryTargets, type MassReleaseOption } from './transitions.js';
 
 export const EVENT_KINDS = ['joiner', 'mover', 'leaver', 'rehire'] as const;
@@ -62,7 +63,6 @@ export class EventSuperseded extends Error {
 // ---- Inputs, validated with zod at both edges (API and CLI) ----------------------------------
 
 export const eventIdSchema = z.uuid({ error: 'must be a lifecycle event id (a UUID)' });
-export const operatorNameSchema = z.string().trim().min(1).max(200);
 const isoDate = z.iso.datetime({ offset: true, error: 'must be an ISO 8601 date-time with a time zone' }).transform((iso) => new Date(iso));
 
 interface Cursor {

@@ -10,11 +10,10 @@ import { appendAudit } from '../audit/append.js';
 import { SYSTEMS, type SystemName } from '../connectors/types.js';
 import type { Database, Prisma } from '../db/client.js';
 import { findingNextStep } from '../lifecycle/next-step.js';
-import { operatorNameSchema } from '../lifecycle/operations.js';
+import { operatorNameSchema } from '../lifecycle/operator-name.js';
 import type { LifecycleSettings } from '../lifecycle/record.js';
-import { lockRemediation, remediateOne } from './remediate.js';
 import { RECONCILE_WORKFLOW, type ReconcileInput } from '../../workflows/contract.js';
-import { FINDING_KINDS } from './run.js';
+import { FINDING_KINDS } from './finding-kinds.js';
 
 export const requestSchema = z.strictObject({
   system: z.enum(SYSTEMS).optional(),
@@ -175,6 +174,9 @@ export async function ignoreFinding(db: Database, input: { findingId: bigint; by
  */
 export async function remediateFinding(db: Database, settings: LifecycleSettings, input: { findingId: bigint; by: string; onOutboxWritten?: () => void }): Promise<FindingView> {
   const by = operatorNameSchema.parse(input.by);
+  // Imported by the one action that writes an event: its transitions reach the SCIM library, which
+  // reading findings (`jml reconcile show`) does not load (test/cli/import-graph.test.ts).
+  const { lockRemediation, remediateOne } = await import('./remediate.js');
   const view = await db.$transaction(async (tx) => {
     await lockRemediation(tx);
     const finding = await lockedFinding(tx, input.findingId);

@@ -15,11 +15,10 @@ import type { Database } from '../db/client.js';
 import { sqlOf } from '../db/sql.js';
 import type { LifecycleSettings } from '../lifecycle/record.js';
 import type { Logger } from '../logger.js';
+import type { FindingKind } from './finding-kinds.js';
 import { matchPage, matchStatement } from './match.js';
 import { remediateDrift } from './remediate.js';
 
-export const FINDING_KINDS = ['drift', 'orphan', 'disabled_active'] as const;
-export type FindingKind = (typeof FINDING_KINDS)[number];
 
 /**
  * A `running` run whose last page is older than this was abandoned: its worker died or restarted.

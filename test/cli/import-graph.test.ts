@@ -28,7 +28,7 @@ afterEach(() => rmSync(scratch, { recursive: true, force: true }));
  * Cloudflare probe loads on Node 20 unless `navigator` is there (src/cli/main.ts, loadPg).
  */
 const SERVER = /\/node_modules\/(@temporalio\/|express\/|scimmy-routers\/|prom-client\/)|\/src\/(system|app)\.ts$|\/src\/(temporal|api|ui)\/|^node-internal:.*undici/;
-/** The SCIM library and jml's SCIM modules: `reconcile show` still reaches them, through src/lifecycle/transitions.ts. */
+/** The SCIM library and jml's SCIM modules: only the SCIM intake and what writes identities need them. */
 const SCIM = /\/node_modules\/scimmy\/|\/src\/scim\//;
 
 /**
@@ -91,14 +91,14 @@ describe('the import graph of the commands that read the database', () => {
 
   // Each answers from an empty database, as it would from a full one: the same modules load.
   it.each([
-    [['report', 'deprovisioning'], 'src/audit/report.ts', 'Time to deprovision', true],
-    [['audit', 'verify'], 'src/audit/verify.ts', 'Audit chain intact', true],
-    [['evidence', 'nobody@example.com'], 'src/audit/evidence.ts', 'nobody@example.com', true],
-    [['reconcile', 'show'], 'src/reconcile/operations.ts', 'No reconciliation runs yet', false],
-  ])('jml %j loads no server module (Temporal, express, metrics, the app) and not fetch', (args, own, says, noScim) => {
+    [['report', 'deprovisioning'], 'src/audit/report.ts', 'Time to deprovision'],
+    [['audit', 'verify'], 'src/audit/verify.ts', 'Audit chain intact'],
+    [['evidence', 'nobody@example.com'], 'src/audit/evidence.ts', 'nobody@example.com'],
+    [['reconcile', 'show'], 'src/reconcile/operations.ts', 'No reconciliation runs yet'],
+  ])('jml %j loads no server module (Temporal, express, metrics, the app), no SCIM module and not fetch', (args, own, says) => {
     const { output, modules } = runTraced(args, database.url);
     expect(output).toContain(says);
     expect(modules.some((url) => url.endsWith(own))).toBe(true);
-    expect(modules.filter((url) => SERVER.test(url) || (noScim && SCIM.test(url)))).toEqual([]);
+    expect(modules.filter((url) => SERVER.test(url) || SCIM.test(url))).toEqual([]);
   });
 });
