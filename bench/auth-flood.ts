@@ -15,12 +15,17 @@
 // it stopped and wrote its tallies).
 //
 //   node --import tsx bench/auth-flood.ts [--creates 500] [--rounds 3] [--flood 10000] [--concurrency 8]
-//     [--flood-concurrency 16] [--flood-rate 800] [--flood-nice 0] [--flood-from 127.0.0.2]
+//     [--flood-concurrency 16] [--flood-rate 800] [--flood-pipeline 8] [--flood-nice 0] [--flood-from 127.0.0.2]
 //
 // How the flood runs, which the report repeats: in a process of its own, forked detached (an
 // autogroup of its own on Linux, as jml has) at nice --flood-nice, sending from --flood-from over
 // --flood-concurrency keep-alive connections, --flood-rate requests a second spread evenly (0: each
 // connection sends again as soon as answered), for exactly as long as the creates it accompanies.
+// Its requests are raw HTTP/1.1 bytes built once, written --flood-pipeline at a time (at most that
+// many unanswered on a connection; 1: one request per write, each answered before the next), and
+// its answers are counted by their status lines (bench/support/flood-process.ts): a node:http
+// client cost the shared cores more per request than a refusal costs jml (decision 062).
+// --rounds 0 skips the creates' rounds: only the flood alone at each server (CPU per refusal).
 // The same rate at jml and at the floor costs the flood client the same CPU, so the two ratios
 // differ by what jml's refusals cost. An attacker's CPU is on the attacker's machine; here it is
 // on the cores jml, PostgreSQL and Temporal use, and it is printed ("flood" cores). At nice 19 it
@@ -60,15 +65,16 @@ const cpuMsOf = async (child: Pick<ChildHandle<never>, 'cpu'>) => (await child.c
 const options = parseOptions(
   z.object({
     creates: countOption(500),
-    rounds: countOption(3),
+    rounds: countOption(3, 0),
     flood: countOption(10_000),
     concurrency: countOption(8),
     'flood-concurrency': countOption(16),
     'flood-rate': z.coerce.number().int().min(0).default(800),
+    'flood-pipeline': z.coerce.number().int().min(1).max(64).default(8),
     'flood-nice': z.coerce.number().int().min(0).max(19).default(0),
     'flood-from': z.string().regex(/^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/, 'a loopback address, 127.x.y.z').default('127.0.0.2'),
   }),
-  ['creates', 'rounds', 'flood', 'concurrency', 'flood-concurrency', 'flood-rate', 'flood-nice', 'flood-from'],
+  ['creates', 'rounds', 'flood', 'concurrency', 'flood-concurrency', 'flood-rate', 'flood-pipeline', 'flood-nice', 'flood-from'],
 );
 
 await runBenchmark('auth-flood', async (harness) => {
@@ -86,7 +92,7 @@ await runBenchmark('auth-flood', async (harness) => {
   const floodNice = await flood.call('lower', options['flood-nice']);
   const jmlNice = await jml.child.call('nice');
   const targets = { jml: `${jml.url}/scim/v2`, floor: `${floorUrl}/scim/v2` };
-  const floodTarget = (url: string) => ({ url, concurrency: options['flood-concurrency'], localAddress: options['flood-from'], rate: options['flood-rate'] });
+  const floodTarget = (url: string) => ({ url, concurrency: options['flood-concurrency'], localAddress: options['flood-from'], rate: options['flood-rate'], pipeline: options['flood-pipeline'] });
 
   const client = scimHttpClient(`${jml.url}/scim/v2`, jml.token, options.concurrency);
   harness.onCleanUp(() => Promise.resolve(client.close()));
@@ -135,9 +141,9 @@ await runBenchmark('auth-flood', async (harness) => {
 
   // One round as measured, not reported: jml's, PostgreSQL's and the client's first creates are
   // slower (code not yet optimised, plans and caches cold), which would flatter whatever ran last.
-  log(`warm-up round, not reported: ${PHASES.join(', ')} (${options.creates} creates each)`);
+  if (options.rounds > 0) log(`warm-up round, not reported: ${PHASES.join(', ')} (${options.creates} creates each)`);
   const warmRound: Phase[] = [];
-  for (const name of PHASES) warmRound.push(await runPhase(name, `warm-${name}`));
+  if (options.rounds > 0) for (const name of PHASES) warmRound.push(await runPhase(name, `warm-${name}`));
   const warmRoundFailures = warmRound.find((phase) => phase.name === 'jml')?.flood?.sent ?? 0;
 
   const rowsBefore = await auditRows();
@@ -179,7 +185,11 @@ await runBenchmark('auth-flood', async (harness) => {
     const [serverAfter, floodAfter] = await Promise.all([cpuMsOf(server), cpuMsOf(flood)]);
     return { report, serverCpuMs: serverAfter - serverBefore, floodCpuMs: floodAfter - floodBefore };
   };
+  const jmlOnlyFrom = process.hrtime.bigint() / 1000n;
   const jmlOnly = await floodOnly(jml.child, targets.jml);
+  if (process.env.JML_BENCH_PROFILE_DIR) {
+    log(`jml's flood-only window: node --import tsx bench/profile-summary.ts ${process.env.JML_BENCH_PROFILE_DIR} --from ${jmlOnlyFrom} --to ${process.hrtime.bigint() / 1000n} --per ${jmlOnly.report.sent}`);
+  }
   const jmlIdleAfter = await idleRate();
   const jmlIdlePerMs = Math.min(jmlIdleBefore, jmlIdleAfter);
   const floorOnly = await floodOnly(floor, targets.floor);
@@ -219,14 +229,19 @@ await runBenchmark('auth-flood', async (harness) => {
     ...harness.context(),
     `options:     ${JSON.stringify(options)}`,
     `the flood:   a process of its own in an autogroup of its own at nice ${floodNice} (jml's: ${jmlNice}), from ${options['flood-from']} (the SCIM client from 127.0.0.1),`,
-    `             ${options['flood-concurrency']} keep-alive connections, ${options['flood-rate'] > 0 ? `aiming at ${options['flood-rate']} requests/s` : 'each sending as soon as answered'}, for as long as the creates; the CPU it takes is printed ("flood" cores)`,
+    `             ${options['flood-concurrency']} keep-alive connections, ${options['flood-rate'] > 0 ? `aiming at ${options['flood-rate']} requests/s` : 'each sending as soon as answered'}, raw requests ${options['flood-pipeline']} to a write at most (pipelined when more than 1),`,
+    `             for as long as the creates; the CPU it takes is printed ("flood" cores)`,
     '',
-    ...rounds.flatMap((phases, index) => [`round ${index + 1}: ratio jml ${ratio('jml', [phases]).toFixed(3)}, floor ${ratio('floor', [phases]).toFixed(3)}`, ...phases.map(phaseLine)]),
-    '',
-    `creates/s over all rounds: alone ${rate(byName('alone')).toFixed(1)}, jml flood ${rate(byName('jml')).toFixed(1)}, floor flood ${rate(byName('floor')).toFixed(1)}`,
-    `ratio, jml flood / alone:   ${overall.toFixed(3)} (rounds: ${rounds.map((phases) => ratio('jml', [phases]).toFixed(3)).join(', ')}); issue 15 asks within 10 %: ${overall >= 0.9 ? 'yes' : 'NO'}`,
-    `ratio, floor flood / alone: ${ratio('floor').toFixed(3)} (rounds: ${rounds.map((phases) => ratio('floor', [phases]).toFixed(3)).join(', ')}): the same flood at a server that does nothing but refuse`,
-    `wrong tokens jml answered while the client worked: ${duringJml} ${JSON.stringify(jmlStatuses)}${duringJml < options.flood ? ` (fewer than --flood ${options.flood}: raise --creates or --rounds)` : ''}`,
+    ...(rounds.length === 0
+      ? ['no rounds (--rounds 0): the flood alone only']
+      : [
+          ...rounds.flatMap((phases, index) => [`round ${index + 1}: ratio jml ${ratio('jml', [phases]).toFixed(3)}, floor ${ratio('floor', [phases]).toFixed(3)}`, ...phases.map(phaseLine)]),
+          '',
+          `creates/s over all rounds: alone ${rate(byName('alone')).toFixed(1)}, jml flood ${rate(byName('jml')).toFixed(1)}, floor flood ${rate(byName('floor')).toFixed(1)}`,
+          `ratio, jml flood / alone:   ${overall.toFixed(3)} (rounds: ${rounds.map((phases) => ratio('jml', [phases]).toFixed(3)).join(', ')}); issue 15 asks within 10 %: ${overall >= 0.9 ? 'yes' : 'NO'}`,
+          `ratio, floor flood / alone: ${ratio('floor').toFixed(3)} (rounds: ${rounds.map((phases) => ratio('floor', [phases]).toFixed(3)).join(', ')}): the same flood at a server that does nothing but refuse`,
+          `wrong tokens jml answered while the client worked: ${duringJml} ${JSON.stringify(jmlStatuses)}${duringJml < options.flood ? ` (fewer than --flood ${options.flood}: raise --creates or --rounds)` : ''}`,
+        ]),
     `flood only (nothing else running; jml's idle CPU, ${(jmlIdleBefore * 1000).toFixed(0)} ms/s before and ${(jmlIdleAfter * 1000).toFixed(0)} ms/s after, the lower taken out; ${jmlRawPerRefusalUs.toFixed(0)} µs per refusal with it):`,
     onlyLine('jml', jmlOnly, jmlPerRefusalUs),
     onlyLine('floor', floorOnly, floorPerRefusalUs),
