@@ -81,10 +81,11 @@ export function classifyDatabaseError(error: unknown): DatabaseFault | undefined
  * SQLSTATE classes whose error proves the statement did not commit (PostgreSQL, Appendix A): it
  * was rejected for what it said or did (21 cardinality, 22 data, 23 integrity constraint, 42
  * syntax or access rule, 44 WITH CHECK OPTION, P0 a raised exception) or rolled back to be retried
- * (40: serialization failure, deadlock). In a statement's own implicit transaction such an error,
- * at the commit too (a deferred constraint), undoes all of it.
+ * (class 40, transaction rollback: serialization failure, deadlock; but not 40003,
+ * statement_completion_unknown, which says the opposite). In a statement's own implicit
+ * transaction such an error, at the commit too (a deferred constraint), undoes all of it.
  */
-const ROLLED_BACK_CLASSES = /^(21|22|23|40|42|44|P0)/;
+const ROLLED_BACK_CLASSES = /^(21|22|23|42|44|P0)|^40(?!003)/;
 
 /**
  * Whether PostgreSQL answered that the statement did not commit. A lost connection, a shutdown

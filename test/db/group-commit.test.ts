@@ -116,5 +116,8 @@ describe('groupCommit', () => {
     const shutDown = await batchBehindALoneWrite(['b', 'c'], failing(shutdown));
     expect(shutDown.answers).toEqual([{ error: shutdown.message }, { error: shutdown.message }]);
     expect(shutDown.batches).toEqual([['a'], ['b', 'c']]);
+    // 40003 is in the rollback class but says the statement's completion is unknown.
+    const unknown = await batchBehindALoneWrite(['b', 'c'], failing(databaseError('statement completion unknown', '40003')));
+    expect(unknown.batches).toEqual([['a'], ['b', 'c']]);
   });
 });
