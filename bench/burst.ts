@@ -217,7 +217,7 @@ await runBenchmark('burst', async (harness) => {
     ...(timeline
       ? [
           `lane:        ${timeline.runs} workflow runs, ${timeline.pageActivities} page activities over ${seconds(timeline.spanMs)}: some page acting on accounts ${seconds(timeline.actingMs)}, only bookkeeping (beginning or finishing a page) ${seconds(timeline.bookkeepingOnlyMs)}, neither ${seconds(timeline.idleMs)} (workflow tasks and scheduling between them)`,
-          `  per page:  ${timeline.systems.map((entry) => `${entry.system} ${entry.pages} pages, ${entry.meanQueuedMs.toFixed(0)} ms queued + ${entry.meanActingMs.toFixed(0)} ms acting`).join('; ')}; ${timeline.bookkeepingSteps.map((step) => `${step.count} × ${step.type} ${step.meanMs.toFixed(0)} ms`).join(', ')}`,
+          `  per page:  ${timeline.systems.map((entry) => `${entry.system} ${entry.pages} pages, ${entry.meanQueuedMs.toFixed(0)} ms queued + ${entry.meanActingMs.toFixed(0)} ms acting, attempts up to ${entry.maxAttempt}`).join('; ')}; ${timeline.bookkeepingSteps.map((step) => `${step.count} × ${step.type} ${step.meanMs.toFixed(0)} ms`).join(', ')}`,
         ]
       : []),
     `worker RSS:  ${memoryBefore?.rssMiB.toFixed(0) ?? 'n/a'} MiB before the release, peak ${peakRss.toFixed(0)} MiB during it (sampled every 0.5 s), ${memoryAfter?.rssMiB.toFixed(0) ?? 'n/a'} MiB after; process high-water mark ${memoryAfter?.peakRssMiB.toFixed(0) ?? 'n/a'} MiB; after, in MiB: ${Object.entries(heapAfter).map(([key, value]) => `${key} ${value}`).join(', ')}`,

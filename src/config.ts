@@ -151,7 +151,8 @@ export const environmentSchema = z.object({
   JML_RETRY_INITIAL_MS: z.coerce.number().int().min(10).default(2000),
   JML_RETRY_MAX_INTERVAL_MS: z.coerce.number().int().min(10).default(10 * 60 * 1000),
   /**
-   * Activities per second on each system's task queue, across all workers (0: no limit). The
+   * Activities per second on each system's task queue, across all workers (0: no limit), and in
+   * each worker the pace of a mass release's calls per vendor rate-limit count (decision 064). The
    * defaults follow the vendors' documented limits: Rocket.Chat 10 calls a minute per endpoint,
    * the user API 100 a minute; Mendix publishes none.
    */

@@ -15,8 +15,12 @@ export interface MassReleaseTimeline {
   bookkeepingOnlyMs: number;
   /** Neither. */
   idleMs: number;
-  /** Per system (its task queue's suffix): page activities, their mean time from scheduled to started, and from started to closed. */
-  systems: { system: string; pages: number; meanQueuedMs: number; meanActingMs: number }[];
+  /**
+   * Per system (its task queue's suffix): page activities, their mean time from scheduled to
+   * started, and from started to closed, and the highest attempt any of them reached (the started
+   * event is written when the activity closes and names its last attempt).
+   */
+  systems: { system: string; pages: number; meanQueuedMs: number; meanActingMs: number; maxAttempt: number }[];
   /** Per bookkeeping activity type (beginMassPage, finishMassPage): how many, and their mean time from scheduled to closed. */
   bookkeepingSteps: { type: string; count: number; meanMs: number }[];
 }
@@ -47,7 +51,7 @@ export async function massReleaseTimeline(address: string, workflowId: string): 
     const client = new Client({ connection });
     const acting: Interval[] = [];
     const bookkeeping: Interval[] = [];
-    const perSystem = new Map<string, { pages: number; queuedMs: number; actingMs: number }>();
+    const perSystem = new Map<string, { pages: number; queuedMs: number; actingMs: number; maxAttempt: number }>();
     const steps = new Map<string, { count: number; totalMs: number }>();
     let first = Number.POSITIVE_INFINITY;
     let last = Number.NEGATIVE_INFINITY;
@@ -55,7 +59,7 @@ export async function massReleaseTimeline(address: string, workflowId: string): 
     for await (const execution of client.workflow.list({ query: `WorkflowId = '${workflowId}'` })) {
       runs += 1;
       const history = await client.workflow.getHandle(workflowId, execution.runId).fetchHistory();
-      const scheduled = new Map<string, { at: number; type: string; queue: string; startedAt?: number }>();
+      const scheduled = new Map<string, { at: number; type: string; queue: string; startedAt?: number; attempt?: number }>();
       for (const event of history.events ?? []) {
         const at = msOf(event.eventTime);
         first = Math.min(first, at);
@@ -64,7 +68,10 @@ export async function massReleaseTimeline(address: string, workflowId: string): 
         if (type) scheduled.set(String(event.eventId), { at, type, queue: event.activityTaskScheduledEventAttributes?.taskQueue?.name ?? '' });
         const startedOf = event.activityTaskStartedEventAttributes?.scheduledEventId;
         const starting = startedOf === undefined || startedOf === null ? undefined : scheduled.get(String(startedOf));
-        if (starting) starting.startedAt = at;
+        if (starting) {
+          starting.startedAt = at;
+          starting.attempt = event.activityTaskStartedEventAttributes?.attempt ?? 1;
+        }
         const closedOf =
           event.activityTaskCompletedEventAttributes?.scheduledEventId ??
           event.activityTaskFailedEventAttributes?.scheduledEventId ??
@@ -78,9 +85,14 @@ export async function massReleaseTimeline(address: string, workflowId: string): 
         if (opened?.type === 'applyTargetActions') {
           // The queue is `<prefix>-<system>` (systemTaskQueue).
           const system = opened.queue.slice(opened.queue.lastIndexOf('-') + 1);
-          const entry = perSystem.get(system) ?? { pages: 0, queuedMs: 0, actingMs: 0 };
+          const entry = perSystem.get(system) ?? { pages: 0, queuedMs: 0, actingMs: 0, maxAttempt: 0 };
           const startedAt = opened.startedAt ?? opened.at;
-          perSystem.set(system, { pages: entry.pages + 1, queuedMs: entry.queuedMs + (startedAt - opened.at), actingMs: entry.actingMs + (at - startedAt) });
+          perSystem.set(system, {
+            pages: entry.pages + 1,
+            queuedMs: entry.queuedMs + (startedAt - opened.at),
+            actingMs: entry.actingMs + (at - startedAt),
+            maxAttempt: Math.max(entry.maxAttempt, opened.attempt ?? 1),
+          });
         }
       }
     }
@@ -89,7 +101,7 @@ export async function massReleaseTimeline(address: string, workflowId: string): 
     const busyMs = covered([...acting, ...bookkeeping]);
     const systems = [...perSystem]
       .sort(([a], [b]) => a.localeCompare(b))
-      .map(([system, entry]) => ({ system, pages: entry.pages, meanQueuedMs: entry.queuedMs / entry.pages, meanActingMs: entry.actingMs / entry.pages }));
+      .map(([system, entry]) => ({ system, pages: entry.pages, meanQueuedMs: entry.queuedMs / entry.pages, meanActingMs: entry.actingMs / entry.pages, maxAttempt: entry.maxAttempt }));
     const bookkeepingSteps = [...steps].map(([type, step]) => ({ type, count: step.count, meanMs: step.totalMs / step.count }));
     return { runs, pageActivities: acting.length, spanMs, actingMs, bookkeepingOnlyMs: busyMs - actingMs, idleMs: spanMs - busyMs, systems, bookkeepingSteps };
   } finally {

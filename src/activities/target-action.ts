@@ -1,8 +1,8 @@
 // The activity that acts on one downstream system: find the account, disable or enable it, and
 // record the outcome. Runs on the system's own task queue (docs/decisions/005).
-import { setTimeout as sleep } from 'node:timers/promises';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { AccountNotFoundError, isDownstreamError } from '../connectors/errors.js';
+import { pacedConnectors } from '../connectors/pace.js';
 import { NO_READ_API, type Connector, type IdentitySnapshot, type SystemName } from '../connectors/types.js';
 import { TARGET_ACTION_HEARTBEAT_TIMEOUT_MS, type MassPageItem, type TargetActionKind } from '../../workflows/contract.js';
 import { sqlOf } from '../db/sql.js';
@@ -44,6 +44,14 @@ const DEFAULT_NOT_FOUND_BURST = { count: 3, windowMs: 60 * 60 * 1000 };
 
 /** Accounts a mass-release page acts on at once in one system (within its rate limit). */
 const PAGE_CONCURRENCY = 10;
+
+/**
+ * 429s one account of a mass-release page waits out within the page's attempt (the shared pace
+ * holds its calls until the vendor's hint) before the page fails and Temporal retries it
+ * (decision 064). A page waits, heartbeating, rather than fail: each failed attempt of a page is
+ * a backoff that grows for every account of it, and a vendor without a hint leaves Temporal's.
+ */
+export const PAGE_RATE_LIMIT_WAITS = 5;
 
 export interface TargetRequest {
   eventId: string;
@@ -142,6 +150,12 @@ export interface LeanTargetResult {
 
 const rowKey = (target: { eventId: string; action: string }) => `${target.eventId} ${target.action}`;
 
+/** A failure act() raised for a vendor's 429 (its details carry the HTTP status). */
+function isRateLimitFailure(failure: ApplicationFailure): boolean {
+  const [details] = failure.details ?? [];
+  return typeof details === 'object' && details !== null && (details as { status?: unknown }).status === 429;
+}
+
 /**
  * Heartbeats while the activity runs, so the server knows the attempt is alive while it waits on a
  * slow system or database, and retries it soon after its worker dies.
@@ -186,6 +200,12 @@ export function lookupSettingOf(connectors: ActivityDependencies['connectors']):
 }
 
 export function createTargetActivities({ db, connectors, dryRun, now, rateLimits, notFoundBurst = DEFAULT_NOT_FOUND_BURST }: Deps) {
+  // One pace per system and rate-limit count for this worker process (decision 064): a page's
+  // calls wait for their slots; a per-leaver activity's go at once (Temporal paces those, and an
+  // attempt has a minute), counted in the same pace so that pages leave them room and back off
+  // on their 429s too.
+  const paced = pacedConnectors(connectors, rateLimits);
+
   /** One statement per write: the per-leaver activity's. */
   const eachAlone: Recorder = {
     settle: (target, outcome) => settleTarget(db, target, outcome, now()),
@@ -275,7 +295,7 @@ export function createTargetActivities({ db, connectors, dryRun, now, rateLimits
     if (!target) throw new Error(`no ${request.action} target for ${request.system} in event ${request.eventId}`);
     if (SETTLED.has(target.status) || (page && target.status === 'needs_attention')) return target.status;
 
-    const connector = connectors[request.system];
+    const connector = (page ? paced.waiting : paced.noting)[request.system];
     if (!connector) {
       throw ApplicationFailure.create({
         type: 'SystemNotConfigured',
@@ -421,18 +441,17 @@ export function createTargetActivities({ db, connectors, dryRun, now, rateLimits
     /**
      * A mass-release page's accounts in one system (decision 048): each acted on as
      * applyTargetAction acts on it, with the same idempotency key and records, PAGE_CONCURRENCY at
-     * a time and paced to the system's rate limit (decision 005's per-queue limit counts this whole
-     * page as one activity). A failure that Temporal should retry fails the page after the others
-     * are done, and the retry skips what they settled; a vendor's rate-limit answer stops the page's
-     * calls at once and its hint is the retry's delay. A failure that is final makes that target
-     * need attention, as the per-leaver workflow does.
+     * a time. Every call takes the system's shared pace (decision 064), so the page calls the
+     * vendor at JML_RATE_LIMIT_<SYSTEM> together with every other page and activity of this worker
+     * (decision 005's per-queue limit counts this whole page as one activity). An account refused
+     * with a 429 is recorded as a failed attempt, as alone, and acted on again once the pace's pause
+     * (the vendor's hint) is over, within this attempt, up to PAGE_RATE_LIMIT_WAITS times. Any other
+     * failure Temporal should retry fails the page after the others are done, and the retry skips
+     * what they settled. A failure that is final makes that target need attention, as the
+     * per-leaver workflow does.
      */
     applyTargetActions: heartbeating(async ({ system, items }: { system: SystemName; items: MassPageItem[] }): Promise<{ eventId: string; status: string }[]> => {
       const attempt = Context.current().info.attempt;
-      const rate = rateLimits?.[system] ?? 0;
-      const intervalMs = rate > 0 ? 1000 / rate : 0;
-      let nextAt = 0;
-      let rateLimited: ApplicationFailure | undefined;
       let retryAfterMs: number | undefined;
       const retrying: ApplicationFailure[] = [];
       const outcomes = new Map<string, string>();
@@ -441,35 +460,38 @@ export function createTargetActivities({ db, connectors, dryRun, now, rateLimits
       const targets = await readTargets(system, items);
       const recorder = grouped();
       const queue = [...items];
-      const worker = async () => {
-        for (let item = queue.shift(); item && !rateLimited; item = queue.shift()) {
-          const waitMs = nextAt - Date.now();
-          nextAt = Math.max(Date.now(), nextAt) + intervalMs;
-          if (waitMs > 0) await sleep(waitMs);
-          if (rateLimited) break;
-          const request = { eventId: item.eventId, system, action: item.action, generation: item.generation };
+      const actOn = async (item: MassPageItem) => {
+        const request = { eventId: item.eventId, system, action: item.action, generation: item.generation };
+        for (let waits = 0; ; waits += 1) {
           try {
-            outcomes.set(item.eventId, await act(request, attempt, { target: targets.get(rowKey(item)), recorder }));
+            // After a 429 the target is read again: the write may have been accepted before its read-back was refused.
+            const target = waits === 0 ? targets.get(rowKey(item)) : (await readTargets(system, [item])).get(rowKey(item));
+            outcomes.set(item.eventId, await act(request, attempt, { target, recorder }));
+            return;
           } catch (error) {
             const failure = error instanceof ApplicationFailure ? error : ApplicationFailure.create({ type: (error as Error).name, message: (error as Error).message });
             if (failure.nonRetryable) {
               await markTargetNeedsAttention(db, { ...request, reason: `${failure.type ?? 'Error'}: ${failure.message}` }, now());
               outcomes.set(item.eventId, 'needs_attention');
-            } else {
-              retrying.push(failure);
-              // act() sets the delay, in ms, only from a vendor's rate-limit hint.
-              const delay = (failure as { nextRetryDelay?: unknown }).nextRetryDelay;
-              if (typeof delay === 'number') {
-                rateLimited = failure;
-                retryAfterMs = Math.max(retryAfterMs ?? 0, delay);
-              }
+              return;
             }
+            // The pace already holds this system's calls until the vendor's hint: act again when it lets this one go.
+            if (isRateLimitFailure(failure) && waits < PAGE_RATE_LIMIT_WAITS) continue;
+            retrying.push(failure);
+            // act() sets the delay, in ms, only from a vendor's rate-limit hint.
+            const delay = (failure as { nextRetryDelay?: unknown }).nextRetryDelay;
+            if (typeof delay === 'number') retryAfterMs = Math.max(retryAfterMs ?? 0, delay);
+            return;
           }
         }
+      };
+      const worker = async () => {
+        for (let item = queue.shift(); item; item = queue.shift()) await actOn(item);
       };
       await Promise.all(Array.from({ length: Math.min(PAGE_CONCURRENCY, items.length) }, worker));
       const [first] = retrying;
       if (first) {
+        const rateLimited = retrying.find(isRateLimitFailure);
         throw ApplicationFailure.create({
           type: (rateLimited ?? first).type ?? undefined,
           message: `${retrying.length} of ${items.length} accounts in ${system} failed and will be retried${rateLimited ? ' after the rate limit' : ''}; the first: ${(rateLimited ?? first).message}`,

@@ -84,4 +84,10 @@ export interface Connector {
    * path): reconciliation matches a listed page against it in the database, not person by person.
    */
   readonly lookupAttribute?: string;
+  /**
+   * Which of the vendor's rate-limit counts each kind of call is counted against: calls under one
+   * name share one pace in the worker (src/connectors/pace.ts, decision 064); null: that kind makes
+   * no call. Absent: every call counts against one count for the system.
+   */
+  readonly rateLimitCounts?: Readonly<Record<'lookup' | 'read' | 'write', string | null>>;
 }

@@ -169,9 +169,9 @@ describe('mass release under a vendor rate limit', () => {
     const result = await massResult(jml, massReleaseWorkflowId!);
     expect(result.begun).toBe(held.length);
 
-    // The page's deactivations go out together (10 at a time): all but one meet the limit. Each
-    // 429 stops the page, which is retried after the hint (Retry-After, at least a second): the
-    // same account is not called again sooner.
+    // jml is configured with no rate here, so the page's deactivations go out together (10 at a
+    // time): all but one meet the limit. Each 429 pauses the user API's shared pace until the hint
+    // (Retry-After, at least a second; decision 064): the same account is not called again sooner.
     const calls = jml.simulators.simulators.userapi.calls().filter((call) => call.method === 'POST' && call.path.endsWith('/deactivate'));
     const refused = calls.filter((call) => call.status === 429);
     expect(refused.length).toBeGreaterThan(0);

@@ -102,6 +102,8 @@ export function createRocketChatConnector(config: RocketChatConnectorConfig): Ro
     system: 'rocketchat',
     lookup: lookupSetting,
     lookupAttribute: config.lookup ? config.lookup.attribute : 'userName',
+    // Rocket.Chat counts per endpoint (seeds/README.md): the lookup and the read-back are both users.info.
+    rateLimitCounts: { lookup: 'users.info', read: 'users.info', write: 'users.setActiveStatus' },
 
     lookupValueOf: (identity) => lookup.valueOf(identity)?.trim() || null,
 

@@ -80,6 +80,8 @@ export function createUserApiConnector(config: UserApiConnectorConfig): Connecto
     system: 'userapi',
     lookup,
     lookupAttribute: config.accountIdOf ? config.lookupAttribute : 'externalId',
+    // One count per API key for every request (seeds/README.md); the lookup makes no call.
+    rateLimitCounts: { lookup: null, read: 'api-key', write: 'api-key' },
 
     // No lookup call: the API addresses users by an id jml already holds as an identity attribute.
     resolveAccount(identity) {

@@ -1,0 +1,164 @@
+// One pace per vendor rate-limit count in the worker process (docs/decisions/064): every call a
+// mass-release page makes to a system (its accounts, ten at a time, and every other page's) takes
+// the next slot of the count the vendor counts it against, so the process calls a vendor at
+// JML_RATE_LIMIT_<SYSTEM> however many pages run. Temporal's per-queue limit (decision 005)
+// counts activities, and a page of 50 accounts is one. Per-leaver activities, which that limit
+// does pace, send at once and are counted in the same pace.
+//
+// A 429 moves the pace, not only the call that got it: no call of that count goes out before the
+// vendor's hint (Retry-After, Rocket.Chat's X-RateLimit-Reset), and the pace slows by a tenth,
+// because calls spaced exactly at a fixed-window vendor's limit still meet its window edges.
+import { setTimeout as sleep } from 'node:timers/promises';
+import { RetryableDownstreamError } from './errors.js';
+import type { Connector, SystemName } from './types.js';
+
+/** Without a vendor hint (Mendix sends none): the first pause, doubled for each refusal in a row. */
+export const UNHINTED_PAUSE_MS = 1000;
+const MAX_UNHINTED_PAUSE_MS = 30_000;
+/** Each fresh 429 slows the pace by this factor, up to MAX_SLOWDOWN. */
+const SLOWDOWN_STEP = 1.1;
+const MAX_SLOWDOWN = 4;
+/** A pace that met no 429 for this long goes back to the configured rate (the vendor's count may have been shared for a while). */
+const SLOWDOWN_RESET_MS = 5 * 60_000;
+
+/** A vendor's 429: what a pace reacts to. */
+export function isRateLimitAnswer(error: unknown): error is RetryableDownstreamError {
+  return error instanceof RetryableDownstreamError && error.status === 429;
+}
+
+export class CallPace {
+  /** The earliest moment the next call may go (slots are spaced intervalMs × slowdown apart). */
+  private next = 0;
+  /** No call before this (a vendor's hint after a 429). */
+  private pausedUntil = 0;
+  /** When the latest pause began: a 429 to a call admitted before it was sent before the pace knew. */
+  private pausedAt = Number.NEGATIVE_INFINITY;
+  private refusalsInARow = 0;
+  private slowdown = 1;
+  private lastRefusalAt = Number.NEGATIVE_INFINITY;
+
+  /** `intervalMs` 0: no configured rate; the pace then only honours pauses. */
+  constructor(
+    readonly intervalMs: number,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** Waits for this call's slot; resolves with the moment it was admitted. */
+  async take(): Promise<number> {
+    for (;;) {
+      const now = this.now();
+      if (this.slowdown > 1 && now - this.lastRefusalAt > SLOWDOWN_RESET_MS) this.slowdown = 1;
+      const at = Math.max(now, this.next, this.pausedUntil);
+      this.next = at + this.intervalMs * this.slowdown;
+      if (at > now) await sleep(at - now);
+      // A 429 while this call waited: it takes a slot after the pause instead.
+      if (this.pausedUntil <= this.now()) return this.now();
+    }
+  }
+
+  /**
+   * A call that goes now without waiting for its slot (a per-leaver activity, already paced by
+   * Temporal's per-queue limit and bound to a one-minute attempt): the slots after it move on by
+   * one, so the pages that wait leave it room. Resolves with the moment it was admitted.
+   */
+  note(): number {
+    const now = this.now();
+    this.next = Math.max(this.next, now) + this.intervalMs * this.slowdown;
+    return now;
+  }
+
+  /** The call admitted at `admittedAt` was answered (anything but a 429). */
+  answered(): void {
+    this.refusalsInARow = 0;
+  }
+
+  /**
+   * The call admitted at `admittedAt` got a 429 with the vendor's hint (undefined: none). Returns
+   * how long the count is paused from now. Calls that were already on their way when an earlier
+   * 429 paused the pace extend the pause to their own hint but slow nothing further.
+   */
+  refused(admittedAt: number, hintMs: number | undefined): number {
+    const now = this.now();
+    const fresh = admittedAt >= this.pausedAt;
+    if (fresh) {
+      this.refusalsInARow += 1;
+      this.slowdown = Math.min(MAX_SLOWDOWN, this.slowdown * SLOWDOWN_STEP);
+      this.lastRefusalAt = now;
+    }
+    const waitMs = hintMs ?? Math.min(MAX_UNHINTED_PAUSE_MS, UNHINTED_PAUSE_MS * 2 ** Math.max(0, this.refusalsInARow - 1));
+    if (now + waitMs > this.pausedUntil) {
+      this.pausedUntil = now + waitMs;
+      if (fresh) this.pausedAt = now;
+    }
+    this.next = Math.max(this.next, this.pausedUntil);
+    return this.pausedUntil - now;
+  }
+
+  /** How long from now no call goes out (0: none paused). */
+  pausedForMs(): number {
+    return Math.max(0, this.pausedUntil - this.now());
+  }
+}
+
+type CallKind = 'lookup' | 'read' | 'write';
+
+type Connectors = Partial<Record<SystemName, Connector>>;
+
+/**
+ * The worker's paces (one per system and rate-limit count, created on first use) and the
+ * connectors whose calls go through them: `waiting` takes each call's slot (a mass-release page),
+ * `noting` sends at once and only counts the call and its 429s in the pace (a per-leaver activity).
+ * `rates`: JML_RATE_LIMIT_<SYSTEM>, calls per second (0 or absent: no configured rate).
+ */
+export function pacedConnectors(
+  connectors: Connectors,
+  rates: Partial<Record<SystemName, number>> = {},
+  now: () => number = Date.now,
+): { waiting: Connectors; noting: Connectors; paceOf: (system: SystemName, count: string) => CallPace } {
+  const paces = new Map<string, CallPace>();
+  const paceOf = (system: SystemName, count: string) => {
+    const key = `${system} ${count}`;
+    let pace = paces.get(key);
+    if (!pace) {
+      const rate = rates[system] ?? 0;
+      pace = new CallPace(rate > 0 ? 1000 / rate : 0, now);
+      paces.set(key, pace);
+    }
+    return pace;
+  };
+  const through = (system: SystemName, connector: Connector, wait: boolean): Connector => {
+    const counts = connector.rateLimitCounts ?? { lookup: system, read: system, write: system };
+    const paced =
+      <A extends unknown[], R>(kind: CallKind, call: (...args: A) => Promise<R>) =>
+      async (...args: A): Promise<R> => {
+        const count = counts[kind];
+        if (count === null) return call(...args);
+        const pace = paceOf(system, count);
+        const admittedAt = wait ? await pace.take() : pace.note();
+        try {
+          const answer = await call(...args);
+          pace.answered();
+          return answer;
+        } catch (error) {
+          if (isRateLimitAnswer(error)) pace.refused(admittedAt, error.retryAfterMs);
+          else pace.answered();
+          throw error;
+        }
+      };
+    const readAccount = connector.readAccount?.bind(connector);
+    return {
+      ...connector,
+      resolveAccount: paced('lookup', connector.resolveAccount.bind(connector)),
+      deactivate: paced('write', connector.deactivate.bind(connector)),
+      reactivate: paced('write', connector.reactivate.bind(connector)),
+      ...(readAccount ? { readAccount: paced('read', readAccount) } : {}),
+    };
+  };
+  const waiting: Connectors = {};
+  const noting: Connectors = {};
+  for (const [system, connector] of Object.entries(connectors) as [SystemName, Connector][]) {
+    waiting[system] = through(system, connector, true);
+    noting[system] = through(system, connector, false);
+  }
+  return { waiting, noting, paceOf };
+}
