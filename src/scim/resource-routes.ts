@@ -8,8 +8,10 @@ import type { Database } from '../db/client.js';
 import { scimError } from './errors.js';
 import { refuseGroupMembers } from './group-mapping.js';
 import { listResources, withSchemas, type ListEndpoint } from './list-handler.js';
-import { behaviourOf, rewritePatchOperations, type PatchOperation } from './dialect/index.js';
-import { ConcurrentModification, type ScimRequestContext } from './users.js';
+import { behaviourOf, rewritePatchOperations, type PatchOperation, type ProfileBehaviour } from './dialect/index.js';
+import { activeSetByPatch } from './active-patch.js';
+import { isCanonicalUser, isPlainObject, userOut } from './canonical-user.js';
+import { ConcurrentModification, patchActiveAtOnce, writeCanonicalUser, type ScimRequestContext } from './users.js';
 
 /** A PATCH that keeps meeting concurrent writes gives up after this many attempts. */
 const PATCH_ATTEMPTS = 5;
@@ -107,15 +109,32 @@ export function resourceWrites(endpoint: ResourceEndpoint) {
     if (path === '/Groups') refuseGroupMembers(request.body);
   };
 
+  // The base scimmy puts in meta.location (`<base>/Users`), as instance() sets it.
+  const basepathOf = (request: WriteRequest) => {
+    Resource.basepath(request.base);
+    return (Resource as unknown as { basepath(): string }).basepath();
+  };
+
+  // A User write whose representation is canonical (canonical-user.ts) needs none of scimmy's
+  // User constructions: its coercion would give back what it was given (decision 060). Any
+  // query parameter (an `attributes` projection) leaves the write to scimmy.
+  const canonicalUserBody = (request: WriteRequest): request is WriteRequest & { body: Record<string, unknown> } =>
+    path === '/Users' && Object.keys(request.query ?? {}).length === 0 && isPlainObject(request.body) && isCanonicalUser(request.body);
+
+  const write = async (request: WriteRequest, id: string | undefined) =>
+    canonicalUserBody(request)
+      ? userOut(await writeCanonicalUser(request.context, id, request.body), basepathOf(request))
+      : instance({ ...request, id }).write(request.body, request.context);
+
   async function create(request: WriteRequest): Promise<OperationResult> {
     refuseUnsupported(request);
-    const body = await instance({ ...request, id: undefined }).write(request.body, request.context);
+    const body = await write(request, undefined);
     return { status: 201, body, version: versionOf(body) };
   }
 
   async function replace(request: WriteRequest): Promise<OperationResult> {
     refuseUnsupported(request);
-    const body = await instance(request).write(request.body, request.context);
+    const body = await write(request, request.id);
     return { status: 200, body, version: versionOf(body) };
   }
 
@@ -131,33 +150,53 @@ export function resourceWrites(endpoint: ResourceEndpoint) {
     const body = request.body as { Operations?: unknown } | undefined;
     if (!body || !Array.isArray(body.Operations)) throw scimError(400, 'invalidSyntax', 'A PATCH body needs an Operations array');
     refuseUnsupported(request);
+    const behaviour = behaviourOf(context.principal.profile);
+    // A leaver's or re-activation's PATCH on a canonical User skips scimmy's four User
+    // constructions (decision 060); any other PATCH, or a User that is not canonical, takes PatchOp.
+    const active = path === '/Users' && Object.keys(request.query ?? {}).length === 0 ? activeSetByPatch(body) : undefined;
     for (let attempt = 1; ; attempt++) {
-      const resource = instance(request);
       context.preconditions.readVersion = undefined;
       context.preconditions.read = undefined;
-      const read = await resource.read(context);
-      const current = JSON.parse(JSON.stringify(read)) as { meta?: { version?: string } };
-      context.preconditions.readVersion = Number(/(\d+)/.exec(current.meta?.version ?? '')?.[1]);
-      const behaviour = behaviourOf(context.principal.profile);
-      const operations = rewritePatchOperations(body.Operations as PatchOperation[], current, behaviour);
-      // scimmy's PatchOp validates the message (schemas, each op's name and shape) itself.
-      const message = { ...body, Operations: operations } as unknown as ConstructorParameters<typeof SCIMMY.Messages.PatchOp>[0];
       try {
-        // PatchOp.apply(read, finalise) would coerce the written resource into a User once more
-        // (scimmy's fifth per PATCH, ~0.5 ms of CPU: 6 % of the API's busy time in a PATCH burst) only to
-        // compare it with the read; the write's own answer is that User already. So the operations
-        // are applied alone, the result written as finalise would have written it (the read when
-        // they changed nothing), and the written resource compared with the read as apply does.
-        const applied = (await new SCIMMY.Messages.PatchOp(message).apply(read as never)) as unknown;
-        const written = await resource.write(applied ?? read, context);
-        const patched = changedFrom(read, written) ? written : undefined;
-        // RFC 7644 §3.5.2: 200 with the resource, or 204; the client's profile says which it expects.
-        if (patched && behaviour.patchAnswer[path === '/Users' ? 'Users' : 'Groups'] === 'resource') return { status: 200, body: patched, version: versionOf(patched) };
-        return { status: 204, version: versionOf(patched) };
+        return (active !== undefined ? await patchActive(request, active, behaviour) : undefined) ?? (await patchThroughScimmy(request, body.Operations as PatchOperation[], behaviour));
       } catch (error) {
         if (!(error instanceof ConcurrentModification) || attempt >= PATCH_ATTEMPTS) throw error;
       }
     }
+  }
+
+  /** RFC 7644 §3.5.2: 200 with the resource, or 204; the client's profile says which it expects. */
+  function patchAnswer(read: unknown, written: unknown, behaviour: ProfileBehaviour): OperationResult {
+    const patched = changedFrom(read, written) ? written : undefined;
+    if (patched && behaviour.patchAnswer[path === '/Users' ? 'Users' : 'Groups'] === 'resource') return { status: 200, body: patched, version: versionOf(patched) };
+    return { status: 204, version: versionOf(patched) };
+  }
+
+  /** `active` set on a canonical User, answered as scimmy would answer it; undefined when the User is not canonical. */
+  async function patchActive(request: WriteRequest, active: boolean, behaviour: ProfileBehaviour): Promise<OperationResult | undefined> {
+    const patched = await patchActiveAtOnce(request.context, request.id!, active);
+    if (!patched) return undefined;
+    const basepath = basepathOf(request);
+    return patchAnswer(userOut(patched.read, basepath), userOut(patched.written, basepath), behaviour);
+  }
+
+  async function patchThroughScimmy(request: WriteRequest, sent: PatchOperation[], behaviour: ProfileBehaviour): Promise<OperationResult> {
+    const { context } = request;
+    const resource = instance(request);
+    const read = await resource.read(context);
+    const current = JSON.parse(JSON.stringify(read)) as { meta?: { version?: string } };
+    context.preconditions.readVersion = Number(/(\d+)/.exec(current.meta?.version ?? '')?.[1]);
+    const operations = rewritePatchOperations(sent, current, behaviour);
+    // scimmy's PatchOp validates the message (schemas, each op's name and shape) itself.
+    const message = { ...(request.body as object), Operations: operations } as unknown as ConstructorParameters<typeof SCIMMY.Messages.PatchOp>[0];
+    // PatchOp.apply(read, finalise) would coerce the written resource into a User once more
+    // (scimmy's fifth per PATCH, ~0.5 ms of CPU: 6 % of the API's busy time in a PATCH burst) only to
+    // compare it with the read; the write's own answer is that User already. So the operations
+    // are applied alone, the result written as finalise would have written it (the read when
+    // they changed nothing), and the written resource compared with the read as apply does.
+    const applied = (await new SCIMMY.Messages.PatchOp(message).apply(read as never)) as unknown;
+    const written = await resource.write(applied ?? read, context);
+    return patchAnswer(read, written, behaviour);
   }
 
   return { create, replace, patch, remove };

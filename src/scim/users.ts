@@ -15,6 +15,7 @@ import { recordChangeAtOnce } from '../lifecycle/transitions.js';
 import { sqlOf } from '../db/sql.js';
 import { randomUUID } from 'node:crypto';
 import type { Principal } from '../auth/tokens.js';
+import { isCanonicalUser } from './canonical-user.js';
 import { etagMatches } from './etag.js';
 import { LifecycleUserExtension } from './lifecycle-extension.js';
 import { refuseSeveralPrimaries, unsetReplacedPrimaries } from './primary.js';
@@ -266,6 +267,11 @@ async function writeAtOnce(context: ScimRequestContext, read: IdentityRead | nul
 async function writeUser(context: ScimRequestContext, id: string | undefined, instance: object): Promise<ScimUser> {
   // scimmy hands a parsed Schemas.User; its JSON form is the representation we store.
   const { id: _id, meta: _meta, ...written } = JSON.parse(JSON.stringify(instance)) as ScimUser;
+  return writeRepresentation(context, id, written);
+}
+
+/** Writes a User representation (no `id`, no `meta`) as scimmy's inbound coercion left it. */
+async function writeRepresentation(context: ScimRequestContext, id: string | undefined, written: ScimUser): Promise<ScimUser> {
   const { read, readVersion } = context.preconditions;
   // A PATCH (it read the identity first) that made a value primary unsets the one it replaces.
   const resource = readVersion !== undefined && read ? unsetReplacedPrimaries(written, read.identity.resource as ScimUser) : written;
@@ -343,6 +349,33 @@ function guarded<A extends unknown[], R>(handler: (...args: A) => Promise<R>) {
     }
   };
 }
+
+/**
+ * A create (id undefined) or replace of a representation isCanonicalUser accepts: scimmy's
+ * inbound coercion of it is itself, so it is written as it is, through the same write as
+ * scimmy's path (docs/decisions/060-scim-writes-without-coercion.md). Answers what egress shows.
+ */
+export const writeCanonicalUser = guarded((context: ScimRequestContext, id: string | undefined, resource: ScimUser) => writeRepresentation(context, id, resource));
+
+/**
+ * A PATCH that only sets `active` (active-patch.ts), applied without scimmy's PatchOp when the
+ * identity's representation is canonical: `{ ...shown, active }` is what PatchOp and the inbound
+ * coercion would write, and it goes through the same write (preconditions, version check,
+ * lifecycle event, audit rows). Undefined when the identity is not found or not canonical: the
+ * caller then takes scimmy's path, which answers those itself. Otherwise what egress showed
+ * before and shows after the write.
+ */
+export const patchActiveAtOnce = guarded(async (context: ScimRequestContext, id: string, active: boolean): Promise<{ read: ScimUser; written: ScimUser } | undefined> => {
+  const read = await readIdentity((text, values) => sqlOf(context.deps.db).query(text, values), id, false);
+  if (!read) return undefined;
+  const shown = identityToScim(read.identity);
+  const { id: _id, meta: _meta, ...representation } = shown;
+  if (!isCanonicalUser(representation)) return undefined;
+  // As readUser and the PATCH's read do: the write is conditional on this version.
+  context.preconditions.read = read;
+  context.preconditions.readVersion = read.identity.version;
+  return { read: shown, written: await writeRepresentation(context, id, { ...representation, active }) };
+});
 
 let declared = false;
 
