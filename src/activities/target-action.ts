@@ -10,16 +10,20 @@ import { SETTLED_TARGET } from '../lifecycle/plan.js';
 import { groupCommit } from '../db/group-commit.js';
 import {
   BEGIN_IF_FIRST,
+  BEGIN_IF_FIRST_STATUS,
   beginIfFirstValues,
   beginVerdict,
   EventStatusMoved,
   finishEventIfSettled,
   markTargetNeedsAttention,
   recordFailedAttempt,
+  recordFinalReadBack,
   recordReadBack,
   recordReadBacks,
+  settleFinalTarget,
   settleTarget,
   settleTargets,
+  type EventAfterWrite,
   type ReadBackOutcome,
   type TargetOutcome,
 } from '../lifecycle/transitions.js';
@@ -131,7 +135,7 @@ const TARGET_ROWS = `SELECT ${TARGET_COLUMNS}
  * (transitions.ts's BEGIN_IF_FIRST, $1-$3), in one statement.
  */
 const BEGIN_AND_READ_TARGET = `WITH ${BEGIN_IF_FIRST}
-  SELECT ${TARGET_COLUMNS}, event.status::text AS "eventStatus", EXISTS (SELECT 1 FROM begun) AS begun
+  SELECT ${TARGET_COLUMNS}, ${BEGIN_IF_FIRST_STATUS} AS "eventStatus", EXISTS (SELECT 1 FROM begun) AS begun
   FROM event
   JOIN target_action t ON t.event_id = event.id
   JOIN identity i ON i.id = event.identity_id
@@ -287,11 +291,17 @@ export function createTargetActivities({ db, connectors, dryRun, now, rateLimits
    * Acts on one target: the per-leaver activity's body, and a mass-release page's per account
    * (decision 048). `page`: the target as the page read it with the others, and where the page
    * records; a target an earlier attempt of the page gave up on (needs attention) is left as it
-   * is, as the per-leaver workflow never runs an activity again after that.
+   * is, as the per-leaver workflow never runs an activity again after that. `lean`: the target as
+   * the lean action's begin read it, and where that action records.
    */
-  async function act(request: TargetRequest, attempt: number, page?: { target: TargetRow | undefined; recorder: Recorder }, read?: TargetRow): Promise<string> {
-    const recorder = page?.recorder ?? eachAlone;
-    const target = page ? page.target : (read ?? (await readTargets(request.system, [request])).get(rowKey(request)));
+  async function act(
+    request: TargetRequest,
+    attempt: number,
+    page?: { target: TargetRow | undefined; recorder: Recorder },
+    lean?: { target: TargetRow; recorder: Recorder },
+  ): Promise<string> {
+    const recorder = page?.recorder ?? lean?.recorder ?? eachAlone;
+    const target = page ? page.target : (lean?.target ?? (await readTargets(request.system, [request])).get(rowKey(request)));
     if (!target) throw new Error(`no ${request.action} target for ${request.system} in event ${request.eventId}`);
     if (SETTLED.has(target.status) || (page && target.status === 'needs_attention')) return target.status;
 
@@ -403,20 +413,36 @@ export function createTargetActivities({ db, connectors, dryRun, now, rateLimits
 
   /** The target, and whether to act on it: the event begun (by this read or another's), ended, or not to act on. */
   async function beginAndRead(request: TargetRequest): Promise<{ target: TargetRow; verdict: 'act' | 'wait' | 'cancelled' }> {
-    const [row] = await sqlOf(db).query<TargetRow & { eventStatus: string; begun: boolean }>(BEGIN_AND_READ_TARGET, [
+    // The event's status as committed when a sibling began it since the snapshot (BEGIN_IF_FIRST's `latest`).
+    const [row] = await sqlOf(db).prepared<TargetRow & { eventStatus: string; begun: boolean }>(BEGIN_AND_READ_TARGET, [
       ...beginIfFirstValues(request.eventId, now()),
       request.system,
       request.action,
     ]);
     if (!row) throw new Error(`no ${request.action} target for ${request.system} in event ${request.eventId}`);
-    let verdict = beginVerdict({ status: row.eventStatus, begun: row.begun });
-    if (verdict === 'wait') {
-      // Its snapshot predates the row lock: another target action of the event may have begun it
-      // meanwhile (the usual case, all three start together), or a rehire cancelled it. Read again.
-      const [event] = await sqlOf(db).query<{ status: string }>(`SELECT status::text AS status FROM lifecycle_event WHERE id = $1::uuid`, [request.eventId]);
-      verdict = beginVerdict({ status: event?.status ?? 'cancelled', begun: false });
-    }
+    const verdict = beginVerdict({ status: row.eventStatus, begun: row.begun });
     return { target: row, verdict: verdict === 'wait' || verdict === 'cancelled' ? verdict : 'act' };
+  }
+
+  /**
+   * The lean action's writes (decision 059): a target's last one (isFinal) is written by the
+   * variant that answers its event as the end reads it, kept in `after` for finishEventIfSettled.
+   */
+  function answering(): Recorder & { after: EventAfterWrite | null } {
+    const recorder: Recorder & { after: EventAfterWrite | null } = {
+      after: null,
+      async settle(target, outcome) {
+        if (!isFinal({ system: target.system, status: outcome.status })) return eachAlone.settle(target, outcome);
+        recorder.after = await settleFinalTarget(db, target, outcome, now());
+      },
+      async readBack(target, outcome) {
+        if (outcome.status === 'read_contradicted') return eachAlone.readBack(target, outcome);
+        // A final verdict counts no contradicting read: recordReadBack answers 1 for it too.
+        recorder.after = await recordFinalReadBack(db, target, { ...outcome, status: outcome.status }, now());
+        return 1;
+      },
+    };
+    return recorder;
   }
 
   return {
@@ -427,14 +453,16 @@ export function createTargetActivities({ db, connectors, dryRun, now, rateLimits
      * event's start and end are no workflow steps of their own. The first of its target actions
      * to read begins the event, as beginIfFirst would (none acts before it is running, so a rehire
      * cancels either all of them or none); after its last write each one ends the event if every
-     * target is final, so the last to commit ends it. Run again, it finds its target settled and
+     * target is final, so the last to commit ends it, reading the event in that write's own
+     * statement where it can (decision 059). Run again, it finds its target settled and
      * the event ended, and answers the same.
      */
     applyLeanTargetAction: heartbeating(async (request: TargetRequest): Promise<LeanTargetResult> => {
       const { target, verdict } = await beginAndRead(request);
       if (verdict !== 'act') return { status: verdict, ended: false };
-      const status = await act(request, Context.current().info.attempt, undefined, target);
-      const ended = await finishEventIfSettled(db, request.eventId, now(), isFinal, lookupSettingOf(connectors));
+      const recorder = answering();
+      const status = await act(request, Context.current().info.attempt, undefined, { target, recorder });
+      const ended = await finishEventIfSettled(db, request.eventId, now(), isFinal, lookupSettingOf(connectors), recorder.after);
       return { status, ended: ended !== null };
     }),
 

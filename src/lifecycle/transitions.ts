@@ -473,9 +473,14 @@ export type BeginVerdict = 'begun' | 'running' | 'cancelled' | 'wait';
 /**
  * beginIfFirst's statement as CTEs over the event `$1`, at `$2`, with STARTABLE as `$3`
  * (beginIfFirstValues): `event` as the statement's snapshot shows it, `earlier` (whether an
- * earlier event of the person is open) and `begun` (the move to running, when none is). The lean
- * target action (decision 055) joins its read of the target to them, so that the first of an
- * event's target actions begins it in the statement that reads what it acts on.
+ * earlier event of the person is open), `begun` (the move to running, when none is) and `latest`.
+ * The lean target action (decision 055) joins its read of the target to them, so that the first of
+ * an event's target actions begins it in the statement that reads what it acts on.
+ * `latest` (decision 059): when the snapshot showed the event startable and this statement did not
+ * begin it, a sibling's begin or a rehire's cancellation may have committed since. A locking read
+ * waits for such a writer and answers the row as it committed it (READ COMMITTED, PostgreSQL docs
+ * 13.2.1), so the statement answers `running` or `cancelled` without a second read. A lock alone
+ * writes no new row version, so it does not disturb a final write's check (EVENT_AFTER_WRITE).
  */
 export const BEGIN_IF_FIRST = `event AS (SELECT id, status, identity_id, created_at FROM lifecycle_event WHERE id = $1::uuid),
      earlier AS (
@@ -486,7 +491,14 @@ export const BEGIN_IF_FIRST = `event AS (SELECT id, status, identity_id, created
      begun AS (
        UPDATE lifecycle_event e SET status = 'running', updated_at = $2 FROM event, earlier
        WHERE e.id = event.id AND e.status::text = ANY($3::text[]) AND NOT earlier.open
-       RETURNING e.id)`;
+       RETURNING e.id),
+     latest AS (
+       SELECT l.status FROM lifecycle_event l, event
+       WHERE l.id = event.id AND event.status::text = ANY($3::text[]) AND NOT EXISTS (SELECT 1 FROM begun)
+       FOR NO KEY UPDATE OF l)`;
+
+/** The event's status as BEGIN_IF_FIRST answers it: the latest committed when it was locked, else the snapshot's. */
+export const BEGIN_IF_FIRST_STATUS = `coalesce((SELECT latest.status FROM latest), event.status)::text`;
 
 export function beginIfFirstValues(eventId: string, now: Date): [string, Date, string[]] {
   return [eventId, now, [...STARTABLE]];
@@ -501,20 +513,22 @@ export function beginIfFirstValues(eventId: string, now: Date): [string, Date, s
  * then calls beginEvent.
  */
 export async function beginIfFirst(db: Database, eventId: string, now: Date): Promise<BeginVerdict> {
-  const [row] = await sqlOf(db).query<{ status: string; begun: boolean }>(
-    `WITH ${BEGIN_IF_FIRST} SELECT event.status::text AS status, EXISTS (SELECT 1 FROM begun) AS begun FROM event`,
+  const [row] = await sqlOf(db).prepared<{ status: string; begun: boolean }>(
+    `WITH ${BEGIN_IF_FIRST} SELECT ${BEGIN_IF_FIRST_STATUS} AS status, EXISTS (SELECT 1 FROM begun) AS begun FROM event`,
     beginIfFirstValues(eventId, now),
   );
   if (!row) throw new EventStatusMoved(eventId, STARTABLE, null);
   return beginVerdict(row);
 }
 
-/** What BEGIN_IF_FIRST's statement found: `status` as its snapshot showed the event, and whether it began it. */
+/**
+ * What BEGIN_IF_FIRST's statement found: `status` as BEGIN_IF_FIRST_STATUS answers it, and whether
+ * it began the event. Still startable: an earlier event of the person is open (or was, in the
+ * statement's snapshot), and the workflow waits for it and asks again through beginEvent.
+ */
 export function beginVerdict(row: { status: string; begun: boolean }): BeginVerdict {
   if (row.begun) return 'begun';
   if (row.status === 'cancelled') return 'cancelled';
-  // The UPDATE re-checks the status under its row lock: a rehire that cancelled the event between
-  // the snapshot and the lock leaves it unchanged, and the workflow asks again through beginEvent.
   return (STARTABLE as readonly string[]).includes(row.status) ? 'wait' : 'running';
 }
 
@@ -655,10 +669,18 @@ interface TargetWrite {
  * accounts' outcomes together this way (decision 048); one target is a list of one.
  */
 async function writeTargets(db: Database, writes: TargetWrite[], now: Date): Promise<boolean[]> {
+  const { ctes, values } = targetWrites(writes, now);
+  const rows = await sqlOf(db).prepared<{ eventId: string; system: string }>(`WITH ${ctes} SELECT event_id::text AS "eventId", system FROM moved`, values);
+  const moved = new Set(rows.map((row) => `${row.eventId} ${row.system}`));
+  return writes.map((write) => moved.has(`${write.target.eventId} ${write.target.system}`));
+}
+
+/** writeTargets' CTEs (`input`, `moved`, `link`, `audit`), with `now` as `$11`; `moved` returns each target's row as written. */
+function targetWrites(writes: TargetWrite[], now: Date): { ctes: string; values: unknown[] } {
   const record = auditInsertSql(writes.map((write) => write.audit), now, 12, '(entry.event_id, entry.system) IN (SELECT event_id, system FROM moved)');
   const column = <T>(pick: (write: TargetWrite) => T) => writes.map(pick);
-  const rows = await sqlOf(db).prepared<{ eventId: string; system: string }>(
-    `WITH input AS (
+  return {
+    ctes: `input AS (
        SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::text[], $8::uuid[], $9::boolean[], $10::text[])
          AS input(event_id, system, action, status, account_id, confirmed_at, last_error, identity_id, new_link, expected)),
      moved AS (
@@ -670,14 +692,14 @@ async function writeTargets(db: Database, writes: TargetWrite[], now: Date): Pro
          attempts = t.attempts + 1, updated_at = $11::timestamptz
        FROM input
        WHERE t.event_id = input.event_id AND t.system = input.system AND t.action = input.action::action_kind AND t.status = input.expected::action_status
-       RETURNING t.event_id, t.system, input.identity_id, input.account_id, input.new_link),
+       RETURNING t.event_id, t.system, input.identity_id, input.account_id, input.new_link,
+         t.id AS target_id, t.status AS target_status, t.last_error AS target_last_error),
      link AS (
        INSERT INTO account_link (identity_id, system, account_id, resolved_at)
        SELECT DISTINCT ON (identity_id, system) identity_id, system, account_id, $11::timestamptz FROM moved WHERE new_link
        ON CONFLICT (identity_id, system) DO UPDATE SET account_id = EXCLUDED.account_id, resolved_at = EXCLUDED.resolved_at),
-     audit AS (${record.text})
-     SELECT event_id::text AS "eventId", system FROM moved`,
-    [
+     audit AS (${record.text})`,
+    values: [
       column((write) => write.target.eventId),
       column((write) => write.target.system),
       column((write) => write.target.action),
@@ -691,9 +713,7 @@ async function writeTargets(db: Database, writes: TargetWrite[], now: Date): Pro
       now,
       ...record.values,
     ],
-  );
-  const moved = new Set(rows.map((row) => `${row.eventId} ${row.system}`));
-  return writes.map((write) => moved.has(`${write.target.eventId} ${write.target.system}`));
+  };
 }
 
 /** Writes one target (writeTargets); EventStatusMoved when it was no longer as expected, and the retry reads what happened. */
@@ -729,6 +749,18 @@ export async function settleTarget(db: Database, target: TargetOutcome['target']
 }
 
 /**
+ * settleTarget for an outcome that is the target's last (decision 059): the same write, answering
+ * its event as the end reads it (EVENT_AFTER_WRITE). EventStatusMoved when the target had moved.
+ */
+export async function settleFinalTarget(db: Database, target: TargetOutcome['target'], outcome: TargetOutcome['outcome'], now: Date): Promise<EventAfterWrite> {
+  const write = settleWrite({ target, outcome }, now);
+  const { ctes, values } = targetWrites([write], now);
+  const after = eventAfterWrite(await sqlOf(db).prepared<EndRow & { current: boolean }>(`WITH ${ctes}, ${EVENT_AFTER_WRITE('$11')}`, values));
+  if (!after) throw new EventStatusMoved(target.eventId, [write.expected], null);
+  return after;
+}
+
+/**
  * Several targets' outcomes in one statement (a mass-release page's, decision 048), each written
  * exactly as settleTarget writes it; answers, per outcome, whether it was written (false: the
  * target was no longer pending).
@@ -761,6 +793,38 @@ export async function recordReadBack(db: Database, target: ReadBackOutcome['targ
  */
 export async function recordReadBacks(db: Database, readBacks: ReadBackOutcome[], now: Date): Promise<number[]> {
   if (readBacks.length === 0) return [];
+  const { ctes, values } = readBackWrites(readBacks, now);
+  // A data-modifying CTE's row is not visible to the statement's own reads: the count adds this one.
+  const rows = await sqlOf(db).prepared<{ count: number }>(
+    `WITH ${ctes}
+     SELECT CASE WHEN input.outcome = 'read_contradicted' THEN 1 + (
+       SELECT count(*)::int FROM audit_event a
+       WHERE a.event_id = input.event_id AND a.system = input.system AND a.action = 'target.' || input.action || '.read_contradicted'
+         AND (a.data->>'generation')::int = input.generation)
+     ELSE 1 END AS count
+     FROM input ORDER BY input.n`,
+    values,
+  );
+  return rows.map((row) => row.count);
+}
+
+/**
+ * recordReadBack for a verdict that is the target's last, `verified` or `not_found` (decision 059):
+ * the same write, answering its event as the end reads it (EVENT_AFTER_WRITE); null when the
+ * target was no longer accepted and nothing was written.
+ */
+export async function recordFinalReadBack(
+  db: Database,
+  target: ReadBackOutcome['target'],
+  outcome: ReadBackOutcome['outcome'] & { status: 'verified' | 'not_found' },
+  now: Date,
+): Promise<EventAfterWrite | null> {
+  const { ctes, values } = readBackWrites([{ target, outcome }], now);
+  return eventAfterWrite(await sqlOf(db).prepared<EndRow & { current: boolean }>(`WITH ${ctes}, ${EVENT_AFTER_WRITE('$7')}`, values));
+}
+
+/** recordReadBacks' CTEs (`input`, `moved`, `audit`), with `now` as `$7`; `moved` returns each target's row as written. */
+function readBackWrites(readBacks: ReadBackOutcome[], now: Date): { ctes: string; values: unknown[] } {
   const record = auditInsertSql(
     readBacks.map(({ target, outcome }) => ({
       actor: 'system',
@@ -773,9 +837,8 @@ export async function recordReadBacks(db: Database, readBacks: ReadBackOutcome[]
     now,
     8,
   );
-  // A data-modifying CTE's row is not visible to the statement's own reads: the count adds this one.
-  const rows = await sqlOf(db).prepared<{ count: number }>(
-    `WITH input AS (
+  return {
+    ctes: `input AS (
        SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[]) WITH ORDINALITY
          AS input(event_id, system, action, outcome, last_error, generation, n)),
      moved AS (
@@ -788,15 +851,9 @@ export async function recordReadBacks(db: Database, readBacks: ReadBackOutcome[]
          updated_at = $7::timestamptz
        FROM input
        WHERE t.event_id = input.event_id AND t.system = input.system AND t.action = input.action::action_kind AND t.status = 'succeeded'
-       RETURNING t.id),
-     audit AS (${record.text})
-     SELECT CASE WHEN input.outcome = 'read_contradicted' THEN 1 + (
-       SELECT count(*)::int FROM audit_event a
-       WHERE a.event_id = input.event_id AND a.system = input.system AND a.action = 'target.' || input.action || '.read_contradicted'
-         AND (a.data->>'generation')::int = input.generation)
-     ELSE 1 END AS count
-     FROM input ORDER BY input.n`,
-    [
+       RETURNING t.event_id, t.id AS target_id, t.status AS target_status, t.last_error AS target_last_error),
+     audit AS (${record.text})`,
+    values: [
       readBacks.map(({ target }) => target.eventId),
       readBacks.map(({ target }) => target.system),
       readBacks.map(({ target }) => target.action),
@@ -806,8 +863,7 @@ export async function recordReadBacks(db: Database, readBacks: ReadBackOutcome[]
       now,
       ...record.values,
     ],
-  );
-  return rows.map((row) => row.count);
+  };
 }
 
 /**
@@ -860,10 +916,68 @@ export async function markTargetNeedsAttention(db: Database, target: TargetKey &
 }
 
 /** The targets of the event `id` names, as the event's end read them; its write goes ahead only when they are still so. */
-const targetsSeen = (id: string) => `(SELECT coalesce(string_agg(t.id::text || ':' || t.status::text || ':' || coalesce(md5(t.last_error), ''), ',' ORDER BY t.created_at, t.id), '')
-   FROM target_action t WHERE t.event_id = ${id})`;
+const targetsSeen = (id: string, status = 't.status', lastError = 't.last_error', from = 'target_action t') =>
+  `(SELECT coalesce(string_agg(t.id::text || ':' || ${status}::text || ':' || coalesce(md5(${lastError}), ''), ',' ORDER BY t.created_at, t.id), '')
+   FROM ${from} WHERE t.event_id = ${id})`;
 
 type LookupOf = (system: string) => string;
+
+/** The event and one of its targets per row (`id` null: it has none), as the event's end reads them. */
+interface EndRow {
+  eventId: string;
+  kind: string;
+  identityId: string;
+  eventStatus: string;
+  seen: string;
+  id: string | null;
+  system: string;
+  action: string;
+  status: string;
+  lastError: string | null;
+}
+
+/** The end's read: the events `$1` and their targets. */
+const END_READ = `SELECT e.id::text AS "eventId", e.kind::text AS kind, e.identity_id AS "identityId", e.status::text AS "eventStatus", ${targetsSeen('e.id')} AS seen,
+         t.id, t.system, t.action::text AS action, t.status::text AS status, t.last_error AS "lastError"
+  FROM lifecycle_event e LEFT JOIN target_action t ON t.event_id = e.id
+  WHERE e.id = ANY($1::uuid[]) ORDER BY e.id, t.created_at, t.id`;
+
+/**
+ * A target's final write's answer (decision 059): its event and every target as the end reads
+ * them, this write's row included. `current`: no other write of the event's row committed between
+ * the statement's snapshot and its lock on the row, so the rows miss no other final write.
+ */
+export interface EventAfterWrite {
+  current: boolean;
+  rows: EndRow[];
+}
+
+/**
+ * What a target's final write adds to its statement (after the CTE `moved`, which returns the
+ * target's row as written; `now` is the statement's placeholder): it locks its event's row after
+ * the target's (retryTargets' order) and writes it, so that every final write of an event writes
+ * the row and they commit one after the other. The snapshot's row version (`xmin`) equal to the
+ * one locked means none committed in between: the latest of them to commit then reads every
+ * other's in its snapshot, or is not current and reads again after its commit. A statement's
+ * reads do not see its own CTEs' writes: the target's row is taken from `moved`.
+ */
+const EVENT_AFTER_WRITE = (now: string) => `locked AS (
+       SELECT e.id, e.xmin AS version FROM lifecycle_event e WHERE e.id IN (SELECT event_id FROM moved) FOR NO KEY UPDATE),
+     touched AS (UPDATE lifecycle_event e SET updated_at = ${now}::timestamptz FROM locked WHERE e.id = locked.id)
+     SELECT e.id::text AS "eventId", e.kind::text AS kind, e.identity_id AS "identityId", e.status::text AS "eventStatus",
+            e.xmin = locked.version AS current,
+            ${targetsSeen('e.id', 'coalesce(m.target_status, t.status)', 'CASE WHEN m.target_id IS NULL THEN t.last_error ELSE m.target_last_error END', 'target_action t LEFT JOIN moved m ON m.target_id = t.id')} AS seen,
+            t.id, t.system, t.action::text AS action, coalesce(m.target_status, t.status)::text AS status,
+            CASE WHEN m.target_id IS NULL THEN t.last_error ELSE m.target_last_error END AS "lastError"
+     FROM locked JOIN lifecycle_event e ON e.id = locked.id
+     LEFT JOIN target_action t ON t.event_id = e.id LEFT JOIN moved m ON m.target_id = t.id
+     ORDER BY t.created_at, t.id`;
+
+function eventAfterWrite(rows: (EndRow & { current: boolean })[]): EventAfterWrite | null {
+  const [first] = rows;
+  if (!first) return null;
+  return { current: first.current, rows: rows.map(({ current: _current, ...row }) => row) };
+}
 
 interface EventEnd {
   eventId: string;
@@ -874,7 +988,7 @@ interface EventEnd {
 }
 
 /** What an event's end writes, from the event and its targets as read; null when it is already so. */
-function eventEnd(rows: { kind: string; identityId: string; eventStatus: string; seen: string; id: string | null; system: string; action: string; status: string; lastError: string | null }[], eventId: string, lookupOf: LookupOf): EventEnd | { eventId: string; status: string; seen: null } {
+function eventEnd(rows: EndRow[], eventId: string, lookupOf: LookupOf): EventEnd | { eventId: string; status: string; seen: null } {
   const event = rows[0]!;
   const targets = rows.filter((row) => row.id !== null);
   // A leaver whose every system knows no such account was most likely looked up wrongly (decision 021).
@@ -912,7 +1026,8 @@ export async function finishEvent(db: Database, eventId: string, now: Date, look
  * lean target action's (decision 055) after its own last write. Each target action checks after
  * its last write has committed, so the last of them to commit sees every other one's and ends the
  * event; two that both see all final write the end once (finishEvents' conditional write). Null:
- * a target is still to be settled, and the event stays open.
+ * a target is still to be settled, and the event stays open. `after`: what the action's final
+ * write answered (decision 059); when current, it is the read, and only the end's write is sent.
  */
 export async function finishEventIfSettled(
   db: Database,
@@ -920,8 +1035,9 @@ export async function finishEventIfSettled(
   now: Date,
   final: (target: { system: string; status: string }) => boolean,
   lookupOf?: LookupOf,
+  after?: EventAfterWrite | null,
 ): Promise<string | null> {
-  return (await finishEvents(db, [eventId], now, lookupOf, final)).get(eventId) ?? null;
+  return (await finishEvents(db, [eventId], now, lookupOf, final, after?.current ? after.rows : undefined)).get(eventId) ?? null;
 }
 
 /**
@@ -935,18 +1051,14 @@ export async function finishEvents(
   now: Date,
   lookupOf: LookupOf = (system) => `${system}'s lookup setting`,
   final?: (target: { system: string; status: string }) => boolean,
+  read?: EndRow[],
 ): Promise<Map<string, string>> {
   const sql = sqlOf(db);
   const statuses = new Map<string, string>();
   let open = [...new Set(eventIds)];
   for (let attempt = 0; open.length > 0; attempt += 1) {
-    const rows = await sql.query<{ eventId: string; kind: string; identityId: string; eventStatus: string; seen: string; id: string | null; system: string; action: string; status: string; lastError: string | null }>(
-      `SELECT e.id::text AS "eventId", e.kind::text AS kind, e.identity_id AS "identityId", e.status::text AS "eventStatus", ${targetsSeen('e.id')} AS seen,
-              t.id, t.system, t.action::text AS action, t.status::text AS status, t.last_error AS "lastError"
-       FROM lifecycle_event e LEFT JOIN target_action t ON t.event_id = e.id
-       WHERE e.id = ANY($1::uuid[]) ORDER BY e.id, t.created_at, t.id`,
-      [open],
-    );
+    // `read`: the events and their targets as a caller's own statement just read them, for the first round.
+    const rows = attempt === 0 && read ? read : await sql.prepared<EndRow>(END_READ, [open]);
     const byEvent = new Map<string, typeof rows>();
     for (const row of rows) byEvent.set(row.eventId, [...(byEvent.get(row.eventId) ?? []), row]);
     const ends: EventEnd[] = [];
@@ -962,7 +1074,7 @@ export async function finishEvents(
     if (ends.length === 0) return statuses;
     const record = auditInsertSql(ends.map((end) => end.audit), now, 8, 'entry.event_id IN (SELECT id FROM finished)');
     const fixes = ends.flatMap((end) => end.fixes.map((fix) => ({ ...fix, eventId: end.eventId })));
-    const written = await sql.query<{ id: string; finished: boolean; unchanged: boolean }>(
+    const written = await sql.prepared<{ id: string; finished: boolean; unchanged: boolean }>(
       `WITH input AS (SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[]) AS input(id, status, seen)),
        finished AS (
          UPDATE lifecycle_event e SET status = input.status::event_status, completed_at = $4::timestamptz, updated_at = $4::timestamptz

@@ -8,6 +8,7 @@ import { createTargetActivities, type LeanTargetResult } from '../../src/activit
 import type { AccountState, Connector, SystemName } from '../../src/connectors/types.js';
 import { logger } from '../../src/logger.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { holdRow } from '../support/row-hold.js';
 
 const SYSTEMS: SystemName[] = ['rocketchat', 'mendix', 'userapi'];
 
@@ -105,6 +106,40 @@ describe('the lean target action', () => {
     expect(await run(eventId, 'userapi')).toEqual({ status: 'verified', ended: false });
     expect(await eventStatus(eventId)).toBe('running');
     expect(await ends(eventId)).toEqual([]);
+  });
+
+  // Decision 059's two races, each made deterministic by holding the event's row (row-hold.ts).
+  const settled = (eventId: string, system: SystemName) => database.query(`UPDATE target_action SET status = 'verified' WHERE event_id = $1 AND system = $2`, [eventId, system]);
+
+  it('lets both of two actions beginning the event at once act, and the last to settle end it', async () => {
+    const { eventId } = await leaver('lean-begin-race', 'pending');
+    await settled(eventId, 'rocketchat');
+    const hold = await holdRow(database.url, 'lifecycle_event', eventId);
+    // Both begins' snapshots show the event pending; one begins it, the other finds it running.
+    const results = [run(eventId, 'mendix'), run(eventId, 'userapi')];
+    await hold.waiters(2);
+    await hold.release();
+    expect((await Promise.all(results)).map((result) => result.status)).toEqual(['succeeded', 'verified']);
+    expect((await Promise.all(results)).some((result) => result.ended)).toBe(true);
+    expect(calls.filter((call) => call.endsWith('-lean-begin-race')).sort()).toEqual(['deactivate mendix-lean-begin-race', 'deactivate userapi-lean-begin-race']);
+    expect(await eventStatus(eventId)).toBe('completed');
+    expect(await ends(eventId)).toEqual([{ action: 'lifecycle.leaver.completed' }]);
+  });
+
+  it('ends the event from the final write whose snapshot missed the other one, after its commit', async () => {
+    const { eventId } = await leaver('lean-end-race', 'running');
+    await settled(eventId, 'userapi');
+    const hold = await holdRow(database.url, 'lifecycle_event', eventId);
+    // Mendix's outcome and Rocket.Chat's read-back, each the target's last write, both written
+    // before either locks the event: the first to lock it is current and sees the other open; the
+    // second finds the row written since its snapshot and reads the event again.
+    const results = Promise.all([run(eventId, 'mendix'), run(eventId, 'rocketchat')]);
+    await hold.waiters(2);
+    await hold.release();
+    expect((await results).map((result) => result.status)).toEqual(['succeeded', 'verified']);
+    expect((await results).map((result) => result.ended).sort()).toEqual([false, true]);
+    expect(await eventStatus(eventId)).toBe('completed');
+    expect(await ends(eventId)).toEqual([{ action: 'lifecycle.leaver.completed' }]);
   });
 
   it('acts on nothing in an event cancelled before it began', async () => {

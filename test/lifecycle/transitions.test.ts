@@ -5,8 +5,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AuditIntegrator } from '../../src/audit/integrator.js';
 import { verifyChain } from '../../src/audit/verify.js';
-import { beginEvent, EventStatusMoved, finishEvent, recordReadBack, settleTarget } from '../../src/lifecycle/transitions.js';
+import { beginEvent, beginIfFirst, EventStatusMoved, finishEvent, recordReadBack, settleTarget } from '../../src/lifecycle/transitions.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { holdRow } from '../support/row-hold.js';
 
 describe('one-statement transitions', () => {
   let database: TestDatabase;
@@ -79,6 +80,36 @@ describe('one-statement transitions', () => {
     expect(event!.status).toBe('needs_attention');
   });
 
+  // Decision 059: beginIfFirst's statement answers the event as committed when a sibling's begin or
+  // a cancellation got there between its snapshot and its lock (row-hold.ts makes the race certain).
+  async function pendingLeaver() {
+    const identity = await database.db.identity.create({ data: { userName: `begin-race-${counter++}`, resource: {} } });
+    const event = await database.db.lifecycleEvent.create({
+      data: { identityId: identity.id, kind: 'leaver', status: 'pending', actor: 'okta', effectiveAt: new Date(), workflowId: `wf-begin-race-${counter++}`, changes: {} },
+    });
+    return event.id;
+  }
+
+  it('answers running, not wait, to the begin whose snapshot predates its sibling\'s', async () => {
+    const eventId = await pendingLeaver();
+    const hold = await holdRow(database.url, 'lifecycle_event', eventId);
+    // Both statements' snapshots show the event pending; both then wait for the row.
+    const begins = [beginIfFirst(database.db, eventId, new Date()), beginIfFirst(database.db, eventId, new Date())];
+    await hold.waiters(2);
+    await hold.release();
+    expect((await Promise.all(begins)).sort()).toEqual(['begun', 'running']);
+    expect(await database.db.lifecycleEvent.findUniqueOrThrow({ where: { id: eventId } })).toMatchObject({ status: 'running' });
+  });
+
+  it('answers cancelled when a rehire cancels the event between its snapshot and its lock', async () => {
+    const eventId = await pendingLeaver();
+    const hold = await holdRow(database.url, 'lifecycle_event', eventId);
+    const begin = beginIfFirst(database.db, eventId, new Date());
+    await hold.waiters(1);
+    await hold.release({ text: `UPDATE lifecycle_event SET status = 'cancelled' WHERE id = $1::uuid`, values: [eventId] });
+    expect(await begin).toBe('cancelled');
+  });
+
   it('writes audit rows that chain and verify', async () => {
     const { identityId, eventId } = await leaver(['mendix']);
     await settleTarget(database.db, { eventId, system: 'mendix', action: 'deactivate', identityId }, { status: 'succeeded', accountId: 'm-1', data: { note: 'ünïcode' } }, new Date());
@@ -139,3 +170,4 @@ describe('beginEvent for a dated mover (decision 026)', () => {
     expect(cancelled).toEqual({ action: 'lifecycle.mover.cancelled', data: { reason: 'the person left before the mover took effect' } });
   });
 });
+
