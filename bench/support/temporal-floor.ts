@@ -64,6 +64,18 @@ async function startStub(latencyMs: number): Promise<{ url: string; close(): Pro
   };
 }
 
+export class TemporalFloorFailed extends Error {
+  override readonly name = 'TemporalFloorFailed';
+}
+
+/** Throws the first rejection of `settled`, as the cause of one error that counts them all. */
+function throwFirstFailure(what: string, settled: PromiseSettledResult<unknown>[]): void {
+  const failures = settled.filter((outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected');
+  if (failures.length === 0) return;
+  const first = failures[0]!.reason as Error;
+  throw new TemporalFloorFailed(`${what}: ${failures.length} failed; the first: ${first.name}: ${first.message}`, { cause: first });
+}
+
 export async function measureTemporalFloor(options: TemporalFloorOptions): Promise<TemporalFloor> {
   const namespace = options.namespace ?? 'default';
   const taskQueue = `floor-${randomBytes(4).toString('hex')}`;
@@ -74,17 +86,24 @@ export async function measureTemporalFloor(options: TemporalFloorOptions): Promi
     await worker.call('start', { address: options.address, namespace, taskQueue, stubUrl: stub.url });
     const client = new Client({ connection, namespace });
     const run = async (count: number, prefix: string) => {
-      const handles: Promise<unknown>[] = [];
+      // Every start and every result settles before this returns, so that the connection is
+      // closed (finally, below) only once nothing uses it any more: a start that failed used to
+      // leave the other lanes and the result polls running, whose retries then failed with
+      // "Channel has been shut down" and hid the first error.
+      const results: Promise<unknown>[] = [];
       let next = 0;
-      await Promise.all(
+      const starts = await Promise.allSettled(
         Array.from({ length: options.startConcurrency ?? 16 }, async () => {
           for (let index = next++; index < count; index = next++) {
             const handle = await client.workflow.start('floorLeaverWorkflow', { taskQueue, workflowId: `${prefix}-${index}`, args: [SYSTEMS] });
-            handles.push(handle.result());
+            const result = handle.result();
+            // Handled now (allSettled below reads it), or a failure during the starts is an unhandled rejection.
+            result.catch(() => {});
+            results.push(result);
           }
         }),
       );
-      await Promise.all(handles);
+      throwFirstFailure(`running ${count} floor workflows`, [...starts, ...(await Promise.allSettled(results))]);
     };
     // Warm-up, not counted: the worker's first workflow tasks load the bundle into its isolate.
     await run(Math.min(20, options.workflows), `${taskQueue}-warm`);
