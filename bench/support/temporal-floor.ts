@@ -7,7 +7,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { Client, Connection } from '@temporalio/client';
+import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import { startChild } from './child.js';
 import type { FloorWorkerApi } from './temporal-floor-worker.js';
 
@@ -68,6 +68,33 @@ export class TemporalFloorFailed extends Error {
   override readonly name = 'TemporalFloorFailed';
 }
 
+/**
+ * result() calls waiting at once. Each is a GetWorkflowExecutionHistory long poll, which the
+ * frontend admits up to `frontend.namespaceCount` at once per method and namespace (1,200 by
+ * default, Temporal server 1.29's dynamicconfig/constants.go, unchanged by `temporal server
+ * start-dev`) and refuses beyond with RESOURCE_EXHAUSTED "namespace concurrent poller limit
+ * exceeded"; the client retries that for about 40 s, then fails the call.
+ */
+const RESULT_WAITERS = 16;
+
+/** Runs `task` for 0..count-1, `lanes` at a time, and answers once every one has settled. */
+async function inLanes(lanes: number, count: number, task: (index: number) => Promise<unknown>): Promise<PromiseSettledResult<unknown>[]> {
+  const outcomes: PromiseSettledResult<unknown>[] = [];
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(lanes, count) }, async () => {
+      for (let index = next++; index < count; index = next++) {
+        try {
+          outcomes[index] = { status: 'fulfilled', value: await task(index) };
+        } catch (reason) {
+          outcomes[index] = { status: 'rejected', reason };
+        }
+      }
+    }),
+  );
+  return outcomes;
+}
+
 /** Throws the first rejection of `settled`, as the cause of one error that counts them all. */
 function throwFirstFailure(what: string, settled: PromiseSettledResult<unknown>[]): void {
   const failures = settled.filter((outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected');
@@ -87,23 +114,18 @@ export async function measureTemporalFloor(options: TemporalFloorOptions): Promi
     const client = new Client({ connection, namespace });
     const run = async (count: number, prefix: string) => {
       // Every start and every result settles before this returns, so that the connection is
-      // closed (finally, below) only once nothing uses it any more: a start that failed used to
-      // leave the other lanes and the result polls running, whose retries then failed with
-      // "Channel has been shut down" and hid the first error.
-      const results: Promise<unknown>[] = [];
-      let next = 0;
-      const starts = await Promise.allSettled(
-        Array.from({ length: options.startConcurrency ?? 16 }, async () => {
-          for (let index = next++; index < count; index = next++) {
-            const handle = await client.workflow.start('floorLeaverWorkflow', { taskQueue, workflowId: `${prefix}-${index}`, args: [SYSTEMS] });
-            const result = handle.result();
-            // Handled now (allSettled below reads it), or a failure during the starts is an unhandled rejection.
-            result.catch(() => {});
-            results.push(result);
-          }
-        }),
-      );
-      throwFirstFailure(`running ${count} floor workflows`, [...starts, ...(await Promise.allSettled(results))]);
+      // closed (finally, below) only once nothing uses it any more: a failure used to leave the
+      // other calls running, whose retries then failed with "Channel has been shut down" and hid it.
+      const handles: WorkflowHandle[] = [];
+      const starts = await inLanes(options.startConcurrency ?? 16, count, async (index) => {
+        handles[index] = await client.workflow.start('floorLeaverWorkflow', { taskQueue, workflowId: `${prefix}-${index}`, args: [SYSTEMS] });
+      });
+      throwFirstFailure(`starting ${count} floor workflows`, starts);
+      // Waited for in start order by a few long polls, not one per workflow: the server refuses
+      // more than 1,200 at once (RESULT_WAITERS), which failed the floor whenever more than 1,200
+      // workflows were still running for 40 s. The last result still answers when the last
+      // workflow completes; the earlier ones have mostly completed by the time their turn comes.
+      throwFirstFailure(`running ${count} floor workflows`, await inLanes(RESULT_WAITERS, count, (index) => handles[index]!.result()));
     };
     // Warm-up, not counted: the worker's first workflow tasks load the bundle into its isolate.
     await run(Math.min(20, options.workflows), `${taskQueue}-warm`);
