@@ -6,7 +6,7 @@
 // does pace, send at once and are counted in the same pace.
 //
 // A 429 moves the pace, not only the call that got it: no call of that count goes out before the
-// vendor's hint (Retry-After, Rocket.Chat's X-RateLimit-Reset), and the pace slows by a tenth,
+// vendor's hint (Retry-After, Rocket.Chat's X-RateLimit-Reset), and the pace slows by 5 %,
 // because calls spaced exactly at a fixed-window vendor's limit still meet its window edges.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { RetryableDownstreamError } from './errors.js';
@@ -16,7 +16,7 @@ import type { Connector, SystemName } from './types.js';
 export const UNHINTED_PAUSE_MS = 1000;
 const MAX_UNHINTED_PAUSE_MS = 30_000;
 /** Each fresh 429 slows the pace by this factor, up to MAX_SLOWDOWN. */
-const SLOWDOWN_STEP = 1.1;
+const SLOWDOWN_STEP = 1.05;
 const MAX_SLOWDOWN = 4;
 /** A pace that met no 429 for this long goes back to the configured rate (the vendor's count may have been shared for a while). */
 const SLOWDOWN_RESET_MS = 5 * 60_000;
@@ -74,12 +74,13 @@ export class CallPace {
 
   /**
    * The call admitted at `admittedAt` got a 429 with the vendor's hint (undefined: none). Returns
-   * how long the count is paused from now. Calls that were already on their way when an earlier
-   * 429 paused the pace extend the pause to their own hint but slow nothing further.
+   * how long the count is paused from now. Only a call that waited for its slot (`paced`) and was
+   * sent after the latest pause began slows the pace: a noted call's 429 is its own burst, and
+   * calls already on their way when the pace paused extend the pause to their hint and no more.
    */
-  refused(admittedAt: number, hintMs: number | undefined): number {
+  refused(admittedAt: number, hintMs: number | undefined, paced = true): number {
     const now = this.now();
-    const fresh = admittedAt >= this.pausedAt;
+    const fresh = paced && admittedAt >= this.pausedAt;
     if (fresh) {
       this.refusalsInARow += 1;
       this.slowdown = Math.min(MAX_SLOWDOWN, this.slowdown * SLOWDOWN_STEP);
@@ -88,15 +89,10 @@ export class CallPace {
     const waitMs = hintMs ?? Math.min(MAX_UNHINTED_PAUSE_MS, UNHINTED_PAUSE_MS * 2 ** Math.max(0, this.refusalsInARow - 1));
     if (now + waitMs > this.pausedUntil) {
       this.pausedUntil = now + waitMs;
-      if (fresh) this.pausedAt = now;
+      this.pausedAt = now;
     }
     this.next = Math.max(this.next, this.pausedUntil);
     return this.pausedUntil - now;
-  }
-
-  /** How long from now no call goes out (0: none paused). */
-  pausedForMs(): number {
-    return Math.max(0, this.pausedUntil - this.now());
   }
 }
 
@@ -140,7 +136,7 @@ export function pacedConnectors(
           pace.answered();
           return answer;
         } catch (error) {
-          if (isRateLimitAnswer(error)) pace.refused(admittedAt, error.retryAfterMs);
+          if (isRateLimitAnswer(error)) pace.refused(admittedAt, error.retryAfterMs, wait);
           else pace.answered();
           throw error;
         }
