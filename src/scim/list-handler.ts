@@ -4,6 +4,7 @@
 import type { Request } from 'express';
 import SCIMMY from 'scimmy';
 import type { Database } from '../db/client.js';
+import { isPlainObject } from './canonical-user.js';
 import { scimError } from './errors.js';
 
 const LIST_RESPONSE = 'urn:ietf:params:scim:api:messages:2.0:ListResponse';
@@ -79,6 +80,9 @@ export function listParameters(req: Request): ListQuery & { attributes?: string;
  * projection kept. A representation that has `schemas` is returned as it is.
  */
 export function withSchemas(resource: unknown, Schema: unknown): unknown {
+  // A plain answer built by jml (canonical-user.ts's userOut) already has `schemas` and serialises
+  // as it is: no copy to make.
+  if (isPlainObject(resource) && Array.isArray(resource.schemas) && resource.schemas.length > 0) return resource;
   const shown = JSON.parse(JSON.stringify(resource)) as unknown;
   if (shown === null || typeof shown !== 'object' || Array.isArray(shown)) return resource;
   const body = shown as Record<string, unknown>;

@@ -116,6 +116,16 @@ async function readIdentity(query: Query, id: string, lock: boolean): Promise<Id
   return { identity: identity as unknown as Identity, openLeaver: leaver.id ? (leaver as unknown as LifecycleEvent) : null, openScheduled: row['open.scheduled'] === true };
 }
 
+/**
+ * The identity with its open leaver, unlocked, as a prepared statement: its text is fixed and
+ * long (every identity column and the leaver's), so each connection parses and plans it once and
+ * then only binds it (decision 058's measure; decision 060 proposed it for this read).
+ */
+function readLiveIdentity(db: Database, id: string): Promise<IdentityRead | null> {
+  const sql = sqlOf(db);
+  return readIdentity((text, values) => sql.prepared(text, values), id, false);
+}
+
 async function assertUserNameFree(tx: Prisma.TransactionClient, userName: string, exceptId: string | undefined) {
   const clash = await tx.$queryRaw<{ id: string }[]>`
     SELECT id FROM identity WHERE lower(user_name) = lower(${userName}) AND deleted_at IS NULL
@@ -286,7 +296,7 @@ async function writeRepresentation(context: ScimRequestContext, id: string | und
     id === undefined
       ? null
       : replacing
-        ? ((await readIdentity((text, values) => sqlOf(context.deps.db).query(text, values), id, false)) ?? undefined)
+        ? ((await readLiveIdentity(context.deps.db, id)) ?? undefined)
         : read && read.identity.id === id && read.identity.version === readVersion
           ? read
           : undefined;
@@ -326,8 +336,7 @@ async function deleteUser(context: ScimRequestContext, id: string): Promise<void
 async function readUser(context: ScimRequestContext, resource: InstanceType<typeof SCIMMY.Resources.User>): Promise<ScimUser> {
   // Lists never reach here: the list endpoint answers them from SQL (list-handler.ts).
   if (!resource.id) throw scimError(500, undefined, 'User lists are answered by the list endpoint');
-  const sql = sqlOf(context.deps.db);
-  const read = await readIdentity((text, values) => sql.query(text, values), resource.id, false);
+  const read = await readLiveIdentity(context.deps.db, resource.id);
   if (!read) throw notFound(resource.id);
   // A PATCH writes on what it read (writeAtOnce), when its version is the one the PATCH computed from.
   context.preconditions.read = read;
@@ -366,7 +375,7 @@ export const writeCanonicalUser = guarded((context: ScimRequestContext, id: stri
  * before and shows after the write.
  */
 export const patchActiveAtOnce = guarded(async (context: ScimRequestContext, id: string, active: boolean): Promise<{ read: ScimUser; written: ScimUser } | undefined> => {
-  const read = await readIdentity((text, values) => sqlOf(context.deps.db).query(text, values), id, false);
+  const read = await readLiveIdentity(context.deps.db, id);
   if (!read) return undefined;
   const shown = identityToScim(read.identity);
   const { id: _id, meta: _meta, ...representation } = shown;
