@@ -68,10 +68,26 @@ export async function appendAudit(tx: Transaction, entries: AuditEntry[], now: D
 export function auditInsertSql(entries: AuditEntry[], now: Date, first: number, when = 'true'): { text: string; values: unknown[] } {
   const rows = auditRows(entries, now);
   const p = (offset: number) => `$${first + offset}`;
+  const columns = 'entry(occurred_at, actor, action, identity_id, event_id, system, data, entry_hash)';
+  const insert = 'INSERT INTO audit_event (occurred_at, actor, action, identity_id, event_id, system, data, entry_hash)';
+  // One entry (a per-leaver target outcome, a read-back, a SCIM write) is bound as scalars: eight
+  // one-element arrays would each be quoted into an array literal here, parsed back by PostgreSQL
+  // and expanded by a function scan (docs/decisions/061-audit-append-shape.md). Same parameter
+  // numbers and the same entry.<column> names, so callers' texts do not depend on the shape.
+  const [row] = rows;
+  if (row && rows.length === 1) {
+    return {
+      text: `${insert}
+      SELECT * FROM (VALUES (${p(0)}::timestamptz, ${p(1)}::text, ${p(2)}::text, ${p(3)}::uuid, ${p(4)}::uuid, ${p(5)}::text, ${p(6)}::jsonb, ${p(7)}::text))
+        AS ${columns}
+      WHERE ${when}`,
+      values: [row.occurredAt, row.actor, row.action, row.identityId, row.eventId, row.system, JSON.stringify(row.data), row.entryHash],
+    };
+  }
   return {
-    text: `INSERT INTO audit_event (occurred_at, actor, action, identity_id, event_id, system, data, entry_hash)
+    text: `${insert}
       SELECT * FROM unnest(${p(0)}::timestamptz[], ${p(1)}::text[], ${p(2)}::text[], ${p(3)}::uuid[], ${p(4)}::uuid[], ${p(5)}::text[], ${p(6)}::jsonb[], ${p(7)}::text[])
-        AS entry(occurred_at, actor, action, identity_id, event_id, system, data, entry_hash)
+        AS ${columns}
       WHERE ${when}`,
     values: [
       rows.map((row) => row.occurredAt),

@@ -4,11 +4,12 @@
 // chain hash computed in SQL is the one src/audit/chain.ts computes.
 import pg from 'pg';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { appendAudit } from '../../src/audit/append.js';
+import { appendAudit, auditInsertSql } from '../../src/audit/append.js';
 import { chainHash, entryHash, GENESIS_HASH } from '../../src/audit/chain.js';
 import type { JsonValue } from '../../src/audit/canonical.js';
 import { AuditIntegrator } from '../../src/audit/integrator.js';
 import { verifyChain } from '../../src/audit/verify.js';
+import { sqlOf } from '../../src/db/sql.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 
 let database: TestDatabase;
@@ -172,6 +173,38 @@ describe('audit integration', () => {
     await expect(database.query(`UPDATE audit_event SET actor = 'mallory' WHERE seq IS NULL`)).rejects.toThrow(/append-only: UPDATE/);
     await expect(database.query('DELETE FROM audit_event WHERE seq IS NULL')).rejects.toThrow(/append-only: DELETE/);
     expect(await new AuditIntegrator({ db }).integrateAll()).toBe(1);
+    expect(await verifyChain(db)).toMatchObject({ ok: true, rowsChecked: 2 });
+  });
+
+  it('writes one entry (scalars) and several (arrays) through the statement fragment, each with its leaf hash', async () => {
+    // Decision 061: one entry is bound as scalars, several through unnest; the same parameter
+    // numbers and entry.<column> names, so a caller's condition reads either shape.
+    const { db } = database;
+    const now = new Date('2026-12-02T10:00:00.123Z');
+    const identityId = '6f1c1e8e-5b7a-4d1e-9a55-0c8a3b1f2d40';
+    const one = auditInsertSql([{ actor: 'system', action: 'test.one', identityId, system: 'mendix', data: { n: 1, nested: { b: 2, a: [1] } } }], now, 2, `entry.system = $1`);
+    await sqlOf(db).prepared(`WITH audit AS (${one.text}) SELECT 1`, ['mendix', ...one.values]);
+    await sqlOf(db).prepared(`WITH audit AS (${one.text}) SELECT 1`, ['rocketchat', ...one.values]);
+    const several = auditInsertSql(
+      [
+        { actor: 'okta', action: 'test.several', system: 'a' },
+        { actor: 'okta', action: 'test.several', system: 'b', data: { quote: `it's "x"` } },
+      ],
+      now,
+      2,
+      `entry.system <> $1`,
+    );
+    await sqlOf(db).query(`WITH audit AS (${several.text}) SELECT 1`, ['b', ...several.values]);
+    const rows = await db.auditEvent.findMany({ orderBy: { id: 'asc' } });
+    expect(rows.map((row) => [row.action, row.identityId, row.system, row.data])).toEqual([
+      ['test.one', identityId, 'mendix', { n: 1, nested: { a: [1], b: 2 } }],
+      ['test.several', null, 'a', {}],
+    ]);
+    for (const row of rows) {
+      expect(row.occurredAt).toEqual(now);
+      expect(row.entryHash).toBe(entryHash({ ...row, data: row.data as JsonValue }));
+    }
+    expect(await new AuditIntegrator({ db }).integrateAll()).toBe(2);
     expect(await verifyChain(db)).toMatchObject({ ok: true, rowsChecked: 2 });
   });
 
