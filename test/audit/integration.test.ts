@@ -208,6 +208,19 @@ describe('audit integration', () => {
     expect(await verifyChain(db)).toMatchObject({ ok: true, rowsChecked: 2 });
   });
 
+  it('tells whether rows wait: none in an empty trail, then the pending ones, none once linked', async () => {
+    const { db } = database;
+    const integrator = new AuditIntegrator({ db });
+    expect(await integrator.pending()).toBe(false);
+    await db.$transaction((tx) => appendAudit(tx, [{ actor: 'a', action: 'test.row' }]));
+    await integrator.integrateAll();
+    expect(await integrator.pending()).toBe(false);
+    await db.$transaction((tx) => appendAudit(tx, [{ actor: 'b', action: 'test.row' }]));
+    expect(await integrator.pending()).toBe(true);
+    await integrator.integrateAll();
+    expect(await integrator.pending()).toBe(false);
+  });
+
   it('runs in the background: rows appended get integrated without being asked', async () => {
     const { db } = database;
     const batches: number[] = [];
