@@ -43,7 +43,7 @@ export class CallPace {
     private readonly now: () => number = Date.now,
   ) {}
 
-  /** Waits for this call's slot; resolves with the moment it was admitted. */
+  /** Waits for this call's slot; resolves with the slot (the moment it was admitted). */
   async take(): Promise<number> {
     for (;;) {
       const now = this.now();
@@ -52,7 +52,7 @@ export class CallPace {
       this.next = at + this.intervalMs * this.slowdown;
       if (at > now) await sleep(at - now);
       // A 429 while this call waited: it takes a slot after the pause instead.
-      if (this.pausedUntil <= this.now()) return this.now();
+      if (this.pausedUntil <= Math.max(at, this.now())) return at;
     }
   }
 
@@ -80,7 +80,7 @@ export class CallPace {
    */
   refused(admittedAt: number, hintMs: number | undefined, paced = true): number {
     const now = this.now();
-    const fresh = paced && admittedAt >= this.pausedAt;
+    const fresh = paced && admittedAt > this.pausedAt;
     if (fresh) {
       this.refusalsInARow += 1;
       this.slowdown = Math.min(MAX_SLOWDOWN, this.slowdown * SLOWDOWN_STEP);
