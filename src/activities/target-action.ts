@@ -3,7 +3,7 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { AccountNotFoundError, isDownstreamError } from '../connectors/errors.js';
 import { pacedConnectors } from '../connectors/pace.js';
-import { NO_READ_API, type Connector, type IdentitySnapshot, type SystemName } from '../connectors/types.js';
+import { BATCH_LOOKUP_MAX, LIST_PAGE_MAX, NO_READ_API, type Connector, type IdentitySnapshot, type SystemName } from '../connectors/types.js';
 import { TARGET_ACTION_HEARTBEAT_TIMEOUT_MS, type MassPageItem, type TargetActionKind } from '../../workflows/contract.js';
 import { sqlOf } from '../db/sql.js';
 import { SETTLED_TARGET } from '../lifecycle/plan.js';
@@ -114,6 +114,11 @@ function keyOf({ eventId, system, action }: TargetRequest) {
 interface Recorder {
   settle(target: TargetOutcome['target'], outcome: TargetOutcome['outcome']): Promise<void>;
   readBack(target: ReadBackOutcome['target'], outcome: ReadBackOutcome['outcome']): Promise<number>;
+}
+
+/** An account's state as a listing of the system's accounts showed it (decision 066). */
+interface ListedState {
+  active: boolean;
 }
 
 /** TargetRow's columns, from `t` (the target), `i` (its identity) and `a` (the account link). */
@@ -267,19 +272,28 @@ export function createTargetActivities({ db, connectors, dryRun, now, rateLimits
    * shows the new state; a contradicting read is retried by Temporal (never re-sending the
    * write) and, after READ_BACK_ATTEMPTS, needs attention.
    */
-  async function readBack(request: TargetRequest, identityId: string, connector: Connector, accountId: string, attempt: number, recorder: Recorder): Promise<'verified'> {
+  async function readBack(
+    request: TargetRequest,
+    identityId: string,
+    connector: Connector,
+    accountId: string,
+    attempt: number,
+    recorder: Recorder,
+    listed?: ListedState,
+  ): Promise<'verified'> {
     const started = Date.now();
     const expected = request.action === 'reactivate';
-    const state = await connector.readAccount!(accountId);
+    const state = listed ? { accountId, active: listed.active } : await connector.readAccount!(accountId);
+    const readBy = listed ? { readBy: 'listing' } : {};
     if (state === null) {
       throw new AccountNotFoundError({ system: request.system, accountId, lookup: connector.lookup, vendorMessage: 'gone when read back after the change was accepted' });
     }
     const key = { ...keyOf(request), identityId, generation: request.generation ?? 0 };
     if (state.active === expected) {
-      await recorder.readBack(key, { status: 'verified', data: { accountId, attempt, read: { active: state.active }, durationMs: Date.now() - started } });
+      await recorder.readBack(key, { status: 'verified', data: { accountId, attempt, read: { active: state.active }, ...readBy, durationMs: Date.now() - started } });
       return 'verified';
     }
-    const seen = await recorder.readBack(key, { status: 'read_contradicted', data: { accountId, attempt, read: { active: state.active }, expected: { active: expected } } });
+    const seen = await recorder.readBack(key, { status: 'read_contradicted', data: { accountId, attempt, read: { active: state.active }, ...readBy, expected: { active: expected } } });
     throw ApplicationFailure.create({
       type: 'ReadBackContradicted',
       message: `${request.system} accepted the ${request.action} of account ${accountId}, but reading it back shows it ${state.active ? 'still active' : 'still inactive'} (${seen} of ${READ_BACK_ATTEMPTS} reads): the system did not apply it; look at the account in ${request.system}, then retry`,
@@ -291,13 +305,16 @@ export function createTargetActivities({ db, connectors, dryRun, now, rateLimits
    * Acts on one target: the per-leaver activity's body, and a mass-release page's per account
    * (decision 048). `page`: the target as the page read it with the others, and where the page
    * records; a target an earlier attempt of the page gave up on (needs attention) is left as it
-   * is, as the per-leaver workflow never runs an activity again after that. `lean`: the target as
-   * the lean action's begin read it, and where that action records.
+   * is, as the per-leaver workflow never runs an activity again after that; `page.deferRead`: an
+   * accepted change is left `succeeded` for the page to read back with the others (decision 066);
+   * `page.listed`: the account as the page's listing showed it after the change, read instead of
+   * the account alone; `page.resolved`: the page's batched lookup, by identity id. `lean`: the target as the lean action's begin read it, and where that
+   * action records.
    */
   async function act(
     request: TargetRequest,
     attempt: number,
-    page?: { target: TargetRow | undefined; recorder: Recorder },
+    page?: { target: TargetRow | undefined; recorder: Recorder; deferRead?: boolean; listed?: ListedState; resolved?: Map<string, string | null> },
     lean?: { target: TargetRow; recorder: Recorder },
   ): Promise<string> {
     const recorder = page?.recorder ?? lean?.recorder ?? eachAlone;
@@ -329,11 +346,12 @@ export function createTargetActivities({ db, connectors, dryRun, now, rateLimits
     try {
       // Accepted by an earlier attempt whose read contradicted it: read again, never write again.
       if (accepted) {
-        if (!connector.readAccount || !target.targetAccountId) return 'succeeded';
-        return await readBack(request, target.identityId, connector, target.targetAccountId, attempt, recorder);
+        if (!connector.readAccount || !target.targetAccountId || page?.deferRead) return 'succeeded';
+        return await readBack(request, target.identityId, connector, target.targetAccountId, attempt, recorder, page?.listed);
       }
       if (!accountId) {
-        accountId = await connector.resolveAccount(snapshotOf(target));
+        const resolved = page?.resolved?.get(target.identityId);
+        accountId = resolved === undefined ? await connector.resolveAccount(snapshotOf(target)) : resolved;
         if (accountId === null) throw new AccountNotFoundError({ system: request.system, accountId: null, lookup: connector.lookup });
         // Linked in the same statement as the outcome (transitions.ts), not a round trip of its own.
         newLink = true;
@@ -357,7 +375,7 @@ export function createTargetActivities({ db, connectors, dryRun, now, rateLimits
         data: { accountId, attempt, durationMs: Date.now() - started, verification: connector.readAccount ? 'reading the account back' : NO_READ_API },
       });
       acceptedNow = true;
-      if (!connector.readAccount) return 'succeeded';
+      if (!connector.readAccount || page?.deferRead) return 'succeeded';
       return await readBack(request, target.identityId, connector, accountId, attempt, recorder);
     } catch (error) {
       // The read-back's own verdict, already recorded.
@@ -445,6 +463,63 @@ export function createTargetActivities({ db, connectors, dryRun, now, rateLimits
     return recorder;
   }
 
+  /** Each system's listing total as last seen, for the cost of the next listing. */
+  const listedTotals = new Map<SystemName, number>();
+
+  /**
+   * The page's accepted accounts as one listing of the system's accounts shows them (decision 066),
+   * where the vendor documents a listing that shows each account's state (Rocket.Chat users.list,
+   * the user API's GET /v1/users) and the whole listing takes fewer calls than reading each account
+   * (LIST_PAGE_MAX accounts a call): a directory of a few thousand accounts, not of many. The
+   * listing stops once it has shown every account asked for, or once its total says it costs more
+   * (that first call is not wasted: what it showed is used). An account it does not show (its
+   * pages shift while they are read, or the account is gone) is read alone, as are all of them
+   * when the listing fails: never verified without the vendor's answer for it.
+   */
+  async function listedStates(connector: Connector, system: SystemName, accountIds: Set<string>): Promise<Map<string, ListedState>> {
+    const states = new Map<string, ListedState>();
+    const cheaper = (total: number) => Math.ceil(total / LIST_PAGE_MAX) < accountIds.size;
+    const known = listedTotals.get(system);
+    if (!connector.listAccounts || accountIds.size < 2 || (known !== undefined && !cheaper(known))) return states;
+    let total = known ?? 0;
+    let seen = 0;
+    try {
+      const onTotal = (value: number) => {
+        total = value;
+        listedTotals.set(system, value);
+      };
+      for await (const accounts of connector.listAccounts({ pageSize: LIST_PAGE_MAX, onTotal })) {
+        for (const account of accounts) if (accountIds.has(account.accountId)) states.set(account.accountId, { active: account.active });
+        seen += accounts.length;
+        // Past the last page the listing would take a slot for no call; past its cost, reads are cheaper.
+        if (states.size === accountIds.size || seen >= total || !cheaper(total)) break;
+      }
+    } catch (error) {
+      Context.current().log.warn('listing for the read-back failed; reading each account', { system, error: (error as Error).message });
+    }
+    return states;
+  }
+
+  /**
+   * The accounts of a page's people not yet linked, found in one call a BATCH_LOOKUP_MAX where the
+   * vendor documents a lookup of many (Mendix's POST /v1/uuids, decision 066), by identity id. A
+   * failed batch leaves its people to be looked up one by one, as before.
+   */
+  async function resolvedTogether(connector: Connector, system: SystemName, targets: TargetRow[]): Promise<Map<string, string | null>> {
+    const resolved = new Map<string, string | null>();
+    const unlinked = targets.filter((target) => target.status === 'pending' && !target.accountId);
+    if (!connector.resolveAccounts || unlinked.length < 2) return resolved;
+    for (let start = 0; start < unlinked.length; start += BATCH_LOOKUP_MAX) {
+      try {
+        const batch = await connector.resolveAccounts(unlinked.slice(start, start + BATCH_LOOKUP_MAX).map(snapshotOf));
+        for (const [identityId, accountId] of batch) resolved.set(identityId, accountId);
+      } catch (error) {
+        Context.current().log.warn('batched lookup failed; looking each person up', { system, error: (error as Error).message });
+      }
+    }
+    return resolved;
+  }
+
   return {
     applyTargetAction: heartbeating((request: TargetRequest): Promise<string> => act(request, Context.current().info.attempt)),
 
@@ -487,14 +562,25 @@ export function createTargetActivities({ db, connectors, dryRun, now, rateLimits
       // (a rehire cancels only events not yet begun), and every write is conditional on the status read.
       const targets = await readTargets(system, items);
       const recorder = grouped();
-      const queue = [...items];
-      const actOn = async (item: MassPageItem) => {
+      // Where the vendor documents a listing, the page's changes are read back after all of them
+      // were sent, together (decision 066); otherwise each right after its own change.
+      const connector = paced.waiting[system];
+      const known = listedTotals.get(system);
+      const deferRead =
+        !dryRun(system) &&
+        items.length > 1 &&
+        connector?.readAccount !== undefined &&
+        connector.listAccounts !== undefined &&
+        (known === undefined || Math.ceil(known / LIST_PAGE_MAX) < items.length);
+      const resolved = connector && !dryRun(system) ? await resolvedTogether(connector, system, [...targets.values()]) : new Map<string, string | null>();
+      const actOn = async (item: MassPageItem, readPhase?: { targets: Map<string, TargetRow>; listed: Map<string, ListedState> }) => {
         const request = { eventId: item.eventId, system, action: item.action, generation: item.generation };
         for (let waits = 0; ; waits += 1) {
           try {
             // After a 429 the target is read again: the write may have been accepted before its read-back was refused.
-            const target = waits === 0 ? targets.get(rowKey(item)) : (await readTargets(system, [item])).get(rowKey(item));
-            outcomes.set(item.eventId, await act(request, attempt, { target, recorder }));
+            const target = waits === 0 ? (readPhase?.targets ?? targets).get(rowKey(item)) : (await readTargets(system, [item])).get(rowKey(item));
+            const listed = target?.targetAccountId ? readPhase?.listed.get(target.targetAccountId) : undefined;
+            outcomes.set(item.eventId, await act(request, attempt, { target, recorder, deferRead: deferRead && !readPhase, listed, resolved }));
             return;
           } catch (error) {
             const failure = error instanceof ApplicationFailure ? error : ApplicationFailure.create({ type: (error as Error).name, message: (error as Error).message });
@@ -513,10 +599,21 @@ export function createTargetActivities({ db, connectors, dryRun, now, rateLimits
           }
         }
       };
-      const worker = async () => {
-        for (let item = queue.shift(); item; item = queue.shift()) await actOn(item);
+      const actOnAll = async (list: MassPageItem[], each: (item: MassPageItem) => Promise<void>) => {
+        const queue = [...list];
+        const worker = async () => {
+          for (let item = queue.shift(); item; item = queue.shift()) await each(item);
+        };
+        await Promise.all(Array.from({ length: Math.min(PAGE_CONCURRENCY, list.length) }, worker));
       };
-      await Promise.all(Array.from({ length: Math.min(PAGE_CONCURRENCY, items.length) }, worker));
+      await actOnAll(items, (item) => actOn(item));
+      if (deferRead) {
+        const accepted = items.filter((item) => outcomes.get(item.eventId) === 'succeeded');
+        const readTargetsNow = accepted.length > 0 ? await readTargets(system, accepted) : new Map<string, TargetRow>();
+        const accountIds = new Set([...readTargetsNow.values()].flatMap((target) => (target.status === 'succeeded' && target.targetAccountId ? [target.targetAccountId] : [])));
+        const listed = await listedStates(connector, system, accountIds);
+        await actOnAll(accepted, (item) => actOn(item, { targets: readTargetsNow, listed }));
+      }
       const [first] = retrying;
       if (first) {
         const rateLimited = retrying.find(isRateLimitFailure);

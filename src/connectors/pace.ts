@@ -10,7 +10,7 @@
 // because calls spaced exactly at a fixed-window vendor's limit still meet its window edges.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { RetryableDownstreamError } from './errors.js';
-import type { Connector, SystemName } from './types.js';
+import type { Connector, ListAccountsOptions, ListedAccount, SystemName } from './types.js';
 
 /** Without a vendor hint (Mendix sends none): the first pause, doubled for each refusal in a row. */
 export const UNHINTED_PAUSE_MS = 1000;
@@ -96,7 +96,7 @@ export class CallPace {
   }
 }
 
-type CallKind = 'lookup' | 'read' | 'write';
+type CallKind = 'lookup' | 'read' | 'write' | 'list';
 
 type Connectors = Partial<Record<SystemName, Connector>>;
 
@@ -123,7 +123,7 @@ export function pacedConnectors(
     return pace;
   };
   const through = (system: SystemName, connector: Connector, wait: boolean): Connector => {
-    const counts = connector.rateLimitCounts ?? { lookup: system, read: system, write: system };
+    const counts = { lookup: system, read: system, write: system, list: system, ...connector.rateLimitCounts };
     const paced =
       <A extends unknown[], R>(kind: CallKind, call: (...args: A) => Promise<R>) =>
       async (...args: A): Promise<R> => {
@@ -142,12 +142,26 @@ export function pacedConnectors(
         }
       };
     const readAccount = connector.readAccount?.bind(connector);
+    const resolveAccounts = connector.resolveAccounts?.bind(connector);
+    const listAccounts = connector.listAccounts?.bind(connector);
+    // Each page of a listing is one call: the next page takes its slot before it is asked for.
+    async function* pacedListing(options?: ListAccountsOptions): AsyncGenerator<ListedAccount[]> {
+      const pages = listAccounts!(options);
+      const nextPage = paced('list', () => pages.next());
+      try {
+        for (let page = await nextPage(); !page.done; page = await nextPage()) yield page.value;
+      } finally {
+        await pages.return(undefined);
+      }
+    }
     return {
       ...connector,
       resolveAccount: paced('lookup', connector.resolveAccount.bind(connector)),
       deactivate: paced('write', connector.deactivate.bind(connector)),
       reactivate: paced('write', connector.reactivate.bind(connector)),
       ...(readAccount ? { readAccount: paced('read', readAccount) } : {}),
+      ...(resolveAccounts ? { resolveAccounts: paced('lookup', resolveAccounts) } : {}),
+      ...(listAccounts ? { listAccounts: pacedListing } : {}),
     };
   };
   const waiting: Connectors = {};

@@ -50,7 +50,18 @@ export interface ListedAccount extends AccountState {
 export interface ListAccountsOptions {
   /** Entries per page, within the vendor's maximum. */
   pageSize?: number;
+  /**
+   * Told the listing's total (every account the vendor has) with each page: what the whole listing
+   * will cost in calls, for a caller that may stop and read accounts one by one instead.
+   */
+  onTotal?: (total: number) => void;
 }
+
+/** The most entries a page answers: Rocket.Chat's users.list (API_Upper_Count_Limit's default) and Weavr's list endpoints. */
+export const LIST_PAGE_MAX = 100;
+
+/** People a batched lookup asks for in one call: Mendix publishes no maximum, so a page's worth. */
+export const BATCH_LOOKUP_MAX = 100;
 
 export interface Connector {
   readonly system: SystemName;
@@ -65,6 +76,13 @@ export interface Connector {
    * outcome `not_found`, recorded as such (never as deactivated), not an error to retry.
    */
   resolveAccount(identity: IdentitySnapshot): Promise<string | null>;
+  /**
+   * Finds the accounts of several people in one call, where the vendor documents such a call
+   * (Mendix's POST /v1/uuids takes many addresses): by identity id, the account or null when the
+   * vendor's answer says it has none for that person, as resolveAccount would. At most
+   * BATCH_LOOKUP_MAX people a call.
+   */
+  resolveAccounts?(identities: IdentitySnapshot[]): Promise<Map<string, string | null>>;
   /** Disables the account. Resolves when the system accepted it; AccountNotFoundError when it knows no such account. */
   deactivate(accountId: string, context: ActionContext): Promise<void>;
   /** Enables the account again, or says the system cannot (Mendix). */
@@ -87,7 +105,8 @@ export interface Connector {
   /**
    * Which of the vendor's rate-limit counts each kind of call is counted against: calls under one
    * name share one pace in the worker (src/connectors/pace.ts, decision 064); null: that kind makes
-   * no call. Absent: every call counts against one count for the system.
+   * no call. Absent: every call counts against one count for the system (`list` absent: each page
+   * of listAccounts counts against the system's one count).
    */
-  readonly rateLimitCounts?: Readonly<Record<'lookup' | 'read' | 'write', string | null>>;
+  readonly rateLimitCounts?: Readonly<Record<'lookup' | 'read' | 'write', string | null> & { list?: string | null }>;
 }

@@ -38,6 +38,30 @@ describe('Mendix connector', () => {
     expect(simulator.calls()[1]?.headers.authorization).toBe('[redacted]');
   });
 
+  test('finds the uuids of many people in one POST /v1/uuids, each answered for itself (decision 066)', async () => {
+    const { simulator, mendix } = await setUp();
+    const ada = simulator.seedUser({ email: 'ada.lovelace@example.com' });
+    const grace = simulator.seedUser({ email: 'grace.hopper@example.com' });
+    const people = [
+      identity(),
+      identity({ id: 'grace', email: 'Grace.Hopper@example.com' }),
+      identity({ id: 'nobody', email: 'nobody@example.com' }),
+      identity({ id: 'no-email', email: null }),
+    ];
+
+    const found = await mendix.resolveAccounts!(people);
+
+    expect(Object.fromEntries(found)).toEqual({ [identity().id]: ada.uuid, grace: grace.uuid, nobody: null, 'no-email': null });
+    expect(simulator.calls()).toMatchObject([
+      {
+        method: 'POST',
+        path: '/v1/uuids',
+        body: { emailAddresses: [{ emailAddress: 'ada.lovelace@example.com' }, { emailAddress: 'Grace.Hopper@example.com' }, { emailAddress: 'nobody@example.com' }] },
+        status: 200,
+      },
+    ]);
+  });
+
   test('uses the identifier API on its own host, with its own PAT when one is given', async () => {
     const identifierToken = { token: 'identifier-pat', scopes: [MENDIX_SCOPES.readUuids], ownerUuid: SIMULATOR_CREDENTIALS.mendix.adminUuid };
     const deactivationToken = { token: 'deactivation-pat', scopes: [MENDIX_SCOPES.deactivateUsers], ownerUuid: SIMULATOR_CREDENTIALS.mendix.adminUuid };

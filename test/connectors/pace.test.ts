@@ -1,7 +1,8 @@
 // CallPace (src/connectors/pace.ts, decision 064): the slot each call gets, read on a clock the test
 // sets, so the assertions are on the pace's arithmetic, never on how long anything took.
 import { describe, expect, it } from 'vitest';
-import { CallPace, UNHINTED_PAUSE_MS } from '../../src/connectors/pace.js';
+import { CallPace, pacedConnectors, UNHINTED_PAUSE_MS } from '../../src/connectors/pace.js';
+import type { Connector } from '../../src/connectors/types.js';
 
 function paceAt(intervalMs: number) {
   const clock = { now: 0 };
@@ -49,5 +50,37 @@ describe('CallPace', () => {
     clock.now = 10 * UNHINTED_PAUSE_MS;
     pace.answered();
     expect(pace.refused(await pace.take(), undefined)).toBe(UNHINTED_PAUSE_MS);
+  });
+});
+
+describe('pacedConnectors', () => {
+  it("takes a slot of the listing's own count for each page, and one of the lookup count for a lookup of many (decision 066)", async () => {
+    const clock = { now: 0 };
+    const connector: Connector = {
+      system: 'rocketchat',
+      lookup: 'ROCKETCHAT_LOOKUP=username:userName',
+      rateLimitCounts: { lookup: 'users.info', read: 'users.info', write: 'users.setActiveStatus', list: 'users.list' },
+      resolveAccount: () => Promise.resolve('one'),
+      resolveAccounts: (people) => Promise.resolve(new Map(people.map((person) => [person.id, `rc-${person.id}`]))),
+      deactivate: () => Promise.resolve(),
+      reactivate: () => Promise.resolve('reactivated'),
+      lookupValueOf: () => null,
+      async *listAccounts() {
+        for (let page = 0; page < 3; page++) {
+          await Promise.resolve();
+          yield [{ accountId: `rc-${page}`, active: false, keys: [] }];
+        }
+      },
+    };
+    const { waiting, paceOf } = pacedConnectors({ rocketchat: connector }, { rocketchat: 50 }, () => clock.now);
+    const pages = [];
+    for await (const page of waiting.rocketchat!.listAccounts!()) pages.push(page);
+    expect(pages).toHaveLength(3);
+    // Three pages and the answer that there are no more: four slots of users.list, none of users.info.
+    expect(await paceOf('rocketchat', 'users.list').take()).toBe(80);
+    expect(await paceOf('rocketchat', 'users.info').take()).toBe(0);
+    const found = await waiting.rocketchat!.resolveAccounts!([{ id: 'a', userName: 'a', externalId: null, email: null, employeeNumber: null, resource: {} }]);
+    expect(Object.fromEntries(found)).toEqual({ a: 'rc-a' });
+    expect(await paceOf('rocketchat', 'users.info').take()).toBe(40);
   });
 });

@@ -81,6 +81,26 @@ describe('mass release under every vendor rate limit', () => {
     const refused = Object.fromEntries(Object.entries(refusals).map(([system, calls]) => [system, calls.filter((call) => call.status === 429).length]));
     for (const count of Object.values(refused)) expect(count).toBeLessThanOrEqual(MAX_REFUSALS_PER_SYSTEM);
 
+    // Calls per leaver as each vendor counts them (decision 066): one per leaver and count, and a
+    // call a page for what a page does together (Mendix's lookup of many addresses, a listing for
+    // the read-backs). Before, two: the user API's POST and its read-back GET, Rocket.Chat's
+    // users.info lookup and read-back, Mendix's uuid lookup and PATCH. The leavers released one
+    // by one before the guard held the rest still make two.
+    const answered = (calls: { status: number; path: string }[], path?: string) => calls.filter((call) => call.status !== 429 && (path === undefined || call.path.includes(path))).length;
+    const perCount = {
+      userapi: answered(userapi.calls()),
+      'rocketchat users.info': answered(rocketchat.calls(), 'users.info'),
+      mendix: answered(mendix.calls()),
+    };
+    for (const calls of Object.values(perCount)) expect(calls).toBeLessThanOrEqual(LEAVERS * 1.5);
+    // Each read-back by listing showed the account inactive in the vendor's own answer.
+    const listed = await jml.database.query<{ system: string; count: number }>(
+      `SELECT system::text AS system, count(*)::int AS count FROM audit_event
+       WHERE action = 'target.deactivate.verified' AND data->>'readBy' = 'listing' AND (data->'read'->>'active')::boolean = false GROUP BY system ORDER BY system`,
+    );
+    expect(listed.map((row) => row.system)).toEqual(['rocketchat', 'userapi']);
+    for (const row of listed) expect(row.count).toBeGreaterThanOrEqual(held.length - 2);
+
     // Every outcome and failed attempt names the activity attempt it happened in: a page waits
     // out a 429 within its attempt instead of failing it.
     const [attempts] = await jml.database.query<{ max: number }>(

@@ -35,6 +35,26 @@ export function createMendixConnector(config: MendixConnectorConfig): Connector 
   const identifiers = createHttpClient({ ...common, baseUrl: config.identifierBaseUrl, baseUrlSetting: 'MENDIX_IDENTIFIER_URL' });
   const authorization = (pat: string) => ({ Authorization: `MxToken ${pat}` });
 
+  /** The User Identifier API's uuids of these addresses, by address in lower case; an unknown one is absent. */
+  async function uuidsOf(emails: string[]): Promise<Map<string, string>> {
+    const response = await identifiers.request({
+      method: 'POST',
+      path: '/v1/uuids',
+      headers: authorization(config.identifierPat ?? config.pat),
+      json: { emailAddresses: emails.map((emailAddress) => ({ emailAddress })) },
+    });
+    if (response.status !== 200) throw mendixError(response, 'user-identifiers', now());
+    const parsed = uuidsAnswer.safeParse(response.body);
+    if (!parsed.success) {
+      throw new PermanentDownstreamError('Mendix answered /v1/uuids with an unexpected body: check MENDIX_IDENTIFIER_URL', {
+        system: 'mendix',
+        status: response.status,
+      });
+    }
+    // An unknown email is listed under error.emailAddresses and missing from identifiers.
+    return new Map(parsed.data.identifiers.map((entry) => [entry.emailAddress.toLowerCase(), entry.uuid]));
+  }
+
   return {
     system: 'mendix',
     lookup: config.lookup ?? 'MENDIX_EMAIL_ATTRIBUTE=email',
@@ -44,23 +64,15 @@ export function createMendixConnector(config: MendixConnectorConfig): Connector 
     async resolveAccount(identity) {
       const email = emailOf(identity)?.trim();
       if (!email) return null;
-      const response = await identifiers.request({
-        method: 'POST',
-        path: '/v1/uuids',
-        headers: authorization(config.identifierPat ?? config.pat),
-        json: { emailAddresses: [{ emailAddress: email }] },
-      });
-      if (response.status !== 200) throw mendixError(response, 'user-identifiers', now());
-      const parsed = uuidsAnswer.safeParse(response.body);
-      if (!parsed.success) {
-        throw new PermanentDownstreamError('Mendix answered /v1/uuids with an unexpected body: check MENDIX_IDENTIFIER_URL', {
-          system: 'mendix',
-          status: response.status,
-        });
-      }
-      // An unknown email is listed under error.emailAddresses and missing from identifiers.
-      const match = parsed.data.identifiers.find((entry) => entry.emailAddress.toLowerCase() === email.toLowerCase());
-      return match?.uuid ?? null;
+      return (await uuidsOf([email])).get(email.toLowerCase()) ?? null;
+    },
+
+    // One POST /v1/uuids for many addresses: each is answered under identifiers or error.emailAddresses.
+    async resolveAccounts(people) {
+      const emails = new Map(people.map((identity) => [identity.id, emailOf(identity)?.trim() || null]));
+      const asked = [...new Set([...emails.values()].filter((email): email is string => email !== null))];
+      const found = asked.length > 0 ? await uuidsOf(asked) : new Map<string, string>();
+      return new Map([...emails].map(([id, email]) => [id, email === null ? null : (found.get(email.toLowerCase()) ?? null)]));
     },
 
     // Mendix answers 204 again for a user who is already deactivated, so a repeat is a success.

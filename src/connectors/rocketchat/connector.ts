@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { logger as defaultLogger } from '../../logger.js';
 import { AccountNotFoundError, PermanentDownstreamError } from '../errors.js';
 import { createHttpClient, type ConnectionOptions, type HttpResponse } from '../http.js';
-import type { ActionContext, Connector, IdentitySnapshot, ReactivateResult } from '../types.js';
+import { LIST_PAGE_MAX, type ActionContext, type Connector, type IdentitySnapshot, type ReactivateResult } from '../types.js';
 import { isUnknownUser, rateLimitWaitMs, rocketChatError, type RocketChatEndpoint } from './classify.js';
 
 /** users.info takes exactly one of userId, username, importId or (8.4.0+) email. */
@@ -51,8 +51,6 @@ const listedUser = z.object({
 });
 // GET users.list: {users, count (this page), offset, total, success}.
 const userListAnswer = z.object({ users: z.array(listedUser), total: z.number().int().min(0) });
-/** API_Upper_Count_Limit's default: Rocket.Chat answers no more a page. */
-const LIST_PAGE_MAX = 100;
 /** How often a listing waits out Rocket.Chat's limiter (X-RateLimit-Reset) before giving up. */
 const LIST_RATE_LIMIT_WAITS = 5;
 // The documented example sends count as a string ("1"); accept either.
@@ -102,8 +100,9 @@ export function createRocketChatConnector(config: RocketChatConnectorConfig): Ro
     system: 'rocketchat',
     lookup: lookupSetting,
     lookupAttribute: config.lookup ? config.lookup.attribute : 'userName',
-    // Rocket.Chat counts per endpoint (seeds/README.md): the lookup and the read-back are both users.info.
-    rateLimitCounts: { lookup: 'users.info', read: 'users.info', write: 'users.setActiveStatus' },
+    // Rocket.Chat counts per endpoint (seeds/README.md): the lookup and the read-back are both
+    // users.info; users.list (a page's read-back by listing, decision 066) is a count of its own.
+    rateLimitCounts: { lookup: 'users.info', read: 'users.info', write: 'users.setActiveStatus', list: 'users.list' },
 
     lookupValueOf: (identity) => lookup.valueOf(identity)?.trim() || null,
 
@@ -128,6 +127,7 @@ export function createRocketChatConnector(config: RocketChatConnectorConfig): Ro
         }
         if (response.status !== 200) throw rocketChatError(response, 'users.list', now());
         const page = parseAnswer(userListAnswer, response, 'users.list');
+        options.onTotal?.(page.total);
         if (page.users.length === 0) return;
         yield page.users.map((user) => ({
           accountId: user._id,

@@ -5,7 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import { AccountNotFoundError, PermanentDownstreamError } from '../errors.js';
 import { createHttpClient, retryAfterMs, vendorText, type ConnectionOptions, type HttpResponse } from '../http.js';
-import type { ActionContext, Connector, IdentitySnapshot, ReactivateResult } from '../types.js';
+import { LIST_PAGE_MAX, type ActionContext, type Connector, type IdentitySnapshot, type ReactivateResult } from '../types.js';
 import { isUnknownUser, userApiError } from './classify.js';
 
 export interface UserApiConnectorConfig extends ConnectionOptions {
@@ -22,8 +22,6 @@ export interface UserApiConnectorConfig extends ConnectionOptions {
   lookupAttribute?: string;
 }
 
-/** Weavr's list endpoints answer at most 100 entries a page. */
-const USERAPI_PAGE_LIMIT = 100;
 const LIST_RATE_LIMIT_WAITS = 5;
 
 const userAnswer = z.object({ id: z.string().min(1), active: z.boolean() });
@@ -81,7 +79,7 @@ export function createUserApiConnector(config: UserApiConnectorConfig): Connecto
     lookup,
     lookupAttribute: config.accountIdOf ? config.lookupAttribute : 'externalId',
     // One count per API key for every request (seeds/README.md); the lookup makes no call.
-    rateLimitCounts: { lookup: null, read: 'api-key', write: 'api-key' },
+    rateLimitCounts: { lookup: null, read: 'api-key', write: 'api-key', list: 'api-key' },
 
     // No lookup call: the API addresses users by an id jml already holds as an identity attribute.
     resolveAccount(identity) {
@@ -100,13 +98,14 @@ export function createUserApiConnector(config: UserApiConnectorConfig): Connecto
 
     // GET /v1/users?offset=&limit=: {users, count (the total), responseCount}.
     async *listAccounts(options = {}) {
-      const limit = Math.min(options.pageSize ?? USERAPI_PAGE_LIMIT, USERAPI_PAGE_LIMIT);
+      const limit = Math.min(options.pageSize ?? LIST_PAGE_MAX, LIST_PAGE_MAX);
       for (let offset = 0; ; ) {
         const response = await withRateLimitWaits(() =>
           http.request({ method: 'GET', path: `/v1/users?${new URLSearchParams({ offset: String(offset), limit: String(limit) }).toString()}`, headers: authHeaders() }),
         );
         if (response.status !== 200) throw userApiError(response, 'list', now());
         const page = parseAnswer(userListAnswer, response, 'GET /v1/users');
+        options.onTotal?.(page.count);
         if (page.users.length === 0) return;
         yield page.users.map((user) => ({ accountId: user.id, active: user.active, keys: [user.id] }));
         offset += page.users.length;
