@@ -27,7 +27,7 @@ import { z } from 'zod';
 import { countOption, log, parseOptions, runBenchmark } from './support/harness.js';
 import { describeCounts, leaverStatusCounts, waitForLeavers } from './support/leavers.js';
 import { runLoad, scimHttpClient } from './support/load.js';
-import { machineBusyPercent, machineTicks, processMemory } from './support/machine.js';
+import { busyCpuMs, machineBusyPercent, machineTicks, postgresCpuMicros, processCpuMicros, processMemory } from './support/machine.js';
 import type { DownstreamCounts } from './support/simulators-process.js';
 import { ofFloor, summariseLatencies } from './support/stats.js';
 import { massReleaseTimeline } from './support/mass-release-timeline.js';
@@ -65,6 +65,7 @@ interface SystemRate {
 
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 
+
 /** PGSTAT_IDLE_INTERVAL (10 s, PostgreSQL 15's pgstat.c) and a second: an idle connection's counts have reached pg_stat_database. */
 const STATISTICS_DELAY_MS = 11_000;
 
@@ -76,7 +77,12 @@ await runBenchmark('burst', async (harness) => {
   // rate-limited run is measured against the rate allowed instead.
   const floorWorkflows = options['floor-workflows'] || Math.min(options.leavers, 2000);
   if (!limited) log(`burst ${label}: bare Temporal floor, ${floorWorkflows} workflows`);
-  const floor = limited ? undefined : await measureTemporalFloor({ address: harness.temporal.address, workflows: floorWorkflows, latencyMs: options.latency, batchPerActivity: options['batch-floor'] || undefined });
+  // The Temporal server's CPU, when this process started the server (the dev server runs every service in one process).
+  const temporalPid = harness.temporal.pid;
+  const temporalCpu = () => (temporalPid === undefined ? Number.NaN : (processCpuMicros(temporalPid) ?? Number.NaN));
+  const floor = limited
+    ? undefined
+    : await measureTemporalFloor({ address: harness.temporal.address, workflows: floorWorkflows, latencyMs: options.latency, batchPerActivity: options['batch-floor'] || undefined, temporalCpuMicros: temporalCpu });
   const simulators = await harness.startSimulators({ latencyMs: options.latency, ...(limited ? { deactivationsPerSecond: options.allowed } : {}) });
 
   // The two docker-compose services: the API (SCIM, operator API, outbox relay) and one worker.
@@ -121,8 +127,13 @@ await runBenchmark('burst', async (harness) => {
     const memory = processMemory(worker.child.pid);
     if (memory) peakRss = Math.max(peakRss, memory.rssMiB);
   }, 500);
-  ticks = machineTicks();
-  const cpuOf = async () => ({ worker: (await worker.child.cpu()).micros, api: (await api.child.cpu()).micros, simulators: (await simulators.child.cpu()).micros });
+  const cpuOf = async () => ({
+    worker: (await worker.child.cpu()).micros,
+    api: (await api.child.cpu()).micros,
+    simulators: (await simulators.child.cpu()).micros,
+    temporal: temporalCpu(),
+    postgres: postgresCpuMicros() ?? Number.NaN,
+  });
   // PostgreSQL's own count of the benchmark database's transactions (one per statement outside a
   // transaction): its statistics reach the view up to 10 s after a connection goes idle.
   const transactions = async () => {
@@ -131,6 +142,8 @@ await runBenchmark('burst', async (harness) => {
     return Number(rows[0]?.count ?? Number.NaN);
   };
   const transactionsBefore = await transactions();
+  // After the statistics' wait, which used to count as 11 idle seconds of the release's busy share.
+  ticks = machineTicks();
   const cpuBefore = await cpuOf();
   const releaseStart = new Date();
   const releaseStartMicros = process.hrtime.bigint() / 1000n;
@@ -143,12 +156,14 @@ await runBenchmark('burst', async (harness) => {
   clearInterval(sampler);
   // The CPU profiles' clock (V8's, CLOCK_MONOTONIC in µs), so that only the release is summarised.
   if (process.env.JML_BENCH_PROFILE_DIR) log(`release window: node --import tsx bench/profile-summary.ts ${process.env.JML_BENCH_PROFILE_DIR} --from ${releaseStartMicros} --to ${process.hrtime.bigint() / 1000n} --per ${approved.length}`);
-  const releaseBusy = machineBusyPercent(ticks, machineTicks());
+  const releaseTicks = machineTicks();
+  const releaseBusy = machineBusyPercent(ticks, releaseTicks);
   const loadAverage = os.loadavg().map((load) => load.toFixed(1)).join(' ');
   const cpuAfter = await cpuOf();
   const releaseWallMicros = (Date.now() - releaseStart.getTime()) * 1000;
   const workerCpuMsPerLeaver = (cpuAfter.worker - cpuBefore.worker) / 1000 / Math.max(1, approved.length);
   const cpuShare = (process: keyof typeof cpuBefore) => `${((100 * (cpuAfter[process] - cpuBefore[process])) / releaseWallMicros).toFixed(0)}%`;
+  const cpuMsPerLeaver = (process: keyof typeof cpuBefore) => (cpuAfter[process] - cpuBefore[process]) / 1000 / Math.max(1, approved.length);
   const memoryAfter = processMemory(worker.child.pid);
   const heapAfter = await worker.child.call('memory');
   const transactionsPerLeaver = ((await transactions()) - transactionsBefore) / Math.max(1, approved.length);
@@ -212,7 +227,8 @@ await runBenchmark('burst', async (harness) => {
     `guard:       after the intake: ${describeCounts(held.events)}`,
     ...(floor ? [`floor:       ${floor.describe()}`] : []),
     ...(floor?.batch ? [`batch floor: ${floor.describeBatch()}; jml's release is ${(releaseRate / floor.batch.perSecond).toFixed(2)}× it`] : []),
-    `release:     ${approved.length} approved in one operator call, released through ${path}; ${released} completed in ${seconds(releaseMs)} = ${releaseRate.toFixed(1)} leavers/s${floor ? ` = ${ofFloor(releaseRate, floor.perSecond)}` : ''} (${(3 * releaseRate).toFixed(1)} deactivations/s); worker ${workerCpuMsPerLeaver.toFixed(1)} ms CPU per leaver${floor ? ` = ${ofFloor(workerCpuMsPerLeaver, floor.workerCpuMsPerWorkflow)}` : ''}; machine ${releaseBusy.toFixed(0)}% busy of ${os.cpus().length} cores; CPU in % of one core: worker ${cpuShare('worker')}, API ${cpuShare('api')}, simulators ${cpuShare('simulators')} (PostgreSQL and Temporal take the rest); load average ${loadAverage} at its end`,
+    `release:     ${approved.length} approved in one operator call, released through ${path}; ${released} completed in ${seconds(releaseMs)} = ${releaseRate.toFixed(1)} leavers/s${floor ? ` = ${ofFloor(releaseRate, floor.perSecond)}` : ''} (${(3 * releaseRate).toFixed(1)} deactivations/s); worker ${workerCpuMsPerLeaver.toFixed(1)} ms CPU per leaver${floor ? ` = ${ofFloor(workerCpuMsPerLeaver, floor.workerCpuMsPerWorkflow)}` : ''}; machine ${releaseBusy.toFixed(0)}% busy of ${os.cpus().length} cores; CPU in % of one core: worker ${cpuShare('worker')}, API ${cpuShare('api')}, simulators ${cpuShare('simulators')}, Temporal ${cpuShare('temporal')}, PostgreSQL ${cpuShare('postgres')}; load average ${loadAverage} at its end`,
+    `servers:     CPU per released leaver: machine ${(busyCpuMs(ticks, releaseTicks) / Math.max(1, approved.length)).toFixed(1)} ms${floor ? ` (the floor's ${floor.machineCpuMsPerWorkflow.toFixed(1)} ms per workflow)` : ''}, Temporal ${cpuMsPerLeaver('temporal').toFixed(1)} ms${floor ? ` (the floor's ${floor.temporalCpuMsPerWorkflow.toFixed(1)} ms)` : ''}, PostgreSQL ${cpuMsPerLeaver('postgres').toFixed(1)} ms (every process of the local server, other databases' work included), worker ${workerCpuMsPerLeaver.toFixed(1)} ms, API ${cpuMsPerLeaver('api').toFixed(1)} ms, simulators ${cpuMsPerLeaver('simulators').toFixed(1)} ms`,
     `PostgreSQL:  ${transactionsPerLeaver.toFixed(1)} transactions per approved leaver during the release (the benchmark database's count, the relay's and the audit integrator's own included; a statement outside a transaction is one)`,
     ...(timeline
       ? [

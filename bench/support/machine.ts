@@ -1,6 +1,6 @@
 // What the figures were measured on, and how busy the machine was while they were: the load
 // generator shares the cores with the servers, so each phase reports everyone's CPU.
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 
 export function describeMachine(): string {
@@ -27,6 +27,11 @@ export function machineTicks(): MachineTicks | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** Busy CPU time of all cores between two readings, in ms (/proc/stat counts USER_HZ ticks, 100 a second on Linux). */
+export function busyCpuMs(before: MachineTicks | undefined, after: MachineTicks | undefined): number {
+  return before && after ? (after.busy - before.busy) * 10 : Number.NaN;
 }
 
 /** Busy share of all cores between two readings, in percent. */
@@ -76,4 +81,29 @@ export function processCpuMicros(pid: number): number | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * The CPU time of every process named `postgres` on this machine (the local server's postmaster,
+ * backends and background workers; Linux), in µs: the whole server, so other databases' work
+ * counts too. Backends that exited between two readings take their time with them, so a
+ * difference is a lower bound where connections come and go.
+ */
+export function postgresCpuMicros(): number | undefined {
+  let pids: string[];
+  try {
+    pids = readdirSync('/proc').filter((entry) => /^\d+$/.test(entry));
+  } catch {
+    return undefined;
+  }
+  let micros = 0;
+  for (const pid of pids) {
+    try {
+      if (readFileSync(`/proc/${pid}/comm`, 'utf8').trim() !== 'postgres') continue;
+    } catch {
+      continue;
+    }
+    micros += processCpuMicros(Number(pid)) ?? 0;
+  }
+  return micros;
 }

@@ -9,6 +9,7 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import { startChild } from './child.js';
+import { busyCpuMs, machineTicks } from './machine.js';
 import type { FloorWorkerApi } from './temporal-floor-worker.js';
 
 export interface TemporalFloorOptions {
@@ -24,6 +25,8 @@ export interface TemporalFloorOptions {
    * workflow whose activities each act on this many accounts of one system.
    */
   batchPerActivity?: number;
+  /** The Temporal server's CPU time so far, in µs, where the caller can read it (NaN otherwise). */
+  temporalCpuMicros?: () => number;
 }
 
 export interface BatchFloor {
@@ -42,6 +45,10 @@ export interface TemporalFloor {
   workerCpuMsPerWorkflow: number;
   /** The worker's CPU in % of one core over the run. */
   workerCpuPercent: number;
+  /** The Temporal server's CPU time per workflow, in ms (NaN without `temporalCpuMicros`). */
+  temporalCpuMsPerWorkflow: number;
+  /** Every core's busy time per workflow, in ms: the floor's whole cost to this machine (its stub included). */
+  machineCpuMsPerWorkflow: number;
   batch?: BatchFloor;
   describe(): string;
   describeBatch(): string | undefined;
@@ -129,10 +136,15 @@ export async function measureTemporalFloor(options: TemporalFloorOptions): Promi
     };
     // Warm-up, not counted: the worker's first workflow tasks load the bundle into its isolate.
     await run(Math.min(20, options.workflows), `${taskQueue}-warm`);
+    const temporalCpu = options.temporalCpuMicros ?? (() => Number.NaN);
     const cpuBefore = (await worker.cpu()).micros;
+    const temporalBefore = temporalCpu();
+    const ticksBefore = machineTicks();
     const started = performance.now();
     await run(options.workflows, taskQueue);
     const wallMs = performance.now() - started;
+    const machineMs = busyCpuMs(ticksBefore, machineTicks());
+    const temporalMs = (temporalCpu() - temporalBefore) / 1000;
     const cpuMs = ((await worker.cpu()).micros - cpuBefore) / 1000;
     const result = {
       workflows: options.workflows,
@@ -140,6 +152,8 @@ export async function measureTemporalFloor(options: TemporalFloorOptions): Promi
       perSecond: options.workflows / (wallMs / 1000),
       workerCpuMsPerWorkflow: cpuMs / options.workflows,
       workerCpuPercent: (100 * cpuMs) / wallMs,
+      temporalCpuMsPerWorkflow: temporalMs / options.workflows,
+      machineCpuMsPerWorkflow: machineMs / options.workflows,
     };
     let batch: BatchFloor | undefined;
     if (options.batchPerActivity) {
