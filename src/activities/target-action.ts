@@ -3,7 +3,7 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { AccountNotFoundError, isDownstreamError } from '../connectors/errors.js';
 import { pacedConnectors } from '../connectors/pace.js';
-import { BATCH_LOOKUP_MAX, LIST_PAGE_MAX, NO_READ_API, type Connector, type IdentitySnapshot, type SystemName } from '../connectors/types.js';
+import { BATCH_LOOKUP_MAX, LIST_PAGE_MAX, NO_READ_API, type AccountState, type Connector, type IdentitySnapshot, type SystemName } from '../connectors/types.js';
 import { TARGET_ACTION_HEARTBEAT_TIMEOUT_MS, type MassPageItem, type TargetActionKind } from '../../workflows/contract.js';
 import { sqlOf } from '../db/sql.js';
 import { SETTLED_TARGET } from '../lifecycle/plan.js';
@@ -21,11 +21,14 @@ import {
   recordReadBack,
   recordReadBacks,
   settleFinalTarget,
+  settleFinalVerifiedTarget,
   settleTarget,
   settleTargets,
+  settleVerifiedTarget,
   type EventAfterWrite,
   type ReadBackOutcome,
   type TargetOutcome,
+  type VerifiedOutcome,
 } from '../lifecycle/transitions.js';
 import type { ActivityDependencies } from './index.js';
 
@@ -109,11 +112,21 @@ function keyOf({ eventId, system, action }: TargetRequest) {
 /**
  * Where act() writes a target's outcome and read-back: one statement each (the per-leaver
  * activity), or grouped with the page's other accounts that finish at the same moment (a
- * mass-release page, decision 048). Either way each write is settleTarget's or recordReadBack's.
+ * mass-release page, decision 048). Either way each write is settleTarget's or recordReadBack's,
+ * or, where the recorder has `settleVerified` (not a page's), settleVerifiedTarget's: an acceptance
+ * and the read that verified it in one statement (decision 065). `at`: when the outcome happened,
+ * where that was before the write (an acceptance held back for its read).
  */
 interface Recorder {
-  settle(target: TargetOutcome['target'], outcome: TargetOutcome['outcome']): Promise<void>;
+  settle(target: TargetOutcome['target'], outcome: TargetOutcome['outcome'], at?: Date): Promise<void>;
   readBack(target: ReadBackOutcome['target'], outcome: ReadBackOutcome['outcome']): Promise<number>;
+  settleVerified?(outcome: VerifiedOutcome): Promise<void>;
+}
+
+/** A vendor's acceptance not yet written (decision 065): with the read that verifies it, or alone before any other outcome. */
+interface UnrecordedAcceptance {
+  withVerification(verification: Record<string, unknown>): Promise<void>;
+  alone(): Promise<void>;
 }
 
 /** An account's state as a listing of the system's accounts showed it (decision 066). */
@@ -217,8 +230,9 @@ export function createTargetActivities({ db, connectors, dryRun, now, rateLimits
 
   /** One statement per write: the per-leaver activity's. */
   const eachAlone: Recorder = {
-    settle: (target, outcome) => settleTarget(db, target, outcome, now()),
+    settle: (target, outcome, at) => settleTarget(db, target, outcome, at ?? now()),
     readBack: (target, outcome) => recordReadBack(db, target, outcome, now()),
+    settleVerified: (outcome) => settleVerifiedTarget(db, outcome, now()),
   };
 
   /** A page's writes, grouped with those of its other accounts that finish meanwhile (group-commit.ts). */
@@ -280,17 +294,31 @@ export function createTargetActivities({ db, connectors, dryRun, now, rateLimits
     attempt: number,
     recorder: Recorder,
     listed?: ListedState,
+    unrecorded?: UnrecordedAcceptance,
   ): Promise<'verified'> {
     const started = Date.now();
     const expected = request.action === 'reactivate';
-    const state = listed ? { accountId, active: listed.active } : await connector.readAccount!(accountId);
+    let state: AccountState | null;
+    try {
+      state = listed ? { accountId, active: listed.active } : await connector.readAccount!(accountId);
+    } catch (error) {
+      // A read that fails is a failed attempt on the accepted target: the acceptance goes first.
+      await unrecorded?.alone();
+      throw error;
+    }
     const readBy = listed ? { readBy: 'listing' } : {};
+    const key = { ...keyOf(request), identityId, generation: request.generation ?? 0 };
+    const verification = { accountId, attempt, read: { active: expected }, ...readBy, durationMs: Date.now() - started };
+    if (unrecorded && state?.active === expected) {
+      await unrecorded.withVerification(verification);
+      return 'verified';
+    }
+    await unrecorded?.alone();
     if (state === null) {
       throw new AccountNotFoundError({ system: request.system, accountId, lookup: connector.lookup, vendorMessage: 'gone when read back after the change was accepted' });
     }
-    const key = { ...keyOf(request), identityId, generation: request.generation ?? 0 };
     if (state.active === expected) {
-      await recorder.readBack(key, { status: 'verified', data: { accountId, attempt, read: { active: state.active }, ...readBy, durationMs: Date.now() - started } });
+      await recorder.readBack(key, { status: 'verified', data: verification });
       return 'verified';
     }
     const seen = await recorder.readBack(key, { status: 'read_contradicted', data: { accountId, attempt, read: { active: state.active }, ...readBy, expected: { active: expected } } });
@@ -368,15 +396,27 @@ export function createTargetActivities({ db, connectors, dryRun, now, rateLimits
         });
         return 'manual_action_required';
       }
-      await recorder.settle({ ...keyOf(request), identityId: target.identityId }, {
-        status: 'succeeded',
-        accountId,
-        newLink,
-        data: { accountId, attempt, durationMs: Date.now() - started, verification: connector.readAccount ? 'reading the account back' : NO_READ_API },
+      const key = { ...keyOf(request), identityId: target.identityId };
+      const acceptance = { accountId, newLink, data: { accountId, attempt, durationMs: Date.now() - started, verification: connector.readAccount ? 'reading the account back' : NO_READ_API } };
+      const settleVerified = recorder.settleVerified?.bind(recorder);
+      if (!connector.readAccount || !settleVerified) {
+        await recorder.settle(key, { status: 'succeeded', ...acceptance });
+        acceptedNow = true;
+        if (!connector.readAccount || page?.deferRead) return 'succeeded';
+        return await readBack(request, target.identityId, connector, accountId, attempt, recorder);
+      }
+      // Written with the read that verifies it, dated now (decision 065). A crash before that write
+      // leaves the target pending, as a crash before the acceptance's own write did: the retry acts
+      // again with the same idempotency key, and the system changes nothing the second time.
+      const acceptedAt = now();
+      return await readBack(request, target.identityId, connector, accountId, attempt, recorder, undefined, {
+        withVerification: (verification) =>
+          settleVerified({ target: { ...key, generation: request.generation ?? 0 }, accepted: acceptance, acceptedAt, verified: { data: verification } }),
+        async alone() {
+          await recorder.settle(key, { status: 'succeeded', ...acceptance }, acceptedAt);
+          acceptedNow = true;
+        },
       });
-      acceptedNow = true;
-      if (!connector.readAccount || page?.deferRead) return 'succeeded';
-      return await readBack(request, target.identityId, connector, accountId, attempt, recorder);
     } catch (error) {
       // The read-back's own verdict, already recorded.
       if (error instanceof ApplicationFailure) throw error;
@@ -449,9 +489,12 @@ export function createTargetActivities({ db, connectors, dryRun, now, rateLimits
   function answering(): Recorder & { after: EventAfterWrite | null } {
     const recorder: Recorder & { after: EventAfterWrite | null } = {
       after: null,
-      async settle(target, outcome) {
-        if (!isFinal({ system: target.system, status: outcome.status })) return eachAlone.settle(target, outcome);
-        recorder.after = await settleFinalTarget(db, target, outcome, now());
+      async settle(target, outcome, at) {
+        if (!isFinal({ system: target.system, status: outcome.status })) return eachAlone.settle(target, outcome, at);
+        recorder.after = await settleFinalTarget(db, target, outcome, at ?? now());
+      },
+      async settleVerified(outcome) {
+        recorder.after = await settleFinalVerifiedTarget(db, outcome, now());
       },
       async readBack(target, outcome) {
         if (outcome.status === 'read_contradicted') return eachAlone.readBack(target, outcome);

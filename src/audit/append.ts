@@ -15,6 +15,11 @@ export interface AuditEntry {
   eventId?: string | null;
   system?: string | null;
   data?: Record<string, unknown>;
+  /**
+   * When it happened, where that is earlier than the statement that records it: a vendor's
+   * acceptance written together with its read-back (decision 065). Otherwise the write's `now`.
+   */
+  occurredAt?: Date;
 }
 
 export type Transaction = Prisma.TransactionClient;
@@ -22,7 +27,7 @@ export type Transaction = Prisma.TransactionClient;
 function auditRows(entries: AuditEntry[], now: Date) {
   return entries.map((entry) => {
     const content = {
-      occurredAt: now,
+      occurredAt: entry.occurredAt ?? now,
       actor: entry.actor,
       action: entry.action,
       identityId: entry.identityId ?? null,

@@ -823,6 +823,65 @@ export async function recordFinalReadBack(
   return eventAfterWrite(await sqlOf(db).prepared<EndRow & { current: boolean }>(`WITH ${ctes}, ${EVENT_AFTER_WRITE('$7')}`, values));
 }
 
+/**
+ * A target the system accepted and whose read-back then verified it, recorded in one statement
+ * (decision 065): what settleTarget writes for `succeeded` at `acceptedAt` (the account, its link,
+ * confirmed_at and the audit row, dated when the vendor accepted) and what recordReadBack writes
+ * for `verified` at `now`, one after the other in the audit. Only for a target still pending; a
+ * read that fails, contradicts or finds nothing has the acceptance written first, as before.
+ */
+export interface VerifiedOutcome {
+  target: ReadBackOutcome['target'];
+  accepted: { accountId: string; newLink: boolean; data: Record<string, unknown> };
+  acceptedAt: Date;
+  verified: { data: Record<string, unknown> };
+}
+
+/** The CTEs (`moved`, `link`, `audit`) of a verified target's write, with `now` as `$6`; `moved` as writeTargets'. */
+function verifiedWrite({ target, accepted, acceptedAt, verified }: VerifiedOutcome, now: Date): { ctes: string; values: unknown[] } {
+  const about = { actor: 'system', identityId: target.identityId, eventId: target.eventId, system: target.system };
+  const record = auditInsertSql(
+    [
+      { ...about, action: `target.${target.action}.succeeded`, data: accepted.data, occurredAt: acceptedAt },
+      { ...about, action: `target.${target.action}.verified`, data: { ...verified.data, generation: target.generation } },
+    ],
+    now,
+    9,
+    'EXISTS (SELECT 1 FROM moved)',
+  );
+  return {
+    ctes: `moved AS (
+       UPDATE target_action t SET status = 'verified', account_id = $4::text, confirmed_at = $5::timestamptz, verified_at = $6::timestamptz,
+         last_error = NULL, attempts = t.attempts + 1, updated_at = $6::timestamptz
+       WHERE t.event_id = $1::uuid AND t.system = $2::text AND t.action = $3::action_kind AND t.status = 'pending'
+       RETURNING t.event_id, t.system, t.id AS target_id, t.status AS target_status, t.last_error AS target_last_error),
+     link AS (
+       INSERT INTO account_link (identity_id, system, account_id, resolved_at)
+       SELECT $7::uuid, $2::text, $4::text, $5::timestamptz FROM moved WHERE $8::boolean
+       ON CONFLICT (identity_id, system) DO UPDATE SET account_id = EXCLUDED.account_id, resolved_at = EXCLUDED.resolved_at),
+     audit AS (${record.text})`,
+    values: [target.eventId, target.system, target.action, accepted.accountId, acceptedAt, now, target.identityId, accepted.newLink, ...record.values],
+  };
+}
+
+/** A verified target's acceptance and read-back in one statement; EventStatusMoved when it was no longer pending. */
+export async function settleVerifiedTarget(db: Database, outcome: VerifiedOutcome, now: Date): Promise<void> {
+  const { ctes, values } = verifiedWrite(outcome, now);
+  const [moved] = await sqlOf(db).prepared<{ eventId: string }>(`WITH ${ctes} SELECT event_id::text AS "eventId" FROM moved`, values);
+  if (!moved) throw new EventStatusMoved(outcome.target.eventId, ['pending'], null);
+}
+
+/**
+ * settleVerifiedTarget answering its event as the end reads it (EVENT_AFTER_WRITE, decision 059):
+ * `verified` is always a target's last outcome. EventStatusMoved when it was no longer pending.
+ */
+export async function settleFinalVerifiedTarget(db: Database, outcome: VerifiedOutcome, now: Date): Promise<EventAfterWrite> {
+  const { ctes, values } = verifiedWrite(outcome, now);
+  const after = eventAfterWrite(await sqlOf(db).prepared<EndRow & { current: boolean }>(`WITH ${ctes}, ${EVENT_AFTER_WRITE('$6')}`, values));
+  if (!after) throw new EventStatusMoved(outcome.target.eventId, ['pending'], null);
+  return after;
+}
+
 /** recordReadBacks' CTEs (`input`, `moved`, `audit`), with `now` as `$7`; `moved` returns each target's row as written. */
 function readBackWrites(readBacks: ReadBackOutcome[], now: Date): { ctes: string; values: unknown[] } {
   const record = auditInsertSql(

@@ -5,6 +5,7 @@
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTargetActivities, type LeanTargetResult } from '../../src/activities/target-action.js';
+import { RetryableDownstreamError } from '../../src/connectors/errors.js';
 import type { AccountState, Connector, SystemName } from '../../src/connectors/types.js';
 import { logger } from '../../src/logger.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
@@ -17,6 +18,18 @@ describe('the lean target action', () => {
   let activities: ReturnType<typeof createTargetActivities>;
   const calls: string[] = [];
   const inactive = new Set<string>();
+  /** Accounts whose next read is slow (answers after 50 ms) or fails once (a 503). */
+  const readFaults = new Map<string, 'slow' | 'fail-once'>();
+
+  async function read(accountId: string): Promise<AccountState> {
+    const fault = readFaults.get(accountId);
+    if (fault === 'slow') await new Promise((resolve) => setTimeout(resolve, 50));
+    if (fault === 'fail-once') {
+      readFaults.delete(accountId);
+      throw new RetryableDownstreamError('the read failed', { system: 'userapi', status: 503 });
+    }
+    return { accountId, active: !inactive.has(accountId) };
+  }
 
   function connector(system: SystemName, readable: boolean): Connector {
     return {
@@ -30,7 +43,7 @@ describe('the lean target action', () => {
       },
       reactivate: () => Promise.resolve('unsupported'),
       lookupValueOf: (identity) => identity.userName,
-      ...(readable ? { readAccount: (accountId: string): Promise<AccountState> => Promise.resolve({ accountId, active: !inactive.has(accountId) }) } : {}),
+      ...(readable ? { readAccount: read } : {}),
     };
   }
 
@@ -106,6 +119,43 @@ describe('the lean target action', () => {
     expect(await run(eventId, 'userapi')).toEqual({ status: 'verified', ended: false });
     expect(await eventStatus(eventId)).toBe('running');
     expect(await ends(eventId)).toEqual([]);
+  });
+
+  /** A target's audit rows in the order they were appended, with the transaction that wrote each. */
+  const targetAudit = (eventId: string, system: SystemName) =>
+    database.query<{ action: string; occurred_at: Date; tx: string }>(
+      `SELECT action, occurred_at, xmin::text AS tx FROM audit_event WHERE event_id = $1 AND system = $2 ORDER BY id`,
+      [eventId, system],
+    );
+  const target = async (eventId: string, system: SystemName) =>
+    (await database.query<{ status: string; confirmed_at: Date | null; verified_at: Date | null }>(
+      `SELECT status, confirmed_at, verified_at FROM target_action WHERE event_id = $1 AND system = $2`,
+      [eventId, system],
+    ))[0]!;
+
+  it('records an accepted change and the read that verified it in one transaction, each dated when it happened', async () => {
+    const { eventId } = await leaver('lean-one-write', 'running');
+    readFaults.set('userapi-lean-one-write', 'slow');
+    expect(await run(eventId, 'userapi')).toEqual({ status: 'verified', ended: false });
+    const [accepted, verified, ...more] = await targetAudit(eventId, 'userapi');
+    expect([accepted?.action, verified?.action, more]).toEqual(['target.deactivate.succeeded', 'target.deactivate.verified', []]);
+    expect(accepted!.tx).toBe(verified!.tx);
+    // The acceptance is dated at the system's answer, before the 50 ms read, not at the write.
+    expect(verified!.occurred_at.getTime() - accepted!.occurred_at.getTime()).toBeGreaterThanOrEqual(40);
+    const row = await target(eventId, 'userapi');
+    expect(row).toEqual({ status: 'verified', confirmed_at: accepted!.occurred_at, verified_at: verified!.occurred_at });
+  });
+
+  it('writes the acceptance before a read that fails, and its retry reads again without writing again', async () => {
+    const { eventId } = await leaver('lean-read-fails', 'running');
+    readFaults.set('userapi-lean-read-fails', 'fail-once');
+    await expect(run(eventId, 'userapi')).rejects.toThrow('the read failed');
+    expect(await target(eventId, 'userapi')).toMatchObject({ status: 'succeeded', verified_at: null });
+    expect(await run(eventId, 'userapi')).toEqual({ status: 'verified', ended: false });
+    const audit = await targetAudit(eventId, 'userapi');
+    expect(audit.map((entry) => entry.action)).toEqual(['target.deactivate.succeeded', 'target.deactivate.attempt_failed', 'target.deactivate.verified']);
+    expect(new Set(audit.map((entry) => entry.tx)).size).toBe(3);
+    expect(calls.filter((call) => call.endsWith('-lean-read-fails'))).toEqual(['deactivate userapi-lean-read-fails']);
   });
 
   // Decision 059's two races, each made deterministic by holding the event's row (row-hold.ts).

@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AuditIntegrator } from '../../src/audit/integrator.js';
 import { verifyChain } from '../../src/audit/verify.js';
-import { beginEvent, beginIfFirst, EventStatusMoved, finishEvent, recordReadBack, settleTarget } from '../../src/lifecycle/transitions.js';
+import { beginEvent, beginIfFirst, EventStatusMoved, finishEvent, recordReadBack, settleTarget, settleVerifiedTarget } from '../../src/lifecycle/transitions.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { holdRow } from '../support/row-hold.js';
 
@@ -108,6 +108,30 @@ describe('one-statement transitions', () => {
     await hold.waiters(1);
     await hold.release({ text: `UPDATE lifecycle_event SET status = 'cancelled' WHERE id = $1::uuid`, values: [eventId] });
     expect(await begin).toBe('cancelled');
+  });
+
+  it('writes an acceptance and its verifying read in one statement, each dated when it happened, and nothing once the target has moved', async () => {
+    const { identityId, eventId } = await leaver(['userapi']);
+    const acceptedAt = new Date(Date.now() - 5_000);
+    const now = new Date();
+    const outcome = {
+      target: { eventId, system: 'userapi' as const, action: 'deactivate' as const, identityId, generation: 0 },
+      accepted: { accountId: 'u-9', newLink: true, data: { attempt: 1 } },
+      acceptedAt,
+      verified: { data: { read: { active: false } } },
+    };
+    await settleVerifiedTarget(database.db, outcome, now);
+    await expect(settleVerifiedTarget(database.db, outcome, new Date())).rejects.toBeInstanceOf(EventStatusMoved);
+    const [row] = await database.query<{ status: string; account_id: string; confirmed_at: Date; verified_at: Date; attempts: number }>(
+      `SELECT status, account_id, confirmed_at, verified_at, attempts FROM target_action WHERE event_id = $1`,
+      [eventId],
+    );
+    expect(row).toEqual({ status: 'verified', account_id: 'u-9', confirmed_at: acceptedAt, verified_at: now, attempts: 1 });
+    expect(await database.query(`SELECT account_id FROM account_link WHERE identity_id = $1`, [identityId])).toEqual([{ account_id: 'u-9' }]);
+    expect(await database.query(`SELECT action, occurred_at FROM audit_event WHERE event_id = $1 ORDER BY id`, [eventId])).toEqual([
+      { action: 'target.deactivate.succeeded', occurred_at: acceptedAt },
+      { action: 'target.deactivate.verified', occurred_at: now },
+    ]);
   });
 
   it('writes audit rows that chain and verify', async () => {
