@@ -24,7 +24,7 @@
 // Its requests are raw HTTP/1.1 bytes built once, written --flood-pipeline at a time (at most that
 // many unanswered on a connection; 1: one request per write, each answered before the next), and
 // its answers are counted by their status lines (bench/support/flood-process.ts): a node:http
-// client cost the shared cores more per request than a refusal costs jml (decision 062).
+// client cost the shared cores more per request than a refusal costs jml (decision 056, addendum "a cheaper flood").
 // --rounds 0 skips the creates' rounds: only the flood alone at each server (CPU per refusal).
 // The same rate at jml and at the floor costs the flood client the same CPU, so the two ratios
 // differ by what jml's refusals cost. An attacker's CPU is on the attacker's machine; here it is
