@@ -42,6 +42,8 @@ export interface FloorWorkerInput {
   namespace: string;
   taskQueue: string;
   stubUrl: string;
+  /** Activity-only task queues to poll besides `taskQueue` (one per system, as jml's workers). */
+  systemQueues?: string[];
 }
 
 export type FloorWorkerApi = {
@@ -67,9 +69,21 @@ const api: FloorWorkerApi = {
       maxConcurrentWorkflowTaskExecutions: sizing.workflowTaskSlots,
       maxCachedWorkflows: sizing.cachedWorkflows,
     });
-    const running = worker.run();
+    const activityWorkers = await Promise.all(
+      (input.systemQueues ?? []).map((taskQueue) =>
+        Worker.create({
+          connection,
+          namespace: input.namespace,
+          taskQueue,
+          activities: createFloorActivities(input.stubUrl),
+          maxConcurrentActivityTaskExecutions: sizing.activitySlots,
+        }),
+      ),
+    );
+    const workers = [worker, ...activityWorkers];
+    const running = Promise.all(workers.map((each) => each.run()));
     stop = async () => {
-      if (worker.getState() === 'RUNNING') worker.shutdown();
+      for (const each of workers) if (each.getState() === 'RUNNING') each.shutdown();
       await running;
       await connection.close();
     };

@@ -25,6 +25,10 @@ export interface TemporalFloorOptions {
    * workflow whose activities each act on this many accounts of one system.
    */
   batchPerActivity?: number;
+  /** The workflow type to run per leaver (bench/support/floor-workflow.ts); the bare one by default. */
+  workflowType?: string;
+  /** Also poll a task queue per system (`<queue>-<system>`), as jml's workers do (decision 005). */
+  perSystemQueues?: boolean;
   /** The Temporal server's CPU time so far, in µs, where the caller can read it (NaN otherwise). */
   temporalCpuMicros?: () => number;
 }
@@ -117,7 +121,7 @@ export async function measureTemporalFloor(options: TemporalFloorOptions): Promi
   const worker = startChild<FloorWorkerApi>(fileURLToPath(new URL('./temporal-floor-worker.ts', import.meta.url)), { LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' });
   const connection = await Connection.connect({ address: options.address });
   try {
-    await worker.call('start', { address: options.address, namespace, taskQueue, stubUrl: stub.url });
+    await worker.call('start', { address: options.address, namespace, taskQueue, stubUrl: stub.url, systemQueues: options.perSystemQueues ? SYSTEMS.map((system) => `${taskQueue}-${system}`) : [] });
     const client = new Client({ connection, namespace });
     const run = async (count: number, prefix: string) => {
       // Every start and every result settles before this returns, so that the connection is
@@ -125,7 +129,7 @@ export async function measureTemporalFloor(options: TemporalFloorOptions): Promi
       // other calls running, whose retries then failed with "Channel has been shut down" and hid it.
       const handles: WorkflowHandle[] = [];
       const starts = await inLanes(options.startConcurrency ?? 16, count, async (index) => {
-        handles[index] = await client.workflow.start('floorLeaverWorkflow', { taskQueue, workflowId: `${prefix}-${index}`, args: [SYSTEMS] });
+        handles[index] = await client.workflow.start(options.workflowType ?? 'floorLeaverWorkflow', { taskQueue, workflowId: `${prefix}-${index}`, args: [SYSTEMS] });
       });
       throwFirstFailure(`starting ${count} floor workflows`, starts);
       // Waited for in start order by a few long polls, not one per workflow: the server refuses
