@@ -7,8 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTargetActivities, type LeanTargetResult } from '../../src/activities/target-action.js';
 import { RetryableDownstreamError } from '../../src/connectors/errors.js';
 import type { AccountState, Connector, SystemName } from '../../src/connectors/types.js';
-import { logger } from '../../src/logger.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { targetActivitiesForTest } from '../support/target-activities.js';
 import { holdRow } from '../support/row-hold.js';
 
 const SYSTEMS: SystemName[] = ['rocketchat', 'mendix', 'userapi'];
@@ -49,14 +49,7 @@ describe('the lean target action', () => {
 
   beforeAll(async () => {
     database = await createTestDatabase();
-    activities = createTargetActivities({
-      db: database.db,
-      connectors: { rocketchat: connector('rocketchat', true), mendix: connector('mendix', false), userapi: connector('userapi', true) },
-      dryRun: () => false,
-      logger,
-      guard: { enabled: false, windowMs: 3_600_000, maxLeavers: 20, maxShare: 0.1, minLeaversForShare: 5 },
-      now: () => new Date(),
-    });
+    activities = targetActivitiesForTest(database.db, { rocketchat: connector('rocketchat', true), mendix: connector('mendix', false), userapi: connector('userapi', true) });
   });
 
   afterAll(async () => {

@@ -10,8 +10,8 @@ import { DefaultLogger } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTargetActivities } from '../../src/activities/target-action.js';
 import type { AccountState, Connector, IdentitySnapshot, ListedAccount } from '../../src/connectors/types.js';
-import { logger } from '../../src/logger.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { targetActivitiesForTest } from '../support/target-activities.js';
 
 /** lying-*: the write is answered and not applied; gone-*: the listing does not show it and a read finds nobody. */
 const PEOPLE = ['ada', 'grace', 'lying-alan', 'gone-edsger', 'unlisted-barbara'];
@@ -68,14 +68,7 @@ describe('a mass-release page with a listing and a lookup of many', () => {
 
   beforeAll(async () => {
     database = await createTestDatabase();
-    activities = createTargetActivities({
-      db: database.db,
-      connectors: { userapi, mendix },
-      dryRun: () => false,
-      logger,
-      guard: { enabled: false, windowMs: 3_600_000, maxLeavers: 20, maxShare: 0.1, minLeaversForShare: 5 },
-      now: () => new Date(),
-    });
+    activities = targetActivitiesForTest(database.db, { userapi, mendix });
   });
 
   afterAll(async () => {

@@ -10,8 +10,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTargetActivities } from '../../src/activities/target-action.js';
 import type { AccountState, Connector } from '../../src/connectors/types.js';
 import { poolOf } from '../../src/db/client.js';
-import { logger } from '../../src/logger.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { targetActivitiesForTest } from '../support/target-activities.js';
 
 const ACCOUNTS = 5;
 
@@ -44,14 +44,7 @@ describe('a mass-release page whose batch of read-backs commits and loses its an
 
   beforeAll(async () => {
     database = await createTestDatabase();
-    activities = createTargetActivities({
-      db: database.db,
-      connectors: { rocketchat },
-      dryRun: () => false,
-      logger,
-      guard: { enabled: false, windowMs: 3_600_000, maxLeavers: 20, maxShare: 0.1, minLeaversForShare: 5 },
-      now: () => new Date(),
-    });
+    activities = targetActivitiesForTest(database.db, { rocketchat });
   });
 
   afterAll(async () => {
