@@ -15,6 +15,7 @@ import { freePort } from '../../src/infra/temporal-server.js';
 import type { SimulatorServer } from '../../src/simulators/index.js';
 import {
   expectExactlyOnce,
+  faultDataDir,
   faultEnvironment,
   inParallel,
   seedPeople,
@@ -36,6 +37,7 @@ const DOWN_FOR_MS = 30_000;
 const SCIM_ERROR = 'urn:ietf:params:scim:api:messages:2.0:Error';
 
 let scratch: string;
+let dataDir: string | undefined;
 let port: number;
 let postgres: RunningPostgres | undefined;
 let pool: pg.Pool;
@@ -54,7 +56,9 @@ beforeAll(async () => {
   // The test's own connections die with the server too; the pool replaces them.
   pool.on('error', () => {});
   simulators = await startFaultSimulators();
-  env = faultEnvironment({ databaseUrl: postgres.url, temporalAddress: inject('temporalAddress'), simulators, taskQueue: `faults-postgres-${process.pid}` });
+  const runData = faultDataDir('postgres');
+  dataDir = runData;
+  env = faultEnvironment({ databaseUrl: postgres.url, temporalAddress: inject('temporalAddress'), simulators, taskQueue: `faults-postgres-${process.pid}`, dataDir: runData });
 }, 180_000);
 
 afterAll(async () => {
@@ -64,6 +68,7 @@ afterAll(async () => {
   await postgres?.stop();
   await simulators?.close();
   rmSync(scratch, { recursive: true, force: true });
+  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
   if (clusterDir) rmSync(clusterDir, { recursive: true, force: true });
 });
 

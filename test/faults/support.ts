@@ -4,6 +4,8 @@
 // ends with: each acknowledged leaver was deactivated exactly once in each system, and nothing is
 // left pending.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
@@ -103,11 +105,15 @@ export function startFaultSimulators(): Promise<SimulatorServer> {
 
 /**
  * jml's environment for a fault test: no rate limits, no mass-deprovision guard (a burst of
- * leavers is exactly what it holds), a quick outbox sweep and quick first retries.
+ * leavers is exactly what it holds), a quick outbox sweep and quick first retries. `dataDir` is
+ * the run's own JML_DATA_DIR: the API publishes signed checkpoints there and `jml audit verify`
+ * compares the chain with every checkpoint it finds, so a directory shared with another run (the
+ * checkout's .jml-data) holds another database's checkpoints and fails the verification.
  */
-export function faultEnvironment(input: { databaseUrl: string; temporalAddress: string; simulators: SimulatorServer; taskQueue: string }): Record<string, string> {
+export function faultEnvironment(input: { databaseUrl: string; temporalAddress: string; simulators: SimulatorServer; taskQueue: string; dataDir: string }): Record<string, string> {
   return {
     DATABASE_URL: input.databaseUrl,
+    JML_DATA_DIR: input.dataDir,
     TEMPORAL_ADDRESS: input.temporalAddress,
     TEMPORAL_TASK_QUEUE: input.taskQueue,
     JML_SCIM_TOKEN: FAULT_TOKEN,
@@ -120,6 +126,11 @@ export function faultEnvironment(input: { databaseUrl: string; temporalAddress: 
     JML_RETRY_INITIAL_MS: '200',
     ...simulatorConnectorEnvironment(input.simulators.urls),
   };
+}
+
+/** A JML_DATA_DIR of the run's own (checkpoints, signing key); the caller removes it. */
+export function faultDataDir(name: string): string {
+  return mkdtempSync(path.join(tmpdir(), `jml-faults-${name}-`));
 }
 
 export interface FaultRun {
@@ -135,13 +146,15 @@ export interface FaultRun {
 export async function prepareFaultRun(name: string, temporalAddress: string = inject('temporalAddress')): Promise<FaultRun> {
   const database = await createTestDatabase();
   const simulators = await startFaultSimulators();
+  const dataDir = faultDataDir(name);
   return {
     database,
     simulators,
-    env: faultEnvironment({ databaseUrl: database.url, temporalAddress, simulators, taskQueue: `faults-${name}-${process.pid}` }),
+    env: faultEnvironment({ databaseUrl: database.url, temporalAddress, simulators, taskQueue: `faults-${name}-${process.pid}`, dataDir }),
     async close() {
       await simulators.close();
       await database.drop();
+      rmSync(dataDir, { recursive: true, force: true });
     },
   };
 }
