@@ -109,7 +109,10 @@ try {
   await observer.end();
   if (options['record-history']) {
     const [first] = await system.db.lifecycleEvent.findMany({ where: { kind: 'leaver' }, orderBy: { createdAt: 'asc' }, take: 1 });
-    const history = await system.client.workflow.getHandle(first!.workflowId).fetchHistory();
+    // The event ends in its last target's write, before the workflow's own last task: wait for that.
+    const handle = system.client.workflow.getHandle(first!.workflowId);
+    await handle.result();
+    const history = await handle.fetchHistory();
     writeFileSync(options['record-history'], JSON.stringify(history));
     log(`recorded ${first!.workflowId}'s history (${history.events?.length ?? 0} events) in ${options['record-history']}`);
   }

@@ -20,7 +20,7 @@ import { createDatabase, type Database } from './db/client.js';
 import { warnWhenPrivileged } from './db/role-check.js';
 import { OutboxRelay } from './lifecycle/outbox-relay.js';
 import { loadPolicy } from './lifecycle/policy.js';
-import { lifecycleSettingsOf } from './lifecycle/settings.js';
+import { lifecycleSettingsOf, rateLimitsOf } from './lifecycle/settings.js';
 import { logger } from './logger.js';
 import { createLifecycleMetrics } from './metrics/lifecycle-metrics.js';
 import { temporalConnectionOptions } from './temporal/connection.js';
@@ -60,12 +60,6 @@ export interface RunningSystem {
   /** The worker's start-up check of the connector lookups, running beside the start (checkLookupsAtStart). */
   lookupsChecked?: Promise<LookupCheck[]>;
   close(): Promise<void>;
-}
-
-/** 0 means no limit: the worker option takes undefined for that. */
-function rateLimitsOf(env: Environment): Partial<Record<SystemName, number>> {
-  const limits = { rocketchat: env.JML_RATE_LIMIT_ROCKETCHAT, mendix: env.JML_RATE_LIMIT_MENDIX, userapi: env.JML_RATE_LIMIT_USERAPI };
-  return Object.fromEntries(Object.entries(limits).filter(([, limit]) => limit > 0));
 }
 
 function listen(listener: RequestListener, env: Environment): Promise<Server> {

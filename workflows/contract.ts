@@ -31,6 +31,12 @@ export interface LifecycleWorkflowInput {
   guard?: boolean;
   /** 0 for the event's first run; an operator's retry runs the failed targets again as 1, 2, ... */
   generation?: number;
+  /**
+   * Systems without a rate limit when the event was recorded: its targets in two or more of them
+   * are acted on together, in one activity on the workflow's queue (decision 067). The others run
+   * on their system's queue, whose rate limit the Temporal server enforces (decision 005).
+   */
+  unthrottledSystems?: SystemName[];
 }
 
 export const LIFECYCLE_WORKFLOW = 'lifecycleWorkflow';

@@ -65,15 +65,19 @@ export function describeFailure(error: unknown): string {
   return cause?.message ?? error.message;
 }
 
-/** The activities that act on one system, on its queue, within the event's retry budget (shared with workflows/mass-release.ts). */
+/**
+ * The activities that act on one system, on its queue, within the event's retry budget (shared
+ * with workflows/mass-release.ts); `system` null: on the workflow's own queue, for the systems
+ * without a rate limit acted on together (decision 067).
+ */
 export function downstreamActivities(
   input: Pick<LifecycleWorkflowInput, 'queuePrefix' | 'retryDeadlineMs' | 'retryInitialIntervalMs' | 'retryMaximumIntervalMs'>,
-  system: SystemName,
+  system: SystemName | null,
   startToCloseTimeout: string,
 ) {
   return proxyActivities<Activities>({
     // A task queue per system: its rate limit holds across every worker (docs/decisions/005).
-    taskQueue: systemTaskQueue(input.queuePrefix, system),
+    ...(system === null ? {} : { taskQueue: systemTaskQueue(input.queuePrefix, system) }),
     startToCloseTimeout,
     heartbeatTimeout: TARGET_ACTION_HEARTBEAT_TIMEOUT_MS,
     // The whole retry budget: past it the target needs a person's attention.
@@ -111,6 +115,33 @@ async function runLeanTarget(input: LifecycleWorkflowInput, target: LifecycleTar
   }
 }
 
+/**
+ * The lean path's target actions: since 'unthrottled-targets-together' the targets in systems
+ * without a rate limit share one activity on the workflow's queue (decision 067), the others run
+ * one each on their system's queue. Results in the order of `targets`.
+ */
+async function runLeanTargets(input: LifecycleWorkflowInput, targets: LifecycleTarget[], books: Bookkeeping, together: boolean): Promise<{ status: string; ended: boolean }[]> {
+  const shared = together ? targets.filter((target) => input.unthrottledSystems?.includes(target.system)) : [];
+  if (shared.length < 2) return Promise.all(targets.map((target) => runLeanTarget(input, target, books)));
+  const alone = targets.filter((target) => !shared.includes(target));
+  const [sharedResults, aloneResults] = await Promise.all([runTogether(input, shared, books), Promise.all(alone.map((target) => runLeanTarget(input, target, books)))]);
+  return targets.map((target) => (shared.includes(target) ? sharedResults[shared.indexOf(target)]! : aloneResults[alone.indexOf(target)]!));
+}
+
+/** Targets acted on in one activity (decision 067); once its retries are spent, each one not settled needs attention. */
+async function runTogether(input: LifecycleWorkflowInput, targets: LifecycleTarget[], books: Bookkeeping): Promise<{ status: string; ended: boolean }[]> {
+  const downstream = downstreamActivities(input, null, '1 minute');
+  const generation = input.generation ?? 0;
+  try {
+    return await downstream.applyLeanTargetsTogether({ eventId: input.eventId, generation, targets: targets.map(({ system, action }) => ({ system, action })) });
+  } catch (error) {
+    const reason = describeFailure(error);
+    const statuses: string[] = [];
+    for (const target of targets) statuses.push(await books.markTargetNeedsAttention({ eventId: input.eventId, system: target.system, action: target.action, reason }));
+    return statuses.map((status) => ({ status, ended: false }));
+  }
+}
+
 /** An earlier event of the same person is in the way: wait for it, then start (false: cancelled meanwhile). */
 async function waitThenBegin(eventId: string, books: Bookkeeping): Promise<boolean> {
   await ordering.awaitEarlierEvents({ eventId });
@@ -129,7 +160,8 @@ export async function lifecycleWorkflow(input: LifecycleWorkflowInput): Promise<
   // Checked first: a workflow started by this code has every earlier patch, and records one patch
   // marker instead of four (each marker comes with an upsert of the TemporalChangeVersion search
   // attribute: two history events and a visibility write per patch; decision 055).
-  const current = patched('bookkeeping-in-target-actions');
+  const together = patched('unthrottled-targets-together');
+  const current = together || patched('bookkeeping-in-target-actions');
   if (!current && !patched('guard-and-effective-dates')) return runWithoutGuardOrDates(input);
   const local = current || patched('local-bookkeeping');
   const books: Bookkeeping = local ? localBookkeeping : bookkeeping;
@@ -168,17 +200,14 @@ export async function lifecycleWorkflow(input: LifecycleWorkflowInput): Promise<
     // history is the three actions and nothing else, unless one must wait or fails (decision 055).
     if (current) {
       phase = 'acting';
-      let results = await Promise.all(input.targets.map((target) => runLeanTarget(input, target, books)));
+      let results = await runLeanTargets(input, input.targets, books, together);
       if (results.some((result) => result.status === 'wait')) {
         // None of them acted, or the event is running and cannot be cancelled any more.
         const begun = await waitThenBegin(input.eventId, books);
-        results = await Promise.all(
-          input.targets.map(async (target, index) => {
-            const result = results[index]!;
-            if (result.status !== 'wait') return result;
-            return begun ? runLeanTarget(input, target, books) : { status: 'cancelled', ended: false };
-          }),
-        );
+        const waited = input.targets.filter((_, index) => results[index]!.status === 'wait');
+        const again = begun ? await runLeanTargets(input, waited, books, together) : waited.map(() => ({ status: 'cancelled', ended: false }));
+        let next = 0;
+        results = results.map((result) => (result.status === 'wait' ? again[next++]! : result));
       }
       const outcomes = input.targets.map((target, index) => ({ ...target, status: results[index]!.status }));
       // Cancelled before it began (a rehire): cancelLocked settled the event and its targets.

@@ -8,7 +8,7 @@ import type { SystemName } from '../connectors/types.js';
 import type { TargetActionKind } from '../../workflows/contract.js';
 import { beginEvent, beginIfFirst, cancelEvent, finishEvent, holdEvent, markEventWaiting, markTargetNeedsAttention, type BeginVerdict } from '../lifecycle/transitions.js';
 import { evaluateGuard, type GuardSettings } from '../lifecycle/guard.js';
-import { lookupSettingOf } from './target-action.js';
+import { finalOutcomeOf, lookupSettingOf } from './target-action.js';
 import type { ActivityDependencies } from './index.js';
 
 export type { GuardSettings };
@@ -97,8 +97,9 @@ export function createBookkeepingActivities({ db, now, guard, connectors }: Deps
       await cancelEvent(db, input, now());
     },
 
-    async markTargetNeedsAttention(input: { eventId: string; system: SystemName; action: TargetActionKind; reason: string }): Promise<void> {
-      await markTargetNeedsAttention(db, input, now());
+    /** Answers the target's status after it: needs_attention, or the status of a target already settled (decision 067). */
+    async markTargetNeedsAttention(input: { eventId: string; system: SystemName; action: TargetActionKind; reason: string }): Promise<string> {
+      return markTargetNeedsAttention(db, input, now(), finalOutcomeOf(connectors));
     },
 
     async completeEvent({ eventId }: { eventId: string }): Promise<string> {

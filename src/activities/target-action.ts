@@ -170,6 +170,13 @@ export interface LeanTargetResult {
   ended: boolean;
 }
 
+/** An event's targets acted on in one activity (applyLeanTargetsTogether, decision 067). */
+export interface LeanTargetsRequest {
+  eventId: string;
+  generation: number;
+  targets: { system: SystemName; action: TargetActionKind }[];
+}
+
 const rowKey = (target: { eventId: string; action: string }) => `${target.eventId} ${target.action}`;
 
 /** A failure act() raised for a vendor's 429 (its details carry the HTTP status). */
@@ -217,6 +224,19 @@ async function lookUpForDryRun(
 }
 
 /** The setting that decides how a system's accounts are found, named when every system answered "no such account". */
+/**
+ * Whether a target's outcome is its last: a settled one, one that needs attention, or one the
+ * system accepted where there is no read to verify it by. An accepted one awaiting its read-back
+ * is not, nor one whose system this worker has no connector for (the workflow then ends the event).
+ */
+export function finalOutcomeOf(connectors: ActivityDependencies['connectors']): (target: { system: string; status: string }) => boolean {
+  return (target) => {
+    if (SETTLED.has(target.status) || target.status === 'needs_attention') return true;
+    const connector = connectors[target.system as SystemName];
+    return target.status === 'succeeded' && connector !== undefined && !connector.readAccount;
+  };
+}
+
 export function lookupSettingOf(connectors: ActivityDependencies['connectors']): (system: string) => string {
   return (system) => connectors[system as SystemName]?.lookup ?? `${system}'s lookup setting`;
 }
@@ -458,16 +478,7 @@ export function createTargetActivities({ db, connectors, dryRun, now, rateLimits
     }
   }
 
-  /**
-   * Whether a target's outcome is its last: a settled one, one that needs attention, or one the
-   * system accepted where there is no read to verify it by. An accepted one awaiting its read-back
-   * is not, nor one whose system this worker has no connector for (the workflow then ends the event).
-   */
-  function isFinal(target: { system: string; status: string }): boolean {
-    if (SETTLED.has(target.status) || target.status === 'needs_attention') return true;
-    const connector = connectors[target.system as SystemName];
-    return target.status === 'succeeded' && connector !== undefined && !connector.readAccount;
-  }
+  const isFinal = finalOutcomeOf(connectors);
 
   /** The target, and whether to act on it: the event begun (by this read or another's), ended, or not to act on. */
   async function beginAndRead(request: TargetRequest): Promise<{ target: TargetRow; verdict: 'act' | 'wait' | 'cancelled' }> {
@@ -582,6 +593,58 @@ export function createTargetActivities({ db, connectors, dryRun, now, rateLimits
       const status = await act(request, Context.current().info.attempt, undefined, { target, recorder });
       const ended = await finishEventIfSettled(db, request.eventId, now(), isFinal, lookupSettingOf(connectors), recorder.after);
       return { status, ended: ended !== null };
+    }),
+
+    /**
+     * An event's targets in the systems without a rate limit, in one activity on the workflow's
+     * queue (decision 067): each acted on exactly as applyLeanTargetAction acts on it, side by
+     * side, with the same begin, idempotency key, read-back, records and end. A rate limit is
+     * what a system's own queue is for (decision 005); a system without one gains nothing from it
+     * and costs the Temporal server an activity task, its dispatch and completion, and a workflow
+     * task more per target. A failure that is final makes that target need attention, as the
+     * workflow does after a failed activity; any other failure fails the activity after the
+     * others are done, and its retry skips what they settled (their targets read as settled, the
+     * one marked as needing attention included, as in a mass-release page).
+     */
+    applyLeanTargetsTogether: heartbeating(async ({ eventId, generation, targets }: LeanTargetsRequest): Promise<LeanTargetResult[]> => {
+      const attempt = Context.current().info.attempt;
+      const retrying: ApplicationFailure[] = [];
+      let retryAfterMs: number | undefined;
+      const results = await Promise.all(
+        targets.map(async ({ system, action }): Promise<LeanTargetResult> => {
+          const request = { eventId, system, action, generation };
+          try {
+            const { target, verdict } = await beginAndRead(request);
+            if (verdict !== 'act') return { status: verdict, ended: false };
+            if (target.status === 'needs_attention') return { status: 'needs_attention', ended: false };
+            const recorder = answering();
+            const status = await act(request, attempt, undefined, { target, recorder });
+            const ended = await finishEventIfSettled(db, eventId, now(), isFinal, lookupSettingOf(connectors), recorder.after);
+            return { status, ended: ended !== null };
+          } catch (error) {
+            const failure = error instanceof ApplicationFailure ? error : ApplicationFailure.create({ type: (error as Error).name, message: (error as Error).message });
+            if (failure.nonRetryable) {
+              // As the workflow's runLeanTarget words it after a failed activity (describeFailure).
+              await markTargetNeedsAttention(db, { ...request, reason: `${failure.type ?? 'Error'}: ${failure.message}` }, now());
+              return { status: 'needs_attention', ended: false };
+            }
+            retrying.push(failure);
+            // act() sets the delay, in ms, only from a vendor's rate-limit hint: the soonest one wins.
+            const delay = (failure as { nextRetryDelay?: unknown }).nextRetryDelay;
+            if (typeof delay === 'number') retryAfterMs = Math.min(retryAfterMs ?? delay, delay);
+            return { status: 'pending', ended: false };
+          }
+        }),
+      );
+      const [first] = retrying;
+      if (first) {
+        throw ApplicationFailure.create({
+          type: first.type ?? undefined,
+          message: retrying.length === 1 ? first.message : `${retrying.length} of ${targets.length} systems failed and will be retried; the first: ${first.message}`,
+          nextRetryDelay: retryAfterMs,
+        });
+      }
+      return results;
     }),
 
     /**

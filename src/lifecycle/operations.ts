@@ -411,6 +411,7 @@ export async function retryEvent(db: Database, input: OperatorAction & { eventId
       // The person has been approved or was never held, and the date has passed: act now.
       guard: false,
       generation,
+      unthrottledSystems: originalInput.unthrottledSystems,
     };
 
     await retryTargets(tx, event, { by, targetIds: failed.map((target) => target.id), workflowId, workflowInput: args, now: new Date() });

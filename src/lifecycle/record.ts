@@ -24,6 +24,8 @@ export interface LifecycleSettings {
   guard?: boolean;
   /** Systems disabled at once for a future-dated leaver; the rest on the date. */
   disableNowSystems?: readonly SystemName[];
+  /** Systems without a rate limit: an event's targets in them share one activity (decision 067). */
+  unthrottledSystems?: readonly SystemName[];
   /** Who is entitled to which system (src/lifecycle/policy.ts); everyone everywhere without a file. */
   policy?: EntitlementPolicy;
 }

@@ -5,6 +5,12 @@ import type { SystemName } from '../connectors/types.js';
 import type { EntitlementPolicy } from './policy.js';
 import type { LifecycleSettings } from './record.js';
 
+/** Each system's JML_RATE_LIMIT_<SYSTEM>; 0 means no limit, and the system is left out. */
+export function rateLimitsOf(env: Environment): Partial<Record<SystemName, number>> {
+  const limits = { rocketchat: env.JML_RATE_LIMIT_ROCKETCHAT, mendix: env.JML_RATE_LIMIT_MENDIX, userapi: env.JML_RATE_LIMIT_USERAPI };
+  return Object.fromEntries(Object.entries(limits).filter(([, limit]) => limit > 0));
+}
+
 export function lifecycleSettingsOf(env: Environment, systems: readonly SystemName[], policy: EntitlementPolicy): LifecycleSettings {
   return {
     systems,
@@ -14,6 +20,8 @@ export function lifecycleSettingsOf(env: Environment, systems: readonly SystemNa
     retryMaximumIntervalMs: env.JML_RETRY_MAX_INTERVAL_MS,
     guard: env.JML_GUARD_ENABLED,
     disableNowSystems: env.JML_DISABLE_NOW_SYSTEMS,
+    // The worker enforces the limits on each system's queue (decision 005) from the same variables.
+    unthrottledSystems: systems.filter((system) => rateLimitsOf(env)[system] === undefined),
     policy,
   };
 }

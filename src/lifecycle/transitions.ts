@@ -24,7 +24,7 @@ import {
   type TargetActionKind,
 } from '../../workflows/contract.js';
 import type { DetectedChange } from './detect.js';
-import { appliesOnItsDate, appliesOnItsDateSql, finalEventStatus, OPEN_LEAVER, STARTABLE, type TargetOutcomeStatus } from './plan.js';
+import { appliesOnItsDate, appliesOnItsDateSql, finalEventStatus, OPEN_LEAVER, SETTLED_TARGET, STARTABLE, type TargetOutcomeStatus } from './plan.js';
 import type { LifecycleSettings } from './record.js';
 import { valuesAfterChanges, writeHrValues } from '../hr/values.js';
 
@@ -87,6 +87,12 @@ export function deprovisions(kind: DetectedChange['kind'], targets: readonly Lif
  * else the caller's statement writes. An event with nothing to do downstream is complete as soon as
  * it is recorded, and starts no workflow.
  */
+/** The unthrottled systems `targets` act on, when there are two or more of them to act on together (decision 067). */
+function togetherSystems(settings: LifecycleSettings, targets: readonly { system: SystemName }[]): SystemName[] | undefined {
+  const together = settings.unthrottledSystems?.filter((system) => targets.some((target) => target.system === system)) ?? [];
+  return together.length >= 2 ? together : undefined;
+}
+
 function eventWrites(input: NewEvent, settings: LifecycleSettings, source: Prisma.Sql): { eventId: string; ctes: Prisma.Sql; detected: AuditEntry; startsWorkflow: boolean } {
   const eventId = randomUUID();
   const workflowId = workflowIdForEvent(eventId);
@@ -107,6 +113,7 @@ function eventWrites(input: NewEvent, settings: LifecycleSettings, source: Prism
         effectiveAt: change.effectiveAt?.toISOString(),
         immediateSystems: change.effectiveAt && change.kind === 'leaver' ? settings.disableNowSystems?.filter((system) => targets.some((target) => target.system === system)) : undefined,
         guard: (settings.guard ?? false) && deprovisions(change.kind, targets),
+        unthrottledSystems: togetherSystems(settings, targets),
       });
   const detected: AuditEntry = {
     actor: input.actor,
@@ -955,11 +962,22 @@ export async function recordFailedAttempt(
   );
 }
 
-/** The retries ran out or the failure is permanent: a person has to look at this target. */
-export async function markTargetNeedsAttention(db: Database, target: TargetKey & { reason: string }, now: Date): Promise<void> {
-  await db.$transaction(async (tx) => {
+/**
+ * The retries ran out or the failure is permanent: a person has to look at this target. Answers
+ * the target's status after it: needs_attention, or the status of a target whose outcome was
+ * already final (`isFinal`: settled, or accepted by a system that has no read; by default settled).
+ */
+export async function markTargetNeedsAttention(
+  db: Database,
+  target: TargetKey & { reason: string },
+  now: Date,
+  isFinal: (target: { system: string; status: string }) => boolean = (row) => (SETTLED_TARGET as readonly string[]).includes(row.status),
+): Promise<string> {
+  return db.$transaction(async (tx) => {
     const row = await tx.targetAction.findUniqueOrThrow({ where: targetKey(target), include: { event: true } });
-    if (row.status === 'needs_attention') return;
+    // A final outcome stays final: an activity that acted on several targets (decision 067)
+    // fails as a whole, and the workflow marks each of them, the ones it settled included.
+    if (row.status === 'needs_attention' || isFinal(row)) return row.status;
     await tx.targetAction.update({ where: targetKey(target), data: { status: 'needs_attention', lastError: target.reason } });
     await appendAudit(tx, [
       {
@@ -971,6 +989,7 @@ export async function markTargetNeedsAttention(db: Database, target: TargetKey &
         data: { reason: target.reason, attempts: row.attempts },
       },
     ], now);
+    return 'needs_attention';
   });
 }
 

@@ -8,7 +8,7 @@ import { createTargetActivities, type LeanTargetResult } from '../../src/activit
 import { RetryableDownstreamError } from '../../src/connectors/errors.js';
 import type { AccountState, Connector, SystemName } from '../../src/connectors/types.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
-import { targetActivitiesForTest } from '../support/target-activities.js';
+import { fakeConnector, targetActivitiesForTest } from '../support/target-activities.js';
 import { holdRow } from '../support/row-hold.js';
 
 const SYSTEMS: SystemName[] = ['rocketchat', 'mendix', 'userapi'];
@@ -32,19 +32,12 @@ describe('the lean target action', () => {
   }
 
   function connector(system: SystemName, readable: boolean): Connector {
-    return {
-      system,
-      lookup: `${system.toUpperCase()}_LOOKUP=userName`,
-      resolveAccount: (identity) => Promise.resolve(`${system}-${identity.userName}`),
-      deactivate: (accountId) => {
-        calls.push(`deactivate ${accountId}`);
-        inactive.add(accountId);
-        return Promise.resolve();
-      },
-      reactivate: () => Promise.resolve('unsupported'),
-      lookupValueOf: (identity) => identity.userName,
-      ...(readable ? { readAccount: read } : {}),
+    const deactivate = (accountId: string) => {
+      calls.push(`deactivate ${accountId}`);
+      inactive.add(accountId);
+      return Promise.resolve();
     };
+    return fakeConnector(system, { deactivate, ...(readable ? { read } : {}) });
   }
 
   beforeAll(async () => {

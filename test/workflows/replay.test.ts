@@ -13,6 +13,9 @@
 // leaver-v5-bookkeeping-in-target-actions.json: the same leaver after 'bookkeeping-in-target-actions'
 // (decision 055): the target actions begin and end the event, no local activity, and the one patch
 // marker that implies the three before it: 22 history events where v4 took 28. Recorded the same way.
+// leaver-v6-unthrottled-together.json: the same leaver after 'unthrottled-targets-together'
+// (decision 067): the three systems have no rate limit and are acted on in one activity on the
+// workflow's queue: 13 history events where v5 took 22. Recorded the same way.
 import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
