@@ -2,6 +2,7 @@
 import { parseArgs } from 'node:util';
 import { setFlagsFromString } from 'node:v8';
 import type { Database } from '../db/client.js';
+import { exitWhenWritten } from './exit.js';
 // Each command's module is imported in its own case, not here, and the database's modules (the
 // Prisma client, the migration runner) only by the commands that use one; so are the environment
 // (zod) and the logger (pino): an operator command loads only what it runs, and `verify-bundle`,
@@ -302,13 +303,13 @@ async function main(argv: string[]): Promise<number> {
 }
 
 main(process.argv.slice(2)).then(
-  (code) => {
-    if (code !== undefined && code !== -1) process.exit(code);
+  async (code) => {
+    if (code !== undefined && code !== -1) await exitWhenWritten(code);
   },
   async (error: unknown) => {
     const [{ ConfigError }, { logger }] = await Promise.all([import('../config.js'), import('../logger.js')]);
     if (error instanceof ConfigError) process.stderr.write(`${error.message}\n`);
     else logger.fatal({ err: error }, 'jml failed');
-    process.exit(1);
+    await exitWhenWritten(1);
   },
 );
