@@ -14,6 +14,7 @@ import { simulatorConnectorEnvironment, startSimulatorServer, type SimulatorServ
 import { startSystem, type RunningSystem, type SystemOptions } from '../../src/system.js';
 import { createApplicationLogin } from './application-role.js';
 import { createTestDatabase, type TestDatabase } from './database.js';
+import { recordHistories, recordHistoriesTo } from './histories.js';
 import { CORE_USER, scimClient } from './scim-client.js';
 
 export interface TestSystem {
@@ -96,6 +97,8 @@ export async function startTestSystem(options: TestSystemOptions = {}): Promise<
     taskQueue,
     connectors,
     async close() {
+      const historiesTo = recordHistoriesTo();
+      if (historiesTo) await recordHistories(system.client, taskQueue, historiesTo);
       await system.close();
       await simulators.close();
       await database.drop();
