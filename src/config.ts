@@ -244,6 +244,13 @@ export class ConfigError extends Error {
 }
 
 /**
+ * The exit code of a process stopped by its configuration: sysexits.h's EX_CONFIG. Starting it
+ * again cannot help, so the supervisor of `npm start` stops instead of restarting a child that
+ * exits with it (src/cli/supervisor.ts).
+ */
+export const EXIT_CONFIG = 78;
+
+/**
  * Reads files named by `<NAME>_FILE` into `<NAME>` (Docker and Kubernetes secrets), for the
  * variables above only: other software's `_FILE` variables are none of jml's business. The
  * connectors resolve their own (src/connectors/config.ts).

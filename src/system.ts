@@ -10,7 +10,7 @@ import { createApp, createHealthApp, frontDoor } from './app.js';
 import { createAccessTokenService } from './auth/access-tokens.js';
 import { AuthFailureGuard } from './auth/failures.js';
 import { createTokenVerifier } from './auth/tokens.js';
-import { publicSettings, type Environment } from './config.js';
+import { ConfigError, publicSettings, type Environment } from './config.js';
 import { checkLookupsAtStart, type LookupCheck } from './connectors/check.js';
 import type { Connector, SystemName } from './connectors/types.js';
 import { Checkpointer, type CheckpointerSetup } from './audit/checkpoint.js';
@@ -62,10 +62,18 @@ export interface RunningSystem {
   close(): Promise<void>;
 }
 
+/** Listens on HOST:PORT; an address that is taken or not ours to bind is the operator's to change. */
 function listen(listener: RequestListener, env: Environment): Promise<Server> {
   return new Promise<Server>((resolve, reject) => {
     const listening = createServer(listener).listen(env.PORT, env.HOST, () => resolve(listening));
-    listening.once('error', reject);
+    listening.once('error', (error: NodeJS.ErrnoException) => {
+      const address = `${env.HOST}:${env.PORT}`;
+      const ports = 'set PORT to a free port (the API listens on PORT, the worker its health check on PORT + 1)';
+      if (error.code === 'EADDRINUSE') reject(new ConfigError(`jml cannot listen on ${address}: another program is using it (EADDRINUSE). Stop that program, or ${ports}.`));
+      else if (error.code === 'EACCES') reject(new ConfigError(`jml may not listen on ${address} (EACCES: ports below 1024 need privileges). ${ports[0]!.toUpperCase()}${ports.slice(1)}.`));
+      else if (error.code === 'EADDRNOTAVAIL') reject(new ConfigError(`jml cannot listen on ${address}: no interface of this machine has that address (EADDRNOTAVAIL). Set HOST to one of its addresses, or 0.0.0.0.`));
+      else reject(error);
+    });
   });
 }
 

@@ -307,9 +307,12 @@ main(process.argv.slice(2)).then(
     if (code !== undefined && code !== -1) await exitWhenWritten(code);
   },
   async (error: unknown) => {
-    const [{ ConfigError }, { logger }] = await Promise.all([import('../config.js'), import('../logger.js')]);
-    if (error instanceof ConfigError) process.stderr.write(`${error.message}\n`);
-    else logger.fatal({ err: error }, 'jml failed');
+    const [{ ConfigError, EXIT_CONFIG }, { logger }] = await Promise.all([import('../config.js'), import('../logger.js')]);
+    if (error instanceof ConfigError) {
+      process.stderr.write(`${error.message}\n`);
+      await exitWhenWritten(EXIT_CONFIG);
+    }
+    logger.fatal({ err: error }, 'jml failed');
     await exitWhenWritten(1);
   },
 );

@@ -7,7 +7,7 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Environment } from '../config.js';
+import { EXIT_CONFIG, type Environment } from '../config.js';
 import { logger } from '../logger.js';
 import { workerProcessEnvironment } from '../temporal/worker-sizing.js';
 
@@ -132,6 +132,13 @@ export function supervise(options: SupervisorOptions): Promise<number> {
     child.on('exit', (code, signal) => {
       if (children.get(role) === child) children.delete(role);
       if (stopping) return;
+      // Its configuration stopped it (a port in use, a missing setting): it said why, once; the
+      // same start would fail the same way.
+      if (code === EXIT_CONFIG) {
+        logger.fatal({ role, code }, `the ${role} process cannot start with this configuration (its message above says why); stopping jml.`);
+        void stop('configuration', EXIT_CONFIG);
+        return;
+      }
       const now = Date.now();
       restarts[role] = [...restarts[role].filter((at) => now - at < RESTART_WINDOW_MS), now];
       if (restarts[role].length > MAX_RESTARTS) {

@@ -4,6 +4,7 @@ import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { EXIT_CONFIG } from '../../src/config.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -18,13 +19,13 @@ function startInProduction(settings: Record<string, string>) {
 describe('jml start with NODE_ENV=production', () => {
   it('refuses the Temporal dev server', () => {
     const result = startInProduction({ DATABASE_URL: 'postgresql://jml@127.0.0.1:1/jml' });
-    expect(result.status).toBe(1);
+    expect(result.status).toBe(EXIT_CONFIG);
     expect(result.stderr).toContain('NODE_ENV=production and TEMPORAL_ADDRESS is not set');
   });
 
   it('refuses the embedded PostgreSQL', () => {
     const result = startInProduction({ TEMPORAL_ADDRESS: '127.0.0.1:1' });
-    expect(result.status).toBe(1);
+    expect(result.status).toBe(EXIT_CONFIG);
     expect(result.stderr).toContain('NODE_ENV=production and DATABASE_URL is not set');
   });
 });

@@ -1,5 +1,7 @@
 // `npm start`'s default shape: one supervisor, the API and the worker as two child processes.
-// A crashed child comes back; SIGTERM to the supervisor takes everything down, children first.
+// A crashed child comes back; SIGTERM to the supervisor takes everything down, children first. A
+// child stopped by its configuration (PORT taken by another program) is not restarted: jml stops
+// at once with that one message and EX_CONFIG.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import net from 'node:net';
@@ -9,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
+import { EXIT_CONFIG } from '../../src/config.js';
 import { freePort } from '../../src/infra/temporal-server.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 
@@ -115,4 +118,30 @@ describe('npm start: the API and the worker as two supervised processes', () => 
     for (const pid of children) expect(alive(pid)).toBe(false);
     expect(await answers(`http://127.0.0.1:${port}/health`)).toBe(false);
   }, 600_000);
+
+  it('stops at once, saying so, when another program has its port', async () => {
+    let taken: number;
+    do taken = await freePort();
+    while (!(await isFree(taken + 1)));
+    const squatter = net.createServer();
+    await new Promise<void>((resolve) => squatter.listen(taken, '127.0.0.1', resolve));
+    try {
+      let said = '';
+      const started = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'start'], {
+        cwd: root,
+        env: { ...process.env, DATABASE_URL: database.url, TEMPORAL_ADDRESS: inject('temporalAddress'), PORT: String(taken), HOST: '127.0.0.1', TEMPORAL_TASK_QUEUE: `supervisor-taken-${process.pid}`, LOG_LEVEL: 'info' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      started.stdout.on('data', (chunk: Buffer) => (said += chunk.toString()));
+      started.stderr.on('data', (chunk: Buffer) => (said += chunk.toString()));
+      const code = await new Promise<number | null>((resolve) => started.once('exit', (exitCode) => resolve(exitCode)));
+      expect(code, said).toBe(EXIT_CONFIG);
+      expect(said).toContain(`jml cannot listen on 127.0.0.1:${taken}: another program is using it (EADDRINUSE)`);
+      expect(said).toMatch(/the api process cannot start with this configuration/);
+      expect(said).not.toMatch(/restarting it/);
+      expect(said).not.toContain('jml is running');
+    } finally {
+      await new Promise<void>((resolve) => squatter.close(() => resolve()));
+    }
+  }, 300_000);
 });
