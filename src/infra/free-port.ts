@@ -6,8 +6,9 @@
 // (/proc/sys/net/ipv4/ip_local_port_range, 32768-60999 on Linux), and it hands the same range to
 // every other bind(0) and every outgoing connection on the machine. A port learnt that way and
 // released is free to be taken again before our server listens on it: CI saw `npm start` with
-// PORT from bind(0) fail with EADDRINUSE four times in a row because the Temporal dev server, which
-// picks its internal services' ports by bind(0) while jml's processes start, had taken it. A port
+// PORT from bind(0) fail with EADDRINUSE four times in a row, the port held by a listener (likeliest
+// the Temporal dev server, which picks its internal services' ports by bind(0) while jml's
+// processes start; which process it was went unrecorded). A port
 // below the ephemeral range is never assigned by the kernel, so only another explicit choice can
 // take it; choosing at random and never handing the same port out twice in one process keeps
 // those apart.
