@@ -70,7 +70,7 @@ function listen(listener: RequestListener, env: Environment): Promise<Server> {
       const address = `${env.HOST}:${env.PORT}`;
       const ports = 'set PORT to a free port (the API listens on PORT, the worker its health check on PORT + 1)';
       if (error.code === 'EADDRINUSE') reject(new ConfigError(`jml cannot listen on ${address}: another program is using it (EADDRINUSE). Stop that program, or ${ports}.`));
-      else if (error.code === 'EACCES') reject(new ConfigError(`jml may not listen on ${address} (EACCES: ports below 1024 need privileges). ${ports[0]!.toUpperCase()}${ports.slice(1)}.`));
+      else if (error.code === 'EACCES') reject(new ConfigError(`jml may not listen on ${address}: ports below 1024 need privileges (EACCES). Run it with them, or ${ports}.`));
       else if (error.code === 'EADDRNOTAVAIL') reject(new ConfigError(`jml cannot listen on ${address}: no interface of this machine has that address (EADDRNOTAVAIL). Set HOST to one of its addresses, or 0.0.0.0.`));
       else reject(error);
     });

@@ -223,7 +223,6 @@ async function lookUpForDryRun(
   }
 }
 
-/** The setting that decides how a system's accounts are found, named when every system answered "no such account". */
 /**
  * Whether a target's outcome is its last: a settled one, one that needs attention, or one the
  * system accepted where there is no read to verify it by. An accepted one awaiting its read-back
@@ -237,6 +236,7 @@ export function finalOutcomeOf(connectors: ActivityDependencies['connectors']): 
   };
 }
 
+/** The setting that decides how a system's accounts are found, named when every system answered "no such account". */
 export function lookupSettingOf(connectors: ActivityDependencies['connectors']): (system: string) => string {
   return (system) => connectors[system as SystemName]?.lookup ?? `${system}'s lookup setting`;
 }
@@ -479,6 +479,7 @@ export function createTargetActivities({ db, connectors, dryRun, now, rateLimits
   }
 
   const isFinal = finalOutcomeOf(connectors);
+  const lookupSetting = lookupSettingOf(connectors);
 
   /** The target, and whether to act on it: the event begun (by this read or another's), ended, or not to act on. */
   async function beginAndRead(request: TargetRequest): Promise<{ target: TargetRow; verdict: 'act' | 'wait' | 'cancelled' }> {
@@ -591,7 +592,7 @@ export function createTargetActivities({ db, connectors, dryRun, now, rateLimits
       if (verdict !== 'act') return { status: verdict, ended: false };
       const recorder = answering();
       const status = await act(request, Context.current().info.attempt, undefined, { target, recorder });
-      const ended = await finishEventIfSettled(db, request.eventId, now(), isFinal, lookupSettingOf(connectors), recorder.after);
+      const ended = await finishEventIfSettled(db, request.eventId, now(), isFinal, lookupSetting, recorder.after);
       return { status, ended: ended !== null };
     }),
 
@@ -619,7 +620,7 @@ export function createTargetActivities({ db, connectors, dryRun, now, rateLimits
             if (target.status === 'needs_attention') return { status: 'needs_attention', ended: false };
             const recorder = answering();
             const status = await act(request, attempt, undefined, { target, recorder });
-            const ended = await finishEventIfSettled(db, eventId, now(), isFinal, lookupSettingOf(connectors), recorder.after);
+            const ended = await finishEventIfSettled(db, eventId, now(), isFinal, lookupSetting, recorder.after);
             return { status, ended: ended !== null };
           } catch (error) {
             const failure = error instanceof ApplicationFailure ? error : ApplicationFailure.create({ type: (error as Error).name, message: (error as Error).message });

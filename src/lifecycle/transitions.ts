@@ -81,18 +81,18 @@ export function deprovisions(kind: DetectedChange['kind'], targets: readonly Lif
   return kind === 'leaver' || (kind === 'mover' && targets.some((target) => target.action === 'deactivate'));
 }
 
-/**
- * The event, its targets and the outbox row that starts its workflow, as CTEs (`event`, `targets`,
- * `started`) that write once per row of `source`: one statement, one round trip, with whatever
- * else the caller's statement writes. An event with nothing to do downstream is complete as soon as
- * it is recorded, and starts no workflow.
- */
 /** The unthrottled systems `targets` act on, when there are two or more of them to act on together (decision 067). */
 function togetherSystems(settings: LifecycleSettings, targets: readonly { system: SystemName }[]): SystemName[] | undefined {
   const together = settings.unthrottledSystems?.filter((system) => targets.some((target) => target.system === system)) ?? [];
   return together.length >= 2 ? together : undefined;
 }
 
+/**
+ * The event, its targets and the outbox row that starts its workflow, as CTEs (`event`, `targets`,
+ * `started`) that write once per row of `source`: one statement, one round trip, with whatever
+ * else the caller's statement writes. An event with nothing to do downstream is complete as soon as
+ * it is recorded, and starts no workflow.
+ */
 function eventWrites(input: NewEvent, settings: LifecycleSettings, source: Prisma.Sql): { eventId: string; ctes: Prisma.Sql; detected: AuditEntry; startsWorkflow: boolean } {
   const eventId = randomUUID();
   const workflowId = workflowIdForEvent(eventId);
